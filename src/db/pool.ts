@@ -1,0 +1,37 @@
+import pg from "pg";
+
+// bigint columns (ids, quantities) fit in a double for every value the schema allows (≤ 10^12 per
+// quantity, ids from sequences), so parse them as numbers rather than strings.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+export type Pool = pg.Pool;
+export type Client = pg.PoolClient;
+
+export function createPool(connectionString: string, options: { max?: number; name?: string } = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.max ?? 10,
+    application_name: options.name ?? "omega",
+    connectionTimeoutMillis: 10_000,
+  });
+  // An idle client that loses its connection (database restart) must not crash the process.
+  pool.on("error", () => {});
+  pool.on("connect", (client) => client.on("error", () => {}));
+  return pool;
+}
+
+/** Runs `work` in one transaction on one connection; rolls back when it throws. */
+export async function withTransaction<T>(pool: pg.Pool, work: (client: Client) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query("begin");
+    const result = await work(client);
+    await client.query("commit");
+    return result;
+  } catch (error) {
+    await client.query("rollback").catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
