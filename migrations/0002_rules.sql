@@ -87,7 +87,8 @@ $$;
 create function omega.wake(p_cell text, p_scheduler text) returns void
 language sql as $$
   select graphile_worker.add_job(
-    'omega_schedule',
+    -- One task identifier per scheduler: a worker only takes the wake-ups of its own scheduler.
+    'schedule:' || p_scheduler,
     json_build_object('cell', p_cell, 'scheduler', p_scheduler),
     job_key => format('schedule:%s:%s', p_cell, p_scheduler),
     job_key_mode => 'preserve_run_at',

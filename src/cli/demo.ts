@@ -1,0 +1,31 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { Pool } from "../db/pool.ts";
+
+const ZONES = ["a", "b", "c"];
+
+/**
+ * A demo cell of 12 simulated machines in three zones (two of them with GPUs, tainted for ML
+ * work) and a demo tenant whose token is issued anew on every start (tokens are stored hashed).
+ */
+export async function createDemo(pool: Pool): Promise<{ cell: string; tenant: string; token: string }> {
+  const cell = "demo";
+  await pool.query("insert into omega.cells (name) values ($1) on conflict do nothing", [cell]);
+  for (let i = 0; i < 12; i++) {
+    const gpu = i >= 10;
+    await pool.query("select omega.put_machine($1, $2, $3, $4, $5)", [
+      cell,
+      `demo-${String(i + 1).padStart(2, "0")}`,
+      { cpu: "8", memory: "32Gi", gpu: gpu ? 2 : 0, disk: "200Gi" },
+      { zone: ZONES[i % ZONES.length], ...(gpu ? { accelerator: "h100" } : {}) },
+      JSON.stringify(gpu ? [{ key: "dedicated", value: "ml" }] : []),
+    ]);
+  }
+  const token = `omt_${randomBytes(24).toString("base64url")}`;
+  const hash = createHash("sha256").update(token).digest();
+  await pool.query(
+    `insert into omega.tenants (name, token_hash) values ('demo', $1)
+     on conflict (name) do update set token_hash = excluded.token_hash`,
+    [hash],
+  );
+  return { cell, tenant: "demo", token };
+}

@@ -1,0 +1,27 @@
+import { Command } from "commander";
+import { startServer } from "../api/server.ts";
+import { env } from "../config.ts";
+import { migrate } from "../db/migrate.ts";
+import { createPool } from "../db/pool.ts";
+import { log } from "../log.ts";
+import { positiveInt } from "./args.ts";
+import { onShutdown } from "./shutdown.ts";
+
+export function serveCommand(): Command {
+  return new Command("serve")
+    .description("run the HTTP API only (needs DATABASE_URL and OMEGA_ADMIN_TOKEN)")
+    .option("--port <port>", "port to listen on (Default: $PORT or 8080)", positiveInt, env.port)
+    .option("--host <host>", "address to listen on (Default: 0.0.0.0)", "0.0.0.0")
+    .action(async (options: { port: number; host: string }) => {
+      if (!env.databaseUrl) throw new Error("DATABASE_URL is required");
+      if (!env.adminToken) throw new Error("OMEGA_ADMIN_TOKEN is required");
+      const pool = createPool(env.databaseUrl, { max: 20, name: "omega-api" });
+      await migrate(pool);
+      const server = await startServer({ pool, adminToken: env.adminToken, port: options.port, host: options.host, logger: log });
+      log.info({ url: server.url }, "API listening");
+      onShutdown(log, async () => {
+        await server.close();
+        await pool.end();
+      });
+    });
+}

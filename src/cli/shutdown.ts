@@ -1,0 +1,22 @@
+import type { Logger } from "../log.ts";
+
+/**
+ * Runs `stop` once on SIGTERM or SIGINT (stop taking work, finish what is in flight, close pools),
+ * then exits. A second signal exits at once.
+ */
+export function onShutdown(logger: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handle = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    stop()
+      .then(() => process.exit(0))
+      .catch((error) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      });
+  };
+  process.on("SIGTERM", handle);
+  process.on("SIGINT", handle);
+}

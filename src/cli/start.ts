@@ -1,0 +1,92 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command } from "commander";
+import { startServer } from "../api/server.ts";
+import { env, newAdminToken } from "../config.ts";
+import { startEmbedded } from "../db/embedded.ts";
+import { migrate } from "../db/migrate.ts";
+import { createPool } from "../db/pool.ts";
+import { log } from "../log.ts";
+import { positiveInt } from "./args.ts";
+import { createDemo } from "./demo.ts";
+import { onShutdown } from "./shutdown.ts";
+
+const cliEntry = fileURLToPath(new URL("../../bin/omega.js", import.meta.url));
+
+export function startCommand(): Command {
+  return new Command("start")
+    .description("the whole system on one machine: database (embedded unless DATABASE_URL), API, batch and service workers, demo cell")
+    .option("--port <port>", "API port (Default: $PORT or 8080)", positiveInt, env.port)
+    .option("--data <dir>", "where the embedded PostgreSQL keeps its data (Default: ./.omega)", ".omega")
+    .option("--no-demo", "do not create the demo cell and tenant")
+    .action(async (options: { port: number; data: string; demo: boolean }) => {
+      const embedded = env.databaseUrl ? undefined : await startEmbedded(options.data);
+      const databaseUrl = env.databaseUrl ?? (embedded?.url as string);
+      const pool = createPool(databaseUrl, { max: 20, name: "omega-api" });
+      await migrate(pool);
+      const adminToken = env.adminToken ?? (await storedAdminToken(options.data));
+      const server = await startServer({ pool, adminToken, port: options.port, host: "0.0.0.0", logger: log });
+      const workers = ["batch", "service"].map((scheduler) => spawnWorker(scheduler, databaseUrl));
+      const demo = options.demo ? await createDemo(pool) : undefined;
+
+      onShutdown(log, async () => {
+        await server.close();
+        await Promise.all(workers.map(stopChild));
+        await pool.end();
+        await embedded?.stop();
+      });
+
+      const url = server.url.replace("0.0.0.0", "localhost");
+      const lines = [
+        "",
+        `omega-scheduler is running at ${url}`,
+        `  database:     ${embedded ? `embedded PostgreSQL (data in ${path.resolve(options.data)})` : "DATABASE_URL"}`,
+        `  psql:         psql '${databaseUrl}'`,
+        `  admin token:  ${adminToken}`,
+      ];
+      if (demo) {
+        lines.push(
+          `  demo tenant:  ${demo.tenant} (token ${demo.token})`,
+          "",
+          "Submit a job to the demo cell:",
+          `  curl -s -X POST ${url}/v1/jobs -H 'Authorization: Bearer ${demo.token}' \\`,
+          `    -H 'Content-Type: application/json' \\`,
+          `    -d '{"cell":"${demo.cell}","tasks":3,"resources":{"cpu":"500m","memory":"1Gi"}}'`,
+          `  curl -s ${url}/v1/jobs/1 -H 'Authorization: Bearer ${demo.token}'`,
+        );
+      }
+      process.stdout.write(`${lines.join("\n")}\n\n`);
+    });
+}
+
+/** Keeps the generated admin token across restarts of the same data directory. */
+async function storedAdminToken(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, "admin-token");
+  if (existsSync(file)) return (await readFile(file, "utf8")).trim();
+  const token = newAdminToken();
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+function spawnWorker(scheduler: string, databaseUrl: string): ChildProcess {
+  const child = spawn(process.execPath, [cliEntry, "worker", "--scheduler", scheduler], {
+    env: { ...process.env, DATABASE_URL: databaseUrl },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  child.on("exit", (code, signal) => {
+    if (code !== 0 && signal !== "SIGTERM") log.error({ scheduler, code, signal }, "scheduler worker exited");
+  });
+  return child;
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once("exit", () => resolve());
+    child.kill("SIGTERM");
+  });
+}

@@ -1,0 +1,28 @@
+import { Command } from "commander";
+import { env } from "../config.ts";
+import { migrate } from "../db/migrate.ts";
+import { createPool } from "../db/pool.ts";
+import { log } from "../log.ts";
+import { loadProfile } from "../scheduler/profile-config.ts";
+import { startSchedulerWorker } from "../queue/scheduler-worker.ts";
+import { positiveInt } from "./args.ts";
+import { onShutdown } from "./shutdown.ts";
+
+export function workerCommand(): Command {
+  return new Command("worker")
+    .description("run one scheduler worker process (start as many as you like, of any schedulers)")
+    .requiredOption("--scheduler <name>", "scheduler profile to run: batch, service, or one from --profiles")
+    .option("--profiles <file>", "JSON file of scheduler profiles (merged over the built-in ones)")
+    .option("--concurrency <n>", "evaluations run at once by this process (Default: 2)", positiveInt, 2)
+    .action(async (options: { scheduler: string; profiles?: string; concurrency: number }) => {
+      if (!env.databaseUrl) throw new Error("DATABASE_URL is required");
+      const profile = await loadProfile(options.scheduler, options.profiles);
+      const pool = createPool(env.databaseUrl, { max: options.concurrency * 2 + 4, name: `omega-worker-${profile.name}` });
+      await migrate(pool);
+      const worker = await startSchedulerWorker({ pool, profile, concurrency: options.concurrency, logger: log });
+      onShutdown(log, async () => {
+        await worker.stop();
+        await pool.end();
+      });
+    });
+}

@@ -1,0 +1,105 @@
+import type { Dimension, Resources } from "../domain/resources.ts";
+import type { MachineView, Taint } from "../placement/types.ts";
+import type { Snapshot } from "../scheduler/interfaces.ts";
+import type { Pool } from "./pool.ts";
+
+/**
+ * A scheduler's in-memory copy of one cell's machines and their usage, kept current by incremental
+ * syncs: each sync reads only the machine rows changed since the previous one.
+ *
+ * The change cursor is the xmin of the previous sync's snapshot: every transaction with an older
+ * id had finished when that sync read, so its changes were seen then; anything that changes a row
+ * later stamps it with its own id, which is ≥ that xmin. A transaction that took its id early and
+ * committed late is therefore still read by the next sync, never missed. A sync costs what
+ * changed since the oldest transaction then running, not the size of the cell.
+ */
+export class CellSnapshot implements Snapshot {
+  readonly machines = new Map<number, MachineView>();
+  /** Capacity epoch of the cell as of the last sync (see omega.park_job). */
+  capacityEpoch = 0;
+  /** Counts syncs that changed something: with the evaluation id it seeds candidate shuffles. */
+  stateVersion = 0;
+  private cursor: string | null = null;
+  private cachedList: MachineView[] | null = null;
+
+  constructor(
+    private readonly pool: Pool,
+    readonly cell: string,
+  ) {}
+
+  list(): readonly MachineView[] {
+    this.cachedList ??= [...this.machines.values()].sort((a, b) => a.id - b.id);
+    return this.cachedList;
+  }
+
+  /** Pulls what changed; returns how many machine rows were read and removed. */
+  async sync(): Promise<{ changed: number; removed: number }> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("begin isolation level repeatable read read only");
+      const head = await client.query<{ xmin: string; capacity_epoch: number }>(
+        "select pg_snapshot_xmin(pg_current_snapshot())::text as xmin, capacity_epoch from omega.cells where name = $1",
+        [this.cell],
+      );
+      const changed = await client.query<MachineRow>(
+        `select id, name, state, cpu, memory, gpu, disk, used_cpu, used_memory, used_gpu, used_disk, tasks,
+                labels, taints, version
+         from omega.machines where cell = $1 and ($2::xid8 is null or changed_xid >= $2::xid8)`,
+        [this.cell, this.cursor],
+      );
+      const removed =
+        this.cursor === null
+          ? { rows: [] }
+          : await client.query<{ machine_id: number }>(
+              "select machine_id from omega.machine_removals where cell = $1 and removed_xid >= $2::xid8",
+              [this.cell, this.cursor],
+            );
+      await client.query("commit");
+      if (this.cursor === null) this.machines.clear();
+      for (const row of changed.rows) this.machines.set(row.id, toMachineView(row));
+      for (const { machine_id } of removed.rows) this.machines.delete(machine_id);
+      this.cursor = head.rows[0]?.xmin ?? this.cursor;
+      this.capacityEpoch = head.rows[0]?.capacity_epoch ?? this.capacityEpoch;
+      if (changed.rows.length + removed.rows.length > 0) {
+        this.cachedList = null;
+        this.stateVersion++;
+      }
+      return { changed: changed.rows.length, removed: removed.rows.length };
+    } catch (error) {
+      await client.query("rollback").catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+interface MachineRow extends Record<Dimension, number> {
+  id: number;
+  name: string;
+  state: MachineView["state"];
+  used_cpu: number;
+  used_memory: number;
+  used_gpu: number;
+  used_disk: number;
+  tasks: number;
+  labels: Record<string, string>;
+  taints: Taint[];
+  version: number;
+}
+
+function toMachineView(row: MachineRow): MachineView {
+  const capacity: Resources = { cpu: row.cpu, memory: row.memory, gpu: row.gpu, disk: row.disk };
+  const used: Resources = { cpu: row.used_cpu, memory: row.used_memory, gpu: row.used_gpu, disk: row.used_disk };
+  return {
+    id: row.id,
+    name: row.name,
+    state: row.state,
+    capacity,
+    used,
+    tasks: row.tasks,
+    labels: row.labels,
+    taints: row.taints,
+    version: row.version,
+  };
+}

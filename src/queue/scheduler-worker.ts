@@ -1,0 +1,80 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { Logger as QueueLogger, run, type Runner, type Task } from "graphile-worker";
+import type { Pool } from "../db/pool.ts";
+import { wakeStale } from "../db/scheduling.ts";
+import type { Logger } from "../log.ts";
+import type { SchedulerProfile } from "../placement/profiles.ts";
+import { evaluate } from "../scheduler/evaluate.ts";
+import { postgresBackend } from "../scheduler/postgres-backend.ts";
+
+export interface SchedulerWorker {
+  owner: string;
+  stop(): Promise<void>;
+}
+
+/** How often each worker looks for schedulable work nobody holds (lost wake-up, dead worker). */
+const STALE_SWEEP_MS = 5_000;
+
+/**
+ * One scheduler worker: takes its scheduler's wake-ups from the graphile-worker queue (task
+ * `schedule:<name>`, so workers of other schedulers never see them) and runs evaluations. Keeps
+ * one snapshot per cell in memory across evaluations and syncs it incrementally.
+ */
+export async function startSchedulerWorker(options: {
+  pool: Pool;
+  profile: SchedulerProfile;
+  concurrency: number;
+  logger: Logger;
+}): Promise<SchedulerWorker> {
+  const { pool, profile, logger } = options;
+  const owner = `${profile.name}@${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  await pool.query(
+    `insert into omega.schedulers (name, profile) values ($1, $2)
+     on conflict (name) do update set profile = excluded.profile, updated_at = now()`,
+    [profile.name, profile],
+  );
+  const backends = new Map<string, ReturnType<typeof postgresBackend>>();
+  const backendFor = (cell: string) => {
+    let backend = backends.get(cell);
+    if (!backend) backends.set(cell, (backend = postgresBackend(pool, cell, profile, owner)));
+    return backend;
+  };
+
+  const schedule: Task = async (payload, helpers) => {
+    const { cell } = payload as { cell: string };
+    const stats = await evaluate({ profile, ...backendFor(cell), evaluationId: helpers.job.id });
+    if (stats.attempted > 0 || stats.parked > 0) logger.info({ cell, scheduler: profile.name, ...stats }, "evaluation");
+  };
+
+  const runner: Runner = await run({
+    pgPool: pool,
+    concurrency: options.concurrency,
+    noHandleSignals: true,
+    pollInterval: 2_000,
+    taskList: { [`schedule:${profile.name}`]: schedule },
+    logger: queueLogger(logger),
+  });
+  const sweep = setInterval(() => {
+    wakeStale(pool).catch((error) => logger.warn({ err: error }, "stale sweep failed"));
+  }, STALE_SWEEP_MS);
+  sweep.unref();
+  logger.info({ scheduler: profile.name, owner, concurrency: options.concurrency }, "scheduler worker started");
+
+  return {
+    owner,
+    async stop() {
+      clearInterval(sweep);
+      // graphile-worker lets running evaluations finish; their commits are atomic either way.
+      await runner.stop();
+    },
+  };
+}
+
+/** graphile-worker's log lines, through our pino logger. */
+function queueLogger(logger: Logger): QueueLogger {
+  return new QueueLogger((scope) => (level, message, meta) => {
+    const method = level === "warning" ? "warn" : level;
+    logger[method]({ queue: scope, ...meta }, message);
+  });
+}

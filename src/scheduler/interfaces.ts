@@ -1,0 +1,38 @@
+/**
+ * The Omega loop behind three small interfaces, so it runs against Postgres in production and
+ * against in-memory fakes in unit tests:
+ * - Snapshot: the scheduler's private, possibly stale copy of the cell;
+ * - Committer: proposes a plan to the authority and learns, per placement, what happened;
+ * - WorkQueue: where evaluations come from and where unplaceable work is parked.
+ */
+import type { JobView, MachineView, Placement } from "../placement/types.ts";
+
+export interface Snapshot {
+  sync(): Promise<unknown>;
+  list(): readonly MachineView[];
+  readonly capacityEpoch: number;
+  readonly stateVersion: number;
+}
+
+export interface PlacementOutcome {
+  task_id: number;
+  machine_id: number;
+  outcome: "committed" | "rejected";
+  reason: string | null;
+}
+
+export interface Committer {
+  commit(placements: readonly Placement[]): Promise<PlacementOutcome[]>;
+}
+
+export interface WorkQueue {
+  /** Up to `limit` jobs to plan now, exclusively ours until released, parked or expired. */
+  lease(limit: number): Promise<JobView[]>;
+  /** Fresh planning input for jobs we hold. */
+  reload(jobIds: readonly number[]): Promise<JobView[]>;
+  /** Parks a job with the reason its tasks show; false if capacity changed since `seenEpoch`. */
+  park(jobId: number, seenEpoch: number, reason: string): Promise<boolean>;
+  release(jobId: number): Promise<void>;
+  /** Asks another worker to join in: there is more work than one lease holds. */
+  shareLoad(): Promise<void>;
+}

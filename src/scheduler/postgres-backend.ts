@@ -1,0 +1,42 @@
+import { CellSnapshot } from "../db/snapshot.ts";
+import type { Pool } from "../db/pool.ts";
+import * as db from "../db/scheduling.ts";
+import type { SchedulerProfile } from "../placement/profiles.ts";
+import type { Committer, WorkQueue } from "./interfaces.ts";
+
+/** The three interfaces of the Omega loop, backed by the database. */
+export function postgresBackend(pool: Pool, cell: string, profile: SchedulerProfile, owner: string, leaseSeconds = 15) {
+  const snapshot = new CellSnapshot(pool, cell);
+  const leased = new Map<number, db.LeasedJob>();
+  const committer: Committer = {
+    commit: (placements) =>
+      db.commitPlan(pool, {
+        cell,
+        scheduler: profile.name,
+        worker: owner,
+        placements,
+        transactionMode: profile.transactionMode,
+        conflictMode: profile.conflictMode,
+      }),
+  };
+  const queue: WorkQueue = {
+    async lease(limit) {
+      const jobs = await db.leaseJobs(pool, { cell, scheduler: profile.name, owner, limit, leaseSeconds });
+      for (const j of jobs) leased.set(j.id, j);
+      return db.loadJobViews(pool, cell, jobs);
+    },
+    reload(jobIds) {
+      return db.loadJobViews(pool, cell, jobIds.flatMap((id) => leased.get(id) ?? []));
+    },
+    async park(jobId, seenEpoch, reason) {
+      leased.delete(jobId);
+      return db.parkJob(pool, { cell, jobId, owner, seenEpoch, reason });
+    },
+    async release(jobId) {
+      leased.delete(jobId);
+      await db.releaseLease(pool, cell, jobId, owner);
+    },
+    shareLoad: () => db.wake(pool, cell, profile.name),
+  };
+  return { snapshot, committer, queue };
+}
