@@ -1,5 +1,4 @@
 import { Command } from "commander";
-import { startServer } from "../api/server.ts";
 import { env } from "../config.ts";
 import { migrate } from "../db/migrate.ts";
 import { createPool } from "../db/pool.ts";
@@ -13,6 +12,8 @@ export function serveCommand(): Command {
     .option("--port <port>", "port to listen on (Default: $PORT or 8080)", positiveInt, env.port)
     .option("--host <host>", "address to listen on (Default: 0.0.0.0)", "0.0.0.0")
     .action(async (options: { port: number; host: string }) => {
+      // Loaded on use: `omega migrate` should not pay for the HTTP stack or the queue.
+      const { startServer } = await import("../api/server.ts");
       if (!env.databaseUrl) throw new Error("DATABASE_URL is required");
       if (!env.adminToken) throw new Error("OMEGA_ADMIN_TOKEN is required");
       const pool = createPool(env.databaseUrl, { max: 20, name: "omega-api" });

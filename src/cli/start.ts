@@ -4,7 +4,6 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
-import { startServer } from "../api/server.ts";
 import { env, newAdminToken } from "../config.ts";
 import { startEmbedded } from "../db/embedded.ts";
 import { migrate } from "../db/migrate.ts";
@@ -23,6 +22,8 @@ export function startCommand(): Command {
     .option("--data <dir>", "where the embedded PostgreSQL keeps its data (Default: ./.omega)", ".omega")
     .option("--no-demo", "do not create the demo cell and tenant")
     .action(async (options: { port: number; data: string; demo: boolean }) => {
+      // Loaded on use: `omega migrate` should not pay for the HTTP stack or the queue.
+      const { startServer } = await import("../api/server.ts");
       const embedded = env.databaseUrl ? undefined : await startEmbedded(options.data);
       const databaseUrl = env.databaseUrl ?? (embedded?.url as string);
       const pool = createPool(databaseUrl, { max: 20, name: "omega-api" });

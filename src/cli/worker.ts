@@ -3,8 +3,6 @@ import { env } from "../config.ts";
 import { migrate } from "../db/migrate.ts";
 import { createPool } from "../db/pool.ts";
 import { log } from "../log.ts";
-import { loadProfile } from "../scheduler/profile-config.ts";
-import { startSchedulerWorker } from "../queue/scheduler-worker.ts";
 import { positiveInt } from "./args.ts";
 import { onShutdown } from "./shutdown.ts";
 
@@ -15,6 +13,9 @@ export function workerCommand(): Command {
     .option("--profiles <file>", "JSON file of scheduler profiles (merged over the built-in ones)")
     .option("--concurrency <n>", "evaluations run at once by this process (Default: 2)", positiveInt, 2)
     .action(async (options: { scheduler: string; profiles?: string; concurrency: number }) => {
+      // Loaded on use: `omega migrate` should not pay for the HTTP stack or the queue.
+      const { startSchedulerWorker } = await import("../queue/scheduler-worker.ts");
+      const { loadProfile } = await import("../scheduler/profile-config.ts");
       if (!env.databaseUrl) throw new Error("DATABASE_URL is required");
       const profile = await loadProfile(options.scheduler, options.profiles);
       const pool = createPool(env.databaseUrl, { max: options.concurrency * 2 + 4, name: `omega-worker-${profile.name}` });

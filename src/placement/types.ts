@@ -93,7 +93,42 @@ export interface PipelineConfig {
   scorers: readonly { name: ScorerName; weight: number }[];
   /** How many feasible machines to score per task before choosing (Borg's relaxed randomization). */
   sampleSize: number;
+  /**
+   * Optional: score at least this fraction of the job's candidates per task, so the sample grows
+   * with the cell (as Kubernetes' percentageOfNodesToScore). The sample is the larger of the two.
+   */
+  sampleFraction?: number;
+  /** Optional: the label to spread across when the job names none (e.g. "zone"). */
+  spreadBy?: string | null;
 }
+
+/** Read-only view of the plan being built: what it already put on each machine. */
+export interface InFlightView {
+  /** Resources the plan adds to the machine. */
+  used(machineId: number): Readonly<Resources>;
+  /** Tasks of the job the plan puts on the machine. */
+  count(jobId: number, machineId: number): number;
+}
+
+/** A filter: can this machine take one more task of the job, given the plan so far? */
+export type Filter = (machine: MachineView, job: JobView, inflight: InFlightView) => FilterResult;
+
+/** Where the job's tasks are, per value of its spread label (this job only, plan included). */
+export interface SpreadView {
+  readonly label: string;
+  /** Fewest and most tasks held by any value the job could use (0 when there is none). */
+  readonly min: number;
+  readonly max: number;
+  countOf(value: string): number;
+}
+
+/** What scorers read beyond the machine, the job and the plan: per-job state built once. */
+export interface ScoreContext {
+  spread: SpreadView | null;
+}
+
+/** A scorer: how good a feasible machine is for one more task of the job, 0 (worst) to 100 (best). */
+export type Scorer = (machine: MachineView, job: JobView, inflight: InFlightView, context: ScoreContext) => number;
 
 export interface Explanation {
   machines: number;

@@ -1,4 +1,4 @@
-import { formatExplanation, InFlight, planJob, seededRandom, seedFrom } from "../placement/index.ts";
+import { formatExplanation, InFlight, planJob, mulberry32, seedFrom } from "../placement/index.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import type { JobPlan, JobView, Placement } from "../placement/types.ts";
 import type { Committer, Snapshot, WorkQueue } from "./interfaces.ts";
@@ -56,7 +56,7 @@ async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: Evalua
     stats.syncMs += performance.now() - t;
 
     t = performance.now();
-    const random = seededRandom(seedFrom(deps.evaluationId, snapshot.stateVersion, round));
+    const random = mulberry32(seedFrom(deps.evaluationId, snapshot.stateVersion, round));
     const inflight = new InFlight();
     const plans = new Map<number, JobPlan>();
     const placements: Placement[] = [];

@@ -1,0 +1,137 @@
+import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { SingleBar } from "cli-progress";
+import pg from "pg";
+import { startEmbedded } from "../db/embedded.ts";
+import { migrate } from "../db/migrate.ts";
+import { createPool, type Pool } from "../db/pool.ts";
+import { describeMachine } from "./machine-info.ts";
+import { spawnWorkers } from "./workers.ts";
+import { generateJobs } from "./workload.ts";
+
+interface Options {
+  machines: number;
+  tasks: number;
+  workers: number[];
+  scheduler: string;
+  seed: number;
+}
+
+interface Row {
+  workers: number;
+  placed: number;
+  seconds: number;
+  placementsPerSecond: number;
+  plans: number;
+  conflictFraction: number;
+  avgCommitMs: number;
+}
+
+/**
+ * Scenario `throughput`: the same deterministic cell and workload, placed by 1, 2, 4… scheduler
+ * worker processes, each run in a fresh database. Time is measured inside the database, from the
+ * first committed plan to the last, so process start-up does not count.
+ */
+export async function runThroughput(options: Options): Promise<void> {
+  let dataDir: string | undefined;
+  const server = process.env.DATABASE_URL
+    ? { url: process.env.DATABASE_URL, stop: async () => {} }
+    : await startEmbedded((dataDir = await mkdtemp(path.join(tmpdir(), "omega-bench-"))), { quiet: true });
+  const rows: Row[] = [];
+  let machine: Awaited<ReturnType<typeof describeMachine>> | undefined;
+  try {
+    for (const workers of options.workers) {
+      const name = `omega_bench_${process.pid}_${workers}`;
+      const url = await createDatabase(server.url, name);
+      const pool = createPool(url, { max: 4, name: "omega-bench" });
+      try {
+        await migrate(pool);
+        machine ??= await describeMachine(pool);
+        await populate(pool, options);
+        rows.push(await placeAll(pool, url, options, workers));
+      } finally {
+        await pool.end();
+        await dropDatabase(server.url, name);
+      }
+    }
+  } finally {
+    await server.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  }
+  const report = { scenario: "throughput", machine, options, rows };
+  console.table(rows);
+  await mkdir("bench/results", { recursive: true });
+  await writeFile("bench/results/throughput.json", `${JSON.stringify(report, null, 2)}\n`);
+}
+
+async function populate(pool: Pool, options: Options): Promise<void> {
+  await pool.query("select omega.create_cell('bench')");
+  // Registering 10,000 machines one call at a time would time the API, not the scheduler.
+  await pool.query(
+    `insert into omega.machines (cell, name, cpu, memory, labels)
+     select 'bench', 'm' || i, 32000, 131072, jsonb_build_object('zone', 'z' || (i % 3)) from generate_series(1, $1) i`,
+    [options.machines],
+  );
+  await pool.query("insert into omega.tenants (name, token_hash) values ('bench', sha256('bench'))");
+  for (const job of generateJobs(options.tasks, options.seed)) {
+    await pool.query("select omega.submit_job('bench', $1)", [
+      { cell: "bench", tasks: job.tasks, scheduler: options.scheduler, resources: { cpu: job.cpu, memory: job.memory } },
+    ]);
+  }
+}
+
+async function placeAll(pool: Pool, url: string, options: Options, workers: number): Promise<Row> {
+  const bar = new SingleBar({ format: `${workers} worker(s) {bar} {value}/{total} tasks placed`, hideCursor: true });
+  bar.start(options.tasks, 0);
+  const processes = spawnWorkers(url, options.scheduler, workers);
+  try {
+    for (;;) {
+      const { rows } = await pool.query<{ placed: number; waiting: number }>(
+        `select (select count(*)::int from omega.claims) as placed,
+                (select count(*)::int from omega.jobs where state = 'pending' and not blocked) as waiting`,
+      );
+      bar.update(rows[0]?.placed ?? 0);
+      if (rows[0]?.waiting === 0) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    bar.stop();
+    await Promise.all(processes.map((p) => p.stop()));
+  }
+  const { rows } = await pool.query(
+    `select (select count(*)::int from omega.claims) as placed,
+            extract(epoch from max(committed_at) - min(committed_at))::float as seconds
+     from omega.plans`,
+  );
+  const stats = await pool.query("select * from omega.scheduler_stats where scheduler = $1", [options.scheduler]);
+  const placed = rows[0].placed as number;
+  const seconds = Math.max(rows[0].seconds as number, 0.001);
+  return {
+    workers,
+    placed,
+    seconds: Number(seconds.toFixed(2)),
+    placementsPerSecond: Math.round(placed / seconds),
+    plans: stats.rows[0].plans,
+    conflictFraction: Number(Number(stats.rows[0].conflict_fraction).toFixed(3)),
+    avgCommitMs: Number(Number(stats.rows[0].avg_commit_ms).toFixed(1)),
+  };
+}
+
+async function createDatabase(serverUrl: string, name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`drop database if exists ${name} with (force)`);
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function dropDatabase(serverUrl: string, name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`drop database if exists ${name} with (force)`);
+  await admin.end();
+}

@@ -1,0 +1,191 @@
+/**
+ * The placement pipeline: which machine each pending task of a job goes to.
+ *
+ *   machines ──static filters (once per job)──▶ candidates ──shuffle (seeded)──▶ ring
+ *   per task: ring ──per-task filters──▶ sample of `sampleSize` ──weighted scorers──▶ best ──▶ overlay
+ */
+import { explain } from "./explain.ts";
+import { affinity } from "./filters/affinity.ts";
+import { capacity } from "./filters/capacity.ts";
+import { machineState } from "./filters/machine-state.ts";
+import { maxPerMachine } from "./filters/max-per-machine.ts";
+import { selector } from "./filters/selector.ts";
+import { tolerations } from "./filters/tolerations.ts";
+import { CandidateRing } from "./candidates.ts";
+import type { InFlight } from "./inflight.ts";
+import { shuffle } from "./random.ts";
+import { balancedAllocation } from "./scorers/balanced-allocation.ts";
+import { leastAllocated } from "./scorers/least-allocated.ts";
+import { mostAllocated } from "./scorers/most-allocated.ts";
+import { SpreadTally, spread } from "./scorers/spread.ts";
+import type {
+  Filter,
+  FilterName,
+  InFlightView,
+  JobPlan,
+  JobView,
+  MachineView,
+  PipelineConfig,
+  Placement,
+  ScoreContext,
+  Scorer,
+  ScorerName,
+} from "./types.ts";
+
+export interface Stage {
+  name: FilterName;
+  filter: Filter;
+  /** Depends on the plan so far, so it runs for every task; otherwise once per job (Borg's equivalence). */
+  perTask: boolean;
+  /** Safety checks run whatever the profile lists: the commit would reject what they let through. */
+  alwaysOn: boolean;
+}
+
+/** Every filter, in the order it runs (and in which the explanation names a machine's first reason). */
+export const STAGES: readonly Stage[] = [
+  // One comparison, and it rules out draining and down machines before anything costlier.
+  { name: "machineState", filter: machineState, perTask: false, alwaysOn: true },
+  // A few exact label lookups; usually the most selective constraint (accelerator=h100).
+  { name: "selector", filter: selector, perTask: false, alwaysOn: false },
+  // A loop over the machine's taints, and most machines have none.
+  { name: "tolerations", filter: tolerations, perTask: false, alwaysOn: false },
+  // The costliest static check (an array scan per term); runs on what the cheaper ones left.
+  { name: "affinity", filter: affinity, perTask: false, alwaysOn: false },
+  // Per task, as the plan fills machines; first among those, as it is what rules out the most.
+  { name: "capacity", filter: capacity, perTask: true, alwaysOn: true },
+  // Per task too (the job's count on a machine grows with the plan); only jobs that set a cap.
+  { name: "maxPerMachine", filter: maxPerMachine, perTask: true, alwaysOn: false },
+];
+
+export const SCORERS: Readonly<Record<ScorerName, Scorer>> = {
+  leastAllocated,
+  mostAllocated,
+  balancedAllocation,
+  spread,
+};
+
+/** The stages a profile runs: those it names, plus the always-on safety checks. */
+export function activeStages(config: PipelineConfig): readonly Stage[] {
+  return STAGES.filter((s) => s.alwaysOn || config.filters.includes(s.name));
+}
+
+/** Machines scored per task: `sampleSize`, or `sampleFraction` of the candidates if more (at least 1). */
+export function effectiveSampleSize(config: PipelineConfig, candidates: number): number {
+  return Math.max(1, config.sampleSize, Math.ceil((config.sampleFraction ?? 0) * candidates));
+}
+
+function passesAll(filters: readonly Filter[], machine: MachineView, job: JobView, inflight: InFlightView): boolean {
+  for (const filter of filters) {
+    if (!filter(machine, job, inflight).ok) return false;
+  }
+  return true;
+}
+
+/**
+ * Places the job's pending tasks on `machines` (a snapshot of one cell), adding each placement to
+ * `inflight`; the snapshot is never mutated. `random` drives the candidate shuffle: seed it (see
+ * random.ts) and the same snapshot, job, config and overlay give the same plan.
+ *
+ * Stops at the first task that finds no machine (the rest are identical), explaining why. A gang
+ * job that cannot reach `gangMin` placed tasks gets no placements at all, and the overlay is
+ * rolled back.
+ */
+export function planJob(
+  machines: readonly MachineView[],
+  job: JobView,
+  config: PipelineConfig,
+  inflight: InFlight,
+  random: () => number,
+): JobPlan {
+  const pending = job.pendingTaskIds.length;
+  if (pending === 0) return { placements: [], unplaced: 0, explanation: null };
+  const stages = activeStages(config);
+  const staticFilters = stages.filter((s) => !s.perTask).map((s) => s.filter);
+  const candidates = shuffle(
+    machines.filter((m) => passesAll(staticFilters, m, job, inflight)),
+    random,
+  );
+  const placements = placeTasks(machines, candidates, job, config, inflight, stages);
+  const failed = placements.length < pending || !gangSatisfied(job, placements.length);
+  const all = stages.map((s) => s.filter);
+  const explanation = failed ? explain(machines, job, inflight, all) : null;
+  if (!gangSatisfied(job, placements.length)) {
+    for (const p of placements) inflight.remove(job.id, p.machineId, job.request);
+    return { placements: [], unplaced: pending, explanation };
+  }
+  return { placements, unplaced: pending - placements.length, explanation };
+}
+
+/** A gang ends with zero or at least `gangMin` tasks placed, counting those already holding claims. */
+function gangSatisfied(job: JobView, placing: number): boolean {
+  if (job.gangMin === null) return true;
+  let alreadyPlaced = 0;
+  for (const n of job.placedPerMachine.values()) alreadyPlaced += n;
+  return placing >= Math.max(0, job.gangMin - alreadyPlaced);
+}
+
+function placeTasks(
+  machines: readonly MachineView[],
+  candidates: MachineView[],
+  job: JobView,
+  config: PipelineConfig,
+  inflight: InFlight,
+  stages: readonly Stage[],
+): Placement[] {
+  const taskFilters = stages.filter((s) => s.perTask).map((s) => s.filter);
+  const feasible = (m: MachineView) => passesAll(taskFilters, m, job, inflight);
+  const scorers = config.scorers
+    .filter((s) => s.weight !== 0)
+    .map((s) => ({ score: SCORERS[s.name], weight: s.weight }));
+  const tally = spreadTally(machines, candidates, job, config, inflight);
+  const context: ScoreContext = { spread: tally };
+  const ring = new CandidateRing(candidates);
+  const size = effectiveSampleSize(config, candidates.length);
+  const sample: MachineView[] = [];
+  const placements: Placement[] = [];
+  for (const taskId of job.pendingTaskIds) {
+    ring.sample(size, feasible, sample);
+    const best = pickBest(sample, job, inflight, context, scorers);
+    // No machine for this task means none for the rest: they are identical.
+    if (!best) break;
+    placements.push({ taskId, machineId: best.id, machineVersion: best.version });
+    inflight.add(job.id, best.id, job.request);
+    tally?.record(best);
+  }
+  return placements;
+}
+
+/** The spread tally, when the profile scores spread and the job (or the profile) names a label. */
+function spreadTally(
+  machines: readonly MachineView[],
+  candidates: readonly MachineView[],
+  job: JobView,
+  config: PipelineConfig,
+  inflight: InFlightView,
+): SpreadTally | null {
+  const label = job.constraints.spreadBy ?? config.spreadBy ?? null;
+  if (label === null || !config.scorers.some((s) => s.name === "spread" && s.weight !== 0)) return null;
+  return new SpreadTally(label, machines, candidates, job, inflight);
+}
+
+/** The sampled machine with the highest weighted score; ties go to the first found. */
+function pickBest(
+  sample: readonly MachineView[],
+  job: JobView,
+  inflight: InFlightView,
+  context: ScoreContext,
+  scorers: readonly { score: Scorer; weight: number }[],
+): MachineView | undefined {
+  if (sample.length <= 1 || scorers.length === 0) return sample[0];
+  let best: MachineView | undefined;
+  let bestScore = Number.NEGATIVE_INFINITY;
+  for (const machine of sample) {
+    let total = 0;
+    for (const s of scorers) total += s.weight * s.score(machine, job, inflight, context);
+    if (total > bestScore) {
+      best = machine;
+      bestScore = total;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,12 @@
+import type { Scorer } from "../types.ts";
+import { meanScore, requestedAfter } from "./allocation.ts";
+
+/** Kubernetes mostRequestedScore: the share of capacity in use once the task is placed, 0–100. */
+export function mostAllocatedScore(requested: number, capacity: number): number {
+  if (capacity <= 0) return 0;
+  return (Math.min(requested, capacity) * 100) / capacity;
+}
+
+/** Prefers fuller machines: bin packing, which keeps whole machines free for big tasks. */
+export const mostAllocated: Scorer = (machine, job, inflight) =>
+  meanScore(requestedAfter(machine, job, inflight), mostAllocatedScore);
