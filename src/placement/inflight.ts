@@ -50,7 +50,8 @@ export class InFlight implements InFlightView {
     const machines = this.#perJob.get(jobId);
     const n = machines?.get(machineId) ?? 0;
     const used = this.#used.get(machineId);
-    if (!machines || n === 0 || !used) throw new Error(`job ${jobId} has no task in flight on machine ${machineId}`);
+    if (!machines || n === 0 || !used)
+      throw new Error(`job ${jobId} has no task in flight on machine ${machineId}`);
     if (n === 1) machines.delete(machineId);
     else machines.set(machineId, n - 1);
     used.cpu -= request.cpu;

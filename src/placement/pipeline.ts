@@ -4,6 +4,8 @@
  *   machines ──static filters (once per job)──▶ candidates ──shuffle (seeded)──▶ ring
  *   per task: ring ──per-task filters──▶ sample of `sampleSize` ──weighted scorers──▶ best ──▶ overlay
  */
+
+import { CandidateRing } from "./candidates.ts";
 import { explain } from "./explain.ts";
 import { affinity } from "./filters/affinity.ts";
 import { capacity } from "./filters/capacity.ts";
@@ -11,7 +13,6 @@ import { machineState } from "./filters/machine-state.ts";
 import { maxPerMachine } from "./filters/max-per-machine.ts";
 import { selector } from "./filters/selector.ts";
 import { tolerations } from "./filters/tolerations.ts";
-import { CandidateRing } from "./candidates.ts";
 import type { InFlight } from "./inflight.ts";
 import { shuffle } from "./random.ts";
 import { balancedAllocation } from "./scorers/balanced-allocation.ts";
@@ -74,7 +75,12 @@ export function effectiveSampleSize(config: PipelineConfig, candidates: number):
   return Math.max(1, config.sampleSize, Math.ceil((config.sampleFraction ?? 0) * candidates));
 }
 
-function passesAll(filters: readonly Filter[], machine: MachineView, job: JobView, inflight: InFlightView): boolean {
+function passesAll(
+  filters: readonly Filter[],
+  machine: MachineView,
+  job: JobView,
+  inflight: InFlightView,
+): boolean {
   for (const filter of filters) {
     if (!filter(machine, job, inflight).ok) return false;
   }
@@ -106,10 +112,18 @@ export function planJob(
     random,
   );
   const placements = placeTasks(machines, candidates, job, config, inflight, stages);
-  const failed = placements.length < pending || !gangSatisfied(job, placements.length);
-  const all = stages.map((s) => s.filter);
-  const explanation = failed ? explain(machines, job, inflight, all) : null;
-  if (!gangSatisfied(job, placements.length)) {
+  const gangOk = gangSatisfied(job, placements.length);
+  // Explained before any rollback: the gang failed because of the state its own tasks left.
+  const failed = placements.length < pending || !gangOk;
+  const explanation = failed
+    ? explain(
+        machines,
+        job,
+        inflight,
+        stages.map((s) => s.filter),
+      )
+    : null;
+  if (!gangOk) {
     for (const p of placements) inflight.remove(job.id, p.machineId, job.request);
     return { placements: [], unplaced: pending, explanation };
   }

@@ -84,7 +84,13 @@ export type RejectionReason =
 
 export type FilterResult = { ok: true } | { ok: false; reason: RejectionReason };
 
-export type FilterName = "machineState" | "capacity" | "selector" | "affinity" | "tolerations" | "maxPerMachine";
+export type FilterName =
+  | "machineState"
+  | "capacity"
+  | "selector"
+  | "affinity"
+  | "tolerations"
+  | "maxPerMachine";
 export type ScorerName = "leastAllocated" | "mostAllocated" | "balancedAllocation" | "spread";
 
 /** What a scheduler profile tells the pipeline (the rest of a profile drives the retry loop). */
@@ -128,7 +134,12 @@ export interface ScoreContext {
 }
 
 /** A scorer: how good a feasible machine is for one more task of the job, 0 (worst) to 100 (best). */
-export type Scorer = (machine: MachineView, job: JobView, inflight: InFlightView, context: ScoreContext) => number;
+export type Scorer = (
+  machine: MachineView,
+  job: JobView,
+  inflight: InFlightView,
+  context: ScoreContext,
+) => number;
 
 export interface Explanation {
   machines: number;

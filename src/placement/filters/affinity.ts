@@ -1,5 +1,5 @@
-import type { AffinityTerm, Filter } from "../types.ts";
 import { labelOf } from "../labels.ts";
+import type { AffinityTerm, Filter } from "../types.ts";
 import { PASS, reject } from "./result.ts";
 
 /**

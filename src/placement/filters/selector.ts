@@ -1,5 +1,5 @@
-import type { Filter } from "../types.ts";
 import { labelOf } from "../labels.ts";
+import type { Filter } from "../types.ts";
 import { PASS, reject } from "./result.ts";
 
 /** Whether `labels` holds every key of `selector` with the same value (an empty selector matches all). */

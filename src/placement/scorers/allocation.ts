@@ -21,7 +21,10 @@ export function requestedAfter(machine: MachineView, job: JobView, inflight: InF
 }
 
 /** Mean of `score(requested, capacity)` over the dimensions in a `requestedAfter` list. */
-export function meanScore(pairs: readonly number[], score: (requested: number, capacity: number) => number): number {
+export function meanScore(
+  pairs: readonly number[],
+  score: (requested: number, capacity: number) => number,
+): number {
   let sum = 0;
   for (let i = 0; i < pairs.length; i += 2) sum += score(pairs[i] ?? 0, pairs[i + 1] ?? 0);
   return pairs.length === 0 ? 0 : sum / (pairs.length / 2);

@@ -1,0 +1,165 @@
+/**
+ * Request bodies of the HTTP API, validated with zod before anything reaches the database. Every
+ * object is strict (unknown fields are refused) and every quantity is normalised to whole base units
+ * (cpu millicores, memory/disk MiB, gpu devices). omega.submit_job and omega.put_machine check the
+ * same rules again in SQL: that is the one authority; this layer exists for per-field errors.
+ */
+import { z } from "zod";
+import { BANDS, type Band } from "./priority.ts";
+import { parseQuantity } from "./quantity.ts";
+import { type Dimension, MAX_QUANTITY, type Resources } from "./resources.ts";
+
+/** omega.name: cells, tenants, schedulers. */
+export const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** omega.machines.name: a host name, FQDN or instance id. */
+export const MACHINE_NAME_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/;
+/** Label and taint keys, Kubernetes-like: an optional `prefix/` and a name. */
+const LABEL_KEY_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?$/;
+const LIST_MAX = 100;
+
+/** Postgres text cannot hold NUL and jsonb refuses unpaired surrogates: refuse them here, as a 422. */
+function storable(value: string): boolean {
+  return !value.includes("\u0000") && !/\p{Cs}/u.test(value);
+}
+
+export function text(max: number) {
+  return z
+    .string()
+    .max(max)
+    .refine(storable, "must not contain NUL or unpaired surrogate characters");
+}
+
+export const nameSchema = z
+  .string()
+  .regex(NAME_PATTERN, "must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit");
+
+export const machineNameSchema = z
+  .string()
+  .regex(MACHINE_NAME_PATTERN, "must be 1-253 letters, digits, '.', '_' or '-', starting and ending with a letter or digit");
+
+const labelKey = z.string().regex(LABEL_KEY_PATTERN, "must be 1-253 letters, digits, '.', '_', '-' or '/'");
+const labelValue = text(253);
+
+const labelsSchema = z
+  .record(labelKey, labelValue)
+  .refine((labels) => Object.keys(labels).length <= LIST_MAX, `at most ${LIST_MAX} entries`);
+
+const keyValueSchema = z.strictObject({ key: labelKey, value: labelValue.optional() });
+
+const UNITS: Record<Dimension, string> = { cpu: "millicores", memory: "MiB", gpu: "devices", disk: "MiB" };
+
+/** A whole number of base units, or a Kubernetes quantity string ("500m", "2", "512Mi", "4Gi"). */
+function quantity(dimension: Dimension) {
+  return z
+    .union([z.number(), z.string()], {
+      error: 'expected a whole number of base units or a quantity string such as "500m" or "4Gi"',
+    })
+    .transform((value, ctx) => {
+      if (typeof value === "string" && value.length > 64) {
+        ctx.addIssue({ code: "custom", message: "is not a quantity (too long)" });
+        return z.NEVER;
+      }
+      try {
+        return parseQuantity(value, dimension);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: (error as Error).message });
+        return z.NEVER;
+      }
+    })
+    .meta({ description: `${dimension}: base units (${UNITS[dimension]}) or a Kubernetes quantity string` });
+}
+
+const resourceFields = {
+  cpu: quantity("cpu").optional(),
+  memory: quantity("memory").optional(),
+  gpu: quantity("gpu").optional(),
+  disk: quantity("disk").optional(),
+};
+
+/** Resources where an omitted dimension is zero (a request, a capacity, a shape). */
+export const resourcesSchema = z
+  .strictObject(resourceFields)
+  .transform((r): Resources => ({ cpu: r.cpu ?? 0, memory: r.memory ?? 0, gpu: r.gpu ?? 0, disk: r.disk ?? 0 }));
+
+/** Quota limits: an omitted dimension is not limited (stored as the largest quantity, 10^12). */
+export const quotaLimitsSchema = z.strictObject(resourceFields).transform(
+  (r): Resources => ({
+    cpu: r.cpu ?? MAX_QUANTITY,
+    memory: r.memory ?? MAX_QUANTITY,
+    gpu: r.gpu ?? MAX_QUANTITY,
+    disk: r.disk ?? MAX_QUANTITY,
+  }),
+);
+
+const prioritySchema = z
+  .union([z.number(), z.string()])
+  .transform((value, ctx) => {
+    if (typeof value === "string" && Object.hasOwn(BANDS, value)) return BANDS[value as Band];
+    if (typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= 999) return value;
+    ctx.addIssue({ code: "custom", message: "must be a whole number 0-999 or one of best-effort, batch, production" });
+    return z.NEVER;
+  })
+  .meta({ description: "0-999, or a band name: best-effort (50), batch (150), production (250)" });
+
+const affinityTermSchema = z
+  .strictObject({
+    key: labelKey,
+    op: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
+    values: z.array(labelValue).max(LIST_MAX).optional(),
+  })
+  .superRefine((term, ctx) => {
+    const takesValues = term.op === "In" || term.op === "NotIn";
+    if (takesValues && !term.values?.length) {
+      ctx.addIssue({ code: "custom", path: ["values"], message: `${term.op} needs a non-empty list of values` });
+    } else if (!takesValues && term.values?.length) {
+      ctx.addIssue({ code: "custom", path: ["values"], message: `${term.op} takes no values` });
+    }
+  });
+
+export const constraintsSchema = z.strictObject({
+  selector: z
+    .record(labelKey, labelValue)
+    .refine((s) => Object.keys(s).length <= LIST_MAX, `at most ${LIST_MAX} entries`)
+    .optional(),
+  affinity: z.array(affinityTermSchema).max(LIST_MAX).optional(),
+  tolerations: z.array(keyValueSchema).max(LIST_MAX).optional(),
+  maxPerMachine: z.int().min(1).max(100_000).optional(),
+  spreadBy: labelKey.optional(),
+});
+
+export const jobSpecSchema = z
+  .strictObject({
+    name: text(253).optional(),
+    cell: nameSchema,
+    priority: prioritySchema.optional(),
+    scheduler: nameSchema.optional(),
+    tasks: z.int().min(1).max(100_000),
+    resources: resourcesSchema,
+    constraints: constraintsSchema.optional(),
+    gang: z.strictObject({ minAvailable: z.int().min(1).max(100_000) }).optional(),
+  })
+  .superRefine((spec, ctx) => {
+    if (spec.gang && spec.gang.minAvailable > spec.tasks) {
+      ctx.addIssue({ code: "custom", path: ["gang", "minAvailable"], message: "must not exceed tasks" });
+    }
+  });
+
+export const machineBodySchema = z.strictObject({
+  resources: resourcesSchema,
+  labels: labelsSchema.optional(),
+  taints: z.array(keyValueSchema).max(LIST_MAX).optional(),
+});
+
+export const cellBodySchema = z.strictObject({ name: nameSchema });
+export const tenantBodySchema = z.strictObject({ name: nameSchema });
+export const quotaBodySchema = z.strictObject({ resources: quotaLimitsSchema });
+
+/** The normalised job spec: quantities and priority are numbers. */
+export type JobSpec = z.output<typeof jobSpecSchema>;
+/** The job spec as a client writes it. */
+export type JobSpecInput = z.input<typeof jobSpecSchema>;
+export type Constraints = z.output<typeof constraintsSchema>;
+export type MachineBody = z.output<typeof machineBodySchema>;
+export type CellBody = z.output<typeof cellBodySchema>;
+export type TenantBody = z.output<typeof tenantBodySchema>;
+export type QuotaBody = z.output<typeof quotaBodySchema>;

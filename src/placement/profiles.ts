@@ -1,0 +1,77 @@
+import type { FilterName, PipelineConfig } from "./types.ts";
+
+/**
+ * A scheduler: the pipeline it runs plus how its plans are committed and retried.
+ *
+ * - `sampleSize`: feasible machines scored per task. `sampleFraction` (optional) raises it to that
+ *   fraction of the job's candidates, so a thorough profile looks further in a bigger cell.
+ * - `conflictMode`: `fine` rejects a placement only if it no longer fits (Omega's fine-grained
+ *   detection); `coarse` rejects it if the machine changed at all since the snapshot.
+ * - `transactionMode`: `incremental` commits what still holds; `all-or-nothing` commits the whole
+ *   plan or none of it. (Gangs are all-or-nothing per job either way: the commit enforces it.)
+ * - `maxAttempts`: plans tried on fresh state before the work is parked as blocked (progress resets it).
+ * - `batchSize`: jobs leased and planned together into one plan (one commit).
+ */
+export interface SchedulerProfile extends PipelineConfig {
+  name: string;
+  description: string;
+  conflictMode: "fine" | "coarse";
+  transactionMode: "incremental" | "all-or-nothing";
+  maxAttempts: number;
+  batchSize: number;
+}
+
+const ALL_FILTERS: readonly FilterName[] = [
+  "machineState",
+  "selector",
+  "tolerations",
+  "affinity",
+  "capacity",
+  "maxPerMachine",
+];
+
+/**
+ * Fast and bin-packing: power of two choices (Nomad's batch scheduler), the fuller machine wins,
+ * which keeps whole machines free for big tasks. Many jobs per plan to amortise the commit.
+ */
+export const batchProfile = Object.freeze<SchedulerProfile>({
+  name: "batch",
+  description: "fast, bin-packing: 2 sampled machines per task, the fuller one wins",
+  filters: ALL_FILTERS,
+  scorers: [{ name: "mostAllocated", weight: 1 }],
+  sampleSize: 2,
+  conflictMode: "fine",
+  transactionMode: "incremental",
+  maxAttempts: 2,
+  batchSize: 32,
+});
+
+/**
+ * Thorough and spreading: scores at least 16 machines or 2% of the candidates per task (200 in a
+ * cell of 10,000), prefers emptier, evenly used machines, and spreads a job over zones (weight 2,
+ * so spreading wins over packing). A job's own spreadBy overrides the zone label.
+ */
+export const serviceProfile = Object.freeze<SchedulerProfile>({
+  name: "service",
+  description:
+    "thorough, spreading: ≥16 machines or 2% of candidates scored, least allocated, spread over zones",
+  filters: ALL_FILTERS,
+  scorers: [
+    { name: "leastAllocated", weight: 1 },
+    { name: "balancedAllocation", weight: 1 },
+    { name: "spread", weight: 2 },
+  ],
+  sampleSize: 16,
+  sampleFraction: 0.02,
+  spreadBy: "zone",
+  conflictMode: "fine",
+  transactionMode: "incremental",
+  maxAttempts: 5,
+  batchSize: 8,
+});
+
+/** The schedulers every deployment has (their names are seeded in omega.schedulers). */
+export const builtinProfiles: Readonly<Record<string, SchedulerProfile>> = Object.freeze({
+  batch: batchProfile,
+  service: serviceProfile,
+});
