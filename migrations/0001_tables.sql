@@ -59,10 +59,10 @@ create table omega.machines (
   created_at timestamptz not null default now(),
   primary key (cell, id),
   unique (cell, name),
-  check (used_cpu between 0 and cpu),
-  check (used_memory between 0 and memory),
-  check (used_gpu between 0 and gpu),
-  check (used_disk between 0 and disk)
+  constraint machines_used_cpu check (used_cpu between 0 and cpu),
+  constraint machines_used_memory check (used_memory between 0 and memory),
+  constraint machines_used_gpu check (used_gpu between 0 and gpu),
+  constraint machines_used_disk check (used_disk between 0 and disk)
 );
 create index machines_changed on omega.machines (cell, changed_xid);
 

@@ -54,7 +54,7 @@ end $$;
 create function omega.affinity_matches(labels jsonb, affinity jsonb) returns boolean
 language sql immutable parallel safe as $$
   select coalesce(bool_and(case t ->> 'op'
-      when 'In' then (t -> 'values') ? (labels ->> (t ->> 'key'))
+      when 'In' then coalesce((t -> 'values') ? (labels ->> (t ->> 'key')), false)
       when 'NotIn' then not coalesce((t -> 'values') ? (labels ->> (t ->> 'key')), false)
       when 'Exists' then labels ? (t ->> 'key')
       when 'DoesNotExist' then not (labels ? (t ->> 'key'))

@@ -1,5 +1,43 @@
 -- Jobs: submission, cancellation, and the lease/park cycle scheduler workers use to share work.
 
+create function omega.is_whole(v jsonb, low numeric, high numeric) returns boolean
+language sql immutable as $$
+  select jsonb_typeof(v) = 'number' and v::text::numeric = trunc(v::text::numeric)
+    and v::text::numeric between low and high
+$$;
+
+-- The constraints of a job spec, checked as strictly over SQL as over HTTP: a malformed term would
+-- otherwise make a job that waits forever.
+create function omega.check_constraints(c jsonb) returns void
+language plpgsql immutable as $$
+begin
+  if c ? 'selector' and (jsonb_typeof(c -> 'selector') <> 'object'
+      or exists (select from jsonb_each(c -> 'selector') e where jsonb_typeof(e.value) <> 'string')) then
+    raise exception using errcode = 'OM422', message = 'constraints.selector: an object of string values is required';
+  end if;
+  if c ? 'affinity' and (jsonb_typeof(c -> 'affinity') <> 'array'
+      or exists (select from jsonb_array_elements(c -> 'affinity') t
+                 where jsonb_typeof(t) <> 'object' or jsonb_typeof(t -> 'key') is distinct from 'string'
+                   or coalesce(t ->> 'op', '') not in ('In', 'NotIn', 'Exists', 'DoesNotExist')
+                   or (t ? 'values' and (jsonb_typeof(t -> 'values') <> 'array'
+                       or exists (select from jsonb_array_elements(t -> 'values') v where jsonb_typeof(v) <> 'string'))))) then
+    raise exception using errcode = 'OM422',
+      message = 'constraints.affinity: an array of {key, op: In|NotIn|Exists|DoesNotExist, values: [string]} is required';
+  end if;
+  if c ? 'tolerations' and (jsonb_typeof(c -> 'tolerations') <> 'array'
+      or exists (select from jsonb_array_elements(c -> 'tolerations') t
+                 where jsonb_typeof(t) <> 'object' or jsonb_typeof(t -> 'key') is distinct from 'string'
+                   or (t ? 'value' and jsonb_typeof(t -> 'value') <> 'string'))) then
+    raise exception using errcode = 'OM422', message = 'constraints.tolerations: an array of {key, value?} is required';
+  end if;
+  if c ? 'maxPerMachine' and not omega.is_whole(c -> 'maxPerMachine', 1, 100000) then
+    raise exception using errcode = 'OM422', message = 'constraints.maxPerMachine: a whole number from 1 to 100000 is required';
+  end if;
+  if c ? 'spreadBy' and jsonb_typeof(c -> 'spreadBy') <> 'string' then
+    raise exception using errcode = 'OM422', message = 'constraints.spreadBy: a label name is required';
+  end if;
+end $$;
+
 -- Validates a job spec (the same JSON as POST /v1/jobs; quantities may be numbers in base units or
 -- Kubernetes strings), inserts the job and its tasks, and wakes the scheduler in the same
 -- transaction. Returns the job id.
@@ -68,9 +106,14 @@ begin
       raise exception using errcode = 'OM422', message = format('constraints: unknown field %L', k);
     end if;
   end loop;
+  perform omega.check_constraints(v_con);
+  if p_spec ? 'name' and jsonb_typeof(p_spec -> 'name') is distinct from 'string' then
+    raise exception using errcode = 'OM422', message = 'name: a string is required';
+  end if;
   if p_spec ? 'gang' then
-    if jsonb_typeof(p_spec -> 'gang' -> 'minAvailable') is distinct from 'number'
-       or (p_spec -> 'gang' ->> 'minAvailable')::numeric not between 1 and v_tasks then
+    if jsonb_typeof(p_spec -> 'gang') is distinct from 'object'
+       or exists (select from jsonb_object_keys(p_spec -> 'gang') gk where gk <> 'minAvailable')
+       or not omega.is_whole(p_spec -> 'gang' -> 'minAvailable', 1, v_tasks) then
       raise exception using errcode = 'OM422', message = 'gang.minAvailable: a whole number from 1 to tasks is required';
     end if;
     v_gang_min := (p_spec -> 'gang' ->> 'minAvailable')::integer;

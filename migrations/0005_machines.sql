@@ -33,6 +33,7 @@ language plpgsql as $$
 declare
   m omega.machines;
   k text;
+  v_constraint text;
 begin
   if not exists (select from omega.cells where name = p_cell) then
     raise exception using errcode = 'OM404', message = format('cell %L does not exist', p_cell);
@@ -45,6 +46,9 @@ begin
       raise exception using errcode = 'OM422', message = format('resources: unknown resource %L', k);
     end if;
   end loop;
+  if p_name is null or p_name !~ '^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$' then
+    raise exception using errcode = 'OM422', message = format('name: %L is not a valid machine name', p_name);
+  end if;
   perform omega.check_labels(p_labels, p_taints);
   insert into omega.machines as old (cell, name, cpu, memory, gpu, disk, labels, taints)
   values (p_cell, p_name, omega.parse_quantity(p_resources -> 'cpu', 'cpu'), omega.parse_quantity(p_resources -> 'memory', 'memory'),
@@ -62,8 +66,12 @@ begin
   end if;
   return m;
 exception when check_violation then
-  raise exception using errcode = 'OM409',
-    message = format('machine %L: the new capacity is below what its current claims use', p_name);
+  get stacked diagnostics v_constraint := constraint_name;
+  if v_constraint like 'machines_used_%' then
+    raise exception using errcode = 'OM409',
+      message = format('machine %L: the new capacity is below what its current claims use', p_name);
+  end if;
+  raise;
 end $$;
 
 -- Sets a machine's state: 'draining' stops new placements and keeps what runs; 'up' undrains;

@@ -74,14 +74,6 @@ constraint machines_cell_fkey on omega.machines: FOREIGN KEY (cell) REFERENCES o
 
 constraint machines_cell_name_key on omega.machines: UNIQUE (cell, name)
 
-constraint machines_check on omega.machines: CHECK (((used_cpu >= 0) AND (used_cpu <= (cpu)::bigint)))
-
-constraint machines_check1 on omega.machines: CHECK (((used_memory >= 0) AND (used_memory <= (memory)::bigint)))
-
-constraint machines_check2 on omega.machines: CHECK (((used_gpu >= 0) AND (used_gpu <= (gpu)::bigint)))
-
-constraint machines_check3 on omega.machines: CHECK (((used_disk >= 0) AND (used_disk <= (disk)::bigint)))
-
 constraint machines_labels_check on omega.machines: CHECK ((jsonb_typeof(labels) = 'object'::text))
 
 constraint machines_name_check on omega.machines: CHECK ((name ~ '^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$'::text))
@@ -93,6 +85,14 @@ constraint machines_state_check on omega.machines: CHECK ((state = ANY (ARRAY['u
 constraint machines_taints_check on omega.machines: CHECK ((jsonb_typeof(taints) = 'array'::text))
 
 constraint machines_tasks_check on omega.machines: CHECK ((tasks >= 0))
+
+constraint machines_used_cpu on omega.machines: CHECK (((used_cpu >= 0) AND (used_cpu <= (cpu)::bigint)))
+
+constraint machines_used_disk on omega.machines: CHECK (((used_disk >= 0) AND (used_disk <= (disk)::bigint)))
+
+constraint machines_used_gpu on omega.machines: CHECK (((used_gpu >= 0) AND (used_gpu <= (gpu)::bigint)))
+
+constraint machines_used_memory on omega.machines: CHECK (((used_memory >= 0) AND (used_memory <= (memory)::bigint)))
 
 constraint plans_attempted_check on omega.plans: CHECK ((attempted >= 0))
 
@@ -285,7 +285,7 @@ CREATE OR REPLACE FUNCTION omega.affinity_matches(labels jsonb, affinity jsonb)
  IMMUTABLE PARALLEL SAFE
 AS $function$
   select coalesce(bool_and(case t ->> 'op'
-      when 'In' then (t -> 'values') ? (labels ->> (t ->> 'key'))
+      when 'In' then coalesce((t -> 'values') ? (labels ->> (t ->> 'key')), false)
       when 'NotIn' then not coalesce((t -> 'values') ? (labels ->> (t ->> 'key')), false)
       when 'Exists' then labels ? (t ->> 'key')
       when 'DoesNotExist' then not (labels ? (t ->> 'key'))
@@ -348,6 +348,39 @@ begin
   loop
     perform omega.wake(p_cell, s);
   end loop;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.check_constraints(c jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+begin
+  if c ? 'selector' and (jsonb_typeof(c -> 'selector') <> 'object'
+      or exists (select from jsonb_each(c -> 'selector') e where jsonb_typeof(e.value) <> 'string')) then
+    raise exception using errcode = 'OM422', message = 'constraints.selector: an object of string values is required';
+  end if;
+  if c ? 'affinity' and (jsonb_typeof(c -> 'affinity') <> 'array'
+      or exists (select from jsonb_array_elements(c -> 'affinity') t
+                 where jsonb_typeof(t) <> 'object' or jsonb_typeof(t -> 'key') is distinct from 'string'
+                   or coalesce(t ->> 'op', '') not in ('In', 'NotIn', 'Exists', 'DoesNotExist')
+                   or (t ? 'values' and (jsonb_typeof(t -> 'values') <> 'array'
+                       or exists (select from jsonb_array_elements(t -> 'values') v where jsonb_typeof(v) <> 'string'))))) then
+    raise exception using errcode = 'OM422',
+      message = 'constraints.affinity: an array of {key, op: In|NotIn|Exists|DoesNotExist, values: [string]} is required';
+  end if;
+  if c ? 'tolerations' and (jsonb_typeof(c -> 'tolerations') <> 'array'
+      or exists (select from jsonb_array_elements(c -> 'tolerations') t
+                 where jsonb_typeof(t) <> 'object' or jsonb_typeof(t -> 'key') is distinct from 'string'
+                   or (t ? 'value' and jsonb_typeof(t -> 'value') <> 'string'))) then
+    raise exception using errcode = 'OM422', message = 'constraints.tolerations: an array of {key, value?} is required';
+  end if;
+  if c ? 'maxPerMachine' and not omega.is_whole(c -> 'maxPerMachine', 1, 100000) then
+    raise exception using errcode = 'OM422', message = 'constraints.maxPerMachine: a whole number from 1 to 100000 is required';
+  end if;
+  if c ? 'spreadBy' and jsonb_typeof(c -> 'spreadBy') <> 'string' then
+    raise exception using errcode = 'OM422', message = 'constraints.spreadBy: a label name is required';
+  end if;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.check_labels(p_labels jsonb, p_taints jsonb)
@@ -532,6 +565,15 @@ exception when unique_violation then
   raise exception using errcode = 'OM409', message = format('cell %L already exists', p_name);
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.is_whole(v jsonb, low numeric, high numeric)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select jsonb_typeof(v) = 'number' and v::text::numeric = trunc(v::text::numeric)
+    and v::text::numeric between low and high
+$function$
+
 CREATE OR REPLACE FUNCTION omega.lease_jobs(p_cell text, p_scheduler text, p_owner text, p_limit integer, p_lease_seconds integer)
  RETURNS SETOF omega.jobs
  LANGUAGE sql
@@ -619,6 +661,7 @@ AS $function$
 declare
   m omega.machines;
   k text;
+  v_constraint text;
 begin
   if not exists (select from omega.cells where name = p_cell) then
     raise exception using errcode = 'OM404', message = format('cell %L does not exist', p_cell);
@@ -631,6 +674,9 @@ begin
       raise exception using errcode = 'OM422', message = format('resources: unknown resource %L', k);
     end if;
   end loop;
+  if p_name is null or p_name !~ '^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$' then
+    raise exception using errcode = 'OM422', message = format('name: %L is not a valid machine name', p_name);
+  end if;
   perform omega.check_labels(p_labels, p_taints);
   insert into omega.machines as old (cell, name, cpu, memory, gpu, disk, labels, taints)
   values (p_cell, p_name, omega.parse_quantity(p_resources -> 'cpu', 'cpu'), omega.parse_quantity(p_resources -> 'memory', 'memory'),
@@ -648,8 +694,12 @@ begin
   end if;
   return m;
 exception when check_violation then
-  raise exception using errcode = 'OM409',
-    message = format('machine %L: the new capacity is below what its current claims use', p_name);
+  get stacked diagnostics v_constraint := constraint_name;
+  if v_constraint like 'machines_used_%' then
+    raise exception using errcode = 'OM409',
+      message = format('machine %L: the new capacity is below what its current claims use', p_name);
+  end if;
+  raise;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.release_claims(p_cell text, p_task_ids bigint[])
@@ -826,9 +876,14 @@ begin
       raise exception using errcode = 'OM422', message = format('constraints: unknown field %L', k);
     end if;
   end loop;
+  perform omega.check_constraints(v_con);
+  if p_spec ? 'name' and jsonb_typeof(p_spec -> 'name') is distinct from 'string' then
+    raise exception using errcode = 'OM422', message = 'name: a string is required';
+  end if;
   if p_spec ? 'gang' then
-    if jsonb_typeof(p_spec -> 'gang' -> 'minAvailable') is distinct from 'number'
-       or (p_spec -> 'gang' ->> 'minAvailable')::numeric not between 1 and v_tasks then
+    if jsonb_typeof(p_spec -> 'gang') is distinct from 'object'
+       or exists (select from jsonb_object_keys(p_spec -> 'gang') gk where gk <> 'minAvailable')
+       or not omega.is_whole(p_spec -> 'gang' -> 'minAvailable', 1, v_tasks) then
       raise exception using errcode = 'OM422', message = 'gang.minAvailable: a whole number from 1 to tasks is required';
     end if;
     v_gang_min := (p_spec -> 'gang' ->> 'minAvailable')::integer;

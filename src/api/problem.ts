@@ -28,7 +28,11 @@ export class HttpProblem extends Error {
   readonly errors: FieldError[] | undefined;
   readonly headers: Record<string, string>;
 
-  constructor(status: number, detail: string, extra: { errors?: FieldError[]; headers?: Record<string, string> } = {}) {
+  constructor(
+    status: number,
+    detail: string,
+    extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+  ) {
     super(detail);
     this.name = "HttpProblem";
     this.status = status;
@@ -50,7 +54,8 @@ export function fieldErrors(error: z.ZodError): FieldError[] {
     if (issue.code === "unrecognized_keys") {
       return issue.keys.map((key) => ({ path: [...path, key].join("."), message: "unknown field" }));
     }
-    const message = issue.code === "invalid_key" ? `invalid key: ${issue.issues[0]?.message ?? ""}` : issue.message;
+    const message =
+      issue.code === "invalid_key" ? `invalid key: ${issue.issues[0]?.message ?? ""}` : issue.message;
     return [{ path: path.join("."), message }];
   });
 }
@@ -92,17 +97,22 @@ function classify(error: unknown): HttpProblem | undefined {
   }
   const refusal = refusalOf(error);
   if (refusal) {
-    return new HttpProblem(refusal.status, refusal.detail, { errors: sqlFieldErrors(refusal.status, refusal.detail) });
+    return new HttpProblem(refusal.status, refusal.detail, {
+      errors: sqlFieldErrors(refusal.status, refusal.detail),
+    });
   }
   if (typeof error !== "object" || error === null) return undefined;
   const code = "code" in error ? String(error.code) : "";
-  if (UNSTORABLE_DATA.has(code)) return new HttpProblem(422, "the request holds characters that cannot be stored");
+  if (UNSTORABLE_DATA.has(code))
+    return new HttpProblem(422, "the request holds characters that cannot be stored");
   if (isRetryable(error)) {
     return new HttpProblem(503, "the database was busy; try again", { headers: { "Retry-After": "1" } });
   }
   const message = "message" in error ? String(error.message) : "";
   if (DATABASE_UNAVAILABLE.has(code) || code.startsWith("08") || message.includes("trying to connect")) {
-    return new HttpProblem(503, "the database is unavailable; try again", { headers: { "Retry-After": "5" } });
+    return new HttpProblem(503, "the database is unavailable; try again", {
+      headers: { "Retry-After": "5" },
+    });
   }
   if ("type" in error || "status" in error) return bodyParserProblem(error);
   return undefined;
@@ -132,12 +142,17 @@ export const notFoundHandler: RequestHandler = (req, res) => {
   sendProblem(res, 404, `no such endpoint: ${req.method} ${req.path}`);
 };
 
-/** A known path, a method it does not serve (mounted with `route.all`). */
+/** A known path, a method it does not serve (mounted with `route.all`); OPTIONS lists the methods. */
 export const methodNotAllowed: RequestHandler = (req, res) => {
   const methods = Object.keys((req.route as { methods?: Record<string, boolean> } | undefined)?.methods ?? {})
     .filter((m) => m !== "_all")
     .map((m) => m.toUpperCase());
   if (methods.includes("GET")) methods.push("HEAD");
+  methods.push("OPTIONS");
   res.setHeader("Allow", methods.join(", "));
+  if (req.method === "OPTIONS") {
+    res.status(204).end();
+    return;
+  }
   sendProblem(res, 405, `${req.method} is not allowed here; allowed: ${methods.join(", ")}`);
 };

@@ -18,6 +18,8 @@ const byCode: Record<string, { status: number; title: string }> = {
   "23514": { status: 422, title: "Unprocessable Content" },
   "22P02": { status: 422, title: "Unprocessable Content" },
   "22003": { status: 422, title: "Unprocessable Content" },
+  "22P05": { status: 422, title: "Unprocessable Content" },
+  "22021": { status: 422, title: "Unprocessable Content" },
 };
 
 export function refusalOf(error: unknown): Refusal | undefined {

@@ -23,19 +23,22 @@ function storable(value: string): boolean {
 }
 
 export function text(max: number) {
-  return z
-    .string()
-    .max(max)
-    .refine(storable, "must not contain NUL or unpaired surrogate characters");
+  return z.string().max(max).refine(storable, "must not contain NUL or unpaired surrogate characters");
 }
 
 export const nameSchema = z
   .string()
-  .regex(NAME_PATTERN, "must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit");
+  .regex(
+    NAME_PATTERN,
+    "must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit",
+  );
 
 export const machineNameSchema = z
   .string()
-  .regex(MACHINE_NAME_PATTERN, "must be 1-253 letters, digits, '.', '_' or '-', starting and ending with a letter or digit");
+  .regex(
+    MACHINE_NAME_PATTERN,
+    "must be 1-253 letters, digits, '.', '_' or '-', starting and ending with a letter or digit",
+  );
 
 const labelKey = z.string().regex(LABEL_KEY_PATTERN, "must be 1-253 letters, digits, '.', '_', '-' or '/'");
 const labelValue = text(253);
@@ -79,7 +82,9 @@ const resourceFields = {
 /** Resources where an omitted dimension is zero (a request, a capacity, a shape). */
 export const resourcesSchema = z
   .strictObject(resourceFields)
-  .transform((r): Resources => ({ cpu: r.cpu ?? 0, memory: r.memory ?? 0, gpu: r.gpu ?? 0, disk: r.disk ?? 0 }));
+  .transform(
+    (r): Resources => ({ cpu: r.cpu ?? 0, memory: r.memory ?? 0, gpu: r.gpu ?? 0, disk: r.disk ?? 0 }),
+  );
 
 /** Quota limits: an omitted dimension is not limited (stored as the largest quantity, 10^12). */
 export const quotaLimitsSchema = z.strictObject(resourceFields).transform(
@@ -96,7 +101,10 @@ const prioritySchema = z
   .transform((value, ctx) => {
     if (typeof value === "string" && Object.hasOwn(BANDS, value)) return BANDS[value as Band];
     if (typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= 999) return value;
-    ctx.addIssue({ code: "custom", message: "must be a whole number 0-999 or one of best-effort, batch, production" });
+    ctx.addIssue({
+      code: "custom",
+      message: "must be a whole number 0-999 or one of best-effort, batch, production",
+    });
     return z.NEVER;
   })
   .meta({ description: "0-999, or a band name: best-effort (50), batch (150), production (250)" });
@@ -110,7 +118,11 @@ const affinityTermSchema = z
   .superRefine((term, ctx) => {
     const takesValues = term.op === "In" || term.op === "NotIn";
     if (takesValues && !term.values?.length) {
-      ctx.addIssue({ code: "custom", path: ["values"], message: `${term.op} needs a non-empty list of values` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["values"],
+        message: `${term.op} needs a non-empty list of values`,
+      });
     } else if (!takesValues && term.values?.length) {
       ctx.addIssue({ code: "custom", path: ["values"], message: `${term.op} takes no values` });
     }

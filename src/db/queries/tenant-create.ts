@@ -7,7 +7,11 @@ export interface TenantRow {
 }
 
 /** Inserts a tenant with the hash of its token; undefined when the name is taken. */
-export async function tenantCreate(db: Queryable, name: string, tokenHash: Buffer): Promise<TenantRow | undefined> {
+export async function tenantCreate(
+  db: Queryable,
+  name: string,
+  tokenHash: Buffer,
+): Promise<TenantRow | undefined> {
   const { rows } = await db.query<TenantRow>(
     `insert into omega.tenants (name, token_hash) values ($1, $2)
      on conflict (name) do nothing

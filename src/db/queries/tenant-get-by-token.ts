@@ -1,7 +1,10 @@
 import type { Queryable } from "./queryable.ts";
 
 /** The tenant whose token hashes to `tokenHash` (the unique index on token_hash serves it). */
-export async function tenantGetByToken(db: Queryable, tokenHash: Buffer): Promise<{ id: number; name: string } | undefined> {
+export async function tenantGetByToken(
+  db: Queryable,
+  tokenHash: Buffer,
+): Promise<{ id: number; name: string } | undefined> {
   const { rows } = await db.query<{ id: number; name: string }>(
     "select id, name from omega.tenants where token_hash = $1",
     [tokenHash],

@@ -1,0 +1,68 @@
+import express, { type RequestHandler } from "express";
+import { createKysely } from "../db/kysely.ts";
+import type { Pool } from "../db/pool.ts";
+import type { Logger } from "../log.ts";
+import { createAuth } from "./auth.ts";
+import type { ApiContext } from "./context.ts";
+import { httpMetrics } from "./metrics.ts";
+import { notFoundHandler, problemHandler } from "./problem.ts";
+import { cellRoutes } from "./routes/cells.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { jobRoutes } from "./routes/jobs.ts";
+import { machineRoutes } from "./routes/machines.ts";
+import { quotaRoutes } from "./routes/quotas.ts";
+import { schedulerRoutes } from "./routes/schedulers.ts";
+import { tenantRoutes } from "./routes/tenants.ts";
+
+export interface AppOptions {
+  pool: Pool;
+  /** The token that may do everything (OMEGA_ADMIN_TOKEN). */
+  adminToken: string;
+  logger: Logger;
+}
+
+// Probes and scrapes arrive every few seconds: log them only at debug level.
+const QUIET_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
+
+/** One line per request once answered: method, url, status, milliseconds. */
+function requestLog(logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on("finish", () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const line = {
+        method: req.method,
+        url: req.originalUrl,
+        status: res.statusCode,
+        ms: Math.round(ms * 10) / 10,
+      };
+      if (QUIET_PATHS.has(req.path)) logger.debug(line, "request");
+      else logger.info(line, "request");
+    });
+    next();
+  };
+}
+
+/** The HTTP API of SPEC.md: JSON under /v1, problem+json errors, bearer auth, probes and metrics. */
+export function createApp({ pool, adminToken, logger }: AppOptions): express.Express {
+  const ctx: ApiContext = { pool, db: createKysely(pool), auth: createAuth(pool, adminToken), logger };
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("query parser", "simple");
+  app.use(requestLog(logger), httpMetrics);
+  // Bodies are parsed per route, after authentication: no work for a request that will be refused.
+  for (const routes of [
+    healthRoutes,
+    cellRoutes,
+    machineRoutes,
+    tenantRoutes,
+    quotaRoutes,
+    jobRoutes,
+    schedulerRoutes,
+  ]) {
+    app.use(routes(ctx));
+  }
+  app.use(notFoundHandler);
+  app.use(problemHandler(logger));
+  return app;
+}

@@ -1,0 +1,93 @@
+/**
+ * Bearer tokens. The admin token comes from configuration; a tenant's token is random, shown once
+ * when it is made, and stored only as its sha256 (a leaked table does not leak tokens, and a token
+ * of 256 random bits needs no slow hash). Both are compared by digest, in constant time for the
+ * admin token and through the unique index for tenant tokens.
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { RequestHandler, Response } from "express";
+import type { Pool } from "../db/pool.ts";
+import { tenantGetByToken } from "../db/queries/tenant-get-by-token.ts";
+import { HttpProblem } from "./problem.ts";
+
+export type Principal = { kind: "admin" } | { kind: "tenant"; id: number; name: string };
+
+const TENANT_TOKEN_PREFIX = "omt_";
+// Visible ASCII, bounded (a superset of RFC 6750's b64token, so that a configured admin token with,
+// say, a "!" in it still works).
+const TOKEN = /^[\x21-\x7e]{1,4096}$/;
+const BEARER = /^Bearer +([\x21-\x7e]{1,4096}) *$/i;
+
+export function sha256(value: string): Buffer {
+  return createHash("sha256").update(value).digest();
+}
+
+/** A new tenant token and the hash to store. */
+export function newTenantToken(): { token: string; hash: Buffer } {
+  const token = `${TENANT_TOKEN_PREFIX}${randomBytes(32).toString("base64url")}`;
+  return { token, hash: sha256(token) };
+}
+
+function unauthorized(detail: string, error?: "invalid_request" | "invalid_token"): HttpProblem {
+  const challenge = error ? `Bearer realm="omega", error="${error}"` : 'Bearer realm="omega"';
+  return new HttpProblem(401, detail, { headers: { "WWW-Authenticate": challenge } });
+}
+
+/** Who made the request; set by the auth middleware of every /v1 route. */
+export function principalOf(res: Response): Principal {
+  const principal = res.locals.principal as Principal | undefined;
+  if (!principal) throw new Error("route has no auth middleware");
+  return principal;
+}
+
+/** The tenant a tenant token stands for, or undefined for the admin (who sees every tenant). */
+export function tenantScope(res: Response): { id: number; name: string } | undefined {
+  const principal = principalOf(res);
+  return principal.kind === "tenant" ? principal : undefined;
+}
+
+export interface Auth {
+  /** Admin or any tenant. */
+  any: RequestHandler;
+  admin: RequestHandler;
+  /** Tenants only: what a tenant owns cannot be made by the admin in its name. */
+  tenant: RequestHandler;
+}
+
+export function createAuth(pool: Pool, adminToken: string): Auth {
+  if (!TOKEN.test(adminToken)) {
+    throw new Error("the admin token must be 1-4096 visible ASCII characters (no spaces)");
+  }
+  const adminDigest = sha256(adminToken);
+
+  async function identify(header: string | undefined): Promise<Principal> {
+    if (!header) throw unauthorized("this endpoint needs a bearer token (Authorization: Bearer <token>)");
+    const token = BEARER.exec(header)?.[1];
+    if (!token) throw unauthorized("the Authorization header must be 'Bearer <token>'", "invalid_request");
+    const digest = sha256(token);
+    if (timingSafeEqual(digest, adminDigest)) return { kind: "admin" };
+    const tenant = token.startsWith(TENANT_TOKEN_PREFIX) ? await tenantGetByToken(pool, digest) : undefined;
+    if (!tenant) throw unauthorized("the token is not valid", "invalid_token");
+    return { kind: "tenant", id: tenant.id, name: tenant.name };
+  }
+
+  function requiring(allowed: (p: Principal) => string | undefined): RequestHandler {
+    return async (req, res, next) => {
+      const principal = await identify(req.get("authorization"));
+      const refusal = allowed(principal);
+      if (refusal) throw new HttpProblem(403, refusal);
+      res.locals.principal = principal;
+      next();
+    };
+  }
+
+  return {
+    any: requiring(() => undefined),
+    admin: requiring((p) => (p.kind === "admin" ? undefined : "this endpoint needs the admin token")),
+    tenant: requiring((p) =>
+      p.kind === "tenant"
+        ? undefined
+        : "jobs belong to tenants: submit with the tenant's token, not the admin token",
+    ),
+  };
+}

@@ -1,0 +1,173 @@
+/**
+ * components.schemas of the OpenAPI document. Request bodies are generated from the zod schemas
+ * that validate them, so the description cannot drift from what is accepted; responses are written
+ * out by hand.
+ */
+import { z } from "zod";
+import {
+  cellBodySchema,
+  jobSpecSchema,
+  machineBodySchema,
+  quotaBodySchema,
+  tenantBodySchema,
+} from "../domain/job-spec.ts";
+
+type Schema = Record<string, unknown>;
+
+function fromZod(schema: z.ZodType): Schema {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: "input", target: "draft-2020-12" });
+  return rest;
+}
+
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const int = { type: "integer" };
+const str = { type: "string" };
+const time = { type: "string", format: "date-time" };
+
+function object(properties: Record<string, Schema>, description?: string): Schema {
+  return {
+    type: "object",
+    properties,
+    required: Object.keys(properties),
+    ...(description ? { description } : {}),
+  };
+}
+
+const resources = object(
+  { cpu: int, memory: int, gpu: int, disk: int },
+  "Base units: cpu millicores, memory MiB, gpu devices, disk MiB.",
+);
+
+const job = object({
+  id: int,
+  name: str,
+  cell: str,
+  tenant: str,
+  priority: int,
+  band: { enum: ["best-effort", "batch", "production"] },
+  scheduler: str,
+  tasks: int,
+  pendingTasks: int,
+  state: { enum: ["pending", "placed", "running", "succeeded", "failed", "cancelled"] },
+  blocked: { type: "boolean", description: "No place was found; waits for capacity to appear." },
+  resources: ref("Resources"),
+  constraints: object({
+    selector: { type: "object", additionalProperties: str },
+    affinity: { type: "array", items: { type: "object" } },
+    tolerations: { type: "array", items: { type: "object" } },
+    maxPerMachine: { type: ["integer", "null"] },
+    spreadBy: { type: ["string", "null"] },
+  }),
+  gang: { oneOf: [object({ minAvailable: int }), { type: "null" }] },
+  createdAt: time,
+  updatedAt: time,
+});
+
+const jobDetail = {
+  allOf: [
+    ref("Job"),
+    object({
+      taskCounts: object({
+        pending: int,
+        placed: int,
+        running: int,
+        succeeded: int,
+        failed: int,
+        cancelled: int,
+      }),
+      placements: {
+        type: "array",
+        items: object({ taskIndex: int, taskId: int, machine: str, placedAt: time }),
+      },
+      pendingReasons: {
+        type: "array",
+        description: "Why tasks are still pending, one entry per reason, most tasks first.",
+        items: object({ reason: str, tasks: int }),
+      },
+    }),
+  ],
+};
+
+export const schemas: Record<string, Schema> = {
+  JobSpec: fromZod(jobSpecSchema),
+  MachineBody: fromZod(machineBodySchema),
+  CellBody: fromZod(cellBodySchema),
+  TenantBody: fromZod(tenantBodySchema),
+  QuotaBody: {
+    ...fromZod(quotaBodySchema),
+    description: "A dimension left out is not limited.",
+  },
+  Resources: resources,
+  Problem: {
+    type: "object",
+    description: "RFC 9457 problem details (application/problem+json).",
+    properties: {
+      type: str,
+      title: str,
+      status: int,
+      detail: str,
+      errors: { type: "array", items: object({ path: str, message: str }) },
+    },
+    required: ["type", "title", "status", "detail"],
+  },
+  Cell: object({
+    name: str,
+    createdAt: time,
+    machines: object({ total: int, up: int, draining: int, down: int }),
+    capacity: ref("Resources"),
+    used: ref("Resources"),
+    free: { ...ref("Resources"), description: "Unclaimed capacity of machines that are up." },
+    tasks: int,
+  }),
+  Machine: object({
+    cell: str,
+    name: str,
+    state: { enum: ["up", "draining", "down"] },
+    capacity: ref("Resources"),
+    used: ref("Resources"),
+    tasks: int,
+    labels: { type: "object", additionalProperties: str },
+    taints: { type: "array", items: { type: "object" } },
+    version: int,
+  }),
+  Tenant: object({ id: int, name: str, createdAt: time }),
+  TenantToken: {
+    allOf: [
+      ref("Tenant"),
+      object({ token: { type: "string", description: "Shown once; only its hash is kept." } }),
+    ],
+  },
+  Quota: object({
+    tenant: str,
+    cell: str,
+    band: { enum: ["batch", "production"] },
+    limit: ref("Resources"),
+    used: ref("Resources"),
+  }),
+  Job: job,
+  JobDetail: jobDetail,
+  JobPage: object({
+    jobs: { type: "array", items: ref("Job") },
+    next: { type: ["integer", "null"], description: "Pass as ?after= for the next page; null on the last." },
+  }),
+  Capacity: object({
+    cell: str,
+    shape: ref("Resources"),
+    total: int,
+    machines: { type: "array", items: object({ machine: str, fits: int }) },
+  }),
+  Scheduler: object({
+    name: str,
+    profile: { type: "object" },
+    updatedAt: time,
+    stats: object({
+      plans: int,
+      placementsAttempted: int,
+      placementsCommitted: int,
+      placementsRejected: int,
+      conflicts: int,
+      conflictFraction: { type: "number" },
+      avgCommitMs: { type: "number" },
+    }),
+  }),
+};

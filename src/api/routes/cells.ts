@@ -1,0 +1,61 @@
+import { Router } from "express";
+import { z } from "zod";
+import { capacityGet } from "../../db/queries/capacity-get.ts";
+import { cellCreate } from "../../db/queries/cell-create.ts";
+import { cellExists, cellGet, cellList } from "../../db/queries/cell-list.ts";
+import { cellBodySchema, resourcesSchema } from "../../domain/job-spec.ts";
+import type { ApiContext } from "../context.ts";
+import { HttpProblem, methodNotAllowed } from "../problem.ts";
+import { jsonBody, nameParam, validate } from "../request.ts";
+
+// Query values are strings, so each is read as a Kubernetes quantity: ?cpu=2&memory=4Gi.
+const shapeQuery = z.strictObject({
+  cpu: z.string().optional(),
+  memory: z.string().optional(),
+  gpu: z.string().optional(),
+  disk: z.string().optional(),
+});
+
+export function cellRoutes({ pool, auth }: ApiContext): Router {
+  const router = Router();
+
+  router
+    .route("/v1/cells")
+    .get(auth.any, async (_req, res) => {
+      res.json({ cells: await cellList(pool) });
+    })
+    .post(auth.admin, jsonBody, async (req, res) => {
+      const { name } = validate(cellBodySchema, req.body);
+      await cellCreate(pool, name);
+      const cell = await cellGet(pool, name);
+      res.status(201).location(`/v1/cells/${name}`).json(cell);
+    })
+    .all(methodNotAllowed);
+
+  router
+    .route("/v1/cells/:cell")
+    .get(auth.any, async (req, res) => {
+      const name = nameParam(req, "cell", "cell");
+      const cell = await cellGet(pool, name);
+      if (!cell) throw new HttpProblem(404, `cell "${name}" does not exist`);
+      res.json(cell);
+    })
+    .all(methodNotAllowed);
+
+  router
+    .route("/v1/cells/:cell/capacity")
+    .get(auth.any, async (req, res) => {
+      const cell = nameParam(req, "cell", "cell");
+      const shape = validate(resourcesSchema, validate(shapeQuery, req.query));
+      if (shape.cpu + shape.memory + shape.gpu + shape.disk === 0) {
+        throw new HttpProblem(422, "the shape is empty", {
+          errors: [{ path: "cpu", message: "at least one of cpu, memory, gpu, disk must be above zero" }],
+        });
+      }
+      if (!(await cellExists(pool, cell))) throw new HttpProblem(404, `cell "${cell}" does not exist`);
+      res.json({ cell, shape, ...(await capacityGet(pool, cell, shape)) });
+    })
+    .all(methodNotAllowed);
+
+  return router;
+}

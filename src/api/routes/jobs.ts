@@ -1,0 +1,76 @@
+import { Router } from "express";
+import { z } from "zod";
+import { withTransaction } from "../../db/pool.ts";
+import { jobCancel } from "../../db/queries/job-cancel.ts";
+import { jobGet } from "../../db/queries/job-get.ts";
+import { jobList } from "../../db/queries/job-list.ts";
+import { jobSubmit } from "../../db/queries/job-submit.ts";
+import { jobSpecSchema, nameSchema } from "../../domain/job-spec.ts";
+import { principalOf, tenantScope } from "../auth.ts";
+import type { ApiContext } from "../context.ts";
+import { HttpProblem, methodNotAllowed } from "../problem.ts";
+import { jobIdParam, jsonBody, validate } from "../request.ts";
+
+const JOB_STATES = ["pending", "placed", "running", "succeeded", "failed", "cancelled"] as const;
+
+function wholeNumber(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^[0-9]{1,16}$/, "must be a whole number")
+    .transform(Number)
+    .pipe(z.number().min(min).max(max));
+}
+
+const listQuery = z.strictObject({
+  state: z.enum(JOB_STATES).optional(),
+  cell: nameSchema.optional(),
+  tenant: nameSchema.optional(),
+  limit: wholeNumber(1, 1000).optional(),
+  after: wholeNumber(0, Number.MAX_SAFE_INTEGER).optional(),
+});
+
+export function jobRoutes({ pool, auth }: ApiContext): Router {
+  const router = Router();
+
+  router
+    .route("/v1/jobs")
+    .get(auth.any, async (req, res) => {
+      const query = validate(listQuery, req.query);
+      const page = await jobList(pool, {
+        ...query,
+        tenantId: tenantScope(res)?.id,
+        limit: query.limit ?? 100,
+      });
+      res.json(page);
+    })
+    .post(auth.tenant, jsonBody, async (req, res) => {
+      const spec = validate(jobSpecSchema, req.body);
+      const tenant = principalOf(res);
+      if (tenant.kind !== "tenant") throw new Error("auth.tenant let a non-tenant through");
+      // Submission and the read-back in one transaction: a failed request leaves no job behind.
+      const job = await withTransaction(pool, async (tx) =>
+        jobGet(tx, await jobSubmit(tx, tenant.name, spec)),
+      );
+      if (!job) throw new Error("a submitted job could not be read back");
+      res.status(201).location(`/v1/jobs/${job.id}`).json(job);
+    })
+    .all(methodNotAllowed);
+
+  router
+    .route("/v1/jobs/:id")
+    .get(auth.any, async (req, res) => {
+      const id = jobIdParam(req);
+      // Another tenant's job is not found rather than forbidden: its existence is not theirs to know.
+      const job = await jobGet(pool, id, tenantScope(res)?.id);
+      if (!job) throw new HttpProblem(404, `job ${id} does not exist`);
+      res.json(job);
+    })
+    .delete(auth.any, async (req, res) => {
+      const id = jobIdParam(req);
+      const state = await jobCancel(pool, id, tenantScope(res)?.name ?? null);
+      res.json({ id, state });
+    })
+    .all(methodNotAllowed);
+
+  return router;
+}

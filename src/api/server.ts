@@ -1,0 +1,71 @@
+import { createServer, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Pool } from "../db/pool.ts";
+import type { Logger } from "../log.ts";
+import { createApp } from "./app.ts";
+
+export interface ServerOptions {
+  pool: Pool;
+  adminToken: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** (Default: every interface.) */
+  host?: string;
+  logger: Logger;
+  /** How long close() lets in-flight requests finish before cutting them off. (Default: 10000.) */
+  shutdownTimeoutMs?: number;
+}
+
+export interface RunningServer {
+  url: string;
+  /** Stops accepting connections and resolves once in-flight requests have been answered. */
+  close(): Promise<void>;
+}
+
+function urlOf(address: AddressInfo, host: string | undefined): string {
+  const wildcard = !host || host === "0.0.0.0" || host === "::";
+  const shown = wildcard ? "127.0.0.1" : address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return `http://${shown}:${address.port}`;
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { pool, adminToken, port, host, logger } = options;
+  const server = createServer();
+  // Responses being written, so that close() can tell their connections not to stay open.
+  const active = new Set<ServerResponse>();
+  let closing: Promise<void> | undefined;
+  server.on("request", (_req, res: ServerResponse) => {
+    if (closing) res.setHeader("Connection", "close");
+    active.add(res);
+    res.on("close", () => active.delete(res));
+  });
+  // After the listener above, so that it sees every response before the app writes to it.
+  server.on("request", createApp({ pool, adminToken, logger }));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const url = urlOf(server.address() as AddressInfo, host);
+  logger.info({ url }, "HTTP API listening");
+
+  function close(): Promise<void> {
+    closing ??= new Promise<void>((resolve, reject) => {
+      for (const res of active) if (!res.headersSent) res.setHeader("Connection", "close");
+      const force = setTimeout(() => server.closeAllConnections(), options.shutdownTimeoutMs ?? 10_000);
+      force.unref();
+      server.close((error) => {
+        clearTimeout(force);
+        if (error) reject(error);
+        else resolve();
+      });
+      // Idle keep-alive connections would hold close() open; busy ones close after their response.
+      server.closeIdleConnections();
+    });
+    return closing;
+  }
+  return { url, close };
+}

@@ -1,0 +1,64 @@
+import { type Band, bandOf } from "../../domain/priority.ts";
+import type { Resources } from "../../domain/resources.ts";
+import { resourcesOf } from "./resources-of.ts";
+
+/** What GET /v1/jobs lists for each job: its spec, normalised, and its state. */
+export interface JobSummary {
+  id: number;
+  name: string;
+  cell: string;
+  tenant: string;
+  priority: number;
+  band: Band;
+  scheduler: string;
+  tasks: number;
+  pendingTasks: number;
+  state: string;
+  /** The scheduler found no place for its pending tasks and waits for capacity to appear. */
+  blocked: boolean;
+  resources: Resources;
+  constraints: {
+    selector: Record<string, string>;
+    affinity: { key: string; op: string; values?: string[] }[];
+    tolerations: { key: string; value?: string }[];
+    maxPerMachine: number | null;
+    spreadBy: string | null;
+  };
+  gang: { minAvailable: number } | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** The columns jobOf reads; `j` is omega.jobs, `t` omega.tenants. */
+export const JOB_COLUMNS = `
+  j.id, j.name, j.cell, t.name as tenant, j.priority, j.scheduler, j.task_count, j.pending_count,
+  j.state, j.blocked, j.cpu, j.memory, j.gpu, j.disk, j.selector, j.affinity, j.tolerations,
+  j.max_per_machine, j.spread_by, j.gang_min, j.created_at, j.updated_at`;
+
+export function jobOf(row: Record<string, unknown>): JobSummary {
+  const priority = Number(row.priority);
+  return {
+    id: Number(row.id),
+    name: String(row.name),
+    cell: String(row.cell),
+    tenant: String(row.tenant),
+    priority,
+    band: bandOf(priority),
+    scheduler: String(row.scheduler),
+    tasks: Number(row.task_count),
+    pendingTasks: Number(row.pending_count),
+    state: String(row.state),
+    blocked: row.blocked === true,
+    resources: resourcesOf(row),
+    constraints: {
+      selector: row.selector as JobSummary["constraints"]["selector"],
+      affinity: row.affinity as JobSummary["constraints"]["affinity"],
+      tolerations: row.tolerations as JobSummary["constraints"]["tolerations"],
+      maxPerMachine: row.max_per_machine === null ? null : Number(row.max_per_machine),
+      spreadBy: row.spread_by === null ? null : String(row.spread_by),
+    },
+    gang: row.gang_min === null ? null : { minAvailable: Number(row.gang_min) },
+    createdAt: row.created_at as Date,
+    updatedAt: row.updated_at as Date,
+  };
+}
