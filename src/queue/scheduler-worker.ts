@@ -53,6 +53,7 @@ export async function startSchedulerWorker(options: {
     noHandleSignals: true,
     pollInterval: 2_000,
     taskList: { [`schedule:${profile.name}`]: schedule },
+    crontab: "",
     logger: queueLogger(logger),
   });
   const sweep = setInterval(() => {

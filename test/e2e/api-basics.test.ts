@@ -1,7 +1,7 @@
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/api/app.ts";
-import { type Api, startApi } from "./api-client.ts";
+import { type Api, startApi } from "../support/api-client.ts";
 
 let api: Api;
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer } from "../../src/api/server.ts";
-import { type Api, expectProblem, startApi } from "./api-client.ts";
+import { type Api, expectProblem, startApi } from "../support/api-client.ts";
 
 let api: Api;
 const tokens: Record<string, string> = {};

@@ -12,8 +12,12 @@ export interface OmegaProcess {
 
 /** Runs `omega <args>` as a real process (what a user runs), capturing its output. */
 export function omega(args: string[], env: Record<string, string | undefined> = {}): OmegaProcess {
+  // A key set to undefined means "not set" (spawn would pass the string "undefined").
+  const merged = Object.fromEntries(
+    Object.entries({ ...process.env, LOG_LEVEL: "info", ...env }).filter(([, v]) => v !== undefined),
+  );
   const child = spawn(process.execPath, [cli, ...args], {
-    env: { ...process.env, LOG_LEVEL: "info", ...env },
+    env: merged,
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

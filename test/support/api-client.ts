@@ -1,7 +1,7 @@
 import { pino } from "pino";
 import { expect } from "vitest";
 import { type RunningServer, startServer } from "../../src/api/server.ts";
-import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { createTestDatabase, type TestDatabase } from "./database.ts";
 
 export const ADMIN = "test-admin-token-0123456789";
 
