@@ -23,6 +23,16 @@ export function onShutdown(logger: Logger, stop: () => Promise<void>): void {
     process.removeAllListeners(signal);
     process.on(signal, handle);
   }
-  // Started by `omega start`: outlive it by no more than a graceful stop.
-  process.on("disconnect", () => handle("SIGTERM"));
+  // Started by `omega start` (which may be killed outright, even before this process was ready to
+  // hear about it): once the parent is gone, stop too.
+  const parent = Number(process.env.OMEGA_PARENT_PID);
+  if (parent > 0) {
+    const watch = setInterval(() => {
+      if (process.ppid !== parent) {
+        clearInterval(watch);
+        handle("SIGTERM");
+      }
+    }, 500);
+    watch.unref();
+  }
 }

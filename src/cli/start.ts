@@ -75,9 +75,8 @@ async function storedAdminToken(dataDir: string): Promise<string> {
 
 function spawnWorker(scheduler: string, databaseUrl: string): ChildProcess {
   const child = spawn(process.execPath, [cliEntry, "worker", "--scheduler", scheduler], {
-    env: { ...process.env, DATABASE_URL: databaseUrl },
-    // The IPC channel closes when this process dies, even by SIGKILL: the worker then stops too.
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    env: { ...process.env, DATABASE_URL: databaseUrl, OMEGA_PARENT_PID: String(process.pid) },
+    stdio: ["ignore", "inherit", "inherit"],
   });
   child.on("exit", (code, signal) => {
     if (code !== 0 && signal !== "SIGTERM") log.error({ scheduler, code, signal }, "scheduler worker exited");
