@@ -2,6 +2,8 @@ import type { Resources } from "../domain/resources.ts";
 import { ZERO } from "../domain/resources.ts";
 import type { InFlightView } from "./types.ts";
 
+const NONE: ReadonlyMap<number, number> = new Map();
+
 /**
  * The overlay of the plan being built on the snapshot: what it adds to each machine and how many
  * tasks of each job it puts where. Planning mutates only this, never the snapshot, so one plan
@@ -18,6 +20,10 @@ export class InFlight implements InFlightView {
 
   count(jobId: number, machineId: number): number {
     return this.#perJob.get(jobId)?.get(machineId) ?? 0;
+  }
+
+  tasksOf(jobId: number): ReadonlyMap<number, number> {
+    return this.#perJob.get(jobId) ?? NONE;
   }
 
   /** How many placements the overlay holds. */

@@ -1,8 +1,10 @@
 /**
  * The placement pipeline: which machine each pending task of a job goes to.
  *
- *   machines ──static filters (once per job)──▶ candidates ──shuffle (seeded)──▶ ring
- *   per task: ring ──per-task filters──▶ sample of `sampleSize` ──weighted scorers──▶ best ──▶ overlay
+ *   machines ──seeded shuffle, drawn lazily──▶ ring (static filters once per machine per job)
+ *   per task: ring from its cursor ──per-task filters──▶ sample of `sampleSize`
+ *             ──weighted scorers──▶ best ──▶ placement + overlay
+ *   no machine for a task: stop (the rest are identical) ──▶ explanation over every machine
  */
 
 import { CandidateRing } from "./candidates.ts";
@@ -14,11 +16,11 @@ import { maxPerMachine } from "./filters/max-per-machine.ts";
 import { selector } from "./filters/selector.ts";
 import { tolerations } from "./filters/tolerations.ts";
 import type { InFlight } from "./inflight.ts";
-import { shuffle } from "./random.ts";
 import { balancedAllocation } from "./scorers/balanced-allocation.ts";
 import { leastAllocated } from "./scorers/least-allocated.ts";
 import { mostAllocated } from "./scorers/most-allocated.ts";
-import { SpreadTally, spread } from "./scorers/spread.ts";
+import { spread } from "./scorers/spread.ts";
+import { SpreadTally } from "./scorers/spread-tally.ts";
 import type {
   Filter,
   FilterName,
@@ -36,15 +38,18 @@ import type {
 export interface Stage {
   name: FilterName;
   filter: Filter;
-  /** Depends on the plan so far, so it runs for every task; otherwise once per job (Borg's equivalence). */
+  /**
+   * Depends on the plan so far, so it runs for every task sampled. Otherwise it depends on (job,
+   * machine) only and runs once per machine per job, the first time the job's walk reaches it.
+   */
   perTask: boolean;
-  /** Safety checks run whatever the profile lists: the commit would reject what they let through. */
+  /** Safety: runs whatever the profile lists, as the commit would reject what it let through anyway. */
   alwaysOn: boolean;
 }
 
 /** Every filter, in the order it runs (and in which the explanation names a machine's first reason). */
 export const STAGES: readonly Stage[] = [
-  // One comparison, and it rules out draining and down machines before anything costlier.
+  // Safety, always on. One comparison, ruling out draining and down machines before anything costlier.
   { name: "machineState", filter: machineState, perTask: false, alwaysOn: true },
   // A few exact label lookups; usually the most selective constraint (accelerator=h100).
   { name: "selector", filter: selector, perTask: false, alwaysOn: false },
@@ -52,7 +57,7 @@ export const STAGES: readonly Stage[] = [
   { name: "tolerations", filter: tolerations, perTask: false, alwaysOn: false },
   // The costliest static check (an array scan per term); runs on what the cheaper ones left.
   { name: "affinity", filter: affinity, perTask: false, alwaysOn: false },
-  // Per task, as the plan fills machines; first among those, as it is what rules out the most.
+  // Safety, always on. Per task, as the plan fills machines; first of those, as it rules out the most.
   { name: "capacity", filter: capacity, perTask: true, alwaysOn: true },
   // Per task too (the job's count on a machine grows with the plan); only jobs that set a cap.
   { name: "maxPerMachine", filter: maxPerMachine, perTask: true, alwaysOn: false },
@@ -70,9 +75,9 @@ export function activeStages(config: PipelineConfig): readonly Stage[] {
   return STAGES.filter((s) => s.alwaysOn || config.filters.includes(s.name));
 }
 
-/** Machines scored per task: `sampleSize`, or `sampleFraction` of the candidates if more (at least 1). */
-export function effectiveSampleSize(config: PipelineConfig, candidates: number): number {
-  return Math.max(1, config.sampleSize, Math.ceil((config.sampleFraction ?? 0) * candidates));
+/** Machines scored per task: `sampleSize`, or `sampleFraction` of the cell's machines if more (at least 1). */
+export function effectiveSampleSize(config: PipelineConfig, machines: number): number {
+  return Math.max(1, config.sampleSize, Math.ceil((config.sampleFraction ?? 0) * machines));
 }
 
 function passesAll(
@@ -106,23 +111,12 @@ export function planJob(
   const pending = job.pendingTaskIds.length;
   if (pending === 0) return { placements: [], unplaced: 0, explanation: null };
   const stages = activeStages(config);
-  const staticFilters = stages.filter((s) => !s.perTask).map((s) => s.filter);
-  const candidates = shuffle(
-    machines.filter((m) => passesAll(staticFilters, m, job, inflight)),
-    random,
-  );
-  const placements = placeTasks(machines, candidates, job, config, inflight, stages);
+  const placements = placeTasks(machines, job, config, inflight, stages, random);
   const gangOk = gangSatisfied(job, placements.length);
   // Explained before any rollback: the gang failed because of the state its own tasks left.
   const failed = placements.length < pending || !gangOk;
-  const explanation = failed
-    ? explain(
-        machines,
-        job,
-        inflight,
-        stages.map((s) => s.filter),
-      )
-    : null;
+  const all = stages.map((s) => s.filter);
+  const explanation = failed ? explain(machines, job, inflight, all) : null;
   if (!gangOk) {
     for (const p of placements) inflight.remove(job.id, p.machineId, job.request);
     return { placements: [], unplaced: pending, explanation };
@@ -140,21 +134,22 @@ function gangSatisfied(job: JobView, placing: number): boolean {
 
 function placeTasks(
   machines: readonly MachineView[],
-  candidates: MachineView[],
   job: JobView,
   config: PipelineConfig,
   inflight: InFlight,
   stages: readonly Stage[],
+  random: () => number,
 ): Placement[] {
+  const staticFilters = stages.filter((s) => !s.perTask).map((s) => s.filter);
   const taskFilters = stages.filter((s) => s.perTask).map((s) => s.filter);
+  const ring = new CandidateRing(machines, random, (m) => passesAll(staticFilters, m, job, inflight));
   const feasible = (m: MachineView) => passesAll(taskFilters, m, job, inflight);
   const scorers = config.scorers
     .filter((s) => s.weight !== 0)
     .map((s) => ({ score: SCORERS[s.name], weight: s.weight }));
-  const tally = spreadTally(machines, candidates, job, config, inflight);
+  const tally = spreadTally(machines, job, config, inflight);
   const context: ScoreContext = { spread: tally };
-  const ring = new CandidateRing(candidates);
-  const size = effectiveSampleSize(config, candidates.length);
+  const size = effectiveSampleSize(config, machines.length);
   const sample: MachineView[] = [];
   const placements: Placement[] = [];
   for (const taskId of job.pendingTaskIds) {
@@ -172,14 +167,13 @@ function placeTasks(
 /** The spread tally, when the profile scores spread and the job (or the profile) names a label. */
 function spreadTally(
   machines: readonly MachineView[],
-  candidates: readonly MachineView[],
   job: JobView,
   config: PipelineConfig,
   inflight: InFlightView,
 ): SpreadTally | null {
   const label = job.constraints.spreadBy ?? config.spreadBy ?? null;
   if (label === null || !config.scorers.some((s) => s.name === "spread" && s.weight !== 0)) return null;
-  return new SpreadTally(label, machines, candidates, job, inflight);
+  return new SpreadTally(label, machines, job, inflight);
 }
 
 /** The sampled machine with the highest weighted score; ties go to the first found. */

@@ -100,7 +100,7 @@ export interface PipelineConfig {
   /** How many feasible machines to score per task before choosing (Borg's relaxed randomization). */
   sampleSize: number;
   /**
-   * Optional: score at least this fraction of the job's candidates per task, so the sample grows
+   * Optional: score at least this fraction of the cell's machines per task, so the sample grows
    * with the cell (as Kubernetes' percentageOfNodesToScore). The sample is the larger of the two.
    */
   sampleFraction?: number;
@@ -114,6 +114,8 @@ export interface InFlightView {
   used(machineId: number): Readonly<Resources>;
   /** Tasks of the job the plan puts on the machine. */
   count(jobId: number, machineId: number): number;
+  /** Tasks of the job the plan puts on each machine (by machine id). */
+  tasksOf(jobId: number): ReadonlyMap<number, number>;
 }
 
 /** A filter: can this machine take one more task of the job, given the plan so far? */

@@ -1,4 +1,4 @@
-import { DIMENSIONS, type Dimension, type Resources } from "../../domain/resources.ts";
+import type { Dimension, Resources } from "../../domain/resources.ts";
 import type { Filter, RejectionReason } from "../types.ts";
 import { PASS, reject } from "./result.ts";
 
@@ -19,9 +19,11 @@ export function shortDimension(
   inflight: Readonly<Resources>,
   request: Resources,
 ): Dimension | null {
-  for (const d of DIMENSIONS) {
-    if (capacity[d] - used[d] - inflight[d] < request[d]) return d;
-  }
+  // Unrolled: a keyed loop over DIMENSIONS made this filter a third of a service plan's time.
+  if (capacity.cpu - used.cpu - inflight.cpu < request.cpu) return "cpu";
+  if (capacity.memory - used.memory - inflight.memory < request.memory) return "memory";
+  if (capacity.gpu - used.gpu - inflight.gpu < request.gpu) return "gpu";
+  if (capacity.disk - used.disk - inflight.disk < request.disk) return "disk";
   return null;
 }
 

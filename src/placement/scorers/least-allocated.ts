@@ -1,5 +1,5 @@
 import type { Scorer } from "../types.ts";
-import { meanScore, requestedAfter } from "./allocation.ts";
+import { meanAfterPlacing } from "./allocation.ts";
 
 /**
  * Kubernetes leastRequestedScore: the share of capacity still free once the task is placed, 0–100
@@ -12,4 +12,4 @@ export function leastAllocatedScore(requested: number, capacity: number): number
 
 /** Prefers emptier machines, spreading load (Kubernetes NodeResourcesFit LeastAllocated). */
 export const leastAllocated: Scorer = (machine, job, inflight) =>
-  meanScore(requestedAfter(machine, job, inflight), leastAllocatedScore);
+  meanAfterPlacing(machine, job, inflight, leastAllocatedScore);

@@ -1,5 +1,5 @@
 import type { Scorer } from "../types.ts";
-import { meanScore, requestedAfter } from "./allocation.ts";
+import { meanAfterPlacing } from "./allocation.ts";
 
 /** Kubernetes mostRequestedScore: the share of capacity in use once the task is placed, 0–100. */
 export function mostAllocatedScore(requested: number, capacity: number): number {
@@ -9,4 +9,4 @@ export function mostAllocatedScore(requested: number, capacity: number): number 
 
 /** Prefers fuller machines: bin packing, which keeps whole machines free for big tasks. */
 export const mostAllocated: Scorer = (machine, job, inflight) =>
-  meanScore(requestedAfter(machine, job, inflight), mostAllocatedScore);
+  meanAfterPlacing(machine, job, inflight, mostAllocatedScore);
