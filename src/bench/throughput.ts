@@ -30,8 +30,9 @@ interface Row {
 
 /**
  * Scenario `throughput`: the same deterministic cell and workload, placed by 1, 2, 4… scheduler
- * worker processes, each run in a fresh database. Time is measured inside the database, from the
- * first committed plan to the last, so process start-up does not count.
+ * worker processes, each run in a fresh database. The workers are started and listening first;
+ * the workload is then submitted in one transaction, and the time runs in the database from that
+ * commit to the end of the last plan's commit (submit → all placed; process start-up excluded).
  */
 export async function runThroughput(options: Options): Promise<void> {
   let dataDir: string | undefined;
@@ -74,10 +75,35 @@ async function populate(pool: Pool, options: Options): Promise<void> {
     [options.machines],
   );
   await pool.query("insert into omega.tenants (name, token_hash) values ('bench', sha256('bench'))");
-  for (const job of generateJobs(options.tasks, options.seed)) {
-    await pool.query("select omega.submit_job('bench', $1)", [
-      { cell: "bench", tasks: job.tasks, scheduler: options.scheduler, resources: { cpu: job.cpu, memory: job.memory } },
-    ]);
+}
+
+/** Submits the whole workload in one transaction; returns the database time it became visible. */
+async function submitAll(pool: Pool, options: Options): Promise<Date> {
+  const client = await pool.connect();
+  try {
+    await client.query("begin");
+    for (const job of generateJobs(options.tasks, options.seed)) {
+      await client.query("select omega.submit_job('bench', $1)", [
+        { cell: "bench", tasks: job.tasks, scheduler: options.scheduler, resources: { cpu: job.cpu, memory: job.memory } },
+      ]);
+    }
+    const { rows } = await client.query<{ t: Date }>("select clock_timestamp() as t");
+    await client.query("commit");
+    return rows[0]?.t as Date;
+  } finally {
+    client.release();
+  }
+}
+
+/** Waits until every worker process holds its queue connection (each listens for wake-ups). */
+async function waitForWorkers(pool: Pool, scheduler: string, count: number): Promise<void> {
+  for (;;) {
+    const { rows } = await pool.query<{ n: number }>(
+      "select count(*)::int as n from pg_stat_activity where application_name = $1 and query ilike 'listen%'",
+      [`omega-worker-${scheduler}`],
+    );
+    if ((rows[0]?.n ?? 0) >= count) return;
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -85,7 +111,10 @@ async function placeAll(pool: Pool, url: string, options: Options, workers: numb
   const bar = new SingleBar({ format: `${workers} worker(s) {bar} {value}/{total} tasks placed`, hideCursor: true });
   bar.start(options.tasks, 0);
   const processes = spawnWorkers(url, options.scheduler, workers);
+  let submittedAt: Date;
   try {
+    await waitForWorkers(pool, options.scheduler, workers);
+    submittedAt = await submitAll(pool, options);
     for (;;) {
       const { rows } = await pool.query<{ placed: number; waiting: number }>(
         `select (select count(*)::int from omega.claims) as placed,
@@ -101,8 +130,9 @@ async function placeAll(pool: Pool, url: string, options: Options, workers: numb
   }
   const { rows } = await pool.query(
     `select (select count(*)::int from omega.claims) as placed,
-            extract(epoch from max(committed_at) - min(committed_at))::float as seconds
+            extract(epoch from max(committed_at + duration_ms * interval '1 ms') - $1)::float as seconds
      from omega.plans`,
+    [submittedAt],
   );
   const stats = await pool.query("select * from omega.scheduler_stats where scheduler = $1", [options.scheduler]);
   const placed = rows[0].placed as number;

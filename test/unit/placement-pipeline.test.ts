@@ -212,6 +212,14 @@ describe("planJob", () => {
       );
     });
 
+    it.each([1, 2, 3])("keeps zones within one task of each other when it samples (seed %d)", (seed) => {
+      const machines = zonedMachines(["a", "b", "c", "d"], 100);
+      const p = planOne(machines, job({ tasks: 60 }), serviceProfile, seed);
+      const counts = [...zoneCounts(machines, p).values()];
+      expect(counts).toHaveLength(4);
+      expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+    });
+
     it("counts tasks already placed in a zone", () => {
       const machines = zonedMachines(["a", "b"], 4);
       const j = job({ tasks: 4, placedPerMachine: { [must(machines[0]).id]: 2 } });
