@@ -1,4 +1,4 @@
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { SingleBar } from "cli-progress";
@@ -35,10 +35,10 @@ interface Row {
  * commit to the end of the last plan's commit (submit → all placed; process start-up excluded).
  */
 export async function runThroughput(options: Options): Promise<void> {
-  let dataDir: string | undefined;
-  const server = process.env.DATABASE_URL
-    ? { url: process.env.DATABASE_URL, stop: async () => {} }
-    : await startEmbedded((dataDir = await mkdtemp(path.join(tmpdir(), "omega-bench-"))), { quiet: true });
+  const dataDir = process.env.DATABASE_URL ? undefined : await mkdtemp(path.join(tmpdir(), "omega-bench-"));
+  const server = dataDir
+    ? await startEmbedded(dataDir, { quiet: true })
+    : { url: process.env.DATABASE_URL as string, stop: async () => {} };
   const rows: Row[] = [];
   let machine: Awaited<ReturnType<typeof describeMachine>> | undefined;
   try {
@@ -84,7 +84,12 @@ async function submitAll(pool: Pool, options: Options): Promise<Date> {
     await client.query("begin");
     for (const job of generateJobs(options.tasks, options.seed)) {
       await client.query("select omega.submit_job('bench', $1)", [
-        { cell: "bench", tasks: job.tasks, scheduler: options.scheduler, resources: { cpu: job.cpu, memory: job.memory } },
+        {
+          cell: "bench",
+          tasks: job.tasks,
+          scheduler: options.scheduler,
+          resources: { cpu: job.cpu, memory: job.memory },
+        },
       ]);
     }
     const { rows } = await client.query<{ t: Date }>("select clock_timestamp() as t");
@@ -108,7 +113,10 @@ async function waitForWorkers(pool: Pool, scheduler: string, count: number): Pro
 }
 
 async function placeAll(pool: Pool, url: string, options: Options, workers: number): Promise<Row> {
-  const bar = new SingleBar({ format: `${workers} worker(s) {bar} {value}/{total} tasks placed`, hideCursor: true });
+  const bar = new SingleBar({
+    format: `${workers} worker(s) {bar} {value}/{total} tasks placed`,
+    hideCursor: true,
+  });
   bar.start(options.tasks, 0);
   const processes = spawnWorkers(url, options.scheduler, workers);
   let submittedAt: Date;
@@ -134,7 +142,9 @@ async function placeAll(pool: Pool, url: string, options: Options, workers: numb
      from omega.plans`,
     [submittedAt],
   );
-  const stats = await pool.query("select * from omega.scheduler_stats where scheduler = $1", [options.scheduler]);
+  const stats = await pool.query("select * from omega.scheduler_stats where scheduler = $1", [
+    options.scheduler,
+  ]);
   const placed = rows[0].placed as number;
   const seconds = Math.max(rows[0].seconds as number, 0.001);
   return {

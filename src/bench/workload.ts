@@ -16,7 +16,11 @@ export function generateJobs(totalTasks: number, seed: number, maxTasks = 1000):
   let left = totalTasks;
   while (left > 0) {
     const tasks = Math.min(left, Math.max(1, Math.round(Math.exp(random() * Math.log(maxTasks)))));
-    jobs.push({ tasks, cpu: 100 * (1 + Math.floor(random() * 10)), memory: 128 * (1 + Math.floor(random() * 16)) });
+    jobs.push({
+      tasks,
+      cpu: 100 * (1 + Math.floor(random() * 10)),
+      memory: 128 * (1 + Math.floor(random() * 16)),
+    });
     left -= tasks;
   }
   return jobs;

@@ -4,10 +4,14 @@ import { positiveInt } from "./args.ts";
 const list = (value: string) => value.split(",").map((v) => positiveInt(v.trim()));
 
 export function benchCommand(): Command {
-  const bench = new Command("bench").description("benchmarks: print a table and write bench/results/<scenario>.json");
+  const bench = new Command("bench").description(
+    "benchmarks: print a table and write bench/results/<scenario>.json",
+  );
   bench
     .command("throughput")
-    .description("place a C1M-shaped workload with 1, 2, 4 scheduler worker processes; placements/s and conflicts")
+    .description(
+      "place a C1M-shaped workload with 1, 2, 4 scheduler worker processes; placements/s and conflicts",
+    )
     .option("--machines <n>", "machines in the cell (Default: 10000)", positiveInt, 10_000)
     .option("--tasks <n>", "tasks to place (Default: 200000)", positiveInt, 200_000)
     .option("--workers <list>", "worker process counts to compare (Default: 1,2,4)", list, [1, 2, 4])

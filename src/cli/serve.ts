@@ -18,7 +18,13 @@ export function serveCommand(): Command {
       if (!env.adminToken) throw new Error("OMEGA_ADMIN_TOKEN is required");
       const pool = createPool(env.databaseUrl, { max: 20, name: "omega-api" });
       await migrate(pool);
-      const server = await startServer({ pool, adminToken: env.adminToken, port: options.port, host: options.host, logger: log });
+      const server = await startServer({
+        pool,
+        adminToken: env.adminToken,
+        port: options.port,
+        host: options.host,
+        logger: log,
+      });
       log.info({ url: server.url }, "API listening");
       onShutdown(log, async () => {
         await server.close();

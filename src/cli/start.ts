@@ -17,7 +17,9 @@ const cliEntry = fileURLToPath(new URL("../../bin/omega.js", import.meta.url));
 
 export function startCommand(): Command {
   return new Command("start")
-    .description("the whole system on one machine: database (embedded unless DATABASE_URL), API, batch and service workers, demo cell")
+    .description(
+      "the whole system on one machine: database (embedded unless DATABASE_URL), API, batch and service workers, demo cell",
+    )
     .option("--port <port>", "API port (Default: $PORT or 8080)", positiveInt, env.port)
     .option("--data <dir>", "where the embedded PostgreSQL keeps its data (Default: ./.omega)", ".omega")
     .option("--no-demo", "do not create the demo cell and tenant")
@@ -29,7 +31,13 @@ export function startCommand(): Command {
       const pool = createPool(databaseUrl, { max: 20, name: "omega-api" });
       await migrate(pool);
       const adminToken = env.adminToken ?? (await storedAdminToken(options.data));
-      const server = await startServer({ pool, adminToken, port: options.port, host: "0.0.0.0", logger: log });
+      const server = await startServer({
+        pool,
+        adminToken,
+        port: options.port,
+        host: "0.0.0.0",
+        logger: log,
+      });
       const workers = ["batch", "service"].map((scheduler) => spawnWorker(scheduler, databaseUrl));
       const demo = options.demo ? await createDemo(pool) : undefined;
 

@@ -18,9 +18,17 @@ export function workerCommand(): Command {
       const { loadProfile } = await import("../scheduler/profile-config.ts");
       if (!env.databaseUrl) throw new Error("DATABASE_URL is required");
       const profile = await loadProfile(options.scheduler, options.profiles);
-      const pool = createPool(env.databaseUrl, { max: options.concurrency * 2 + 4, name: `omega-worker-${profile.name}` });
+      const pool = createPool(env.databaseUrl, {
+        max: options.concurrency * 2 + 4,
+        name: `omega-worker-${profile.name}`,
+      });
       await migrate(pool);
-      const worker = await startSchedulerWorker({ pool, profile, concurrency: options.concurrency, logger: log });
+      const worker = await startSchedulerWorker({
+        pool,
+        profile,
+        concurrency: options.concurrency,
+        logger: log,
+      });
       onShutdown(log, async () => {
         await worker.stop();
         await pool.end();

@@ -18,7 +18,10 @@ const PASSWORD = "omega";
  * previous run that was killed leaves its postmaster behind, or at least its `postmaster.pid`: the
  * orphan is shut down and the stale file removed before starting again.
  */
-export async function startEmbedded(dir: string, options: { port?: number; quiet?: boolean } = {}): Promise<EmbeddedDatabase> {
+export async function startEmbedded(
+  dir: string,
+  options: { port?: number; quiet?: boolean } = {},
+): Promise<EmbeddedDatabase> {
   const dataDir = path.resolve(dir, "pg");
   await mkdir(path.dirname(dataDir), { recursive: true });
   if (process.getuid?.() === 0) await letPostgresUserIn(path.dirname(dataDir));
@@ -56,7 +59,9 @@ async function letPostgresUserIn(dir: string): Promise<void> {
     const { mode } = await stat(d);
     if ((mode & 0o001) === 0) {
       await chmod(d, (mode & 0o7777) | 0o001);
-      process.stderr.write(`omega: gave ${d} the traverse bit (o+x) so the embedded PostgreSQL can reach its data\n`);
+      process.stderr.write(
+        `omega: gave ${d} the traverse bit (o+x) so the embedded PostgreSQL can reach its data\n`,
+      );
     }
     if (path.dirname(d) === d) break;
   }

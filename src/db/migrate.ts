@@ -58,18 +58,19 @@ export async function migrate(pool: Pool): Promise<{ applied: string[] }> {
       const previous = done.get(m.version);
       if (previous) {
         if (previous.checksum !== m.checksum) {
-          throw new Error(`migration ${m.name} was changed after it was applied; add a new migration instead`);
+          throw new Error(
+            `migration ${m.name} was changed after it was applied; add a new migration instead`,
+          );
         }
         continue;
       }
       await client.query("begin");
       try {
         await client.query(m.sql);
-        await client.query("insert into omega_meta.migrations (version, name, checksum) values ($1, $2, $3)", [
-          m.version,
-          m.name,
-          m.checksum,
-        ]);
+        await client.query(
+          "insert into omega_meta.migrations (version, name, checksum) values ($1, $2, $3)",
+          [m.version, m.name, m.checksum],
+        );
         await client.query("commit");
       } catch (error) {
         await client.query("rollback");

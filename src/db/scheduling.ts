@@ -51,9 +51,8 @@ export async function loadJobViews(pool: Pool, cell: string, jobs: readonly Leas
   const pending = new Map(tasks.rows.map((r) => [r.job_id, r.ids.map(Number)]));
   const placed = new Map<number, Map<number, number>>();
   for (const r of claims.rows) {
-    let perMachine = placed.get(r.job_id);
-    if (!perMachine) placed.set(r.job_id, (perMachine = new Map()));
-    perMachine.set(r.machine_id, r.n);
+    const perMachine = placed.get(r.job_id) ?? new Map<number, number>();
+    placed.set(r.job_id, perMachine.set(r.machine_id, r.n));
   }
   return jobs.map((j) => ({
     id: j.id,
@@ -90,16 +89,19 @@ export async function commitPlan(
     conflictMode: "fine" | "coarse";
   },
 ): Promise<PlacementOutcome[]> {
-  const { rows } = await pool.query<PlacementOutcome>("select * from omega.commit_plan($1, $2, $3, $4, $5, $6, $7, $8)", [
-    args.cell,
-    args.scheduler,
-    args.placements.map((p) => p.taskId),
-    args.placements.map((p) => p.machineId),
-    args.placements.map((p) => p.machineVersion),
-    args.transactionMode,
-    args.conflictMode,
-    args.worker,
-  ]);
+  const { rows } = await pool.query<PlacementOutcome>(
+    "select * from omega.commit_plan($1, $2, $3, $4, $5, $6, $7, $8)",
+    [
+      args.cell,
+      args.scheduler,
+      args.placements.map((p) => p.taskId),
+      args.placements.map((p) => p.machineId),
+      args.placements.map((p) => p.machineVersion),
+      args.transactionMode,
+      args.conflictMode,
+      args.worker,
+    ],
+  );
   return rows;
 }
 
@@ -108,13 +110,10 @@ export async function parkJob(
   pool: Pool,
   args: { cell: string; jobId: number; owner: string; seenEpoch: number; reason: string },
 ): Promise<boolean> {
-  const { rows } = await pool.query<{ parked: boolean }>("select omega.park_job($1, $2, $3, $4, $5) as parked", [
-    args.cell,
-    args.jobId,
-    args.owner,
-    args.seenEpoch,
-    args.reason,
-  ]);
+  const { rows } = await pool.query<{ parked: boolean }>(
+    "select omega.park_job($1, $2, $3, $4, $5) as parked",
+    [args.cell, args.jobId, args.owner, args.seenEpoch, args.reason],
+  );
   return rows[0]?.parked ?? false;
 }
 

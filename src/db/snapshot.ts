@@ -90,7 +90,12 @@ interface MachineRow extends Record<Dimension, number> {
 
 function toMachineView(row: MachineRow): MachineView {
   const capacity: Resources = { cpu: row.cpu, memory: row.memory, gpu: row.gpu, disk: row.disk };
-  const used: Resources = { cpu: row.used_cpu, memory: row.used_memory, gpu: row.used_gpu, disk: row.used_disk };
+  const used: Resources = {
+    cpu: row.used_cpu,
+    memory: row.used_memory,
+    gpu: row.used_gpu,
+    disk: row.used_disk,
+  };
   return {
     id: row.id,
     name: row.name,

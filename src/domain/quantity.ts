@@ -39,6 +39,7 @@ export function parseQuantity(value: number | string, dimension: Dimension): num
     // Guard float noise (0.1 * 1000 = 100.00000000000001) before rounding up.
     result = Math.ceil(Number(scaled.toPrecision(12)));
   }
-  if (result < 0 || result > MAX_QUANTITY) throw new RangeError(`${value} is out of range (0 to 10^12 base units)`);
+  if (result < 0 || result > MAX_QUANTITY)
+    throw new RangeError(`${value} is out of range (0 to 10^12 base units)`);
   return result;
 }

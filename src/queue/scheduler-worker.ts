@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { Logger as QueueLogger, run, type Runner, type Task } from "graphile-worker";
+import { Logger as QueueLogger, type Runner, run, type Task } from "graphile-worker";
 import type { Pool } from "../db/pool.ts";
 import { wakeStale } from "../db/scheduling.ts";
 import type { Logger } from "../log.ts";
@@ -36,15 +36,16 @@ export async function startSchedulerWorker(options: {
   );
   const backends = new Map<string, ReturnType<typeof postgresBackend>>();
   const backendFor = (cell: string) => {
-    let backend = backends.get(cell);
-    if (!backend) backends.set(cell, (backend = postgresBackend(pool, cell, profile, owner)));
+    const backend = backends.get(cell) ?? postgresBackend(pool, cell, profile, owner);
+    backends.set(cell, backend);
     return backend;
   };
 
   const schedule: Task = async (payload, helpers) => {
     const { cell } = payload as { cell: string };
     const stats = await evaluate({ profile, ...backendFor(cell), evaluationId: helpers.job.id });
-    if (stats.attempted > 0 || stats.parked > 0) logger.info({ cell, scheduler: profile.name, ...stats }, "evaluation");
+    if (stats.attempted > 0 || stats.parked > 0)
+      logger.info({ cell, scheduler: profile.name, ...stats }, "evaluation");
   };
 
   const runner: Runner = await run({
@@ -60,7 +61,10 @@ export async function startSchedulerWorker(options: {
     wakeStale(pool).catch((error) => logger.warn({ err: error }, "stale sweep failed"));
   }, STALE_SWEEP_MS);
   sweep.unref();
-  logger.info({ scheduler: profile.name, owner, concurrency: options.concurrency }, "scheduler worker started");
+  logger.info(
+    { scheduler: profile.name, owner, concurrency: options.concurrency },
+    "scheduler worker started",
+  );
 
   return {
     owner,

@@ -1,4 +1,4 @@
-import { formatExplanation, InFlight, planJob, mulberry32, seedFrom } from "../placement/index.ts";
+import { formatExplanation, InFlight, mulberry32, planJob, seedFrom } from "../placement/index.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import type { JobPlan, JobView, Placement } from "../placement/types.ts";
 import type { Committer, Snapshot, WorkQueue } from "./interfaces.ts";
@@ -34,7 +34,16 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
  * rounds (Nomad's rule).
  */
 export async function evaluate(deps: EvaluationDeps): Promise<EvaluationStats> {
-  const stats: EvaluationStats = { plans: 0, attempted: 0, committed: 0, rejected: 0, parked: 0, syncMs: 0, planMs: 0, commitMs: 0 };
+  const stats: EvaluationStats = {
+    plans: 0,
+    attempted: 0,
+    committed: 0,
+    rejected: 0,
+    parked: 0,
+    syncMs: 0,
+    planMs: 0,
+    commitMs: 0,
+  };
   const { profile, queue } = deps;
   for (;;) {
     const jobs = await queue.lease(profile.batchSize);

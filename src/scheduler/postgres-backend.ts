@@ -1,11 +1,17 @@
-import { CellSnapshot } from "../db/snapshot.ts";
 import type { Pool } from "../db/pool.ts";
 import * as db from "../db/scheduling.ts";
+import { CellSnapshot } from "../db/snapshot.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import type { Committer, WorkQueue } from "./interfaces.ts";
 
 /** The three interfaces of the Omega loop, backed by the database. */
-export function postgresBackend(pool: Pool, cell: string, profile: SchedulerProfile, owner: string, leaseSeconds = 15) {
+export function postgresBackend(
+  pool: Pool,
+  cell: string,
+  profile: SchedulerProfile,
+  owner: string,
+  leaseSeconds = 15,
+) {
   const snapshot = new CellSnapshot(pool, cell);
   const leased = new Map<number, db.LeasedJob>();
   const committer: Committer = {
@@ -26,7 +32,11 @@ export function postgresBackend(pool: Pool, cell: string, profile: SchedulerProf
       return db.loadJobViews(pool, cell, jobs);
     },
     reload(jobIds) {
-      return db.loadJobViews(pool, cell, jobIds.flatMap((id) => leased.get(id) ?? []));
+      return db.loadJobViews(
+        pool,
+        cell,
+        jobIds.flatMap((id) => leased.get(id) ?? []),
+      );
     },
     async park(jobId, seenEpoch, reason) {
       leased.delete(jobId);

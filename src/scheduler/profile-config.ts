@@ -2,7 +2,14 @@ import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { builtinProfiles, type SchedulerProfile } from "../placement/profiles.ts";
 
-const filterName = z.enum(["machineState", "capacity", "selector", "affinity", "tolerations", "maxPerMachine"]);
+const filterName = z.enum([
+  "machineState",
+  "capacity",
+  "selector",
+  "affinity",
+  "tolerations",
+  "maxPerMachine",
+]);
 const scorerName = z.enum(["leastAllocated", "mostAllocated", "balancedAllocation", "spread"]);
 
 /** A profile in a --profiles file; omitted fields come from the built-in profile it `extends`. */
@@ -12,7 +19,9 @@ const profileFile = z.record(
     .object({
       extends: z.enum(["batch", "service"]).default("batch"),
       filters: z.array(filterName).optional(),
-      scorers: z.array(z.object({ name: scorerName, weight: z.number().min(0).max(100) }).strict()).optional(),
+      scorers: z
+        .array(z.object({ name: scorerName, weight: z.number().min(0).max(100) }).strict())
+        .optional(),
       description: z.string().max(500).optional(),
       sampleSize: z.number().int().min(1).max(100_000).optional(),
       sampleFraction: z.number().min(0).max(1).optional(),
@@ -41,6 +50,7 @@ export async function loadProfile(name: string, file?: string): Promise<Schedule
     }
   }
   const profile = defined[name];
-  if (!profile) throw new Error(`unknown scheduler ${JSON.stringify(name)}; known: ${Object.keys(defined).join(", ")}`);
+  if (!profile)
+    throw new Error(`unknown scheduler ${JSON.stringify(name)}; known: ${Object.keys(defined).join(", ")}`);
   return profile;
 }

@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { commitPlan, makeCell, makeMachine, makeTenant, pendingTaskIds, rowCounts, submitJob } from "../support/factories.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import {
+  commitPlan,
+  makeCell,
+  makeMachine,
+  makeTenant,
+  pendingTaskIds,
+  rowCounts,
+  submitJob,
+} from "../support/factories.ts";
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -11,7 +19,9 @@ afterAll(() => db.drop());
 describe("omega.commit_plan", () => {
   let cell: string;
   beforeEach(async () => {
-    await db.pool.query("truncate omega.claims, omega.plans, omega.tasks, omega.jobs, omega.machines, omega.machine_removals, omega.tenants, omega.cells cascade");
+    await db.pool.query(
+      "truncate omega.claims, omega.plans, omega.tasks, omega.jobs, omega.machines, omega.machine_removals, omega.tenants, omega.cells cascade",
+    );
     cell = await makeCell(db.pool);
     await makeTenant(db.pool);
   });
@@ -25,7 +35,10 @@ describe("omega.commit_plan", () => {
       { taskId: t2!, machineId: m.id, version: m.version },
     ]);
     expect(out.map((o) => o.outcome)).toEqual(["committed", "committed"]);
-    const { rows } = await db.pool.query("select used_cpu, tasks, version from omega.machines where id = $1", [m.id]);
+    const { rows } = await db.pool.query(
+      "select used_cpu, tasks, version from omega.machines where id = $1",
+      [m.id],
+    );
     expect(rows[0]).toEqual({ used_cpu: 4000, tasks: 2, version: m.version + 1 });
     const job_ = await db.pool.query("select state, pending_count from omega.jobs where id = $1", [job]);
     expect(job_.rows[0]).toEqual({ state: "placed", pending_count: 0 });
@@ -78,16 +91,25 @@ describe("omega.commit_plan", () => {
 
   it("re-checks selector, tolerations and maxPerMachine", async () => {
     const plain = await makeMachine(db.pool, { name: "plain", labels: { zone: "a" } });
-    const tainted = await makeMachine(db.pool, { name: "gpu", labels: { zone: "b" }, taints: [{ key: "dedicated", value: "ml" }] });
+    const tainted = await makeMachine(db.pool, {
+      name: "gpu",
+      labels: { zone: "b" },
+      taints: [{ key: "dedicated", value: "ml" }],
+    });
     const picky = await submitJob(db.pool, { constraints: { selector: { zone: "b" } } });
     const [p1] = await pendingTaskIds(db.pool, picky);
-    expect((await commitPlan(db.pool, [{ taskId: p1!, machineId: plain.id, version: plain.version }]))[0]?.reason).toBe(
-      "constraints_not_met",
-    );
-    expect((await commitPlan(db.pool, [{ taskId: p1!, machineId: tainted.id, version: tainted.version }]))[0]?.reason).toBe(
-      "constraints_not_met",
-    );
-    const spread = await submitJob(db.pool, { tasks: 2, constraints: { maxPerMachine: 1 }, resources: { cpu: 100 } });
+    expect(
+      (await commitPlan(db.pool, [{ taskId: p1!, machineId: plain.id, version: plain.version }]))[0]?.reason,
+    ).toBe("constraints_not_met");
+    expect(
+      (await commitPlan(db.pool, [{ taskId: p1!, machineId: tainted.id, version: tainted.version }]))[0]
+        ?.reason,
+    ).toBe("constraints_not_met");
+    const spread = await submitJob(db.pool, {
+      tasks: 2,
+      constraints: { maxPerMachine: 1 },
+      resources: { cpu: 100 },
+    });
     const [s1, s2] = await pendingTaskIds(db.pool, spread);
     const out = await commitPlan(db.pool, [
       { taskId: s1!, machineId: plain.id, version: plain.version },
@@ -101,9 +123,13 @@ describe("omega.commit_plan", () => {
     const job = await submitJob(db.pool, { tasks: 2, resources: { cpu: 100 } });
     const [t1, t2] = await pendingTaskIds(db.pool, job);
     await commitPlan(db.pool, [{ taskId: t1!, machineId: m.id, version: m.version }]);
-    const coarse = await commitPlan(db.pool, [{ taskId: t2!, machineId: m.id, version: m.version }], { conflictMode: "coarse" });
+    const coarse = await commitPlan(db.pool, [{ taskId: t2!, machineId: m.id, version: m.version }], {
+      conflictMode: "coarse",
+    });
     expect(coarse[0]?.reason).toBe("machine_changed");
-    const fine = await commitPlan(db.pool, [{ taskId: t2!, machineId: m.id, version: m.version }], { conflictMode: "fine" });
+    const fine = await commitPlan(db.pool, [{ taskId: t2!, machineId: m.id, version: m.version }], {
+      conflictMode: "fine",
+    });
     expect(fine[0]?.outcome).toBe("committed");
   });
 
@@ -118,10 +144,18 @@ describe("omega.commit_plan", () => {
       [...ids, o1!].map((taskId) => ({ taskId, machineId: m.id, version: m.version })),
       { transactionMode: "all-or-nothing" },
     );
-    expect(out.map((o) => o.reason)).toEqual(["plan_aborted", "plan_aborted", "plan_aborted", "insufficient_resources"]);
+    expect(out.map((o) => o.reason)).toEqual([
+      "plan_aborted",
+      "plan_aborted",
+      "plan_aborted",
+      "insufficient_resources",
+    ]);
     const gang = await submitJob(db.pool, { tasks: 4, resources: { cpu: 1000 }, gang: { minAvailable: 4 } });
     const g = await pendingTaskIds(db.pool, gang);
-    const gangOut = await commitPlan(db.pool, g.map((taskId) => ({ taskId, machineId: m.id, version: m.version })));
+    const gangOut = await commitPlan(
+      db.pool,
+      g.map((taskId) => ({ taskId, machineId: m.id, version: m.version })),
+    );
     expect(gangOut.every((o) => o.outcome === "rejected")).toBe(true);
     const { rows } = await db.pool.query("select count(*)::int as n from omega.claims");
     expect(rows[0].n).toBe(0);
@@ -131,8 +165,17 @@ describe("omega.commit_plan", () => {
     const m = await makeMachine(db.pool, { cpu: 1000 });
     const job = await submitJob(db.pool, { tasks: 2, resources: { cpu: 1000 } });
     const ids = await pendingTaskIds(db.pool, job);
-    await commitPlan(db.pool, ids.map((taskId) => ({ taskId, machineId: m.id, version: m.version })));
+    await commitPlan(
+      db.pool,
+      ids.map((taskId) => ({ taskId, machineId: m.id, version: m.version })),
+    );
     const { rows } = await db.pool.query("select * from omega.scheduler_stats where scheduler = 'batch'");
-    expect(rows[0]).toMatchObject({ plans: 1, placements_attempted: 2, placements_committed: 1, conflicts: 1, conflict_fraction: 1 });
+    expect(rows[0]).toMatchObject({
+      plans: 1,
+      placements_attempted: 2,
+      placements_committed: 1,
+      conflicts: 1,
+      conflict_fraction: 1,
+    });
   });
 });

@@ -22,9 +22,9 @@ it("an incremental sync reads only what changed, and never misses a transaction 
   const late = await db.pool.connect();
   try {
     await early.query("begin");
-    await early.query("update omega.machines set labels = '{\"t\":\"early\"}' where id = $1", [a.id]);
+    await early.query('update omega.machines set labels = \'{"t":"early"}\' where id = $1', [a.id]);
     await late.query("begin");
-    await late.query("update omega.machines set labels = '{\"t\":\"late\"}' where id = $1", [b.id]);
+    await late.query('update omega.machines set labels = \'{"t":"late"}\' where id = $1', [b.id]);
     const [xEarly, xLate] = await Promise.all([
       early.query("select pg_current_xact_id()::text::bigint as x"),
       late.query("select pg_current_xact_id()::text::bigint as x"),

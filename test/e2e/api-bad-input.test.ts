@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeCell, makeMachine, makeTenant, rowCounts, submitJob } from "../support/factories.ts";
 import { ADMIN, type Api, type CallOptions, expectProblem, startApi } from "../support/api-client.ts";
+import { makeCell, makeMachine, makeTenant, rowCounts, submitJob } from "../support/factories.ts";
 
 let api: Api;
 let acme: string;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type Api, startApi } from "../support/api-client.ts";
-import { omega, type OmegaProcess, waitFor } from "../support/processes.ts";
+import { type OmegaProcess, omega, waitFor } from "../support/processes.ts";
 
 let api: Api;
 let workers: OmegaProcess[];
@@ -27,15 +27,25 @@ afterAll(async () => {
 it("a tenant's job is placed by the worker processes; HTTP and omega.placements agree; cancel releases every claim", async () => {
   const submitted = await api.call("POST", "/v1/jobs", {
     token,
-    body: { name: "web", cell: "east", tasks: 6, resources: { cpu: "1", memory: "2Gi" }, constraints: { maxPerMachine: 2 } },
+    body: {
+      name: "web",
+      cell: "east",
+      tasks: 6,
+      resources: { cpu: "1", memory: "2Gi" },
+      constraints: { maxPerMachine: 2 },
+    },
   });
   expect(submitted.status).toBe(201);
   const id = submitted.body.id;
 
-  const job = await waitFor(async () => {
-    const r = await api.call("GET", `/v1/jobs/${id}`, { token });
-    return r.body.state === "placed" ? r.body : undefined;
-  }, 30_000, "the job to be placed");
+  const job = await waitFor(
+    async () => {
+      const r = await api.call("GET", `/v1/jobs/${id}`, { token });
+      return r.body.state === "placed" ? r.body : undefined;
+    },
+    30_000,
+    "the job to be placed",
+  );
   expect(job.placements).toHaveLength(6);
   expect(job.pendingReasons).toEqual([]);
 
@@ -68,11 +78,20 @@ it("a tenant's job is placed by the worker processes; HTTP and omega.placements 
 it("a job that cannot fit says why in GET /v1/jobs/:id", async () => {
   const submitted = await api.call("POST", "/v1/jobs", {
     token,
-    body: { cell: "east", tasks: 1, resources: { cpu: "1", memory: "1Gi" }, constraints: { selector: { zone: "z" } } },
+    body: {
+      cell: "east",
+      tasks: 1,
+      resources: { cpu: "1", memory: "1Gi" },
+      constraints: { selector: { zone: "z" } },
+    },
   });
-  const reasons = await waitFor(async () => {
-    const r = await api.call("GET", `/v1/jobs/${submitted.body.id}`, { token });
-    return r.body.blocked ? r.body.pendingReasons : undefined;
-  }, 30_000, "the job to be parked");
+  const reasons = await waitFor(
+    async () => {
+      const r = await api.call("GET", `/v1/jobs/${submitted.body.id}`, { token });
+      return r.body.blocked ? r.body.pendingReasons : undefined;
+    },
+    30_000,
+    "the job to be parked",
+  );
   expect(reasons).toEqual([{ reason: "0/4 machines fit: 4 selector mismatch", tasks: 1 }]);
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { makeCell, makeMachine, makeTenant } from "../support/factories.ts";
-import { omega, type OmegaProcess, waitFor } from "../support/processes.ts";
+import { type OmegaProcess, omega, waitFor } from "../support/processes.ts";
 
 let db: TestDatabase;
 let workers: OmegaProcess[];
@@ -22,10 +22,14 @@ it("a job submitted with omega.submit_job from SQL is placed by the running work
     `select omega.submit_job('acme', '{"cell": "east", "tasks": 3, "resources": {"cpu": "1", "memory": "1Gi"}}') as id`,
   );
   const id = rows[0].id;
-  await waitFor(async () => {
-    const r = await db.pool.query("select state from omega.jobs where id = $1", [id]);
-    return r.rows[0].state === "placed";
-  }, 30_000, "the SQL-submitted job to be placed");
+  await waitFor(
+    async () => {
+      const r = await db.pool.query("select state from omega.jobs where id = $1", [id]);
+      return r.rows[0].state === "placed";
+    },
+    30_000,
+    "the SQL-submitted job to be placed",
+  );
   const placed = await db.pool.query("select machine from omega.placements where job_id = $1", [id]);
   expect(placed.rows).toHaveLength(3);
 });
@@ -36,11 +40,18 @@ it("a production job goes to the service scheduler, which spreads it across zone
        "resources": {"cpu": "500m"}, "constraints": {"spreadBy": "zone"}}') as id`,
   );
   const id = rows[0].id;
-  await waitFor(async () => {
-    const r = await db.pool.query("select state from omega.jobs where id = $1", [id]);
-    return r.rows[0].state === "placed";
-  }, 30_000, "the production job to be placed");
-  const stats = await db.pool.query("select scheduler, count(*)::int as n from omega.placements where job_id = $1 group by 1", [id]);
+  await waitFor(
+    async () => {
+      const r = await db.pool.query("select state from omega.jobs where id = $1", [id]);
+      return r.rows[0].state === "placed";
+    },
+    30_000,
+    "the production job to be placed",
+  );
+  const stats = await db.pool.query(
+    "select scheduler, count(*)::int as n from omega.placements where job_id = $1 group by 1",
+    [id],
+  );
   expect(stats.rows).toEqual([{ scheduler: "service", n: 3 }]);
   const zones = await db.pool.query(
     `select count(distinct m.labels ->> 'zone')::int as zones from omega.claims c
@@ -55,14 +66,24 @@ it("a job that fits nowhere is parked with an explanation, and placed when capac
     `select omega.submit_job('acme', '{"cell": "east", "tasks": 1, "resources": {"cpu": "64"}}') as id`,
   );
   const id = rows[0].id;
-  const reason = await waitFor(async () => {
-    const r = await db.pool.query("select reason from omega.pending_tasks where job_id = $1 and blocked", [id]);
-    return r.rows[0]?.reason as string | undefined;
-  }, 30_000, "the job to be parked");
+  const reason = await waitFor(
+    async () => {
+      const r = await db.pool.query("select reason from omega.pending_tasks where job_id = $1 and blocked", [
+        id,
+      ]);
+      return r.rows[0]?.reason as string | undefined;
+    },
+    30_000,
+    "the job to be parked",
+  );
   expect(reason).toMatch(/^0\/3 machines fit: 3 insufficient cpu/);
   await makeMachine(db.pool, { name: "big", cpu: "128" });
-  await waitFor(async () => {
-    const r = await db.pool.query("select state from omega.jobs where id = $1", [id]);
-    return r.rows[0].state === "placed";
-  }, 30_000, "the parked job to be placed on the new machine");
+  await waitFor(
+    async () => {
+      const r = await db.pool.query("select state from omega.jobs where id = $1", [id]);
+      return r.rows[0].state === "placed";
+    },
+    30_000,
+    "the parked job to be placed on the new machine",
+  );
 });

@@ -3,7 +3,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { omega, type OmegaProcess, waitFor } from "../support/processes.ts";
+import { type OmegaProcess, omega, waitFor } from "../support/processes.ts";
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -33,7 +33,11 @@ async function start(dir: string, port: number): Promise<{ proc: OmegaProcess; t
   ).catch((error) => {
     throw new Error(`${error.message}; output:\n${proc.output()}`);
   });
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 30_000, "/readyz");
+  await waitFor(
+    async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200,
+    30_000,
+    "/readyz",
+  );
   return { proc, token };
 }
 
@@ -52,14 +56,20 @@ it("npm start: embedded database, API, workers and demo cell; survives a restart
   });
   expect(submit.status).toBe(201);
   const { id } = (await submit.json()) as { id: number };
-  await waitFor(async () => {
-    const r = await fetch(`${base}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${first.token}` } });
-    return ((await r.json()) as { state: string }).state === "placed";
-  }, 30_000, "the demo job to be placed");
+  await waitFor(
+    async () => {
+      const r = await fetch(`${base}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${first.token}` } });
+      return ((await r.json()) as { state: string }).state === "placed";
+    },
+    30_000,
+    "the demo job to be placed",
+  );
   expect(await first.proc.stop("SIGTERM")).toBe(0);
 
   const second = await start(dir, port);
-  const again = await fetch(`${base}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${second.token}` } });
+  const again = await fetch(`${base}/v1/jobs/${id}`, {
+    headers: { authorization: `Bearer ${second.token}` },
+  });
   expect(((await again.json()) as { state: string }).state).toBe("placed");
 
   // Killed outright: its postmaster is orphaned with its postmaster.pid; the next start copes.

@@ -19,36 +19,49 @@ export interface MachineSpec {
 }
 
 let machineSeq = 0;
-export async function makeMachine(pool: Pool, spec: MachineSpec = {}): Promise<{ id: number; name: string; version: number }> {
+export async function makeMachine(
+  pool: Pool,
+  spec: MachineSpec = {},
+): Promise<{ id: number; name: string; version: number }> {
   const name = spec.name ?? `m${++machineSeq}`;
-  const { rows } = await pool.query(
-    "select id, name, version from omega.put_machine($1, $2, $3, $4, $5)",
-    [
-      spec.cell ?? "east",
-      name,
-      { cpu: spec.cpu ?? 4000, memory: spec.memory ?? 8192, gpu: spec.gpu ?? 0, disk: spec.disk ?? 0 },
-      spec.labels ?? {},
-      JSON.stringify(spec.taints ?? []),
-    ],
-  );
+  const { rows } = await pool.query("select id, name, version from omega.put_machine($1, $2, $3, $4, $5)", [
+    spec.cell ?? "east",
+    name,
+    { cpu: spec.cpu ?? 4000, memory: spec.memory ?? 8192, gpu: spec.gpu ?? 0, disk: spec.disk ?? 0 },
+    spec.labels ?? {},
+    JSON.stringify(spec.taints ?? []),
+  ]);
   return rows[0];
 }
 
-export async function makeTenant(pool: Pool, name = "acme"): Promise<{ id: number; name: string; token: string }> {
+export async function makeTenant(
+  pool: Pool,
+  name = "acme",
+): Promise<{ id: number; name: string; token: string }> {
   const token = `omt_${randomBytes(24).toString("base64url")}`;
   const hash = createHash("sha256").update(token).digest();
-  const { rows } = await pool.query("insert into omega.tenants (name, token_hash) values ($1, $2) returning id", [name, hash]);
+  const { rows } = await pool.query(
+    "insert into omega.tenants (name, token_hash) values ($1, $2) returning id",
+    [name, hash],
+  );
   return { id: rows[0].id, name, token };
 }
 
-export async function submitJob(pool: Pool, spec: Record<string, unknown> = {}, tenant = "acme"): Promise<number> {
+export async function submitJob(
+  pool: Pool,
+  spec: Record<string, unknown> = {},
+  tenant = "acme",
+): Promise<number> {
   const full = { cell: "east", tasks: 1, resources: { cpu: 1000, memory: 1024 }, ...spec };
   const { rows } = await pool.query("select omega.submit_job($1, $2) as id", [tenant, full]);
   return rows[0].id;
 }
 
 export async function pendingTaskIds(pool: Pool, jobId: number): Promise<number[]> {
-  const { rows } = await pool.query("select id from omega.tasks where job_id = $1 and state = 'pending' order by id", [jobId]);
+  const { rows } = await pool.query(
+    "select id from omega.tasks where job_id = $1 and state = 'pending' order by id",
+    [jobId],
+  );
   return rows.map((r) => r.id);
 }
 
