@@ -50,6 +50,22 @@ begin
   return result::bigint;
 end $$;
 
+-- A resources object names only known dimensions (their values are checked by parse_quantity).
+create function omega.check_resources(p_resources jsonb) returns void
+language plpgsql immutable as $$
+declare
+  k text;
+begin
+  if jsonb_typeof(p_resources) is distinct from 'object' then
+    raise exception using errcode = 'OM422', message = 'resources: an object is required';
+  end if;
+  for k in select jsonb_object_keys(p_resources) loop
+    if k not in ('cpu', 'memory', 'gpu', 'disk') then
+      raise exception using errcode = 'OM422', message = format('resources: unknown resource %L', k);
+    end if;
+  end loop;
+end $$;
+
 -- Node affinity terms, all of which must hold: {key, op: In|NotIn|Exists|DoesNotExist, values}.
 create function omega.affinity_matches(labels jsonb, affinity jsonb) returns boolean
 language sql immutable parallel safe as $$

@@ -75,14 +75,7 @@ begin
     raise exception using errcode = 'OM422', message = 'tasks: a whole number from 1 to 100000 is required';
   end if;
   v_tasks := (p_spec ->> 'tasks')::integer;
-  if jsonb_typeof(v_res) is distinct from 'object' then
-    raise exception using errcode = 'OM422', message = 'resources: an object is required';
-  end if;
-  for k in select jsonb_object_keys(v_res) loop
-    if k not in ('cpu', 'memory', 'gpu', 'disk') then
-      raise exception using errcode = 'OM422', message = format('resources: unknown resource %L', k);
-    end if;
-  end loop;
+  perform omega.check_resources(v_res);
   v_priority := case
     when p_spec -> 'priority' is null then 100
     when jsonb_typeof(p_spec -> 'priority') = 'string' then

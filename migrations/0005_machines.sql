@@ -32,20 +32,12 @@ create function omega.put_machine(p_cell text, p_name text, p_resources jsonb, p
 language plpgsql as $$
 declare
   m omega.machines;
-  k text;
   v_constraint text;
 begin
   if not exists (select from omega.cells where name = p_cell) then
     raise exception using errcode = 'OM404', message = format('cell %L does not exist', p_cell);
   end if;
-  if jsonb_typeof(p_resources) is distinct from 'object' then
-    raise exception using errcode = 'OM422', message = 'resources: an object is required';
-  end if;
-  for k in select jsonb_object_keys(p_resources) loop
-    if k not in ('cpu', 'memory', 'gpu', 'disk') then
-      raise exception using errcode = 'OM422', message = format('resources: unknown resource %L', k);
-    end if;
-  end loop;
+  perform omega.check_resources(p_resources);
   if p_name is null or p_name !~ '^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$' then
     raise exception using errcode = 'OM422', message = format('name: %L is not a valid machine name', p_name);
   end if;

@@ -400,6 +400,24 @@ begin
   end if;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.check_resources(p_resources jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+declare
+  k text;
+begin
+  if jsonb_typeof(p_resources) is distinct from 'object' then
+    raise exception using errcode = 'OM422', message = 'resources: an object is required';
+  end if;
+  for k in select jsonb_object_keys(p_resources) loop
+    if k not in ('cpu', 'memory', 'gpu', 'disk') then
+      raise exception using errcode = 'OM422', message = format('resources: unknown resource %L', k);
+    end if;
+  end loop;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.commit_plan(p_cell text, p_scheduler text, p_task_ids bigint[], p_machine_ids bigint[], p_machine_versions bigint[], p_transaction_mode text DEFAULT 'incremental'::text, p_conflict_mode text DEFAULT 'fine'::text, p_worker text DEFAULT ''::text)
  RETURNS TABLE(task_id bigint, machine_id bigint, outcome text, reason text)
  LANGUAGE plpgsql
@@ -660,20 +678,12 @@ CREATE OR REPLACE FUNCTION omega.put_machine(p_cell text, p_name text, p_resourc
 AS $function$
 declare
   m omega.machines;
-  k text;
   v_constraint text;
 begin
   if not exists (select from omega.cells where name = p_cell) then
     raise exception using errcode = 'OM404', message = format('cell %L does not exist', p_cell);
   end if;
-  if jsonb_typeof(p_resources) is distinct from 'object' then
-    raise exception using errcode = 'OM422', message = 'resources: an object is required';
-  end if;
-  for k in select jsonb_object_keys(p_resources) loop
-    if k not in ('cpu', 'memory', 'gpu', 'disk') then
-      raise exception using errcode = 'OM422', message = format('resources: unknown resource %L', k);
-    end if;
-  end loop;
+  perform omega.check_resources(p_resources);
   if p_name is null or p_name !~ '^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$' then
     raise exception using errcode = 'OM422', message = format('name: %L is not a valid machine name', p_name);
   end if;
@@ -845,14 +855,7 @@ begin
     raise exception using errcode = 'OM422', message = 'tasks: a whole number from 1 to 100000 is required';
   end if;
   v_tasks := (p_spec ->> 'tasks')::integer;
-  if jsonb_typeof(v_res) is distinct from 'object' then
-    raise exception using errcode = 'OM422', message = 'resources: an object is required';
-  end if;
-  for k in select jsonb_object_keys(v_res) loop
-    if k not in ('cpu', 'memory', 'gpu', 'disk') then
-      raise exception using errcode = 'OM422', message = format('resources: unknown resource %L', k);
-    end if;
-  end loop;
+  perform omega.check_resources(v_res);
   v_priority := case
     when p_spec -> 'priority' is null then 100
     when jsonb_typeof(p_spec -> 'priority') = 'string' then

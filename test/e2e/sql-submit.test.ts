@@ -22,14 +22,7 @@ it("a job submitted with omega.submit_job from SQL is placed by the running work
     `select omega.submit_job('acme', '{"cell": "east", "tasks": 3, "resources": {"cpu": "1", "memory": "1Gi"}}') as id`,
   );
   const id = rows[0].id;
-  await waitFor(
-    async () => {
-      const r = await db.pool.query("select state from omega.jobs where id = $1", [id]);
-      return r.rows[0].state === "placed";
-    },
-    30_000,
-    "the SQL-submitted job to be placed",
-  );
+  await placedWithin(id, "the SQL-submitted job to be placed");
   const placed = await db.pool.query("select machine from omega.placements where job_id = $1", [id]);
   expect(placed.rows).toHaveLength(3);
 });
@@ -40,14 +33,7 @@ it("a production job goes to the service scheduler, which spreads it across zone
        "resources": {"cpu": "500m"}, "constraints": {"spreadBy": "zone"}}') as id`,
   );
   const id = rows[0].id;
-  await waitFor(
-    async () => {
-      const r = await db.pool.query("select state from omega.jobs where id = $1", [id]);
-      return r.rows[0].state === "placed";
-    },
-    30_000,
-    "the production job to be placed",
-  );
+  await placedWithin(id, "the production job to be placed");
   const stats = await db.pool.query(
     "select scheduler, count(*)::int as n from omega.placements where job_id = $1 group by 1",
     [id],
@@ -78,12 +64,16 @@ it("a job that fits nowhere is parked with an explanation, and placed when capac
   );
   expect(reason).toMatch(/^0\/3 machines fit: 3 insufficient cpu/);
   await makeMachine(db.pool, { name: "big", cpu: "128" });
-  await waitFor(
+  await placedWithin(id, "the parked job to be placed on the new machine");
+});
+
+function placedWithin(id: number, what: string): Promise<boolean> {
+  return waitFor(
     async () => {
       const r = await db.pool.query("select state from omega.jobs where id = $1", [id]);
       return r.rows[0].state === "placed";
     },
     30_000,
-    "the parked job to be placed on the new machine",
+    what,
   );
-});
+}

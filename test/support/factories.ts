@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Pool } from "../../src/db/pool.ts";
+import { commitPlan as commitPlanThroughDb, type PlacementOutcome } from "../../src/db/scheduling.ts";
 
 /** Factories with every field optional: a test names only what it is about. */
 export async function makeCell(pool: Pool, name = "east"): Promise<string> {
@@ -65,28 +66,30 @@ export async function pendingTaskIds(pool: Pool, jobId: number): Promise<number[
   return rows.map((r) => r.id);
 }
 
-export interface Outcome {
-  task_id: number;
-  machine_id: number;
-  outcome: "committed" | "rejected";
-  reason: string | null;
-}
+export type Outcome = PlacementOutcome;
 
-export async function commitPlan(
+/** Calls omega.commit_plan through the same module the scheduler uses. */
+export function commitPlan(
   pool: Pool,
   placements: { taskId: number; machineId: number; version: number }[],
-  options: { scheduler?: string; transactionMode?: string; conflictMode?: string; cell?: string } = {},
+  options: {
+    scheduler?: string;
+    transactionMode?: "incremental" | "all-or-nothing";
+    conflictMode?: "fine" | "coarse";
+  } = {},
 ): Promise<Outcome[]> {
-  const { rows } = await pool.query<Outcome>("select * from omega.commit_plan($1, $2, $3, $4, $5, $6, $7)", [
-    options.cell ?? "east",
-    options.scheduler ?? "batch",
-    placements.map((p) => p.taskId),
-    placements.map((p) => p.machineId),
-    placements.map((p) => p.version),
-    options.transactionMode ?? "incremental",
-    options.conflictMode ?? "fine",
-  ]);
-  return rows;
+  return commitPlanThroughDb(pool, {
+    cell: "east",
+    scheduler: options.scheduler ?? "batch",
+    worker: "test",
+    placements: placements.map((p) => ({
+      taskId: p.taskId,
+      machineId: p.machineId,
+      machineVersion: p.version,
+    })),
+    transactionMode: options.transactionMode ?? "incremental",
+    conflictMode: options.conflictMode ?? "fine",
+  });
 }
 
 /** Row counts of every state table: compare before and after a refused request. */
