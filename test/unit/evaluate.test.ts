@@ -1,0 +1,135 @@
+import { describe, expect, it } from "vitest";
+import { batchProfile, type SchedulerProfile } from "../../src/placement/profiles.ts";
+import type { JobView, MachineView, Placement } from "../../src/placement/types.ts";
+import { evaluate } from "../../src/scheduler/evaluate.ts";
+import type { Committer, PlacementOutcome, Snapshot, WorkQueue } from "../../src/scheduler/interfaces.ts";
+import { job, machine } from "./placement-factories.ts";
+
+/** The Omega loop against in-memory fakes: a snapshot, a committer that decides, a work queue. */
+function harness(
+  machines: MachineView[],
+  jobs: JobView[],
+  decide: (p: Placement, call: number) => string | null,
+) {
+  const snapshot: Snapshot & { syncs: number } = {
+    syncs: 0,
+    capacityEpoch: 7,
+    stateVersion: 1,
+    async sync() {
+      this.syncs++;
+    },
+    list: () => machines,
+  };
+  const plans: Placement[][] = [];
+  const committed = new Set<number>();
+  const committer: Committer = {
+    async commit(placements) {
+      plans.push([...placements]);
+      return placements.map((p): PlacementOutcome => {
+        const reason = decide(p, plans.length);
+        if (reason === null) committed.add(p.taskId);
+        return {
+          task_id: p.taskId,
+          machine_id: p.machineId,
+          outcome: reason ? "rejected" : "committed",
+          reason,
+        };
+      });
+    },
+  };
+  const parked: { jobId: number; epoch: number; reason: string }[] = [];
+  const released: number[] = [];
+  let leased = false;
+  let shared = 0;
+  const fresh = (j: JobView): JobView => ({
+    ...j,
+    pendingTaskIds: j.pendingTaskIds.filter((t) => !committed.has(t)),
+  });
+  const queue: WorkQueue & { parkAnswers: boolean[] } = {
+    parkAnswers: [],
+    async lease(limit) {
+      if (leased) return [];
+      leased = true;
+      return jobs.slice(0, limit);
+    },
+    async reload(ids) {
+      return jobs.filter((j) => ids.includes(j.id)).map(fresh);
+    },
+    async park(jobId, epoch, reason) {
+      parked.push({ jobId, epoch, reason });
+      return queue.parkAnswers.shift() ?? true;
+    },
+    async release(jobId) {
+      released.push(jobId);
+    },
+    async shareLoad() {
+      shared++;
+    },
+  };
+  const run = (profile: SchedulerProfile = batchProfile) =>
+    evaluate({ profile, snapshot, committer, queue, evaluationId: "eval-1", sleep: async () => {} });
+  return { run, snapshot, plans, committed, parked, released, queue, shared: () => shared };
+}
+
+describe("evaluate (the Omega loop)", () => {
+  it("plans every leased job into one commit and releases the leases", async () => {
+    const jobs = [job({ tasks: 3 }), job({ tasks: 2, pendingTaskIds: [10, 11] })];
+    const h = harness([machine(), machine()], jobs, () => null);
+    const stats = await h.run();
+    expect(h.plans).toHaveLength(1);
+    expect(h.plans[0]?.map((p) => p.taskId).sort((a, b) => a - b)).toEqual([1, 2, 3, 10, 11]);
+    expect(stats).toMatchObject({ plans: 1, attempted: 5, committed: 5, rejected: 0, parked: 0 });
+    expect(h.released.sort()).toEqual(jobs.map((j) => j.id).sort());
+  });
+
+  it("retries rejected placements on a fresh snapshot, then parks after maxAttempts fruitless rounds", async () => {
+    const h = harness([machine()], [job({ tasks: 1 })], () => "insufficient_resources");
+    const stats = await h.run({ ...batchProfile, maxAttempts: 3 });
+    expect(h.plans).toHaveLength(3);
+    expect(h.snapshot.syncs).toBe(3);
+    expect(stats.parked).toBe(1);
+    expect(h.parked[0]?.reason).toBe("gave up after 3 conflicting attempts; waiting for capacity to change");
+    expect(h.parked[0]?.epoch).toBe(7);
+  });
+
+  it("resets the attempt count whenever a round makes progress", async () => {
+    // Only the first placement of each commit goes through: 5 rounds for 5 tasks, more than maxAttempts.
+    const h = harness([machine({ capacity: { cpu: 100_000 } })], [job({ tasks: 5 })], (_p, call) => {
+      const first = h.plans[call - 1]?.[0];
+      return _p === first ? null : "insufficient_resources";
+    });
+    const stats = await h.run({ ...batchProfile, maxAttempts: 2 });
+    expect(h.committed.size).toBe(5);
+    expect(h.plans).toHaveLength(5);
+    expect(stats.parked).toBe(0);
+  });
+
+  it("parks a job that fits nowhere with its explanation, and plans it again if capacity changed meanwhile", async () => {
+    const h = harness([machine({ capacity: { cpu: 500 } })], [job({ tasks: 1 })], () => null);
+    h.queue.parkAnswers.push(false); // the epoch moved: not parked, plan again
+    const stats = await h.run();
+    expect(h.plans).toHaveLength(0);
+    expect(h.parked.map((p) => p.reason)).toEqual([
+      "0/1 machines fit: 1 insufficient cpu",
+      "0/1 machines fit: 1 insufficient cpu",
+    ]);
+    expect(stats.parked).toBe(1);
+  });
+
+  it("asks another worker to join when the lease came back full", async () => {
+    const profile = { ...batchProfile, batchSize: 2 };
+    const h = harness([machine()], [job(), job()], () => null);
+    await h.run(profile);
+    expect(h.shared()).toBe(1);
+  });
+
+  it("replays: the same evaluation on the same state makes the same plan", async () => {
+    const machines = Array.from({ length: 50 }, () => machine());
+    const plan = async () => {
+      const h = harness(machines, [job({ id: 900, tasks: 20 })], () => null);
+      await h.run();
+      return h.plans[0];
+    };
+    expect(await plan()).toEqual(await plan());
+  });
+});
