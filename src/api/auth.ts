@@ -4,29 +4,19 @@
  * of 256 random bits needs no slow hash). Both are compared by digest, in constant time for the
  * admin token and through the unique index for tenant tokens.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import type { RequestHandler, Response } from "express";
 import type { Pool } from "../db/pool.ts";
 import { tenantGetByToken } from "../db/queries/tenant-get-by-token.ts";
+import { sha256, TENANT_TOKEN_PREFIX } from "../domain/tokens.ts";
 import { HttpProblem } from "./problem.ts";
 
 export type Principal = { kind: "admin" } | { kind: "tenant"; id: number; name: string };
 
-const TENANT_TOKEN_PREFIX = "omt_";
 // Visible ASCII, bounded (a superset of RFC 6750's b64token, so that a configured admin token with,
 // say, a "!" in it still works).
 const TOKEN = /^[\x21-\x7e]{1,4096}$/;
 const BEARER = /^Bearer +([\x21-\x7e]{1,4096}) *$/i;
-
-export function sha256(value: string): Buffer {
-  return createHash("sha256").update(value).digest();
-}
-
-/** A new tenant token and the hash to store. */
-export function newTenantToken(): { token: string; hash: Buffer } {
-  const token = `${TENANT_TOKEN_PREFIX}${randomBytes(32).toString("base64url")}`;
-  return { token, hash: sha256(token) };
-}
 
 function unauthorized(detail: string, error?: "invalid_request" | "invalid_token"): HttpProblem {
   const challenge = error ? `Bearer realm="omega", error="${error}"` : 'Bearer realm="omega"';

@@ -3,11 +3,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { SingleBar } from "cli-progress";
 import pg from "pg";
+import { spawnWorker } from "../cli/worker-process.ts";
+import { databaseUrl } from "../db/database-url.ts";
 import { startEmbedded } from "../db/embedded.ts";
 import { migrate } from "../db/migrate.ts";
 import { createPool, type Pool } from "../db/pool.ts";
 import { describeMachine } from "./machine-info.ts";
-import { spawnWorkers } from "./workers.ts";
 import { generateJobs } from "./workload.ts";
 
 interface Options {
@@ -118,7 +119,9 @@ async function placeAll(pool: Pool, url: string, options: Options, workers: numb
     hideCursor: true,
   });
   bar.start(options.tasks, 0);
-  const processes = spawnWorkers(url, options.scheduler, workers);
+  const processes = Array.from({ length: workers }, () =>
+    spawnWorker(url, options.scheduler, { env: { LOG_LEVEL: "warn" }, stdout: "ignore" }),
+  );
   let submittedAt: Date;
   try {
     await waitForWorkers(pool, options.scheduler, workers);
@@ -164,9 +167,7 @@ async function createDatabase(serverUrl: string, name: string): Promise<string> 
   await admin.query(`drop database if exists ${name} with (force)`);
   await admin.query(`create database ${name}`);
   await admin.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
+  return databaseUrl(serverUrl, name);
 }
 
 async function dropDatabase(serverUrl: string, name: string): Promise<void> {

@@ -1,5 +1,7 @@
-import { createHash, randomBytes } from "node:crypto";
 import type { Pool } from "../db/pool.ts";
+import { tenantCreate } from "../db/queries/tenant-create.ts";
+import { tenantRotateToken } from "../db/queries/tenant-rotate-token.ts";
+import { newTenantToken } from "../domain/tokens.ts";
 
 const ZONES = ["a", "b", "c"];
 
@@ -20,12 +22,7 @@ export async function createDemo(pool: Pool): Promise<{ cell: string; tenant: st
       JSON.stringify(gpu ? [{ key: "dedicated", value: "ml" }] : []),
     ]);
   }
-  const token = `omt_${randomBytes(24).toString("base64url")}`;
-  const hash = createHash("sha256").update(token).digest();
-  await pool.query(
-    `insert into omega.tenants (name, token_hash) values ('demo', $1)
-     on conflict (name) do update set token_hash = excluded.token_hash`,
-    [hash],
-  );
+  const { token, hash } = newTenantToken();
+  if (!(await tenantCreate(pool, "demo", hash))) await tenantRotateToken(pool, "demo", hash);
   return { cell, tenant: "demo", token };
 }

@@ -1,19 +1,17 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { Command } from "commander";
-import { env, newAdminToken } from "../config.ts";
+import { env } from "../config.ts";
 import { startEmbedded } from "../db/embedded.ts";
 import { migrate } from "../db/migrate.ts";
 import { createPool } from "../db/pool.ts";
+import { newAdminToken } from "../domain/tokens.ts";
 import { log } from "../log.ts";
 import { positiveInt } from "./args.ts";
 import { createDemo } from "./demo.ts";
 import { onShutdown } from "./shutdown.ts";
-
-const cliEntry = fileURLToPath(new URL("../../bin/omega.js", import.meta.url));
+import { spawnWorker } from "./worker-process.ts";
 
 export function startCommand(): Command {
   return new Command("start")
@@ -38,12 +36,15 @@ export function startCommand(): Command {
         host: "0.0.0.0",
         logger: log,
       });
-      const workers = ["batch", "service"].map((scheduler) => spawnWorker(scheduler, databaseUrl));
+      // OMEGA_PARENT_PID: the workers stop when this process is gone, even if it was killed.
+      const workers = ["batch", "service"].map((scheduler) =>
+        spawnWorker(databaseUrl, scheduler, { env: { OMEGA_PARENT_PID: String(process.pid) } }),
+      );
       const demo = options.demo ? await createDemo(pool) : undefined;
 
       onShutdown(log, async () => {
         await server.close();
-        await Promise.all(workers.map(stopChild));
+        await Promise.all(workers.map((w) => w.stop()));
         await pool.end();
         await embedded?.stop();
       });
@@ -79,23 +80,4 @@ async function storedAdminToken(dataDir: string): Promise<string> {
   await mkdir(dataDir, { recursive: true });
   await writeFile(file, `${token}\n`, { mode: 0o600 });
   return token;
-}
-
-function spawnWorker(scheduler: string, databaseUrl: string): ChildProcess {
-  const child = spawn(process.execPath, [cliEntry, "worker", "--scheduler", scheduler], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, OMEGA_PARENT_PID: String(process.pid) },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  child.on("exit", (code, signal) => {
-    if (code !== 0 && signal !== "SIGTERM") log.error({ scheduler, code, signal }, "scheduler worker exited");
-  });
-  return child;
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once("exit", () => resolve());
-    child.kill("SIGTERM");
-  });
 }

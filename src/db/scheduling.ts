@@ -117,8 +117,13 @@ export async function parkJob(
   return rows[0]?.parked ?? false;
 }
 
-export async function releaseLease(pool: Pool, cell: string, jobId: number, owner: string): Promise<void> {
-  await pool.query("select omega.release_lease($1, $2, $3)", [cell, jobId, owner]);
+export async function releaseLeases(
+  pool: Pool,
+  cell: string,
+  jobIds: readonly number[],
+  owner: string,
+): Promise<void> {
+  await pool.query("select omega.release_leases($1, $2, $3)", [cell, jobIds, owner]);
 }
 
 export async function wake(pool: Pool, cell: string, scheduler: string): Promise<void> {

@@ -7,7 +7,3 @@ export type Resources = Record<Dimension, number>;
 export const MAX_QUANTITY = 1_000_000_000_000;
 
 export const ZERO: Resources = Object.freeze({ cpu: 0, memory: 0, gpu: 0, disk: 0 });
-
-export function add(a: Resources, b: Resources): Resources {
-  return { cpu: a.cpu + b.cpu, memory: a.memory + b.memory, gpu: a.gpu + b.gpu, disk: a.disk + b.disk };
-}

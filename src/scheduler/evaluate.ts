@@ -115,5 +115,5 @@ async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: Evalua
     // Jitter: colliding schedulers should not retry in lockstep.
     if (jobs.length > 0) await sleep(Math.random() * 5 * Math.min(round + 1, 10));
   }
-  for (const job of leased) await queue.release(job.id);
+  await queue.release(leased.map((job) => job.id));
 }

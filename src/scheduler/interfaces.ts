@@ -32,7 +32,8 @@ export interface WorkQueue {
   reload(jobIds: readonly number[]): Promise<JobView[]>;
   /** Parks a job with the reason its tasks show; false if capacity changed since `seenEpoch`. */
   park(jobId: number, seenEpoch: number, reason: string): Promise<boolean>;
-  release(jobId: number): Promise<void>;
+  /** Gives the jobs back (one round trip for the whole batch). */
+  release(jobIds: readonly number[]): Promise<void>;
   /** Asks another worker to join in: there is more work than one lease holds. */
   shareLoad(): Promise<void>;
 }

@@ -42,9 +42,9 @@ export function postgresBackend(
       leased.delete(jobId);
       return db.parkJob(pool, { cell, jobId, owner, seenEpoch, reason });
     },
-    async release(jobId) {
-      leased.delete(jobId);
-      await db.releaseLease(pool, cell, jobId, owner);
+    async release(jobIds) {
+      for (const id of jobIds) leased.delete(id);
+      await db.releaseLeases(pool, cell, jobIds, owner);
     },
     shareLoad: () => db.wake(pool, cell, profile.name),
   };

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { expect, inject, it } from "vitest";
+import { databaseUrl } from "../../src/db/database-url.ts";
 import { loadMigrations } from "../../src/db/migrate.ts";
-import { databaseUrl } from "../support/database-url.ts";
 import { omega } from "../support/processes.ts";
 
 it("many processes migrating one empty database at once apply each migration exactly once", async () => {

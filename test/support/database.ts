@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { inject } from "vitest";
+import { databaseUrl } from "../../src/db/database-url.ts";
 import { createPool, type Pool } from "../../src/db/pool.ts";
-import { databaseUrl } from "./database-url.ts";
 
 export interface TestDatabase {
   name: string;

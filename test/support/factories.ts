@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from "node:crypto";
 import type { Pool } from "../../src/db/pool.ts";
+import { tenantCreate } from "../../src/db/queries/tenant-create.ts";
 import { commitPlan as commitPlanThroughDb, type PlacementOutcome } from "../../src/db/scheduling.ts";
+import { newTenantToken } from "../../src/domain/tokens.ts";
 
 /** Factories with every field optional: a test names only what it is about. */
 export async function makeCell(pool: Pool, name = "east"): Promise<string> {
@@ -39,13 +40,10 @@ export async function makeTenant(
   pool: Pool,
   name = "acme",
 ): Promise<{ id: number; name: string; token: string }> {
-  const token = `omt_${randomBytes(24).toString("base64url")}`;
-  const hash = createHash("sha256").update(token).digest();
-  const { rows } = await pool.query(
-    "insert into omega.tenants (name, token_hash) values ($1, $2) returning id",
-    [name, hash],
-  );
-  return { id: rows[0].id, name, token };
+  const { token, hash } = newTenantToken();
+  const tenant = await tenantCreate(pool, name, hash);
+  if (!tenant) throw new Error(`tenant ${name} exists`);
+  return { id: tenant.id, name, token };
 }
 
 export async function submitJob(

@@ -59,8 +59,8 @@ function harness(
       parked.push({ jobId, epoch, reason });
       return queue.parkAnswers.shift() ?? true;
     },
-    async release(jobId) {
-      released.push(jobId);
+    async release(jobIds) {
+      released.push(...jobIds);
     },
     async shareLoad() {
       shared++;

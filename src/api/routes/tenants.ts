@@ -3,7 +3,7 @@ import { tenantCreate } from "../../db/queries/tenant-create.ts";
 import { tenantList } from "../../db/queries/tenant-list.ts";
 import { tenantRotateToken } from "../../db/queries/tenant-rotate-token.ts";
 import { tenantBodySchema } from "../../domain/job-spec.ts";
-import { newTenantToken } from "../auth.ts";
+import { newTenantToken } from "../../domain/tokens.ts";
 import type { ApiContext } from "../context.ts";
 import { HttpProblem, methodNotAllowed } from "../problem.ts";
 import { jsonBody, nameParam, validate } from "../request.ts";
