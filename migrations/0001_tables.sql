@@ -139,6 +139,8 @@ create table omega.plans (
   attempted integer not null check (attempted >= 0),
   committed integer not null check (committed between 0 and attempted),
   rejected jsonb not null default '{}' check (jsonb_typeof(rejected) = 'object'),
+  -- Claims of lower-priority tasks this plan evicted to make room (preemption).
+  evicted integer not null default 0 check (evicted >= 0),
   committed_at timestamptz not null default now(),
   duration_ms double precision not null default 0,
   primary key (cell, id)
@@ -175,7 +177,17 @@ create table omega.quotas (
   memory omega.quantity,
   gpu omega.quantity,
   disk omega.quantity,
-  primary key (cell, tenant_id, band)
+  -- What the tenant's claims in this band use, kept by a trigger on claims (0007_quotas.sql), so
+  -- that the check below makes invariant 3 a property of every row, whoever writes the claims.
+  used_cpu bigint not null default 0,
+  used_memory bigint not null default 0,
+  used_gpu bigint not null default 0,
+  used_disk bigint not null default 0,
+  primary key (cell, tenant_id, band),
+  constraint quotas_used_cpu check (used_cpu between 0 and cpu),
+  constraint quotas_used_memory check (used_memory between 0 and memory),
+  constraint quotas_used_gpu check (used_gpu between 0 and gpu),
+  constraint quotas_used_disk check (used_disk between 0 and disk)
 );
 
 -- Every change to a machine row moves its cursor and, when capacity or placement rules changed, its

@@ -111,6 +111,10 @@ begin
     end if;
     v_gang_min := (p_spec -> 'gang' ->> 'minAvailable')::integer;
   end if;
+  perform omega.check_admission(v_cell, v_tenant_id, v_priority,
+    omega.parse_quantity(v_res -> 'cpu', 'cpu'), omega.parse_quantity(v_res -> 'memory', 'memory'),
+    omega.parse_quantity(v_res -> 'gpu', 'gpu'), omega.parse_quantity(v_res -> 'disk', 'disk'),
+    coalesce(v_gang_min, 1));
 
   insert into omega.jobs (cell, tenant_id, name, priority, scheduler, task_count, pending_count,
     cpu, memory, gpu, disk, selector, affinity, tolerations, max_per_machine, spread_by, gang_min)
@@ -161,6 +165,10 @@ language plpgsql as $$
 declare
   s text;
 begin
+  -- Jobs before machines (release_claims locks those), as every writer orders its locks.
+  perform from omega.jobs j
+  where j.cell = p_cell and j.id in (select t.job_id from omega.tasks t where t.cell = p_cell and t.id = any (p_task_ids))
+  order by j.id for update;
   perform omega.release_claims(p_cell, p_task_ids);
   for s in
     with requeued as (
@@ -210,21 +218,31 @@ begin
   return 'cancelled';
 end $$;
 
--- Hands a scheduler worker up to p_limit schedulable jobs of its scheduler, highest priority
--- first, FIFO within a priority. Jobs leased by a live worker are skipped; a lease whose holder
--- died expires after p_lease_seconds and the job goes to the next worker that asks.
+-- Hands a scheduler worker up to p_limit schedulable jobs of its scheduler: highest priority
+-- first; within a priority, round-robin across tenants (each tenant's oldest job, then each one's
+-- second oldest, …), FIFO within a tenant. Round-robin rather than dominant-resource share: jobs
+-- are the unit a scheduler takes, it needs no usage aggregate on this hot path, and it already
+-- bounds a tenant's wait to one turn per other tenant whatever their backlogs; quotas are what
+-- bound a tenant's share of the cell. Jobs leased by a live worker are skipped; a lease whose
+-- holder died expires after p_lease_seconds and the job goes to the next worker that asks.
 create function omega.lease_jobs(p_cell text, p_scheduler text, p_owner text, p_limit integer, p_lease_seconds integer)
 returns setof omega.jobs
 language sql as $$
   update omega.jobs j
   set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
   from (
-    select id from omega.jobs
-    where cell = p_cell and scheduler = p_scheduler and state = 'pending' and not blocked
-      and (lease_expires is null or lease_expires < now())
-    order by priority desc, id
+    select c.id from omega.jobs c
+    join (select id, row_number() over (partition by priority, tenant_id order by id) as turn
+          from omega.jobs
+          where cell = p_cell and scheduler = p_scheduler and state = 'pending' and not blocked
+            and (lease_expires is null or lease_expires < now())) r on r.id = c.id
+    -- Repeated on the locked row: a job leased by a worker that committed after this snapshot is
+    -- re-checked here (EvalPlanQual), not leased twice.
+    where c.cell = p_cell and c.state = 'pending' and not c.blocked
+      and (c.lease_expires is null or c.lease_expires < now())
+    order by c.priority desc, r.turn, c.id
     limit p_limit
-    for update skip locked
+    for update of c skip locked
   ) pick
   where j.cell = p_cell and j.id = pick.id
   returning j.*

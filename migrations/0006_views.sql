@@ -32,18 +32,13 @@ join omega.jobs j on j.cell = t.cell and j.id = t.job_id
 join omega.tenants tn on tn.id = j.tenant_id
 where t.state = 'pending';
 
+-- Usage is the quota row's own, kept by the claims trigger (0007) and checked against its limit.
 create view omega.quota_usage as
 select tn.name as tenant, q.cell, q.band,
   q.cpu as limit_cpu, q.memory as limit_memory, q.gpu as limit_gpu, q.disk as limit_disk,
-  coalesce(u.cpu, 0)::bigint as used_cpu, coalesce(u.memory, 0)::bigint as used_memory,
-  coalesce(u.gpu, 0)::bigint as used_gpu, coalesce(u.disk, 0)::bigint as used_disk
+  q.used_cpu, q.used_memory, q.used_gpu, q.used_disk
 from omega.quotas q
-join omega.tenants tn on tn.id = q.tenant_id
-left join (
-  select cell, tenant_id, omega.band(priority) as band,
-    sum(cpu) as cpu, sum(memory) as memory, sum(gpu) as gpu, sum(disk) as disk
-  from omega.claims group by cell, tenant_id, omega.band(priority)
-) u on u.cell = q.cell and u.tenant_id = q.tenant_id and u.band = q.band;
+join omega.tenants tn on tn.id = q.tenant_id;
 
 -- Omega's conflict fraction: conflicted transactions per successful transaction (a plan with at
 -- least one rejected placement is a conflict; it can exceed 1 when schedulers keep colliding).

@@ -1,5 +1,15 @@
-import type { JobView, Placement } from "../placement/types.ts";
+import { bandOf } from "../domain/priority.ts";
+import type { JobView, Placement, QuotaView } from "../placement/types.ts";
 import type { Pool } from "./pool.ts";
+
+interface QuotaRow {
+  tenant_id: number;
+  band: QuotaView["band"];
+  cpu: number;
+  memory: number;
+  gpu: number;
+  disk: number;
+}
 
 /**
  * The database side of a scheduler worker: lease work, read what a plan needs, commit the plan,
@@ -19,6 +29,8 @@ export interface LeasedJob {
   max_per_machine: number | null;
   spread_by: string | null;
   gang_min: number | null;
+  task_count: number;
+  tenant_id: number;
 }
 
 export async function leaseJobs(
@@ -26,7 +38,8 @@ export async function leaseJobs(
   args: { cell: string; scheduler: string; owner: string; limit: number; leaseSeconds: number },
 ): Promise<LeasedJob[]> {
   const { rows } = await pool.query<LeasedJob>(
-    `select id, priority, cpu, memory, gpu, disk, selector, affinity, tolerations, max_per_machine, spread_by, gang_min
+    `select id, priority, cpu, memory, gpu, disk, selector, affinity, tolerations, max_per_machine, spread_by, gang_min,
+       task_count, tenant_id
      from omega.lease_jobs($1, $2, $3, $4, $5)`,
     [args.cell, args.scheduler, args.owner, args.limit, args.leaseSeconds],
   );
@@ -36,7 +49,7 @@ export async function leaseJobs(
 /** The pending tasks and current per-machine claim counts of the given jobs, as planning input. */
 export async function loadJobViews(pool: Pool, cell: string, jobs: readonly LeasedJob[]): Promise<JobView[]> {
   const ids = jobs.map((j) => j.id);
-  const [tasks, claims] = await Promise.all([
+  const [tasks, claims, quotas] = await Promise.all([
     pool.query<{ job_id: number; ids: number[] }>(
       `select job_id, array_agg(id order by id) as ids from omega.tasks
        where cell = $1 and job_id = any($2) and state = 'pending' group by job_id`,
@@ -47,7 +60,18 @@ export async function loadJobViews(pool: Pool, cell: string, jobs: readonly Leas
        where cell = $1 and job_id = any($2) group by job_id, machine_id`,
       [cell, ids],
     ),
+    pool.query<QuotaRow>(
+      `select tenant_id, band, cpu - used_cpu as cpu, memory - used_memory as memory, gpu - used_gpu as gpu,
+         disk - used_disk as disk
+       from omega.quotas where cell = $1 and tenant_id = any($2)`,
+      [cell, [...new Set(jobs.map((j) => j.tenant_id))]],
+    ),
   ]);
+  const quotaOf = new Map<string, QuotaView>();
+  for (const q of quotas.rows) {
+    const key = `${q.tenant_id}:${q.band}`;
+    quotaOf.set(key, { key, band: q.band, free: { cpu: q.cpu, memory: q.memory, gpu: q.gpu, disk: q.disk } });
+  }
   const pending = new Map(tasks.rows.map((r) => [r.job_id, r.ids.map(Number)]));
   const placed = new Map<number, Map<number, number>>();
   for (const r of claims.rows) {
@@ -65,7 +89,9 @@ export async function loadJobViews(pool: Pool, cell: string, jobs: readonly Leas
       maxPerMachine: j.max_per_machine,
       spreadBy: j.spread_by,
     },
+    taskCount: j.task_count,
     gangMin: j.gang_min,
+    quota: quotaOf.get(`${j.tenant_id}:${bandOf(j.priority)}`) ?? null,
     pendingTaskIds: pending.get(j.id) ?? [],
     placedPerMachine: placed.get(j.id) ?? new Map(),
   }));

@@ -155,6 +155,7 @@ export interface Plans {
   committed_at: Generated<Timestamp>;
   conflict_mode: string;
   duration_ms: Generated<number>;
+  evicted: Generated<number>;
   id: Generated<number>;
   rejected: Generated<Json>;
   scheduler: string;
@@ -170,6 +171,10 @@ export interface Quotas {
   gpu: number | null;
   memory: number | null;
   tenant_id: number;
+  used_cpu: Generated<number>;
+  used_disk: Generated<number>;
+  used_gpu: Generated<number>;
+  used_memory: Generated<number>;
 }
 
 export interface QuotaUsage {

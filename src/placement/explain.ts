@@ -29,9 +29,14 @@ export function explain(
 
 /**
  * One line for people: "0/10000 machines fit: 9000 insufficient cpu, 1000 taint not tolerated",
+ * or, when the quota is what ran out, "quota: the batch quota has 500 cpu free and a task needs 1000";
  * reasons by count, most first (ties by name, so the text is stable).
  */
 export function formatExplanation(e: Explanation): string {
+  if (e.quota) {
+    const q = e.quota;
+    return `quota: the ${q.band} quota has ${q.free} ${q.dimension} free and a task needs ${q.request}`;
+  }
   const reasons = (Object.entries(e.rejected) as [RejectionReason, number][])
     .filter(([, n]) => n > 0)
     .sort(([a, n], [b, m]) => m - n || (a < b ? -1 : a > b ? 1 : 0))

@@ -1,6 +1,6 @@
 import type { Resources } from "../domain/resources.ts";
 import { ZERO } from "../domain/resources.ts";
-import type { InFlightView } from "./types.ts";
+import type { InFlightView, JobView } from "./types.ts";
 
 const NONE: ReadonlyMap<number, number> = new Map();
 
@@ -12,6 +12,7 @@ const NONE: ReadonlyMap<number, number> = new Map();
 export class InFlight implements InFlightView {
   readonly #used = new Map<number, Resources>();
   readonly #perJob = new Map<number, Map<number, number>>();
+  readonly #quota = new Map<string, Resources>();
   #placements = 0;
 
   used(machineId: number): Readonly<Resources> {
@@ -31,39 +32,52 @@ export class InFlight implements InFlightView {
     return this.#placements;
   }
 
-  /** One more task of the job on the machine, asking for `request`. */
-  add(jobId: number, machineId: number, request: Resources): void {
-    const used = this.#used.get(machineId);
-    if (used) {
-      used.cpu += request.cpu;
-      used.memory += request.memory;
-      used.gpu += request.gpu;
-      used.disk += request.disk;
-    } else {
-      this.#used.set(machineId, { ...request });
-    }
-    let machines = this.#perJob.get(jobId);
+  quotaUsed(key: string): Readonly<Resources> {
+    return this.#quota.get(key) ?? ZERO;
+  }
+
+  /** One more task of the job on the machine, charged to the job's quota if it has one. */
+  add(job: InFlightJob, machineId: number): void {
+    addInto(this.#used, machineId, job.request, 1);
+    if (job.quota) addInto(this.#quota, job.quota.key, job.request, 1);
+    let machines = this.#perJob.get(job.id);
     if (!machines) {
       machines = new Map();
-      this.#perJob.set(jobId, machines);
+      this.#perJob.set(job.id, machines);
     }
     machines.set(machineId, (machines.get(machineId) ?? 0) + 1);
     this.#placements++;
   }
 
   /** Undoes one `add` (a gang that could not be placed whole takes its placements back). */
-  remove(jobId: number, machineId: number, request: Resources): void {
-    const machines = this.#perJob.get(jobId);
+  remove(job: InFlightJob, machineId: number): void {
+    const machines = this.#perJob.get(job.id);
     const n = machines?.get(machineId) ?? 0;
-    const used = this.#used.get(machineId);
-    if (!machines || n === 0 || !used)
-      throw new Error(`job ${jobId} has no task in flight on machine ${machineId}`);
+    if (!machines || n === 0) throw new Error(`job ${job.id} has no task in flight on machine ${machineId}`);
     if (n === 1) machines.delete(machineId);
     else machines.set(machineId, n - 1);
-    used.cpu -= request.cpu;
-    used.memory -= request.memory;
-    used.gpu -= request.gpu;
-    used.disk -= request.disk;
+    addInto(this.#used, machineId, job.request, -1);
+    if (job.quota) addInto(this.#quota, job.quota.key, job.request, -1);
     this.#placements--;
   }
+}
+
+/** What the overlay needs to know of a job. */
+export type InFlightJob = Pick<JobView, "id" | "request" | "quota">;
+
+function addInto<K>(totals: Map<K, Resources>, key: K, request: Resources, sign: 1 | -1): void {
+  const total = totals.get(key);
+  if (!total) {
+    totals.set(key, {
+      cpu: sign * request.cpu,
+      memory: sign * request.memory,
+      gpu: sign * request.gpu,
+      disk: sign * request.disk,
+    });
+    return;
+  }
+  total.cpu += sign * request.cpu;
+  total.memory += sign * request.memory;
+  total.gpu += sign * request.gpu;
+  total.disk += sign * request.disk;
 }

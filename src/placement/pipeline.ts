@@ -7,6 +7,7 @@
  *   no machine for a task: stop (the rest are identical) ──▶ explanation over every machine
  */
 
+import type { Dimension } from "../domain/resources.ts";
 import { CandidateRing } from "./candidates.ts";
 import { explain } from "./explain.ts";
 import { affinity } from "./filters/affinity.ts";
@@ -16,12 +17,15 @@ import { maxPerMachine } from "./filters/max-per-machine.ts";
 import { selector } from "./filters/selector.ts";
 import { tolerations } from "./filters/tolerations.ts";
 import type { InFlight } from "./inflight.ts";
+import { quotaShortfall } from "./quota.ts";
 import { balancedAllocation } from "./scorers/balanced-allocation.ts";
 import { leastAllocated } from "./scorers/least-allocated.ts";
 import { mostAllocated } from "./scorers/most-allocated.ts";
 import { spread } from "./scorers/spread.ts";
 import { SpreadTally } from "./scorers/spread-tally.ts";
+import { spreadShareFilter } from "./spread-share.ts";
 import type {
+  Explanation,
   Filter,
   FilterName,
   InFlightView,
@@ -111,17 +115,35 @@ export function planJob(
   const pending = job.pendingTaskIds.length;
   if (pending === 0) return { placements: [], unplaced: 0, explanation: null };
   const stages = activeStages(config);
-  const placements = placeTasks(machines, job, config, inflight, stages, random);
+  const { placements, filters, quotaShort } = placeTasks(machines, job, config, inflight, stages, random);
   const gangOk = gangSatisfied(job, placements.length);
   // Explained before any rollback: the gang failed because of the state its own tasks left.
   const failed = placements.length < pending || !gangOk;
-  const all = stages.map((s) => s.filter);
-  const explanation = failed ? explain(machines, job, inflight, all) : null;
+  const explanation = !failed
+    ? null
+    : quotaShort
+      ? quotaExplanation(machines.length, job, inflight, quotaShort)
+      : explain(machines, job, inflight, filters);
   if (!gangOk) {
-    for (const p of placements) inflight.remove(job.id, p.machineId, job.request);
+    for (const p of placements) inflight.remove(job, p.machineId);
     return { placements: [], unplaced: pending, explanation };
   }
   return { placements, unplaced: pending - placements.length, explanation };
+}
+
+function quotaExplanation(
+  machines: number,
+  job: JobView,
+  inflight: InFlight,
+  dimension: Dimension,
+): Explanation {
+  const free = (job.quota?.free[dimension] ?? 0) - inflight.quotaUsed(job.quota?.key ?? "")[dimension];
+  return {
+    machines,
+    feasible: 0,
+    rejected: {},
+    quota: { band: job.quota?.band ?? "", dimension, free, request: job.request[dimension] },
+  };
 }
 
 /** A gang ends with zero or at least `gangMin` tasks placed, counting those already holding claims. */
@@ -132,6 +154,14 @@ function gangSatisfied(job: JobView, placing: number): boolean {
   return placing >= Math.max(0, job.gangMin - alreadyPlaced);
 }
 
+interface PlacedTasks {
+  placements: Placement[];
+  /** Every filter the job ran, its own spread share included: what an explanation must replay. */
+  filters: Filter[];
+  /** The quota dimension that stopped the job, if its quota (not machines) ran out. */
+  quotaShort: Dimension | null;
+}
+
 function placeTasks(
   machines: readonly MachineView[],
   job: JobView,
@@ -139,41 +169,36 @@ function placeTasks(
   inflight: InFlight,
   stages: readonly Stage[],
   random: () => number,
-): Placement[] {
+): PlacedTasks {
+  const scoresSpread = config.scorers.some((s) => s.name === "spread" && s.weight !== 0);
+  const label = job.constraints.spreadBy ?? (scoresSpread ? (config.spreadBy ?? null) : null);
+  const tally = label === null ? null : new SpreadTally(label, machines, job, inflight);
   const staticFilters = stages.filter((s) => !s.perTask).map((s) => s.filter);
   const taskFilters = stages.filter((s) => s.perTask).map((s) => s.filter);
+  // A job's own spreadBy is a hard limit (the commit enforces it); the profile's is a preference.
+  if (job.constraints.spreadBy !== null && tally) taskFilters.push(spreadShareFilter(machines, job, tally));
   const ring = new CandidateRing(machines, random, (m) => passesAll(staticFilters, m, job, inflight));
   const feasible = (m: MachineView) => passesAll(taskFilters, m, job, inflight);
   const scorers = config.scorers
     .filter((s) => s.weight !== 0)
     .map((s) => ({ score: SCORERS[s.name], weight: s.weight }));
-  const tally = spreadTally(machines, job, config, inflight);
-  const context: ScoreContext = { spread: tally };
+  const context: ScoreContext = { spread: scoresSpread ? tally : null };
   const size = effectiveSampleSize(config, machines.length);
   const sample: MachineView[] = [];
   const placements: Placement[] = [];
+  let quotaShort: Dimension | null = null;
   for (const taskId of job.pendingTaskIds) {
+    quotaShort = quotaShortfall(job, inflight);
+    if (quotaShort) break;
     ring.sample(size, feasible, sample);
     const best = pickBest(sample, job, inflight, context, scorers);
     // No machine for this task means none for the rest: they are identical.
     if (!best) break;
     placements.push({ taskId, machineId: best.id, machineVersion: best.version });
-    inflight.add(job.id, best.id, job.request);
+    inflight.add(job, best.id);
     tally?.record(best);
   }
-  return placements;
-}
-
-/** The spread tally, when the profile scores spread and the job (or the profile) names a label. */
-function spreadTally(
-  machines: readonly MachineView[],
-  job: JobView,
-  config: PipelineConfig,
-  inflight: InFlightView,
-): SpreadTally | null {
-  const label = job.constraints.spreadBy ?? config.spreadBy ?? null;
-  if (label === null || !config.scorers.some((s) => s.name === "spread" && s.weight !== 0)) return null;
-  return new SpreadTally(label, machines, job, inflight);
+  return { placements, filters: [...staticFilters, ...taskFilters], quotaShort };
 }
 
 /** The sampled machine with the highest weighted score; ties go to the first found. */

@@ -10,7 +10,7 @@
  *
  * Nothing under src/placement does I/O: it runs unchanged in unit tests and benchmarks.
  */
-import type { Resources } from "../domain/resources.ts";
+import type { Dimension, Resources } from "../domain/resources.ts";
 
 export type MachineState = "up" | "draining" | "down";
 
@@ -52,12 +52,25 @@ export interface Constraints {
   spreadBy: string | null;
 }
 
+/** What is left of the quota a job's tasks count against (its tenant's, in its cell and band). */
+export interface QuotaView {
+  /** Identifies the quota: jobs of one tenant and band share it within a plan. */
+  key: string;
+  band: "batch" | "production";
+  /** The limit minus what the tenant's claims already use, as of the job's lease. */
+  free: Resources;
+}
+
 export interface JobView {
   id: number;
   priority: number;
   request: Resources;
   constraints: Constraints;
+  /** All the job's tasks, placed or not: a spread share is ceil(taskCount / values). */
+  taskCount: number;
   gangMin: number | null;
+  /** Null when no quota limits the job (none set, or best-effort work). */
+  quota: QuotaView | null;
   /** Ids of the tasks still to place, in task order. */
   pendingTaskIds: readonly number[];
   /** How many of this job's tasks already hold a claim on each machine (by machine id). */
@@ -80,7 +93,9 @@ export type RejectionReason =
   | "selector mismatch"
   | "affinity mismatch"
   | "taint not tolerated"
-  | "max per machine reached";
+  | "max per machine reached"
+  | "spread label missing"
+  | "spread share reached";
 
 export type FilterResult = { ok: true } | { ok: false; reason: RejectionReason };
 
@@ -116,6 +131,8 @@ export interface InFlightView {
   count(jobId: number, machineId: number): number;
   /** Tasks of the job the plan puts on each machine (by machine id). */
   tasksOf(jobId: number): ReadonlyMap<number, number>;
+  /** Resources the plan charges to a quota (by QuotaView.key). */
+  quotaUsed(key: string): Readonly<Resources>;
 }
 
 /** A filter: can this machine take one more task of the job, given the plan so far? */
@@ -147,6 +164,8 @@ export interface Explanation {
   machines: number;
   feasible: number;
   rejected: Partial<Record<RejectionReason, number>>;
+  /** Set when the job waits for its quota rather than for machines. */
+  quota?: { band: string; dimension: Dimension; free: number; request: number };
 }
 
 export interface JobPlan {

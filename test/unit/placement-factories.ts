@@ -59,7 +59,9 @@ export function job(spec: JobSpec = {}): JobView {
     id: ++jobSeq,
     priority: 150,
     gangMin: null,
+    quota: null,
     pendingTaskIds: Array.from({ length: tasks }, (_, i) => i + 1),
+    taskCount: rest.pendingTaskIds?.length ?? tasks,
     ...rest,
     request: { cpu: 1000, memory: 1024, gpu: 0, disk: 0, ...request },
     constraints: {
@@ -89,4 +91,9 @@ export function zonedMachines(
 export function must<T>(value: T | null | undefined, what = "value"): T {
   if (value === null || value === undefined) throw new Error(`expected a ${what}`);
   return value;
+}
+
+/** Another job's request, for overlay charges that only use up room. */
+export function other(request: Partial<Resources>): JobView {
+  return job({ request: { cpu: 0, memory: 0, ...request } });
 }

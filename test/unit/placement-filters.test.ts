@@ -7,7 +7,7 @@ import { labelsInclude, selector } from "../../src/placement/filters/selector.ts
 import { isTolerated, tolerations } from "../../src/placement/filters/tolerations.ts";
 import { InFlight } from "../../src/placement/inflight.ts";
 import type { AffinityTerm, FilterResult, Taint, Toleration } from "../../src/placement/types.ts";
-import { job, machine } from "./placement-factories.ts";
+import { job, machine, other } from "./placement-factories.ts";
 
 const ok: FilterResult = { ok: true };
 const no = (reason: string) => ({ ok: false, reason });
@@ -51,9 +51,9 @@ describe("capacity", () => {
     const m = machine({ capacity: { cpu: 4000 } });
     const j = job({ request: { cpu: 1500, memory: 0 } });
     const plan = new InFlight();
-    plan.add(99, m.id, { cpu: 2500, memory: 0, gpu: 0, disk: 0 });
+    plan.add(other({ cpu: 2500 }), m.id);
     expect(capacity(m, j, plan)).toEqual(ok);
-    plan.add(99, m.id, { cpu: 1, memory: 0, gpu: 0, disk: 0 });
+    plan.add(other({ cpu: 1 }), m.id);
     expect(capacity(m, j, plan)).toEqual(no("insufficient cpu"));
   });
 
@@ -164,8 +164,8 @@ describe("maxPerMachine", () => {
     const m = machine();
     const j = job({ constraints: { maxPerMachine: max }, placedPerMachine: { [m.id]: placed } });
     const plan = new InFlight();
-    for (let i = 0; i < planned; i++) plan.add(j.id, m.id, j.request);
-    plan.add(j.id + 1000, m.id, j.request); // another job's tasks do not count
+    for (let i = 0; i < planned; i++) plan.add(j, m.id);
+    plan.add({ ...j, id: j.id + 1000 }, m.id); // another job's tasks do not count
     expect(jobTasksOn(j, plan, m.id)).toBe(placed + planned);
     expect(maxPerMachine(m, j, plan)).toEqual(expected);
   });

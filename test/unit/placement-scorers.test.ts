@@ -10,7 +10,7 @@ import { mostAllocated, mostAllocatedScore } from "../../src/placement/scorers/m
 import { spread, spreadScore } from "../../src/placement/scorers/spread.ts";
 import { SpreadTally } from "../../src/placement/scorers/spread-tally.ts";
 import type { ScoreContext } from "../../src/placement/types.ts";
-import { job, machine, must } from "./placement-factories.ts";
+import { job, machine, must, other } from "./placement-factories.ts";
 
 const none = new InFlight();
 const noContext: ScoreContext = { spread: null };
@@ -64,7 +64,7 @@ describe("resource scorers on a machine", () => {
   it("counts what the plan already put on the machine", () => {
     const m = machine({ capacity: { cpu: 4000, memory: 8192 } });
     const plan = new InFlight();
-    plan.add(7, m.id, { cpu: 2000, memory: 4096, gpu: 0, disk: 0 });
+    plan.add(other({ cpu: 2000, memory: 4096 }), m.id);
     expect(leastAllocated(m, job({ request }), plan, noContext)).toBeCloseTo(25, 9);
     expect(mostAllocated(m, job({ request }), plan, noContext)).toBeCloseTo(75, 9);
   });
@@ -108,7 +108,7 @@ describe("spread", () => {
     const machines = [must(a1), must(a2), must(b1), must(c1), unlabelled];
     const j = job({ placedPerMachine: { [must(a1).id]: 1, [must(a2).id]: 1, [unlabelled.id]: 5 } });
     const plan = new InFlight();
-    plan.add(j.id, must(b1).id, j.request);
+    plan.add(j, must(b1).id);
     const tally = new SpreadTally("zone", machines, j, plan);
     expect([tally.countOf("a"), tally.countOf("b"), tally.countOf("c"), tally.min, tally.max]).toEqual([
       2, 1, 0, 0, 2,

@@ -1,5 +1,4 @@
 import { Router } from "express";
-import { withTransaction } from "../../db/pool.ts";
 import { quotaList } from "../../db/queries/quota-list.ts";
 import { quotaPut } from "../../db/queries/quota-put.ts";
 import { quotaBodySchema } from "../../domain/job-spec.ts";
@@ -36,18 +35,7 @@ export function quotaRoutes({ pool, db, auth }: ApiContext): Router {
       const cell = nameParam(req, "cell", "cell");
       const band = bandParam(param(req, "band"));
       const { resources } = validate(quotaBodySchema, req.body);
-      const result = await withTransaction(pool, (tx) => quotaPut(tx, tenant, cell, band, resources));
-      if (!result.ok && result.refusal === "below_usage") {
-        throw new HttpProblem(
-          409,
-          `the quota is below what ${tenant}'s ${band} claims in ${cell} already use ` +
-            `(${JSON.stringify(result.used)}); cancel work first or set a higher limit`,
-        );
-      }
-      if (!result.ok) {
-        const missing = result.refusal === "no_tenant" ? `tenant "${tenant}"` : `cell "${cell}"`;
-        throw new HttpProblem(404, `${missing} does not exist`);
-      }
+      const result = await quotaPut(pool, tenant, cell, band, resources);
       if (result.created) res.status(201).location(`/v1/quotas/${tenant}/${cell}/${band}`);
       res.json(result.quota);
     })
