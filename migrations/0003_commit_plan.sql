@@ -255,7 +255,7 @@ begin
       or (v.victim_priority >= 200 and v.preemptor_priority >= 200))
   loop
     forced_ids := forced_ids || failing.for_task;
-    forced_reasons := forced_reasons || failing.reason;
+    forced_reasons := forced_reasons || failing.reason::text;
   end loop;
   select coalesce(array_agg(x.v order by x.ord), '{}'), coalesce(array_agg(x.f order by x.ord), '{}')
     into ev_ids, ev_for
@@ -278,7 +278,7 @@ begin
           between 1 and j.gang_min - 1
     loop
       forced_ids := forced_ids || failing.for_task;
-      forced_reasons := forced_reasons || 'victim_breaks_gang';
+      forced_reasons := forced_reasons || 'victim_breaks_gang'::text;
     end loop;
     select coalesce(array_agg(x.v order by x.ord), '{}'), coalesce(array_agg(x.f order by x.ord), '{}')
       into ev_ids, ev_for

@@ -74,10 +74,11 @@ begin
     raise exception using errcode = 'OM404', message = format('cell "%s" does not exist', p_cell);
   end if;
   perform omega.check_resources(p_resources);
-  select coalesce(omega.parse_quantity(p_resources -> 'cpu', 'cpu'), 1000000000000) as cpu,
-         coalesce(omega.parse_quantity(p_resources -> 'memory', 'memory'), 1000000000000) as memory,
-         coalesce(omega.parse_quantity(p_resources -> 'gpu', 'gpu'), 1000000000000) as gpu,
-         coalesce(omega.parse_quantity(p_resources -> 'disk', 'disk'), 1000000000000) as disk
+  -- A dimension left out is not limited.
+  select case when p_resources ? 'cpu' then omega.parse_quantity(p_resources -> 'cpu', 'cpu') else 1000000000000 end as cpu,
+         case when p_resources ? 'memory' then omega.parse_quantity(p_resources -> 'memory', 'memory') else 1000000000000 end as memory,
+         case when p_resources ? 'gpu' then omega.parse_quantity(p_resources -> 'gpu', 'gpu') else 1000000000000 end as gpu,
+         case when p_resources ? 'disk' then omega.parse_quantity(p_resources -> 'disk', 'disk') else 1000000000000 end as disk
     into lim;
   perform pg_advisory_xact_lock(omega.quota_lock_key(p_cell));
   select coalesce(sum(c.cpu), 0) as cpu, coalesce(sum(c.memory), 0) as memory,

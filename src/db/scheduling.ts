@@ -1,4 +1,5 @@
 import { bandOf } from "../domain/priority.ts";
+import type { VictimView } from "../placement/preemption.ts";
 import type { JobView, Placement, QuotaView } from "../placement/types.ts";
 import type { Pool } from "./pool.ts";
 
@@ -97,12 +98,9 @@ export async function loadJobViews(pool: Pool, cell: string, jobs: readonly Leas
   }));
 }
 
-export interface PlacementOutcome {
-  task_id: number;
-  machine_id: number;
-  outcome: "committed" | "rejected";
-  reason: string | null;
-}
+import type { PlacementOutcome } from "../scheduler/interfaces.ts";
+
+export type { PlacementOutcome };
 
 export async function commitPlan(
   pool: Pool,
@@ -116,7 +114,7 @@ export async function commitPlan(
   },
 ): Promise<PlacementOutcome[]> {
   const { rows } = await pool.query<PlacementOutcome>(
-    "select * from omega.commit_plan($1, $2, $3, $4, $5, $6, $7, $8)",
+    "select * from omega.commit_plan($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     [
       args.cell,
       args.scheduler,
@@ -126,9 +124,59 @@ export async function commitPlan(
       args.transactionMode,
       args.conflictMode,
       args.worker,
+      args.placements.flatMap((p) => p.victims ?? []),
+      args.placements.flatMap((p) => (p.victims ?? []).map(() => p.taskId)),
     ],
   );
   return rows;
+}
+
+/**
+ * Claims on `machineIds` that a task of `priority` may evict (SPEC: strictly lower, and never
+ * production by production), with what a gang victim's job can spare.
+ */
+export async function loadVictims(
+  pool: Pool,
+  cell: string,
+  machineIds: readonly number[],
+  priority: number,
+): Promise<Map<number, VictimView[]>> {
+  const { rows } = await pool.query<VictimRow>(
+    `with victims as (
+       select c.* from omega.claims c
+       where c.cell = $1 and c.machine_id = any($2) and c.priority < $3 and not (c.priority >= 200 and $3 >= 200))
+     select v.machine_id, v.task_id, v.job_id, v.priority, v.cpu, v.memory, v.gpu, v.disk, j.gang_min,
+       (select count(*)::int from omega.claims c where c.cell = $1 and c.job_id = v.job_id) as job_claims
+     from victims v join omega.jobs j on j.cell = $1 and j.id = v.job_id`,
+    [cell, machineIds, priority],
+  );
+  const byMachine = new Map<number, VictimView[]>();
+  for (const r of rows) {
+    const list = byMachine.get(r.machine_id) ?? [];
+    list.push({
+      taskId: r.task_id,
+      jobId: r.job_id,
+      priority: r.priority,
+      request: { cpu: r.cpu, memory: r.memory, gpu: r.gpu, disk: r.disk },
+      gangMin: r.gang_min,
+      jobClaims: r.job_claims,
+    });
+    byMachine.set(r.machine_id, list);
+  }
+  return byMachine;
+}
+
+interface VictimRow {
+  machine_id: number;
+  task_id: number;
+  job_id: number;
+  priority: number;
+  cpu: number;
+  memory: number;
+  gpu: number;
+  disk: number;
+  gang_min: number | null;
+  job_claims: number;
 }
 
 /** False when capacity was freed since `seenEpoch`: the job was not parked and must be planned again. */

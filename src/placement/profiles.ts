@@ -11,6 +11,8 @@ import type { FilterName, PipelineConfig } from "./types.ts";
  *   plan or none of it. (Gangs are all-or-nothing per job either way: the commit enforces it.)
  * - `maxAttempts`: plans tried on fresh state before the work is parked as blocked (progress resets it).
  * - `batchSize`: jobs leased and planned together into one plan (one commit).
+ * - `preemption`: a task that fits nowhere may evict lower-priority claims (SPEC's rules, which
+ *   the commit procedure enforces whatever this says).
  */
 export interface SchedulerProfile extends PipelineConfig {
   name: string;
@@ -19,6 +21,7 @@ export interface SchedulerProfile extends PipelineConfig {
   transactionMode: "incremental" | "all-or-nothing";
   maxAttempts: number;
   batchSize: number;
+  preemption: boolean;
 }
 
 const ALL_FILTERS: readonly FilterName[] = [
@@ -44,6 +47,7 @@ export const batchProfile = Object.freeze<SchedulerProfile>({
   transactionMode: "incremental",
   maxAttempts: 2,
   batchSize: 32,
+  preemption: true,
 });
 
 /**
@@ -69,6 +73,7 @@ export const serviceProfile = Object.freeze<SchedulerProfile>({
   transactionMode: "incremental",
   maxAttempts: 5,
   batchSize: 8,
+  preemption: true,
 });
 
 /** The schedulers every deployment has (their names are seeded in omega.schedulers). */

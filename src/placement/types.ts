@@ -81,6 +81,8 @@ export interface Placement {
   taskId: number;
   machineId: number;
   machineVersion: number;
+  /** Tasks whose claims on the machine are evicted to make room (preemption). */
+  victims?: readonly number[];
 }
 
 /** Rejection is data: each filter says why a machine cannot take the task. */

@@ -1,7 +1,11 @@
 import { formatExplanation, InFlight, mulberry32, planJob, seedFrom } from "../placement/index.ts";
+import { planPreemption, preemptionCandidates } from "../placement/preemption.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import type { JobPlan, JobView, Placement } from "../placement/types.ts";
-import type { Committer, Snapshot, WorkQueue } from "./interfaces.ts";
+import type { Committer, Snapshot, VictimSource, WorkQueue } from "./interfaces.ts";
+
+/** Machines examined for victims per job that fits nowhere (each costs a look at its claims). */
+const PREEMPTION_CANDIDATES = 32;
 
 export interface EvaluationStats {
   plans: number;
@@ -9,6 +13,7 @@ export interface EvaluationStats {
   committed: number;
   rejected: number;
   parked: number;
+  evicted: number;
   syncMs: number;
   planMs: number;
   commitMs: number;
@@ -19,6 +24,8 @@ export interface EvaluationDeps {
   snapshot: Snapshot;
   committer: Committer;
   queue: WorkQueue;
+  /** Present when the scheduler may preempt (and its profile allows it). */
+  victims?: VictimSource;
   /** Identifies this evaluation in shuffle seeds, so a run can be replayed. */
   evaluationId: string;
   sleep?: (ms: number) => Promise<void>;
@@ -40,6 +47,7 @@ export async function evaluate(deps: EvaluationDeps): Promise<EvaluationStats> {
     committed: 0,
     rejected: 0,
     parked: 0,
+    evicted: 0,
     syncMs: 0,
     planMs: 0,
     commitMs: 0,
@@ -72,7 +80,12 @@ async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: Evalua
     for (const job of jobs) {
       const plan = planJob(snapshot.list(), job, profile, inflight, random);
       plans.set(job.id, plan);
-      placements.push(...plan.placements);
+    }
+    // Preemption after every job had its turn at free room, so no job evicts for what was free.
+    for (const job of jobs) {
+      const plan = plans.get(job.id);
+      if (plan && plan.unplaced > 0) await preempt(deps, job, plan, inflight, random);
+      placements.push(...(plan?.placements ?? []));
     }
     stats.planMs += performance.now() - t;
 
@@ -80,11 +93,13 @@ async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: Evalua
     const outcomes = placements.length > 0 ? await committer.commit(placements) : [];
     stats.commitMs += performance.now() - t;
     stats.plans += placements.length > 0 ? 1 : 0;
-    stats.attempted += outcomes.length;
+    const proposed = outcomes.filter((o) => o.outcome !== "evicted");
+    stats.attempted += proposed.length;
+    stats.evicted += outcomes.length - proposed.length;
 
-    const committedByTask = new Set(outcomes.filter((o) => o.outcome === "committed").map((o) => o.task_id));
+    const committedByTask = new Set(proposed.filter((o) => o.outcome === "committed").map((o) => o.task_id));
     stats.committed += committedByTask.size;
-    stats.rejected += outcomes.length - committedByTask.size;
+    stats.rejected += proposed.length - committedByTask.size;
 
     const retry: number[] = [];
     for (const job of jobs) {
@@ -116,4 +131,34 @@ async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: Evalua
     if (jobs.length > 0) await sleep(Math.random() * 5 * Math.min(round + 1, 10));
   }
   await queue.release(leased.map((job) => job.id));
+}
+
+/**
+ * Tasks of `job` that fit nowhere: make room by evicting lower-priority claims, if the profile
+ * preempts. The placements (with their victims) join the job's plan; the commit verifies them.
+ */
+async function preempt(
+  deps: EvaluationDeps,
+  job: JobView,
+  plan: JobPlan,
+  inflight: InFlight,
+  random: () => number,
+): Promise<void> {
+  const { profile, snapshot, victims } = deps;
+  if (!profile.preemption || !victims || job.priority === 0) return;
+  const machines = snapshot.list();
+  const candidates = preemptionCandidates(machines, job, profile, inflight, random, PREEMPTION_CANDIDATES);
+  if (candidates.length === 0) return;
+  const victimsOn = await victims.on(
+    candidates.map((m) => m.id),
+    job.priority,
+  );
+  if (victimsOn.size === 0) return;
+  const planned = new Set(plan.placements.map((p) => p.taskId));
+  const rest = job.pendingTaskIds.filter((id) => !planned.has(id));
+  let alreadyPlaced = plan.placements.length;
+  for (const n of job.placedPerMachine.values()) alreadyPlaced += n;
+  const more = planPreemption(candidates, machines, job, rest, alreadyPlaced, inflight, victimsOn);
+  plan.placements.push(...more);
+  plan.unplaced -= more.length;
 }

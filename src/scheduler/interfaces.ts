@@ -5,6 +5,7 @@
  * - Committer: proposes a plan to the authority and learns, per placement, what happened;
  * - WorkQueue: where evaluations come from and where unplaceable work is parked.
  */
+import type { VictimView } from "../placement/preemption.ts";
 import type { JobView, MachineView, Placement } from "../placement/types.ts";
 
 export interface Snapshot {
@@ -17,12 +18,19 @@ export interface Snapshot {
 export interface PlacementOutcome {
   task_id: number;
   machine_id: number;
-  outcome: "committed" | "rejected";
+  /** One row per placement (committed or rejected), then one per claim it evicted. */
+  outcome: "committed" | "rejected" | "evicted";
   reason: string | null;
 }
 
 export interface Committer {
   commit(placements: readonly Placement[]): Promise<PlacementOutcome[]>;
+}
+
+/** Where preemption learns which claims it could evict (read when a task fits nowhere). */
+export interface VictimSource {
+  /** Claims on these machines that a task of `priority` may evict, by machine id. */
+  on(machineIds: readonly number[], priority: number): Promise<Map<number, VictimView[]>>;
 }
 
 export interface WorkQueue {

@@ -2,7 +2,7 @@ import type { Pool } from "../db/pool.ts";
 import * as db from "../db/scheduling.ts";
 import { CellSnapshot } from "../db/snapshot.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
-import type { Committer, WorkQueue } from "./interfaces.ts";
+import type { Committer, VictimSource, WorkQueue } from "./interfaces.ts";
 
 /** The three interfaces of the Omega loop, backed by the database. */
 export function postgresBackend(
@@ -48,5 +48,8 @@ export function postgresBackend(
     },
     shareLoad: () => db.wake(pool, cell, profile.name),
   };
-  return { snapshot, committer, queue };
+  const victims: VictimSource = {
+    on: (machineIds, priority) => db.loadVictims(pool, cell, machineIds, priority),
+  };
+  return { snapshot, committer, queue, victims };
 }

@@ -30,6 +30,7 @@ const profileFile = z.record(
       transactionMode: z.enum(["incremental", "all-or-nothing"]).optional(),
       maxAttempts: z.number().int().min(1).max(100).optional(),
       batchSize: z.number().int().min(1).max(10_000).optional(),
+      preemption: z.boolean().optional(),
     })
     .strict(),
 );

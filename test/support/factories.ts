@@ -56,6 +56,20 @@ export async function submitJob(
   return rows[0].id;
 }
 
+/** Sets a quota through the same procedure as the API (omitted dimensions are unlimited). */
+export async function setQuota(
+  pool: Pool,
+  resources: Record<string, number | string>,
+  options: { tenant?: string; cell?: string; band?: "batch" | "production" } = {},
+): Promise<void> {
+  await pool.query("select omega.put_quota($1, $2, $3, $4)", [
+    options.tenant ?? "acme",
+    options.cell ?? "east",
+    options.band ?? "batch",
+    resources,
+  ]);
+}
+
 export async function pendingTaskIds(pool: Pool, jobId: number): Promise<number[]> {
   const { rows } = await pool.query(
     "select id from omega.tasks where job_id = $1 and state = 'pending' order by id",
@@ -69,7 +83,7 @@ export type Outcome = PlacementOutcome;
 /** Calls omega.commit_plan through the same module the scheduler uses. */
 export function commitPlan(
   pool: Pool,
-  placements: { taskId: number; machineId: number; version: number }[],
+  placements: { taskId: number; machineId: number; version: number; victims?: number[] }[],
   options: {
     scheduler?: string;
     transactionMode?: "incremental" | "all-or-nothing";
@@ -84,6 +98,7 @@ export function commitPlan(
       taskId: p.taskId,
       machineId: p.machineId,
       machineVersion: p.version,
+      victims: p.victims,
     })),
     transactionMode: options.transactionMode ?? "incremental",
     conflictMode: options.conflictMode ?? "fine",
