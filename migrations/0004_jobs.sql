@@ -228,9 +228,9 @@ end $$;
 create function omega.lease_jobs(p_cell text, p_scheduler text, p_owner text, p_limit integer, p_lease_seconds integer)
 returns setof omega.jobs
 language sql as $$
-  update omega.jobs j
-  set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
-  from (
+  -- Materialized: evaluated once. Rescanned inside the UPDATE's join, SKIP LOCKED would pass over
+  -- the rows this statement already updated and hand out the next batch, and the next.
+  with pick as materialized (
     select c.id from omega.jobs c
     join (select id, row_number() over (partition by priority, tenant_id order by id) as turn
           from omega.jobs
@@ -243,7 +243,10 @@ language sql as $$
     order by c.priority desc, r.turn, c.id
     limit p_limit
     for update of c skip locked
-  ) pick
+  )
+  update omega.jobs j
+  set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
+  from pick
   where j.cell = p_cell and j.id = pick.id
   returning j.*
 $$;

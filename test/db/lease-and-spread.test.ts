@@ -38,7 +38,7 @@ describe("omega.lease_jobs", () => {
     for (let i = 0; i < 5; i++) backlog.push(await submitJob(db.pool, { priority: 120 }, "acme"));
     const late = await submitJob(db.pool, { priority: 120 }, "zeta");
     const urgent = await submitJob(db.pool, { priority: 180 }, "acme");
-    expect(await lease("w1", 3)).toEqual([urgent, backlog[0], late].sort((a, b) => a - b));
+    expect(await lease("w1", 3)).toEqual([urgent, backlog[0], late].sort((a, b) => (a ?? 0) - (b ?? 0)));
     // The rest, in acme's own order.
     expect(await lease("w2", 10)).toEqual(backlog.slice(1));
   });
