@@ -549,7 +549,7 @@ begin
       or (v.victim_priority >= 200 and v.preemptor_priority >= 200))
   loop
     forced_ids := forced_ids || failing.for_task;
-    forced_reasons := forced_reasons || failing.reason;
+    forced_reasons := forced_reasons || failing.reason::text;
   end loop;
   select coalesce(array_agg(x.v order by x.ord), '{}'), coalesce(array_agg(x.f order by x.ord), '{}')
     into ev_ids, ev_for
@@ -572,7 +572,7 @@ begin
           between 1 and j.gang_min - 1
     loop
       forced_ids := forced_ids || failing.for_task;
-      forced_reasons := forced_reasons || 'victim_breaks_gang';
+      forced_reasons := forced_reasons || 'victim_breaks_gang'::text;
     end loop;
     select coalesce(array_agg(x.v order by x.ord), '{}'), coalesce(array_agg(x.f order by x.ord), '{}')
       into ev_ids, ev_for
@@ -861,9 +861,9 @@ CREATE OR REPLACE FUNCTION omega.lease_jobs(p_cell text, p_scheduler text, p_own
  RETURNS SETOF omega.jobs
  LANGUAGE sql
 AS $function$
-  update omega.jobs j
-  set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
-  from (
+  -- Materialized: evaluated once. Rescanned inside the UPDATE's join, SKIP LOCKED would pass over
+  -- the rows this statement already updated and hand out the next batch, and the next.
+  with pick as materialized (
     select c.id from omega.jobs c
     join (select id, row_number() over (partition by priority, tenant_id order by id) as turn
           from omega.jobs
@@ -876,7 +876,10 @@ AS $function$
     order by c.priority desc, r.turn, c.id
     limit p_limit
     for update of c skip locked
-  ) pick
+  )
+  update omega.jobs j
+  set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
+  from pick
   where j.cell = p_cell and j.id = pick.id
   returning j.*
 $function$
@@ -1006,10 +1009,11 @@ begin
     raise exception using errcode = 'OM404', message = format('cell "%s" does not exist', p_cell);
   end if;
   perform omega.check_resources(p_resources);
-  select coalesce(omega.parse_quantity(p_resources -> 'cpu', 'cpu'), 1000000000000) as cpu,
-         coalesce(omega.parse_quantity(p_resources -> 'memory', 'memory'), 1000000000000) as memory,
-         coalesce(omega.parse_quantity(p_resources -> 'gpu', 'gpu'), 1000000000000) as gpu,
-         coalesce(omega.parse_quantity(p_resources -> 'disk', 'disk'), 1000000000000) as disk
+  -- A dimension left out is not limited.
+  select case when p_resources ? 'cpu' then omega.parse_quantity(p_resources -> 'cpu', 'cpu') else 1000000000000 end as cpu,
+         case when p_resources ? 'memory' then omega.parse_quantity(p_resources -> 'memory', 'memory') else 1000000000000 end as memory,
+         case when p_resources ? 'gpu' then omega.parse_quantity(p_resources -> 'gpu', 'gpu') else 1000000000000 end as gpu,
+         case when p_resources ? 'disk' then omega.parse_quantity(p_resources -> 'disk', 'disk') else 1000000000000 end as disk
     into lim;
   perform pg_advisory_xact_lock(omega.quota_lock_key(p_cell));
   select coalesce(sum(c.cpu), 0) as cpu, coalesce(sum(c.memory), 0) as memory,

@@ -1,6 +1,7 @@
 import { formatExplanation, InFlight, mulberry32, planJob, seedFrom } from "../placement/index.ts";
 import { planPreemption, preemptionCandidates } from "../placement/preemption.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
+import { quotaShortfall } from "../placement/quota.ts";
 import type { JobPlan, JobView, Placement } from "../placement/types.ts";
 import type { Committer, Snapshot, VictimSource, WorkQueue } from "./interfaces.ts";
 
@@ -145,7 +146,8 @@ async function preempt(
   random: () => number,
 ): Promise<void> {
   const { profile, snapshot, victims } = deps;
-  if (!profile.preemption || !victims || job.priority === 0) return;
+  // Evicting frees no quota of this job's own: work waiting on its quota keeps waiting.
+  if (!profile.preemption || !victims || job.priority === 0 || quotaShortfall(job, inflight)) return;
   const machines = snapshot.list();
   const candidates = preemptionCandidates(machines, job, profile, inflight, random, PREEMPTION_CANDIDATES);
   if (candidates.length === 0) return;
