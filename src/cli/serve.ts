@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { env } from "../config.ts";
-import { migrate } from "../db/migrate.ts";
+import { ensureMigrated } from "../db/migrate.ts";
 import { createPool } from "../db/pool.ts";
 import { log } from "../log.ts";
 import { positiveInt } from "./args.ts";
@@ -17,7 +17,7 @@ export function serveCommand(): Command {
       if (!env.databaseUrl) throw new Error("DATABASE_URL is required");
       if (!env.adminToken) throw new Error("OMEGA_ADMIN_TOKEN is required");
       const pool = createPool(env.databaseUrl, { max: 20, name: "omega-api" });
-      await migrate(pool);
+      await ensureMigrated(pool);
       const server = await startServer({
         pool,
         adminToken: env.adminToken,
