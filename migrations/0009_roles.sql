@@ -94,12 +94,45 @@ alter default privileges in schema omega grant select on tables to omega_api, om
 grant insert (name, token_hash), update (token_hash) on omega.tenants to omega_api;
 grant insert (cell, tenant_id, band, cpu, memory, gpu, disk), update (cpu, memory, gpu, disk) on omega.quotas to omega_api;
 
--- The scheduler runs graphile-worker: it takes, completes and reschedules queue jobs. Queue
--- objects graphile-worker adds when it is upgraded (by `omega migrate`, as this owner) get the same.
-grant usage on schema graphile_worker to omega_scheduler;
-grant select, insert, update, delete on all tables in schema graphile_worker to omega_scheduler;
-grant usage, select on all sequences in schema graphile_worker to omega_scheduler;
-grant execute on all functions in schema graphile_worker to omega_scheduler;
-alter default privileges in schema graphile_worker grant select, insert, update, delete on tables to omega_scheduler;
-alter default privileges in schema graphile_worker grant usage, select on sequences to omega_scheduler;
-alter default privileges in schema graphile_worker grant execute on functions to omega_scheduler;
+-- The scheduler runs graphile-worker: it takes, completes and reschedules queue jobs. graphile-worker
+-- enables row-level security on its tables with no policy (only their owner sees a row), so the
+-- scheduler also gets a policy that lets it see and change every row: its grants are the limit.
+-- `omega migrate` calls this after every run, so that queue tables a graphile-worker upgrade adds
+-- are covered whoever migrates; it changes nothing when nothing is missing.
+create procedure omega.grant_queue_access()
+language plpgsql as $$
+declare
+  t regclass;
+begin
+  if not pg_catalog.has_schema_privilege('omega_scheduler', 'graphile_worker', 'usage') then
+    execute 'grant usage on schema graphile_worker to omega_scheduler';
+  end if;
+  for t in
+    select c.oid::regclass from pg_catalog.pg_class c
+    where c.relnamespace = 'graphile_worker'::regnamespace and c.relkind = 'r'
+      -- (a list of privileges would ask whether any one of them is held: ask for each)
+      and not (pg_catalog.has_table_privilege('omega_scheduler', c.oid, 'select')
+        and pg_catalog.has_table_privilege('omega_scheduler', c.oid, 'insert')
+        and pg_catalog.has_table_privilege('omega_scheduler', c.oid, 'update')
+        and pg_catalog.has_table_privilege('omega_scheduler', c.oid, 'delete'))
+  loop
+    execute format('grant select, insert, update, delete on %s to omega_scheduler', t);
+  end loop;
+  for t in
+    select c.oid::regclass from pg_catalog.pg_class c
+    where c.relnamespace = 'graphile_worker'::regnamespace and c.relkind = 'S'
+      and not (pg_catalog.has_sequence_privilege('omega_scheduler', c.oid, 'usage')
+        and pg_catalog.has_sequence_privilege('omega_scheduler', c.oid, 'select'))
+  loop
+    execute format('grant usage, select on sequence %s to omega_scheduler', t);
+  end loop;
+  for t in
+    select c.oid::regclass from pg_catalog.pg_class c
+    where c.relnamespace = 'graphile_worker'::regnamespace and c.relkind = 'r' and c.relrowsecurity
+      and not exists (select from pg_catalog.pg_policy p where p.polrelid = c.oid and p.polname = 'omega_scheduler')
+  loop
+    execute format('create policy omega_scheduler on %s for all to omega_scheduler using (true) with check (true)', t);
+  end loop;
+end $$;
+revoke all on procedure omega.grant_queue_access from public;
+call omega.grant_queue_access();

@@ -304,6 +304,8 @@ $function$
 CREATE OR REPLACE FUNCTION omega.cancel_job(p_job_id bigint, p_tenant text DEFAULT NULL::text)
  RETURNS text
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   j omega.jobs;
@@ -421,6 +423,8 @@ end $function$
 CREATE OR REPLACE FUNCTION omega.commit_plan(p_cell text, p_scheduler text, p_task_ids bigint[], p_machine_ids bigint[], p_machine_versions bigint[], p_transaction_mode text DEFAULT 'incremental'::text, p_conflict_mode text DEFAULT 'fine'::text, p_worker text DEFAULT ''::text)
  RETURNS TABLE(task_id bigint, machine_id bigint, outcome text, reason text)
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 #variable_conflict use_column
 declare
@@ -573,6 +577,8 @@ $function$
 CREATE OR REPLACE FUNCTION omega.create_cell(p_name text)
  RETURNS omega.cells
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   c omega.cells;
@@ -581,6 +587,123 @@ begin
   return c;
 exception when unique_violation then
   raise exception using errcode = 'OM409', message = format('cell %L already exists', p_name);
+end $function$
+
+CREATE OR REPLACE PROCEDURE omega.grant_entry_point(IN p_name text, IN p_roles text[])
+ LANGUAGE plpgsql
+AS $procedure$
+declare
+  f regprocedure;
+  n integer := 0;
+begin
+  for f in
+    select p.oid::regprocedure from pg_catalog.pg_proc p
+    where p.pronamespace = 'omega'::regnamespace and p.proname = p_name and p.prokind = 'f'
+  loop
+    execute format('alter function %s security definer set search_path = pg_catalog, pg_temp', f);
+    execute format('revoke all on function %s from public, omega_api, omega_scheduler, omega_reader', f);
+    if cardinality(p_roles) > 0 then
+      execute format('grant execute on function %s to %s', f,
+        (select string_agg(quote_ident(r), ', ') from unnest(p_roles) r));
+    end if;
+    n := n + 1;
+  end loop;
+  if n = 0 then
+    raise exception 'grant_entry_point: no function omega.%', p_name;
+  end if;
+end $procedure$
+
+CREATE OR REPLACE PROCEDURE omega.grant_queue_access()
+ LANGUAGE plpgsql
+AS $procedure$
+declare
+  t regclass;
+begin
+  if not pg_catalog.has_schema_privilege('omega_scheduler', 'graphile_worker', 'usage') then
+    execute 'grant usage on schema graphile_worker to omega_scheduler';
+  end if;
+  for t in
+    select c.oid::regclass from pg_catalog.pg_class c
+    where c.relnamespace = 'graphile_worker'::regnamespace and c.relkind = 'r'
+      -- (a list of privileges would ask whether any one of them is held: ask for each)
+      and not (pg_catalog.has_table_privilege('omega_scheduler', c.oid, 'select')
+        and pg_catalog.has_table_privilege('omega_scheduler', c.oid, 'insert')
+        and pg_catalog.has_table_privilege('omega_scheduler', c.oid, 'update')
+        and pg_catalog.has_table_privilege('omega_scheduler', c.oid, 'delete'))
+  loop
+    execute format('grant select, insert, update, delete on %s to omega_scheduler', t);
+  end loop;
+  for t in
+    select c.oid::regclass from pg_catalog.pg_class c
+    where c.relnamespace = 'graphile_worker'::regnamespace and c.relkind = 'S'
+      and not (pg_catalog.has_sequence_privilege('omega_scheduler', c.oid, 'usage')
+        and pg_catalog.has_sequence_privilege('omega_scheduler', c.oid, 'select'))
+  loop
+    execute format('grant usage, select on sequence %s to omega_scheduler', t);
+  end loop;
+  for t in
+    select c.oid::regclass from pg_catalog.pg_class c
+    where c.relnamespace = 'graphile_worker'::regnamespace and c.relkind = 'r' and c.relrowsecurity
+      and not exists (select from pg_catalog.pg_policy p where p.polrelid = c.oid and p.polname = 'omega_scheduler')
+  loop
+    execute format('create policy omega_scheduler on %s for all to omega_scheduler using (true) with check (true)', t);
+  end loop;
+end $procedure$
+
+CREATE OR REPLACE FUNCTION omega.how_many_fit(p_cell text, p_resources jsonb, p_constraints jsonb DEFAULT '{}'::jsonb)
+ RETURNS TABLE(machine text, fits bigint)
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+declare
+  v_con jsonb := coalesce(p_constraints, '{}');
+  v_cpu bigint;
+  v_memory bigint;
+  v_gpu bigint;
+  v_disk bigint;
+  v_max bigint;
+  k text;
+begin
+  if not exists (select from omega.cells where name = p_cell) then
+    raise exception using errcode = 'OM404', message = format('cell %L does not exist', p_cell);
+  end if;
+  perform omega.check_resources(p_resources);
+  v_cpu := omega.parse_quantity(p_resources -> 'cpu', 'cpu');
+  v_memory := omega.parse_quantity(p_resources -> 'memory', 'memory');
+  v_gpu := omega.parse_quantity(p_resources -> 'gpu', 'gpu');
+  v_disk := omega.parse_quantity(p_resources -> 'disk', 'disk');
+  if v_cpu + v_memory + v_gpu + v_disk = 0 then
+    -- An empty shape fits without bound: there is no number to answer.
+    raise exception using errcode = 'OM422', message = 'resources: at least one of cpu, memory, gpu, disk must be above zero';
+  end if;
+  -- The constraints of a job spec, checked as submit_job checks them; spreadBy is accepted (a job
+  -- spec can be passed as is) but does not limit where tasks fit.
+  if jsonb_typeof(v_con) <> 'object' then
+    raise exception using errcode = 'OM422', message = 'constraints: an object is required';
+  end if;
+  for k in select jsonb_object_keys(v_con) loop
+    if k not in ('selector', 'affinity', 'tolerations', 'maxPerMachine', 'spreadBy') then
+      raise exception using errcode = 'OM422', message = format('constraints: unknown field %L', k);
+    end if;
+  end loop;
+  perform omega.check_constraints(v_con);
+  v_max := (v_con ->> 'maxPerMachine')::bigint;
+
+  return query
+  select m.name, case
+      when not omega.constraints_match(m.labels, m.taints, coalesce(v_con -> 'selector', '{}'),
+        coalesce(v_con -> 'affinity', '[]'), coalesce(v_con -> 'tolerations', '[]')) then 0::bigint
+      -- least() skips nulls: a dimension the shape does not request does not limit.
+      else least(
+        case when v_cpu > 0 then (m.cpu - m.used_cpu) / v_cpu end,
+        case when v_memory > 0 then (m.memory - m.used_memory) / v_memory end,
+        case when v_gpu > 0 then (m.gpu - m.used_gpu) / v_gpu end,
+        case when v_disk > 0 then (m.disk - m.used_disk) / v_disk end,
+        v_max)
+    end
+  from omega.machines m
+  where m.cell = p_cell and m.state = 'up'
+  order by m.name;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.is_whole(v jsonb, low numeric, high numeric)
@@ -595,6 +718,8 @@ $function$
 CREATE OR REPLACE FUNCTION omega.lease_jobs(p_cell text, p_scheduler text, p_owner text, p_limit integer, p_lease_seconds integer)
  RETURNS SETOF omega.jobs
  LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   update omega.jobs j
   set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
@@ -613,6 +738,8 @@ $function$
 CREATE OR REPLACE FUNCTION omega.park_job(p_cell text, p_job_id bigint, p_owner text, p_seen_epoch bigint, p_reason text)
  RETURNS boolean
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   current_epoch bigint;
@@ -675,6 +802,8 @@ end $function$
 CREATE OR REPLACE FUNCTION omega.put_machine(p_cell text, p_name text, p_resources jsonb, p_labels jsonb DEFAULT '{}'::jsonb, p_taints jsonb DEFAULT '[]'::jsonb)
  RETURNS omega.machines
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   m omega.machines;
@@ -712,6 +841,16 @@ exception when check_violation then
   raise;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.register_scheduler(p_name text, p_profile jsonb)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  insert into omega.schedulers (name, profile) values (p_name, p_profile)
+  on conflict (name) do update set profile = excluded.profile, updated_at = now()
+$function$
+
 CREATE OR REPLACE FUNCTION omega.release_claims(p_cell text, p_task_ids bigint[])
  RETURNS integer
  LANGUAGE plpgsql
@@ -741,6 +880,8 @@ end $function$
 CREATE OR REPLACE FUNCTION omega.release_leases(p_cell text, p_job_ids bigint[], p_owner text)
  RETURNS void
  LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   update omega.jobs j set lease_owner = null, lease_expires = null
   from (select id from omega.jobs
@@ -752,6 +893,8 @@ $function$
 CREATE OR REPLACE FUNCTION omega.remove_machine(p_cell text, p_name text)
  RETURNS void
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   m omega.machines;
@@ -802,6 +945,8 @@ end $function$
 CREATE OR REPLACE FUNCTION omega.set_machine_state(p_cell text, p_name text, p_state text)
  RETURNS omega.machines
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   m omega.machines;
@@ -825,6 +970,8 @@ end $function$
 CREATE OR REPLACE FUNCTION omega.submit_job(p_tenant text, p_spec jsonb)
  RETURNS bigint
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_tenant_id bigint;
@@ -937,6 +1084,8 @@ end $function$
 CREATE OR REPLACE FUNCTION omega.wake(p_cell text, p_scheduler text)
  RETURNS void
  LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   select graphile_worker.add_job(
     -- One task identifier per scheduler: a worker only takes the wake-ups of its own scheduler.
@@ -950,6 +1099,8 @@ $function$
 CREATE OR REPLACE FUNCTION omega.wake_stale()
  RETURNS integer
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   r record;
@@ -966,3 +1117,119 @@ begin
 end $function$
 
 CREATE TRIGGER machines_touch BEFORE UPDATE ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.touch_machine()
+
+grant insert on column omega.quotas.band to omega_api
+
+grant insert on column omega.quotas.cell to omega_api
+
+grant insert, update on column omega.quotas.cpu to omega_api
+
+grant insert, update on column omega.quotas.disk to omega_api
+
+grant insert, update on column omega.quotas.gpu to omega_api
+
+grant insert, update on column omega.quotas.memory to omega_api
+
+grant insert on column omega.quotas.tenant_id to omega_api
+
+grant select on column omega.tenants.created_at to omega_reader, omega_scheduler
+
+grant select on column omega.tenants.id to omega_reader, omega_scheduler
+
+grant insert on column omega.tenants.name to omega_api
+
+grant select on column omega.tenants.name to omega_reader, omega_scheduler
+
+grant insert, update on column omega.tenants.token_hash to omega_api
+
+grant select on default for tables in schema omega to omega_api, omega_reader, omega_scheduler
+
+grant execute on function omega.affinity_matches(jsonb,jsonb) to public
+
+grant execute on function omega.band(integer) to public
+
+grant execute on function omega.cancel_job(bigint,text) to omega_api
+
+grant execute on function omega.capacity_freed(text) to public
+
+grant execute on function omega.check_constraints(jsonb) to public
+
+grant execute on function omega.check_labels(jsonb,jsonb) to public
+
+grant execute on function omega.check_resources(jsonb) to public
+
+grant execute on function omega.commit_plan(text,text,bigint[],bigint[],bigint[],text,text,text) to omega_scheduler
+
+grant execute on function omega.constraints_match(jsonb,jsonb,jsonb,jsonb,jsonb) to public
+
+grant execute on function omega.create_cell(text) to omega_api
+
+grant execute on function omega.how_many_fit(text,jsonb,jsonb) to public
+
+grant execute on function omega.is_whole(jsonb,numeric,numeric) to public
+
+grant execute on function omega.lease_jobs(text,text,text,integer,integer) to omega_scheduler
+
+grant execute on function omega.park_job(text,bigint,text,bigint,text) to omega_scheduler
+
+grant execute on function omega.parse_quantity(jsonb,text) to public
+
+grant execute on function omega.put_machine(text,text,jsonb,jsonb,jsonb) to omega_api
+
+grant execute on function omega.register_scheduler(text,jsonb) to omega_scheduler
+
+grant execute on function omega.release_claims(text,bigint[]) to public
+
+grant execute on function omega.release_leases(text,bigint[],text) to omega_scheduler
+
+grant execute on function omega.remove_machine(text,text) to omega_api
+
+grant execute on function omega.return_to_pending(text,bigint[],text) to public
+
+grant execute on function omega.set_machine_state(text,text,text) to omega_api
+
+grant execute on function omega.submit_job(text,jsonb) to omega_api
+
+grant execute on function omega.tolerates(jsonb,jsonb) to public
+
+grant execute on function omega.touch_machine() to public
+
+grant execute on function omega.wake(text,text) to omega_scheduler
+
+grant execute on function omega.wake_stale() to omega_scheduler
+
+grant usage on schema graphile_worker to omega_scheduler
+
+grant usage on schema omega to omega_api, omega_reader, omega_scheduler
+
+grant usage on schema omega_meta to omega_api, omega_reader, omega_scheduler
+
+grant select on table omega.cells to omega_api, omega_reader, omega_scheduler
+
+grant select on table omega.claims to omega_api, omega_reader, omega_scheduler
+
+grant select on table omega.jobs to omega_api, omega_reader, omega_scheduler
+
+grant select on table omega.machine_removals to omega_api, omega_reader, omega_scheduler
+
+grant select on table omega.machines to omega_api, omega_reader, omega_scheduler
+
+grant select on table omega.plans to omega_api, omega_reader, omega_scheduler
+
+grant select on table omega.quotas to omega_api, omega_reader, omega_scheduler
+
+grant select on table omega.schedulers to omega_api, omega_reader, omega_scheduler
+
+grant select on table omega.tasks to omega_api, omega_reader, omega_scheduler
+
+grant select on table omega.tenants to omega_api
+
+grant select on view omega.machine_usage to omega_api, omega_reader, omega_scheduler
+
+grant select on view omega.pending_tasks to omega_api, omega_reader, omega_scheduler
+
+grant select on view omega.placements to omega_api, omega_reader, omega_scheduler
+
+grant select on view omega.quota_usage to omega_api, omega_reader, omega_scheduler
+
+grant select on view omega.scheduler_stats to omega_api, omega_reader, omega_scheduler

@@ -22,7 +22,11 @@ export function workerCommand(): Command {
         max: options.concurrency * 2 + 4,
         name: `omega-worker-${profile.name}`,
       });
-      await ensureMigrated(pool);
+      // A process that cannot start must not linger for the pool's idle timeout.
+      await ensureMigrated(pool).catch(async (error: unknown) => {
+        await pool.end();
+        throw error;
+      });
       const worker = await startSchedulerWorker({
         pool,
         profile,

@@ -78,6 +78,12 @@ export async function migrate(pool: Pool): Promise<{ applied: string[] }> {
       }
       applied.push(m.name);
     }
+    // graphile-worker upgrades itself above and may add queue tables: the scheduler role gets them too
+    // (a no-op when nothing is missing; absent before migration 0009).
+    const { rows: hook } = await client.query<{ present: boolean }>(
+      "select to_regprocedure('omega.grant_queue_access()') is not null as present",
+    );
+    if (hook[0]?.present) await client.query("call omega.grant_queue_access()");
     return { applied };
   } finally {
     await client.query("select pg_advisory_unlock($1)", [MIGRATION_LOCK]).catch(() => {});

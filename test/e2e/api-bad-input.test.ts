@@ -206,6 +206,26 @@ const cases: Case[] = [
   ["an empty shape", 422, get("/v1/cells/east/capacity?cpu=0")],
   ["no shape", 422, get("/v1/cells/east/capacity")],
   ["a bad quantity in a shape", 422, get("/v1/cells/east/capacity?memory=lots"), ["memory"]],
+  [
+    "constraints that are not JSON",
+    422,
+    get("/v1/cells/east/capacity?cpu=1&constraints={zone"),
+    ["constraints"],
+  ],
+  [
+    "an unknown constraint in a shape",
+    422,
+    get(`/v1/cells/east/capacity?cpu=1&constraints=${encodeURIComponent('{"gang":{}}')}`),
+    ["constraints.gang"],
+  ],
+  [
+    "a bad affinity in a shape",
+    422,
+    get(
+      `/v1/cells/east/capacity?cpu=1&constraints=${encodeURIComponent('{"affinity":[{"key":"z","op":"Near"}]}')}`,
+    ),
+    ["constraints.affinity.0.op"],
+  ],
 ];
 
 function tokenOf(who: Who): string | null {
