@@ -2,10 +2,10 @@ import type { Pool } from "./pool.ts";
 
 /**
  * A plain-text dump of the `omega` schema read from the catalogs: tables with their columns and
- * constraints, indexes, views, functions, triggers, and what each role other than the owner may do
- * (PUBLIC and the omega_* roles of migration 0009; the owner varies by installation). Committed as schema/omega.sql and compared
- * against a freshly migrated database by the test suite, so drift shows up in review. (pg_dump is
- * not used: the suite must run where no PostgreSQL client is installed.)
+ * constraints, indexes, views, functions, triggers, and what every role but the owner (which varies
+ * by installation) may do. Committed as schema/omega.sql and compared against a freshly migrated
+ * database by the test suite, so drift shows up in review. (pg_dump is not used: the suite must run
+ * where no PostgreSQL client is installed.)
  */
 export async function dumpSchema(pool: Pool): Promise<string> {
   const sections = await Promise.all([

@@ -8,7 +8,8 @@ let other: string;
 let acmeJob: number;
 
 beforeAll(async () => {
-  api = await startApi();
+  // As a deployment runs it: through a login role of omega_api, so every endpoint proves the role suffices.
+  api = await startApi({ as: "omega_api" });
   await makeCell(api.db.pool, "east");
   await makeMachine(api.db.pool, { name: "m1" });
   acme = (await makeTenant(api.db.pool, "acme")).token;

@@ -5,7 +5,8 @@ import { type Api, startApi } from "../support/api-client.ts";
 
 let api: Api;
 beforeAll(async () => {
-  api = await startApi();
+  // As a deployment runs it: through a login role of omega_api, so every endpoint proves the role suffices.
+  api = await startApi({ as: "omega_api" });
 });
 afterAll(() => api.close());
 
