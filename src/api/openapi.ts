@@ -45,6 +45,8 @@ function op(summary: string, who: "any" | "admin" | "tenant" | "none", extra: Op
   const security = who === "none" ? { security: [] } : {};
   return {
     summary: who === "none" || who === "any" ? summary : `${summary} (${who} token)`,
+    // Which token the endpoint takes, for clients and for the tenancy test that walks every endpoint.
+    "x-omega-auth": who,
     ...security,
     ...extra,
   };
@@ -74,6 +76,10 @@ const paths = {
         cell,
         ...["cpu", "memory", "gpu", "disk"].map((d) =>
           queryParam(d, `${d} request, a Kubernetes quantity ("2", "4Gi")`),
+        ),
+        queryParam(
+          "constraints",
+          "a job spec's constraints as URL-encoded JSON: selector, affinity, tolerations, maxPerMachine (a per-machine cap)",
         ),
       ],
       responses: { ...ok("the fit", ref("Capacity")), ...errors(401, 404, 422) },

@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { env } from "../config.ts";
-import { migrate } from "../db/migrate.ts";
+import { ensureMigrated } from "../db/migrate.ts";
 import { createPool } from "../db/pool.ts";
 import { log } from "../log.ts";
 import { positiveInt } from "./args.ts";
@@ -17,7 +17,11 @@ export function serveCommand(): Command {
       if (!env.databaseUrl) throw new Error("DATABASE_URL is required");
       if (!env.adminToken) throw new Error("OMEGA_ADMIN_TOKEN is required");
       const pool = createPool(env.databaseUrl, { max: 20, name: "omega-api" });
-      await migrate(pool);
+      // A process that cannot start must not linger for the pool's idle timeout.
+      await ensureMigrated(pool).catch(async (error: unknown) => {
+        await pool.end();
+        throw error;
+      });
       const server = await startServer({
         pool,
         adminToken: env.adminToken,

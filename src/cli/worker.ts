@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { env } from "../config.ts";
-import { migrate } from "../db/migrate.ts";
+import { ensureMigrated } from "../db/migrate.ts";
 import { createPool } from "../db/pool.ts";
 import { log } from "../log.ts";
 import { positiveInt } from "./args.ts";
@@ -22,7 +22,11 @@ export function workerCommand(): Command {
         max: options.concurrency * 2 + 4,
         name: `omega-worker-${profile.name}`,
       });
-      await migrate(pool);
+      // A process that cannot start must not linger for the pool's idle timeout.
+      await ensureMigrated(pool).catch(async (error: unknown) => {
+        await pool.end();
+        throw error;
+      });
       const worker = await startSchedulerWorker({
         pool,
         profile,

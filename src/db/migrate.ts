@@ -78,6 +78,12 @@ export async function migrate(pool: Pool): Promise<{ applied: string[] }> {
       }
       applied.push(m.name);
     }
+    // graphile-worker upgrades itself above and may add queue tables: the scheduler role gets them too
+    // (a no-op when nothing is missing; absent before migration 0009).
+    const { rows: hook } = await client.query<{ present: boolean }>(
+      "select to_regprocedure('omega.grant_queue_access()') is not null as present",
+    );
+    if (hook[0]?.present) await client.query("call omega.grant_queue_access()");
     return { applied };
   } finally {
     await client.query("select pg_advisory_unlock($1)", [MIGRATION_LOCK]).catch(() => {});
@@ -88,9 +94,48 @@ export async function migrate(pool: Pool): Promise<{ applied: string[] }> {
 /** True when every migration on disk has been applied (what /readyz reports). */
 export async function isMigrated(pool: Pool): Promise<boolean> {
   const migrations = await loadMigrations();
-  const { rows } = await pool.query<{ n: number }>(
-    "select count(*)::int as n from omega_meta.migrations where version = any($1)",
-    [migrations.map((m) => m.version)],
-  );
-  return rows[0]?.n === migrations.length;
+  try {
+    const { rows } = await pool.query<{ n: number }>(
+      "select count(*)::int as n from omega_meta.migrations where version = any($1)",
+      [migrations.map((m) => m.version)],
+    );
+    return rows[0]?.n === migrations.length;
+  } catch (error) {
+    // A database never migrated has no bookkeeping table yet.
+    if (sqlState(error) === "42P01") return false;
+    throw error;
+  }
+}
+
+/**
+ * For processes that run under a least-privilege role (omega worker, omega serve): returns when the
+ * schema is current, migrating it only when it is not, which succeeds only for the owner. Any other
+ * role gets a clear error instead of a permission failure halfway through.
+ */
+export async function ensureMigrated(pool: Pool): Promise<void> {
+  // A role without access to the bookkeeping (permission denied) is as good as not migrated here:
+  // migrate() then says so, or migrates if this is the owner after all.
+  const migrated = await isMigrated(pool).catch((error: unknown) => {
+    if (sqlState(error) === "42501") return false;
+    throw error;
+  });
+  if (migrated) return;
+  try {
+    await migrate(pool);
+  } catch (error) {
+    if (sqlState(error) !== "42501") throw error;
+    throw new Error(
+      "schema not migrated; run omega migrate as the owner (this database role may not migrate: " +
+        `${(error as Error).message})`,
+      { cause: error },
+    );
+  }
+}
+
+/** The SQLSTATE of a database error, also when it is the cause of a wrapping error. */
+function sqlState(error: unknown): string | undefined {
+  for (let e = error; typeof e === "object" && e !== null; e = (e as { cause?: unknown }).cause) {
+    if ("code" in e && typeof e.code === "string") return e.code;
+  }
+  return undefined;
 }

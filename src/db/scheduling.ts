@@ -34,6 +34,11 @@ export interface LeasedJob {
   tenant_id: number;
 }
 
+/** Registers (or updates) a scheduler profile, so jobs may name it (omega.register_scheduler). */
+export async function registerScheduler(pool: Pool, name: string, profile: unknown): Promise<void> {
+  await pool.query("select omega.register_scheduler($1, $2)", [name, profile]);
+}
+
 export async function leaseJobs(
   pool: Pool,
   args: { cell: string; scheduler: string; owner: string; limit: number; leaseSeconds: number },

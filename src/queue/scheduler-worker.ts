@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { Logger as QueueLogger, type Runner, run, type Task } from "graphile-worker";
 import type { Pool } from "../db/pool.ts";
-import { wakeStale } from "../db/scheduling.ts";
+import { registerScheduler, wakeStale } from "../db/scheduling.ts";
 import type { Logger } from "../log.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import { evaluate } from "../scheduler/evaluate.ts";
@@ -29,11 +29,7 @@ export async function startSchedulerWorker(options: {
 }): Promise<SchedulerWorker> {
   const { pool, profile, logger } = options;
   const owner = `${profile.name}@${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  await pool.query(
-    `insert into omega.schedulers (name, profile) values ($1, $2)
-     on conflict (name) do update set profile = excluded.profile, updated_at = now()`,
-    [profile.name, profile],
-  );
+  await registerScheduler(pool, profile.name, profile);
   const backends = new Map<string, ReturnType<typeof postgresBackend>>();
   const backendFor = (cell: string) => {
     const backend = backends.get(cell) ?? postgresBackend(pool, cell, profile, owner);

@@ -8,7 +8,8 @@ let other: string;
 let acmeJob: number;
 
 beforeAll(async () => {
-  api = await startApi();
+  // As a deployment runs it: through a login role of omega_api, so every endpoint proves the role suffices.
+  api = await startApi({ as: "omega_api" });
   await makeCell(api.db.pool, "east");
   await makeMachine(api.db.pool, { name: "m1" });
   acme = (await makeTenant(api.db.pool, "acme")).token;
@@ -206,6 +207,26 @@ const cases: Case[] = [
   ["an empty shape", 422, get("/v1/cells/east/capacity?cpu=0")],
   ["no shape", 422, get("/v1/cells/east/capacity")],
   ["a bad quantity in a shape", 422, get("/v1/cells/east/capacity?memory=lots"), ["memory"]],
+  [
+    "constraints that are not JSON",
+    422,
+    get("/v1/cells/east/capacity?cpu=1&constraints={zone"),
+    ["constraints"],
+  ],
+  [
+    "an unknown constraint in a shape",
+    422,
+    get(`/v1/cells/east/capacity?cpu=1&constraints=${encodeURIComponent('{"gang":{}}')}`),
+    ["constraints.gang"],
+  ],
+  [
+    "a bad affinity in a shape",
+    422,
+    get(
+      `/v1/cells/east/capacity?cpu=1&constraints=${encodeURIComponent('{"affinity":[{"key":"z","op":"Near"}]}')}`,
+    ),
+    ["constraints.affinity.0.op"],
+  ],
 ];
 
 function tokenOf(who: Who): string | null {

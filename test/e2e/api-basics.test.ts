@@ -5,7 +5,8 @@ import { type Api, startApi } from "../support/api-client.ts";
 
 let api: Api;
 beforeAll(async () => {
-  api = await startApi();
+  // As a deployment runs it: through a login role of omega_api, so every endpoint proves the role suffices.
+  api = await startApi({ as: "omega_api" });
 });
 afterAll(() => api.close());
 
@@ -132,11 +133,27 @@ describe("the HTTP API, end to end (no scheduler running: jobs stay pending)", (
   it("answers how many more tasks of a shape fit, in total and per up machine", async () => {
     const fit = await api.call("GET", "/v1/cells/east/capacity?cpu=1&memory=1Gi");
     expect(fit.status).toBe(200);
-    // m1: 3500m and 7168 MiB free → 3; m2: 2000m and 4096 MiB → 2.
-    expect(fit.body).toMatchObject({ cell: "east", shape: { cpu: 1000, memory: 1024 }, total: 5 });
+    // m1: 3500m and 7168 MiB free → 3; m2 is tainted dedicated=ml and the shape tolerates nothing.
+    expect(fit.body).toMatchObject({ cell: "east", shape: { cpu: 1000, memory: 1024 }, total: 3 });
     expect(fit.body.machines).toEqual([
       { machine: "m1", fits: 3 },
-      { machine: "m2", fits: 2 },
+      { machine: "m2", fits: 0 },
+    ]);
+    // A job spec's constraints, as URL-encoded JSON: m2 (2000m, 4096 MiB) takes 2 once tolerated.
+    const constraints = (c: unknown) => `&constraints=${encodeURIComponent(JSON.stringify(c))}`;
+    const tolerated = await api.call(
+      "GET",
+      `/v1/cells/east/capacity?cpu=1&memory=1Gi${constraints({ tolerations: [{ key: "dedicated", value: "ml" }] })}`,
+    );
+    expect(tolerated.body).toMatchObject({ total: 5, machines: [{ fits: 3 }, { fits: 2 }] });
+    const capped = await api.call(
+      "GET",
+      `/v1/cells/east/capacity?cpu=1${constraints({ selector: { zone: "a" }, maxPerMachine: 2 })}`,
+      { token },
+    );
+    expect(capped.body.machines).toEqual([
+      { machine: "m1", fits: 2 },
+      { machine: "m2", fits: 0 },
     ]);
     await api.call("POST", "/v1/cells/east/machines/m2/drain");
     const drained = await api.call("GET", "/v1/cells/east/capacity?gpu=0&cpu=1", { token });

@@ -1,23 +1,13 @@
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { type OmegaProcess, omega, waitFor } from "../support/processes.ts";
+import { freePort, type OmegaProcess, omega, waitFor } from "../support/processes.ts";
 
 const dirs: string[] = [];
 afterAll(async () => {
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function start(dir: string, port: number): Promise<{ proc: OmegaProcess; token: string }> {
   // What a new user runs: no DATABASE_URL, so an embedded PostgreSQL under the data directory.

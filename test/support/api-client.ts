@@ -2,6 +2,7 @@ import { pino } from "pino";
 import { expect } from "vitest";
 import { type RunningServer, startServer } from "../../src/api/server.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
+import { createLoginRole, type GroupRole, type LoginRole } from "./roles.ts";
 
 export const ADMIN = "test-admin-token-0123456789";
 
@@ -24,15 +25,22 @@ export interface CallOptions {
 /** A real server on a free port over a fresh database, and a fetch helper to call it. */
 export interface Api {
   db: TestDatabase;
+  /** The login role the server runs as, when started with `as`. */
+  role?: LoginRole;
   url: string;
   call(method: string, path: string, options?: CallOptions): Promise<Reply>;
   close(): Promise<void>;
 }
 
-export async function startApi(): Promise<Api> {
+/**
+ * `as`: serve through a login role of that group (created for this server, dropped on close), as a
+ * deployment does; `db.pool` stays the owner's, for setting up and checking.
+ */
+export async function startApi(options: { as?: GroupRole } = {}): Promise<Api> {
   const db = await createTestDatabase();
+  const login = options.as ? await createLoginRole(db.url, options.as) : undefined;
   const server: RunningServer = await startServer({
-    pool: db.pool,
+    pool: login?.pool ?? db.pool,
     adminToken: ADMIN,
     port: 0,
     host: "127.0.0.1",
@@ -59,10 +67,12 @@ export async function startApi(): Promise<Api> {
   }
   return {
     db,
+    role: login,
     url: server.url,
     call,
     async close() {
       await server.close();
+      await login?.drop();
       await db.drop();
     },
   };

@@ -7,6 +7,7 @@ import { databaseUrl } from "../../src/db/database-url.ts";
 import { startEmbedded } from "../../src/db/embedded.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { createPool } from "../../src/db/pool.ts";
+import { loginRolePrefix } from "./roles.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -46,6 +47,13 @@ export default async function setup(project: TestProject) {
       [`omega_test_${process.pid}_%`, templateDatabase],
     );
     for (const { datname } of rows) await admin.query(`drop database if exists ${datname} with (force)`);
+    // Login roles of tests that crashed before dropping theirs (the omega_* groups stay: they are
+    // the schema's, shared by every database of the server).
+    const roles = await admin.query<{ rolname: string }>(
+      "select rolname from pg_roles where rolname like $1",
+      [`${loginRolePrefix(process.pid)}%`],
+    );
+    for (const { rolname } of roles.rows) await admin.query(`drop role if exists ${rolname}`);
     await admin.end();
     await stopServer();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });

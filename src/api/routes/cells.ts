@@ -3,17 +3,29 @@ import { z } from "zod";
 import { capacityGet } from "../../db/queries/capacity-get.ts";
 import { cellCreate } from "../../db/queries/cell-create.ts";
 import { cellExists, cellGet, cellList } from "../../db/queries/cell-list.ts";
-import { cellBodySchema, resourcesSchema } from "../../domain/job-spec.ts";
+import { cellBodySchema, constraintsSchema, resourcesSchema } from "../../domain/job-spec.ts";
 import type { ApiContext } from "../context.ts";
 import { HttpProblem, methodNotAllowed } from "../problem.ts";
 import { jsonBody, nameParam, validate } from "../request.ts";
 
-// Query values are strings, so each is read as a Kubernetes quantity: ?cpu=2&memory=4Gi.
-const shapeQuery = z.strictObject({
+/** A query parameter holding URL-encoded JSON. */
+const jsonParam = z.string().transform((value, ctx) => {
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    ctx.addIssue({ code: "custom", message: "must be URL-encoded JSON" });
+    return z.NEVER;
+  }
+});
+
+// Query values are strings, so each dimension is read as a Kubernetes quantity (?cpu=2&memory=4Gi);
+// constraints are a job spec's, as JSON (?constraints={"selector":{"zone":"a"},"maxPerMachine":1}).
+const capacityQuery = z.strictObject({
   cpu: z.string().optional(),
   memory: z.string().optional(),
   gpu: z.string().optional(),
   disk: z.string().optional(),
+  constraints: jsonParam.pipe(constraintsSchema).optional(),
 });
 
 export function cellRoutes({ pool, auth }: ApiContext): Router {
@@ -46,14 +58,15 @@ export function cellRoutes({ pool, auth }: ApiContext): Router {
     .route("/v1/cells/:cell/capacity")
     .get(auth.any, async (req, res) => {
       const cell = nameParam(req, "cell", "cell");
-      const shape = validate(resourcesSchema, validate(shapeQuery, req.query));
+      const { constraints, ...dimensions } = validate(capacityQuery, req.query);
+      const shape = validate(resourcesSchema, dimensions);
       if (shape.cpu + shape.memory + shape.gpu + shape.disk === 0) {
         throw new HttpProblem(422, "the shape is empty", {
           errors: [{ path: "cpu", message: "at least one of cpu, memory, gpu, disk must be above zero" }],
         });
       }
       if (!(await cellExists(pool, cell))) throw new HttpProblem(404, `cell "${cell}" does not exist`);
-      res.json({ cell, shape, ...(await capacityGet(pool, cell, shape)) });
+      res.json({ cell, shape, ...(await capacityGet(pool, cell, shape, constraints)) });
     })
     .all(methodNotAllowed);
 

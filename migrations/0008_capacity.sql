@@ -1,0 +1,58 @@
+-- The capacity question (Kubernetes' cluster-capacity): how many more tasks of one shape fit in a
+-- cell right now, per up machine. The same rules commit_plan applies to a new placement: state up,
+-- selector/affinity/tolerations (constraints_match), free capacity from the machine row's used_*
+-- sums, and maxPerMachine as a cap (a new job has no claims yet, so the cap is the whole of it).
+
+create function omega.how_many_fit(p_cell text, p_resources jsonb, p_constraints jsonb default '{}')
+returns table (machine text, fits bigint)
+language plpgsql stable as $$
+declare
+  v_con jsonb := coalesce(p_constraints, '{}');
+  v_cpu bigint;
+  v_memory bigint;
+  v_gpu bigint;
+  v_disk bigint;
+  v_max bigint;
+  k text;
+begin
+  if not exists (select from omega.cells where name = p_cell) then
+    raise exception using errcode = 'OM404', message = format('cell %L does not exist', p_cell);
+  end if;
+  perform omega.check_resources(p_resources);
+  v_cpu := omega.parse_quantity(p_resources -> 'cpu', 'cpu');
+  v_memory := omega.parse_quantity(p_resources -> 'memory', 'memory');
+  v_gpu := omega.parse_quantity(p_resources -> 'gpu', 'gpu');
+  v_disk := omega.parse_quantity(p_resources -> 'disk', 'disk');
+  if v_cpu + v_memory + v_gpu + v_disk = 0 then
+    -- An empty shape fits without bound: there is no number to answer.
+    raise exception using errcode = 'OM422', message = 'resources: at least one of cpu, memory, gpu, disk must be above zero';
+  end if;
+  -- The constraints of a job spec, checked as submit_job checks them; spreadBy is accepted (a job
+  -- spec can be passed as is) but does not limit where tasks fit.
+  if jsonb_typeof(v_con) <> 'object' then
+    raise exception using errcode = 'OM422', message = 'constraints: an object is required';
+  end if;
+  for k in select jsonb_object_keys(v_con) loop
+    if k not in ('selector', 'affinity', 'tolerations', 'maxPerMachine', 'spreadBy') then
+      raise exception using errcode = 'OM422', message = format('constraints: unknown field %L', k);
+    end if;
+  end loop;
+  perform omega.check_constraints(v_con);
+  v_max := (v_con ->> 'maxPerMachine')::bigint;
+
+  return query
+  select m.name, case
+      when not omega.constraints_match(m.labels, m.taints, coalesce(v_con -> 'selector', '{}'),
+        coalesce(v_con -> 'affinity', '[]'), coalesce(v_con -> 'tolerations', '[]')) then 0::bigint
+      -- least() skips nulls: a dimension the shape does not request does not limit.
+      else least(
+        case when v_cpu > 0 then (m.cpu - m.used_cpu) / v_cpu end,
+        case when v_memory > 0 then (m.memory - m.used_memory) / v_memory end,
+        case when v_gpu > 0 then (m.gpu - m.used_gpu) / v_gpu end,
+        case when v_disk > 0 then (m.disk - m.used_disk) / v_disk end,
+        v_max)
+    end
+  from omega.machines m
+  where m.cell = p_cell and m.state = 'up'
+  order by m.name;
+end $$;
