@@ -10,9 +10,9 @@ table omega.machine_removals (cell omega.name not null, machine_id bigint not nu
 
 table omega.machines (cell omega.name not null, id bigint not null, name text not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, used_cpu bigint not null default 0, used_memory bigint not null default 0, used_gpu bigint not null default 0, used_disk bigint not null default 0, tasks integer not null default 0, labels jsonb not null default '{}'::jsonb, taints jsonb not null default '[]'::jsonb, state text not null default 'up'::text, version bigint not null default 1, changed_xid xid8 not null default pg_current_xact_id(), created_at timestamp with time zone not null default now())
 
-table omega.plans (cell omega.name not null, id bigint not null, scheduler omega.name not null, worker text not null default ''::text, transaction_mode text not null, conflict_mode text not null, attempted integer not null, committed integer not null, rejected jsonb not null default '{}'::jsonb, committed_at timestamp with time zone not null default now(), duration_ms double precision not null default 0)
+table omega.plans (cell omega.name not null, id bigint not null, scheduler omega.name not null, worker text not null default ''::text, transaction_mode text not null, conflict_mode text not null, attempted integer not null, committed integer not null, rejected jsonb not null default '{}'::jsonb, evicted integer not null default 0, committed_at timestamp with time zone not null default now(), duration_ms double precision not null default 0)
 
-table omega.quotas (cell omega.name not null, tenant_id bigint not null, band text not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity)
+table omega.quotas (cell omega.name not null, tenant_id bigint not null, band text not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, used_cpu bigint not null default 0, used_memory bigint not null default 0, used_gpu bigint not null default 0, used_disk bigint not null default 0)
 
 table omega.schedulers (name omega.name not null, profile jsonb not null default '{}'::jsonb, updated_at timestamp with time zone not null default now())
 
@@ -102,6 +102,8 @@ constraint plans_check on omega.plans: CHECK (((committed >= 0) AND (committed <
 
 constraint plans_conflict_mode_check on omega.plans: CHECK ((conflict_mode = ANY (ARRAY['fine'::text, 'coarse'::text])))
 
+constraint plans_evicted_check on omega.plans: CHECK ((evicted >= 0))
+
 constraint plans_pkey on omega.plans: PRIMARY KEY (cell, id)
 
 constraint plans_rejected_check on omega.plans: CHECK ((jsonb_typeof(rejected) = 'object'::text))
@@ -115,6 +117,14 @@ constraint quotas_cell_fkey on omega.quotas: FOREIGN KEY (cell) REFERENCES omega
 constraint quotas_pkey on omega.quotas: PRIMARY KEY (cell, tenant_id, band)
 
 constraint quotas_tenant_id_fkey on omega.quotas: FOREIGN KEY (tenant_id) REFERENCES omega.tenants(id)
+
+constraint quotas_used_cpu on omega.quotas: CHECK (((used_cpu >= 0) AND (used_cpu <= (cpu)::bigint)))
+
+constraint quotas_used_disk on omega.quotas: CHECK (((used_disk >= 0) AND (used_disk <= (disk)::bigint)))
+
+constraint quotas_used_gpu on omega.quotas: CHECK (((used_gpu >= 0) AND (used_gpu <= (gpu)::bigint)))
+
+constraint quotas_used_memory on omega.quotas: CHECK (((used_memory >= 0) AND (used_memory <= (memory)::bigint)))
 
 constraint schedulers_pkey on omega.schedulers: PRIMARY KEY (name)
 
@@ -251,21 +261,12 @@ view omega.quota_usage as SELECT tn.name AS tenant,
     q.memory AS limit_memory,
     q.gpu AS limit_gpu,
     q.disk AS limit_disk,
-    (COALESCE(u.cpu, (0)::numeric))::bigint AS used_cpu,
-    (COALESCE(u.memory, (0)::numeric))::bigint AS used_memory,
-    (COALESCE(u.gpu, (0)::numeric))::bigint AS used_gpu,
-    (COALESCE(u.disk, (0)::numeric))::bigint AS used_disk
-   FROM ((omega.quotas q
-     JOIN omega.tenants tn ON ((tn.id = q.tenant_id)))
-     LEFT JOIN ( SELECT claims.cell,
-            claims.tenant_id,
-            omega.band(claims.priority) AS band,
-            sum((claims.cpu)::bigint) AS cpu,
-            sum((claims.memory)::bigint) AS memory,
-            sum((claims.gpu)::bigint) AS gpu,
-            sum((claims.disk)::bigint) AS disk
-           FROM omega.claims
-          GROUP BY claims.cell, claims.tenant_id, (omega.band(claims.priority))) u ON ((((u.cell)::text = (q.cell)::text) AND (u.tenant_id = q.tenant_id) AND (u.band = q.band))));
+    q.used_cpu,
+    q.used_memory,
+    q.used_gpu,
+    q.used_disk
+   FROM (omega.quotas q
+     JOIN omega.tenants tn ON ((tn.id = q.tenant_id)));
 
 view omega.scheduler_stats as SELECT s.name AS scheduler,
     count(p.id) AS plans,
@@ -352,6 +353,31 @@ begin
   end loop;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.check_admission(p_cell text, p_tenant bigint, p_priority integer, p_cpu bigint, p_memory bigint, p_gpu bigint, p_disk bigint, p_at_once integer)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+declare
+  q omega.quotas;
+  dims text[];
+begin
+  select * into q from omega.quotas
+  where cell = p_cell and tenant_id = p_tenant and band = omega.band(p_priority);
+  if not found then return; end if;
+  dims := array_remove(array[
+    case when p_cpu * p_at_once > q.cpu then format('cpu %s > %s', p_cpu * p_at_once, q.cpu) end,
+    case when p_memory * p_at_once > q.memory then format('memory %s > %s', p_memory * p_at_once, q.memory) end,
+    case when p_gpu * p_at_once > q.gpu then format('gpu %s > %s', p_gpu * p_at_once, q.gpu) end,
+    case when p_disk * p_at_once > q.disk then format('disk %s > %s', p_disk * p_at_once, q.disk) end], null);
+  if cardinality(dims) > 0 then
+    raise exception using errcode = 'OM422',
+      message = format('the job can never run within its %s quota in cell %s: %s %s',
+        q.band, p_cell, case when p_at_once > 1 then format('its gang of %s asks for', p_at_once)
+                             else 'one task asks for' end, array_to_string(dims, ', '));
+  end if;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.check_constraints(c jsonb)
  RETURNS void
  LANGUAGE plpgsql
@@ -420,7 +446,37 @@ begin
   end loop;
 end $function$
 
-CREATE OR REPLACE FUNCTION omega.commit_plan(p_cell text, p_scheduler text, p_task_ids bigint[], p_machine_ids bigint[], p_machine_versions bigint[], p_transaction_mode text DEFAULT 'incremental'::text, p_conflict_mode text DEFAULT 'fine'::text, p_worker text DEFAULT ''::text)
+CREATE OR REPLACE FUNCTION omega.claims_are_immutable()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if (new.tenant_id, new.priority, new.cpu, new.memory, new.gpu, new.disk, new.job_id, new.machine_id)
+     is distinct from
+     (old.tenant_id, old.priority, old.cpu, old.memory, old.gpu, old.disk, old.job_id, old.machine_id) then
+    raise exception using errcode = 'OM409', message = 'claims are immutable: release and place again';
+  end if;
+  return new;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.claims_count_against_quotas()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+declare
+  sign integer := case when tg_op = 'INSERT' then 1 else -1 end;
+begin
+  update omega.quotas q
+  set used_cpu = q.used_cpu + sign * d.cpu, used_memory = q.used_memory + sign * d.memory,
+      used_gpu = q.used_gpu + sign * d.gpu, used_disk = q.used_disk + sign * d.disk
+  from (select c.cell, c.tenant_id, omega.band(c.priority) as band,
+               sum(c.cpu) as cpu, sum(c.memory) as memory, sum(c.gpu) as gpu, sum(c.disk) as disk
+        from changed c group by 1, 2, 3) d
+  where q.cell = d.cell and q.tenant_id = d.tenant_id and q.band = d.band;
+  return null;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.commit_plan(p_cell text, p_scheduler text, p_task_ids bigint[], p_machine_ids bigint[], p_machine_versions bigint[], p_transaction_mode text DEFAULT 'incremental'::text, p_conflict_mode text DEFAULT 'fine'::text, p_worker text DEFAULT ''::text, p_victim_ids bigint[] DEFAULT '{}'::bigint[], p_victim_for bigint[] DEFAULT '{}'::bigint[])
  RETURNS TABLE(task_id bigint, machine_id bigint, outcome text, reason text)
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -429,7 +485,14 @@ AS $function$
 #variable_conflict use_column
 declare
   started timestamptz := clock_timestamp();
-  plan_id bigint;
+  v_plan_id bigint;
+  decisions omega.plan_decision[];
+  ev_ids bigint[];
+  ev_for bigint[];
+  forced_ids bigint[] := '{}';
+  forced_reasons text[] := '{}';
+  failing record;
+  s text;
 begin
   if p_transaction_mode not in ('incremental', 'all-or-nothing') then
     raise exception using errcode = 'OM422', message = format('unknown transaction mode %L', p_transaction_mode);
@@ -441,89 +504,141 @@ begin
      or cardinality(p_task_ids) is distinct from cardinality(p_machine_versions) then
     raise exception using errcode = 'OM422', message = 'task, machine and version arrays must have the same length';
   end if;
+  if coalesce(cardinality(p_victim_ids), 0) <> coalesce(cardinality(p_victim_for), 0) then
+    raise exception using errcode = 'OM422', message = 'victim and victim_for arrays must have the same length';
+  end if;
 
+  -- Shared: commits never wait for each other here, only for a quota being set (put_quota).
+  perform pg_advisory_xact_lock_shared(omega.quota_lock_key(p_cell));
   perform from omega.jobs j
-  where j.cell = p_cell and j.id in (select t.job_id from omega.tasks t where t.cell = p_cell and t.id = any (p_task_ids))
+  where j.cell = p_cell and j.id in (
+      select t.job_id from omega.tasks t where t.cell = p_cell and t.id = any (p_task_ids)
+      union select c.job_id from omega.claims c where c.cell = p_cell and c.task_id = any (p_victim_ids))
   order by j.id for update;
   perform from omega.machines m
   where m.cell = p_cell and m.id = any (p_machine_ids)
   order by m.id for update;
+  perform from omega.quotas q
+  where q.cell = p_cell and q.tenant_id in (
+      select j.tenant_id from omega.tasks t join omega.jobs j on j.cell = t.cell and j.id = t.job_id
+      where t.cell = p_cell and t.id = any (p_task_ids)
+      union select c.tenant_id from omega.claims c where c.cell = p_cell and c.task_id = any (p_victim_ids))
+  order by q.tenant_id, q.band for update;
 
-  plan_id := nextval(pg_get_serial_sequence('omega.plans', 'id'));
+  -- Victims on their own: each must hold a claim on its preemptor's machine, of strictly lower
+  -- priority, and production never evicts production. One bad victim fails its preemptor, whose
+  -- other victims then stay.
+  for failing in
+    with v as (
+      select x.victim_id, x.for_task, x.ord, c.task_id is not null as held, c.machine_id, c.priority as victim_priority,
+        target.machine_id as target, pj.priority as preemptor_priority,
+        row_number() over (partition by x.victim_id order by x.ord) > 1 as duplicate
+      from unnest(p_victim_ids, p_victim_for) with ordinality as x(victim_id, for_task, ord)
+      left join omega.claims c on c.cell = p_cell and c.task_id = x.victim_id
+      left join lateral (select u.machine_id from unnest(p_task_ids, p_machine_ids) as u(task_id, machine_id)
+                         where u.task_id = x.for_task limit 1) target on true
+      left join omega.tasks pt on pt.cell = p_cell and pt.id = x.for_task
+      left join omega.jobs pj on pj.cell = p_cell and pj.id = pt.job_id
+    )
+    select v.for_task, min(case
+        when v.target is null or v.preemptor_priority is null or v.duplicate then 'victim_invalid'
+        when not v.held then 'victim_gone'
+        when v.machine_id <> v.target then 'victim_invalid'
+        when v.victim_priority >= v.preemptor_priority or (v.victim_priority >= 200 and v.preemptor_priority >= 200)
+          then 'victim_not_preemptible'
+        end) as reason
+    from v group by v.for_task
+    having bool_or(not v.held or v.target is null or v.preemptor_priority is null or v.duplicate
+      or v.machine_id <> v.target or v.victim_priority >= v.preemptor_priority
+      or (v.victim_priority >= 200 and v.preemptor_priority >= 200))
+  loop
+    forced_ids := forced_ids || failing.for_task;
+    forced_reasons := forced_reasons || failing.reason::text;
+  end loop;
+  select coalesce(array_agg(x.v order by x.ord), '{}'), coalesce(array_agg(x.f order by x.ord), '{}')
+    into ev_ids, ev_for
+  from unnest(p_victim_ids, p_victim_for) with ordinality as x(v, f, ord)
+  where x.f <> all (forced_ids);
+
+  -- Decide; a preemptor that fails gives its victims back, which can only fail more placements,
+  -- so this converges (at most once per preemptor).
+  loop
+    -- A gang job keeps zero claims or at least minAvailable: evictions that would leave it in
+    -- between fail every preemptor taking part in them.
+    for failing in
+      select distinct e.f as for_task
+      from unnest(ev_ids, ev_for) as e(v, f)
+      join omega.claims c on c.cell = p_cell and c.task_id = e.v
+      join omega.jobs j on j.cell = p_cell and j.id = c.job_id
+      where j.gang_min is not null
+        and (select count(*) from omega.claims c2 where c2.cell = p_cell and c2.job_id = j.id)
+          - (select count(*) from omega.claims c3 where c3.cell = p_cell and c3.job_id = j.id and c3.task_id = any (ev_ids))
+          between 1 and j.gang_min - 1
+    loop
+      forced_ids := forced_ids || failing.for_task;
+      forced_reasons := forced_reasons || 'victim_breaks_gang'::text;
+    end loop;
+    select coalesce(array_agg(x.v order by x.ord), '{}'), coalesce(array_agg(x.f order by x.ord), '{}')
+      into ev_ids, ev_for
+    from unnest(ev_ids, ev_for) with ordinality as x(v, f, ord)
+    where x.f <> all (forced_ids);
+
+    decisions := array(select d from omega.decide_plan(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
+      p_transaction_mode, p_conflict_mode, ev_ids, forced_ids, forced_reasons) d);
+
+    select coalesce(array_agg(d.task_id), '{}') as ids, coalesce(array_agg(d.reason), '{}') as reasons
+      into failing
+    from unnest(decisions) d
+    where d.reason is not null and d.task_id = any (ev_for) and d.task_id <> all (forced_ids);
+    exit when cardinality(failing.ids) = 0;
+    forced_ids := forced_ids || failing.ids;
+    forced_reasons := forced_reasons || failing.reasons;
+    select coalesce(array_agg(x.v order by x.ord), '{}'), coalesce(array_agg(x.f order by x.ord), '{}')
+      into ev_ids, ev_for
+    from unnest(ev_ids, ev_for) with ordinality as x(v, f, ord)
+    where x.f <> all (forced_ids);
+  end loop;
+
+  v_plan_id := nextval(pg_get_serial_sequence('omega.plans', 'id'));
+
+  -- Evict: victims give their claims back and wait again, saying who took their place.
+  if cardinality(ev_ids) > 0 then
+    perform omega.release_claims(p_cell, ev_ids);
+    for s in
+      with requeued as (
+        update omega.tasks t
+        set state = 'pending', pending_since = now(),
+            reason = format('preempted by job %s (task %s)', pt.job_id, e.f)
+        from unnest(ev_ids, ev_for) as e(v, f)
+        join omega.tasks pt on pt.cell = p_cell and pt.id = e.f
+        where t.cell = p_cell and t.id = e.v and t.state in ('placed', 'running')
+        returning t.job_id
+      ), per_job as (
+        select r.job_id, count(*) as n from requeued r group by r.job_id
+      ), job_updates as (
+        update omega.jobs j set pending_count = j.pending_count + pj.n, state = 'pending', blocked = false,
+          updated_at = now()
+        from per_job pj where j.cell = p_cell and j.id = pj.job_id
+        returning j.scheduler
+      )
+      select distinct ju.scheduler from job_updates ju
+    loop
+      perform omega.wake(p_cell, s);
+    end loop;
+  end if;
 
   return query
-  with proposed as (
-    select u.ord, u.task_id, u.machine_id, u.seen_version
-    from unnest(p_task_ids, p_machine_ids, p_machine_versions) with ordinality as u(task_id, machine_id, seen_version, ord)
-  ),
-  facts as (
-    select p.*, t.job_id, t.state as task_state,
-      j.tenant_id, j.priority, j.cpu, j.memory, j.gpu, j.disk, j.max_per_machine, j.gang_min,
-      j.selector, j.affinity, j.tolerations,
-      m.id is not null as machine_exists, m.state as machine_state, m.version as machine_version,
-      m.labels, m.taints,
-      m.cpu - m.used_cpu as free_cpu, m.memory - m.used_memory as free_memory,
-      m.gpu - m.used_gpu as free_gpu, m.disk - m.used_disk as free_disk,
-      row_number() over (partition by p.task_id order by p.ord) > 1 as duplicate
-    from proposed p
-    left join omega.tasks t on t.cell = p_cell and t.id = p.task_id
-    left join omega.jobs j on j.cell = p_cell and j.id = t.job_id
-    left join omega.machines m on m.cell = p_cell and m.id = p.machine_id
-  ),
-  -- Checks that depend on one placement alone.
-  static as (
-    select f.*, case
-      when f.job_id is null then 'task_not_found'
-      when f.duplicate then 'duplicate_task'
-      when f.task_state <> 'pending' then 'task_not_pending'
-      when not f.machine_exists then 'machine_not_found'
-      when f.machine_state <> 'up' then 'machine_not_up'
-      when p_conflict_mode = 'coarse' and f.machine_version <> f.seen_version then 'machine_changed'
-      when not omega.constraints_match(f.labels, f.taints, f.selector, f.affinity, f.tolerations) then 'constraints_not_met'
-      end as reason
-    from facts f
-  ),
-  -- maxPerMachine: the job's claims already on the machine plus its earlier placements in this plan.
-  spread as (
-    select s.*, case
-      when s.reason is null and s.max_per_machine is not null
-        and (select count(*) from omega.claims c where c.cell = p_cell and c.job_id = s.job_id and c.machine_id = s.machine_id)
-          + row_number() over (partition by s.job_id, s.machine_id, s.reason is null order by s.ord) > s.max_per_machine
-      then 'max_per_machine' else s.reason end as reason2
-    from static s
-  ),
-  -- Capacity: running sums per machine, in plan order, over the placements still standing.
-  fit as (
-    select s.*, case
-      when s.reason2 is null and (
-        sum(s.cpu) over w > s.free_cpu or sum(s.memory) over w > s.free_memory
-        or sum(s.gpu) over w > s.free_gpu or sum(s.disk) over w > s.free_disk)
-      then 'insufficient_resources' else s.reason2 end as reason3
-    from spread s
-    window w as (partition by s.machine_id, s.reason2 is null order by s.ord)
-  ),
-  -- Gangs: a gang job ends with either zero claims or at least gang_min.
-  gang as (
-    select f.*, case
-      when f.reason3 is null and f.gang_min is not null
-        and (select count(*) from omega.claims c where c.cell = p_cell and c.job_id = f.job_id)
-          + count(*) filter (where f.reason3 is null) over (partition by f.job_id) < f.gang_min
-      then 'gang_incomplete' else f.reason3 end as reason4
-    from fit f
-  ),
-  decided as (
-    select g.*, case
-      when g.reason4 is null and p_transaction_mode = 'all-or-nothing'
-        and bool_or(g.reason4 is not null) over () then 'plan_aborted'
-      else g.reason4 end as final_reason
-    from gang g
+  with decided as (
+    select d.* from unnest(decisions) d
   ),
   accepted as (
-    select * from decided where final_reason is null
+    select d.task_id, d.machine_id, d.job_id, j.tenant_id, j.priority, j.cpu, j.memory, j.gpu, j.disk
+    from decided d join omega.jobs j on j.cell = p_cell and j.id = d.job_id
+    where d.reason is null
   ),
   new_claims as (
     insert into omega.claims (cell, task_id, job_id, machine_id, tenant_id, priority, cpu, memory, gpu, disk, scheduler, plan_id)
-    select p_cell, a.task_id, a.job_id, a.machine_id, a.tenant_id, a.priority, a.cpu, a.memory, a.gpu, a.disk, p_scheduler, plan_id
+    select p_cell, a.task_id, a.job_id, a.machine_id, a.tenant_id, a.priority, a.cpu, a.memory, a.gpu, a.disk, p_scheduler, v_plan_id
     from accepted a
   ),
   machine_updates as (
@@ -548,20 +663,28 @@ begin
     where j.cell = p_cell and j.id = a.job_id
   ),
   plan_log as (
-    insert into omega.plans (cell, id, scheduler, worker, transaction_mode, conflict_mode, attempted, committed, rejected, duration_ms)
+    insert into omega.plans (cell, id, scheduler, worker, transaction_mode, conflict_mode, attempted, committed,
+      rejected, evicted, duration_ms)
     overriding system value
-    select p_cell, plan_id, p_scheduler, p_worker, p_transaction_mode, p_conflict_mode,
+    select p_cell, v_plan_id, p_scheduler, p_worker, p_transaction_mode, p_conflict_mode,
       (select count(*) from decided), (select count(*) from accepted),
-      (select coalesce(jsonb_object_agg(r.final_reason, r.n), '{}')
-       from (select d.final_reason, count(*) as n from decided d
-             where d.final_reason is not null group by d.final_reason) r),
+      (select coalesce(jsonb_object_agg(r.reason, r.n), '{}')
+       from (select d.reason, count(*) as n from decided d where d.reason is not null group by d.reason) r),
+      cardinality(ev_ids),
       extract(epoch from clock_timestamp() - started) * 1000
   )
-  select d.task_id, d.machine_id,
-    case when d.final_reason is null then 'committed' else 'rejected' end,
-    d.final_reason
-  from decided d
-  order by d.ord;
+  -- One row per proposed placement, in plan order, then one per eviction.
+  select o.task_id, o.machine_id, o.outcome, o.reason
+  from (
+    select d.ord::bigint as k, d.task_id, d.machine_id,
+      case when d.reason is null then 'committed' else 'rejected' end as outcome, d.reason
+    from decided d
+    union all
+    select cardinality(p_task_ids) + e.ord, e.v, d.machine_id, 'evicted', format('preempted by task %s', e.f)
+    from unnest(ev_ids, ev_for) with ordinality as e(v, f, ord)
+    join decided d on d.task_id = e.f and d.reason is null
+  ) o
+  order by o.k;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.constraints_match(labels jsonb, taints jsonb, selector jsonb, affinity jsonb, tolerations jsonb)
@@ -588,6 +711,148 @@ begin
 exception when unique_violation then
   raise exception using errcode = 'OM409', message = format('cell %L already exists', p_name);
 end $function$
+
+CREATE OR REPLACE FUNCTION omega.decide_plan(p_cell text, p_task_ids bigint[], p_machine_ids bigint[], p_machine_versions bigint[], p_transaction_mode text, p_conflict_mode text, p_evicted bigint[], p_forced_ids bigint[], p_forced_reasons text[])
+ RETURNS SETOF omega.plan_decision
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with proposed as (
+    select u.ord::integer as ord, u.task_id, u.machine_id, u.seen_version
+    from unnest(p_task_ids, p_machine_ids, p_machine_versions) with ordinality as u(task_id, machine_id, seen_version, ord)
+  ),
+  forced as (
+    select f.task_id, min(f.reason) as reason
+    from unnest(p_forced_ids, p_forced_reasons) as f(task_id, reason) group by f.task_id
+  ),
+  evicted as (
+    select c.* from omega.claims c where c.cell = p_cell and c.task_id = any (p_evicted)
+  ),
+  -- What the evictions give back, to machines and to quotas.
+  freed as (
+    select e.machine_id, sum(e.cpu) as cpu, sum(e.memory) as memory, sum(e.gpu) as gpu, sum(e.disk) as disk
+    from evicted e group by e.machine_id
+  ),
+  credit as (
+    select e.tenant_id, omega.band(e.priority) as band,
+      sum(e.cpu) as cpu, sum(e.memory) as memory, sum(e.gpu) as gpu, sum(e.disk) as disk
+    from evicted e group by 1, 2
+  ),
+  facts as (
+    select p.*, t.job_id, t.state as task_state,
+      j.tenant_id, omega.band(j.priority) as band, j.task_count, j.cpu, j.memory, j.gpu, j.disk,
+      j.max_per_machine, j.gang_min, j.selector, j.affinity, j.tolerations, j.spread_by,
+      m.id is not null as machine_exists, m.state as machine_state, m.version as machine_version,
+      m.labels, m.taints, m.labels ->> j.spread_by as domain,
+      m.cpu - m.used_cpu + coalesce(fr.cpu, 0) as free_cpu,
+      m.memory - m.used_memory + coalesce(fr.memory, 0) as free_memory,
+      m.gpu - m.used_gpu + coalesce(fr.gpu, 0) as free_gpu,
+      m.disk - m.used_disk + coalesce(fr.disk, 0) as free_disk,
+      q.cell is not null as has_quota,
+      q.cpu - q.used_cpu + coalesce(cr.cpu, 0) as quota_cpu,
+      q.memory - q.used_memory + coalesce(cr.memory, 0) as quota_memory,
+      q.gpu - q.used_gpu + coalesce(cr.gpu, 0) as quota_gpu,
+      q.disk - q.used_disk + coalesce(cr.disk, 0) as quota_disk,
+      fo.reason as forced_reason,
+      row_number() over (partition by p.task_id order by p.ord) > 1 as duplicate
+    from proposed p
+    left join omega.tasks t on t.cell = p_cell and t.id = p.task_id
+    left join omega.jobs j on j.cell = p_cell and j.id = t.job_id
+    left join omega.machines m on m.cell = p_cell and m.id = p.machine_id
+    left join freed fr on fr.machine_id = p.machine_id
+    left join omega.quotas q on q.cell = p_cell and q.tenant_id = j.tenant_id and q.band = omega.band(j.priority)
+    left join credit cr on cr.tenant_id = j.tenant_id and cr.band = omega.band(j.priority)
+    left join forced fo on fo.task_id = p.task_id
+  ),
+  -- Hard spread: a job naming spreadBy may hold at most ceil(tasks / values) tasks per value of
+  -- that label, counting the values of the up machines its selector and affinity allow.
+  spread_jobs as (
+    select distinct f.job_id, f.spread_by, f.selector, f.affinity, f.task_count
+    from facts f where f.spread_by is not null
+  ),
+  spread_caps as (
+    select sj.job_id,
+      ceil(sj.task_count::numeric / greatest(count(distinct m.labels ->> sj.spread_by), 1))::integer as cap
+    from spread_jobs sj
+    left join omega.machines m on m.cell = p_cell and m.state = 'up' and m.labels ? sj.spread_by
+      and m.labels @> sj.selector and (sj.affinity = '[]'::jsonb or omega.affinity_matches(m.labels, sj.affinity))
+    group by sj.job_id, sj.task_count
+  ),
+  spread_held as (
+    select c.job_id, m.labels ->> sj.spread_by as domain, count(*) as n
+    from spread_jobs sj
+    join omega.claims c on c.cell = p_cell and c.job_id = sj.job_id
+    join omega.machines m on m.cell = p_cell and m.id = c.machine_id
+    group by 1, 2
+  ),
+  -- Checks that depend on one placement alone.
+  static as (
+    select f.*, case
+      when f.job_id is null then 'task_not_found'
+      when f.duplicate then 'duplicate_task'
+      when f.task_state <> 'pending' then 'task_not_pending'
+      when not f.machine_exists then 'machine_not_found'
+      when f.forced_reason is not null then f.forced_reason
+      when f.machine_state <> 'up' then 'machine_not_up'
+      when p_conflict_mode = 'coarse' and f.machine_version <> f.seen_version then 'machine_changed'
+      when not omega.constraints_match(f.labels, f.taints, f.selector, f.affinity, f.tolerations) then 'constraints_not_met'
+      when f.spread_by is not null and f.domain is null then 'spread'
+      end as r1
+    from facts f
+  ),
+  -- maxPerMachine: the job's claims already on the machine plus its earlier placements in this plan.
+  per_machine as (
+    select s.*, case
+      when s.r1 is null and s.max_per_machine is not null
+        and (select count(*) from omega.claims c where c.cell = p_cell and c.job_id = s.job_id and c.machine_id = s.machine_id)
+          + row_number() over (partition by s.job_id, s.machine_id, s.r1 is null order by s.ord) > s.max_per_machine
+      then 'max_per_machine' else s.r1 end as r2
+    from static s
+  ),
+  per_domain as (
+    select s.*, case
+      when s.r2 is null and s.spread_by is not null
+        and coalesce((select h.n from spread_held h where h.job_id = s.job_id and h.domain = s.domain), 0)
+          + row_number() over (partition by s.job_id, s.domain, s.r2 is null order by s.ord)
+          > (select sc.cap from spread_caps sc where sc.job_id = s.job_id)
+      then 'spread' else s.r2 end as r3
+    from per_machine s
+  ),
+  -- Capacity: running sums per machine, in plan order, over the placements still standing.
+  fit as (
+    select s.*, case
+      when s.r3 is null and (
+        sum(s.cpu) over w > s.free_cpu or sum(s.memory) over w > s.free_memory
+        or sum(s.gpu) over w > s.free_gpu or sum(s.disk) over w > s.free_disk)
+      then 'insufficient_resources' else s.r3 end as r4
+    from per_domain s
+    window w as (partition by s.machine_id, s.r3 is null order by s.ord)
+  ),
+  -- Quotas: running sums per (tenant, band), in plan order, over the placements still standing.
+  within_quota as (
+    select s.*, case
+      when s.r4 is null and s.has_quota and (
+        sum(s.cpu) over w > s.quota_cpu or sum(s.memory) over w > s.quota_memory
+        or sum(s.gpu) over w > s.quota_gpu or sum(s.disk) over w > s.quota_disk)
+      then 'quota_exceeded' else s.r4 end as r5
+    from fit s
+    window w as (partition by s.tenant_id, s.band, s.r4 is null order by s.ord)
+  ),
+  -- Gangs: a gang job ends with either zero claims or at least gang_min.
+  gang as (
+    select g.*, case
+      when g.r5 is null and g.gang_min is not null
+        and (select count(*) from omega.claims c where c.cell = p_cell and c.job_id = g.job_id)
+          + count(*) filter (where g.r5 is null) over (partition by g.job_id) < g.gang_min
+      then 'gang_incomplete' else g.r5 end as r6
+    from within_quota g
+  )
+  select d.ord, d.task_id, d.machine_id, d.job_id, case
+      when d.r6 is null and p_transaction_mode = 'all-or-nothing' and bool_or(d.r6 is not null) over ()
+      then 'plan_aborted' else d.r6 end
+  from gang d
+  order by d.ord
+$function$
 
 CREATE OR REPLACE PROCEDURE omega.grant_entry_point(IN p_name text, IN p_roles text[])
  LANGUAGE plpgsql
@@ -721,16 +986,25 @@ CREATE OR REPLACE FUNCTION omega.lease_jobs(p_cell text, p_scheduler text, p_own
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+  -- Materialized: evaluated once. Rescanned inside the UPDATE's join, SKIP LOCKED would pass over
+  -- the rows this statement already updated and hand out the next batch, and the next.
+  with pick as materialized (
+    select c.id from omega.jobs c
+    join (select id, row_number() over (partition by priority, tenant_id order by id) as turn
+          from omega.jobs
+          where cell = p_cell and scheduler = p_scheduler and state = 'pending' and not blocked
+            and (lease_expires is null or lease_expires < now())) r on r.id = c.id
+    -- Repeated on the locked row: a job leased by a worker that committed after this snapshot is
+    -- re-checked here (EvalPlanQual), not leased twice.
+    where c.cell = p_cell and c.state = 'pending' and not c.blocked
+      and (c.lease_expires is null or c.lease_expires < now())
+    order by c.priority desc, r.turn, c.id
+    limit p_limit
+    for update of c skip locked
+  )
   update omega.jobs j
   set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
-  from (
-    select id from omega.jobs
-    where cell = p_cell and scheduler = p_scheduler and state = 'pending' and not blocked
-      and (lease_expires is null or lease_expires < now())
-    order by priority desc, id
-    limit p_limit
-    for update skip locked
-  ) pick
+  from pick
   where j.cell = p_cell and j.id = pick.id
   returning j.*
 $function$
@@ -841,6 +1115,69 @@ exception when check_violation then
   raise;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.put_quota(p_tenant text, p_cell text, p_band text, p_resources jsonb)
+ RETURNS TABLE(created boolean, cpu bigint, memory bigint, gpu bigint, disk bigint, used_cpu bigint, used_memory bigint, used_gpu bigint, used_disk bigint)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  v_tenant bigint;
+  lim record;
+  use record;
+  v_created boolean;
+begin
+  if p_band not in ('batch', 'production') then
+    raise exception using errcode = 'OM422',
+      message = format('quotas are set for the batch and production bands, not %L', p_band);
+  end if;
+  select id into v_tenant from omega.tenants where name = p_tenant;
+  if v_tenant is null then
+    raise exception using errcode = 'OM404', message = format('tenant "%s" does not exist', p_tenant);
+  end if;
+  if not exists (select from omega.cells where name = p_cell) then
+    raise exception using errcode = 'OM404', message = format('cell "%s" does not exist', p_cell);
+  end if;
+  perform omega.check_resources(p_resources);
+  -- A dimension left out is not limited.
+  select case when p_resources ? 'cpu' then omega.parse_quantity(p_resources -> 'cpu', 'cpu') else 1000000000000 end as cpu,
+         case when p_resources ? 'memory' then omega.parse_quantity(p_resources -> 'memory', 'memory') else 1000000000000 end as memory,
+         case when p_resources ? 'gpu' then omega.parse_quantity(p_resources -> 'gpu', 'gpu') else 1000000000000 end as gpu,
+         case when p_resources ? 'disk' then omega.parse_quantity(p_resources -> 'disk', 'disk') else 1000000000000 end as disk
+    into lim;
+  perform pg_advisory_xact_lock(omega.quota_lock_key(p_cell));
+  select coalesce(sum(c.cpu), 0) as cpu, coalesce(sum(c.memory), 0) as memory,
+         coalesce(sum(c.gpu), 0) as gpu, coalesce(sum(c.disk), 0) as disk
+    into use
+  from omega.claims c
+  where c.cell = p_cell and c.tenant_id = v_tenant and omega.band(c.priority) = p_band;
+  if use.cpu > lim.cpu or use.memory > lim.memory or use.gpu > lim.gpu or use.disk > lim.disk then
+    raise exception using errcode = 'OM409',
+      message = format('the quota is below what %s''s %s claims in %s already use '
+        '(cpu %s, memory %s, gpu %s, disk %s); cancel work first or set a higher limit',
+        p_tenant, p_band, p_cell, use.cpu, use.memory, use.gpu, use.disk);
+  end if;
+  insert into omega.quotas as q (cell, tenant_id, band, cpu, memory, gpu, disk, used_cpu, used_memory, used_gpu, used_disk)
+  values (p_cell, v_tenant, p_band, lim.cpu, lim.memory, lim.gpu, lim.disk, use.cpu, use.memory, use.gpu, use.disk)
+  on conflict (cell, tenant_id, band) do update
+    set cpu = excluded.cpu, memory = excluded.memory, gpu = excluded.gpu, disk = excluded.disk,
+        used_cpu = excluded.used_cpu, used_memory = excluded.used_memory,
+        used_gpu = excluded.used_gpu, used_disk = excluded.used_disk
+  returning (xmax = 0) into v_created;
+  perform omega.capacity_freed(p_cell);
+  return query select v_created, lim.cpu::bigint, lim.memory::bigint, lim.gpu::bigint, lim.disk::bigint,
+    use.cpu::bigint, use.memory::bigint, use.gpu::bigint, use.disk::bigint;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.quota_lock_key(p_cell text)
+ RETURNS bigint
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select hashtextextended('omega.quotas:' || p_cell, 0)
+$function$
+
 CREATE OR REPLACE FUNCTION omega.register_scheduler(p_name text, p_profile jsonb)
  RETURNS void
  LANGUAGE sql
@@ -921,6 +1258,10 @@ AS $function$
 declare
   s text;
 begin
+  -- Jobs before machines (release_claims locks those), as every writer orders its locks.
+  perform from omega.jobs j
+  where j.cell = p_cell and j.id in (select t.job_id from omega.tasks t where t.cell = p_cell and t.id = any (p_task_ids))
+  order by j.id for update;
   perform omega.release_claims(p_cell, p_task_ids);
   for s in
     with requeued as (
@@ -1041,6 +1382,10 @@ begin
     end if;
     v_gang_min := (p_spec -> 'gang' ->> 'minAvailable')::integer;
   end if;
+  perform omega.check_admission(v_cell, v_tenant_id, v_priority,
+    omega.parse_quantity(v_res -> 'cpu', 'cpu'), omega.parse_quantity(v_res -> 'memory', 'memory'),
+    omega.parse_quantity(v_res -> 'gpu', 'gpu'), omega.parse_quantity(v_res -> 'disk', 'disk'),
+    coalesce(v_gang_min, 1));
 
   insert into omega.jobs (cell, tenant_id, name, priority, scheduler, task_count, pending_count,
     cpu, memory, gpu, disk, selector, affinity, tolerations, max_per_machine, spread_by, gang_min)
@@ -1116,21 +1461,13 @@ begin
   return n;
 end $function$
 
+CREATE TRIGGER claims_immutable BEFORE UPDATE ON omega.claims FOR EACH ROW EXECUTE FUNCTION omega.claims_are_immutable()
+
+CREATE TRIGGER claims_quota_delete AFTER DELETE ON omega.claims REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_quotas()
+
+CREATE TRIGGER claims_quota_insert AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_quotas()
+
 CREATE TRIGGER machines_touch BEFORE UPDATE ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.touch_machine()
-
-grant insert on column omega.quotas.band to omega_api
-
-grant insert on column omega.quotas.cell to omega_api
-
-grant insert, update on column omega.quotas.cpu to omega_api
-
-grant insert, update on column omega.quotas.disk to omega_api
-
-grant insert, update on column omega.quotas.gpu to omega_api
-
-grant insert, update on column omega.quotas.memory to omega_api
-
-grant insert on column omega.quotas.tenant_id to omega_api
 
 grant select on column omega.tenants.created_at to omega_reader, omega_scheduler
 
@@ -1152,17 +1489,25 @@ grant execute on function omega.cancel_job(bigint,text) to omega_api
 
 grant execute on function omega.capacity_freed(text) to public
 
+grant execute on function omega.check_admission(text,bigint,integer,bigint,bigint,bigint,bigint,integer) to public
+
 grant execute on function omega.check_constraints(jsonb) to public
 
 grant execute on function omega.check_labels(jsonb,jsonb) to public
 
 grant execute on function omega.check_resources(jsonb) to public
 
-grant execute on function omega.commit_plan(text,text,bigint[],bigint[],bigint[],text,text,text) to omega_scheduler
+grant execute on function omega.claims_are_immutable() to public
+
+grant execute on function omega.claims_count_against_quotas() to public
+
+grant execute on function omega.commit_plan(text,text,bigint[],bigint[],bigint[],text,text,text,bigint[],bigint[]) to omega_scheduler
 
 grant execute on function omega.constraints_match(jsonb,jsonb,jsonb,jsonb,jsonb) to public
 
 grant execute on function omega.create_cell(text) to omega_api
+
+grant execute on function omega.decide_plan(text,bigint[],bigint[],bigint[],text,text,bigint[],bigint[],text[]) to public
 
 grant execute on function omega.how_many_fit(text,jsonb,jsonb) to public
 
@@ -1175,6 +1520,10 @@ grant execute on function omega.park_job(text,bigint,text,bigint,text) to omega_
 grant execute on function omega.parse_quantity(jsonb,text) to public
 
 grant execute on function omega.put_machine(text,text,jsonb,jsonb,jsonb) to omega_api
+
+grant execute on function omega.put_quota(text,text,text,jsonb) to omega_api
+
+grant execute on function omega.quota_lock_key(text) to public
 
 grant execute on function omega.register_scheduler(text,jsonb) to omega_scheduler
 

@@ -133,7 +133,7 @@ describe("roles", () => {
        from pg_proc p where p.pronamespace = 'omega'::regnamespace and p.proname = any($1)`,
       [Object.values(entryPoints).flat()],
     );
-    expect(rows).toHaveLength(13);
+    expect(rows).toHaveLength(Object.values(entryPoints).flat().length);
     for (const r of rows) {
       const owner = entryPoints.omega_scheduler?.includes(r.proname) ? "omega_scheduler" : "omega_api";
       expect(r, r.proname).toEqual({
@@ -242,6 +242,36 @@ describe("the scheduler role", () => {
     const { rows } = await db.pool.query("select used_cpu, cpu from omega.machines where id = $1", [m.id]);
     expect(rows[0]).toEqual({ used_cpu: 4000, cpu: 4000 });
     await db.pool.query("select omega.cancel_job($1)", [job]);
+  });
+
+  it("cannot commit a crafted plan that exceeds a quota or evicts higher priority: the procedure refuses it", async () => {
+    const m = await makeMachine(db.pool, { name: "s3", cpu: 8000, memory: 8192 });
+    await db.pool.query("select omega.put_quota('acme', 'east', 'batch', '{\"cpu\": 2000}')");
+    const job = await submitJob(db.pool, { tasks: 3, priority: 150, resources: { cpu: 1000, memory: 1 } });
+    const tasks = await pendingTaskIds(db.pool, job);
+    const overQuota = await commitPlan(
+      scheduler.pool,
+      tasks.map((taskId) => ({ taskId, machineId: m.id, version: m.version })),
+    );
+    expect(overQuota.map((o) => o.reason)).toEqual([null, null, "quota_exceeded"]);
+    const usage = await db.pool.query(
+      "select used_cpu, limit_cpu from omega.quota_usage where tenant = 'acme' and cell = 'east' and band = 'batch'",
+    );
+    expect(usage.rows[0]).toEqual({ used_cpu: 2000, limit_cpu: 2000 });
+
+    // A lower-priority task proposing to evict the batch claims it may not touch.
+    const low = await submitJob(db.pool, { tasks: 1, priority: 50, resources: { cpu: 7000, memory: 1 } });
+    const [lowTask] = await pendingTaskIds(db.pool, low);
+    const placed = tasks.slice(0, 2);
+    const hostile = await commitPlan(scheduler.pool, [
+      { taskId: lowTask as number, machineId: m.id, version: m.version, victims: placed },
+    ]);
+    expect(hostile.map((o) => [o.outcome, o.reason])).toEqual([["rejected", "victim_not_preemptible"]]);
+    const kept = await db.pool.query("select count(*)::int as n from omega.claims where job_id = $1", [job]);
+    expect(kept.rows[0].n).toBe(2);
+    await db.pool.query("select omega.cancel_job($1)", [job]);
+    await db.pool.query("select omega.cancel_job($1)", [low]);
+    await db.pool.query("delete from omega.quotas");
   });
 });
 
