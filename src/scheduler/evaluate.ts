@@ -9,6 +9,7 @@ export interface EvaluationStats {
   committed: number;
   rejected: number;
   parked: number;
+  deferred: number;
   syncMs: number;
   planMs: number;
   commitMs: number;
@@ -30,8 +31,10 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
  * One evaluation: lease a batch of jobs, plan them all on the snapshot, commit the plan, and go
  * round again on refreshed state for what was rejected — until the queue is empty. A job whose
  * tasks fit nowhere is parked with its explanation; one that keeps conflicting is retried with
- * jitter, its count reset whenever it makes progress, and parked after `maxAttempts` fruitless
- * rounds (Nomad's rule).
+ * jitter, its count reset whenever it makes progress, and after `maxAttempts` fruitless rounds
+ * (Nomad's rule) it backs off: deferred, to be retried a little later on fresh state. It is not
+ * parked, as parked work waits for capacity to be freed, and there may be room left — the
+ * conflicts only say that others took the room this plan wanted.
  */
 export async function evaluate(deps: EvaluationDeps): Promise<EvaluationStats> {
   const stats: EvaluationStats = {
@@ -40,6 +43,7 @@ export async function evaluate(deps: EvaluationDeps): Promise<EvaluationStats> {
     committed: 0,
     rejected: 0,
     parked: 0,
+    deferred: 0,
     syncMs: 0,
     planMs: 0,
     commitMs: 0,
@@ -55,6 +59,21 @@ export async function evaluate(deps: EvaluationDeps): Promise<EvaluationStats> {
 }
 
 async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: EvaluationStats): Promise<void> {
+  const deferred = new Set<number>();
+  try {
+    await planRounds(deps, leased, stats, deferred);
+  } finally {
+    // Also when a round failed: the leases must not stay with a worker that no longer plans them.
+    await deps.queue.release(leased.filter((job) => !deferred.has(job.id)).map((job) => job.id));
+  }
+}
+
+async function planRounds(
+  deps: EvaluationDeps,
+  leased: JobView[],
+  stats: EvaluationStats,
+  deferred: Set<number>,
+): Promise<void> {
   const { profile, snapshot, committer, queue } = deps;
   const sleep = deps.sleep ?? defaultSleep;
   const fruitless = new Map<number, number>();
@@ -85,6 +104,8 @@ async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: Evalua
     const committedByTask = new Set(outcomes.filter((o) => o.outcome === "committed").map((o) => o.task_id));
     stats.committed += committedByTask.size;
     stats.rejected += outcomes.length - committedByTask.size;
+    // Explanations were computed with the whole plan overlaid: they hold only if all of it committed.
+    const planHeld = committedByTask.size === outcomes.length;
 
     const retry: number[] = [];
     for (const job of jobs) {
@@ -94,7 +115,7 @@ async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: Evalua
       const rejected = plan.placements.length - committed;
       const remaining = job.pendingTaskIds.length - committed;
       if (remaining <= 0) continue;
-      if (rejected === 0 && plan.explanation) {
+      if (rejected === 0 && plan.explanation && planHeld) {
         // Nothing collided: the rest fits nowhere on current state. Park until capacity appears.
         const reason = formatExplanation(plan.explanation);
         if (await queue.park(job.id, snapshot.capacityEpoch, reason)) stats.parked++;
@@ -104,9 +125,9 @@ async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: Evalua
       const count = committed > 0 ? 0 : (fruitless.get(job.id) ?? 0) + 1;
       fruitless.set(job.id, count);
       if (count >= profile.maxAttempts) {
-        const reason = `gave up after ${count} conflicting attempts; waiting for capacity to change`;
-        if (await queue.park(job.id, snapshot.capacityEpoch, reason)) stats.parked++;
-        else retry.push(job.id);
+        await queue.defer(job.id);
+        deferred.add(job.id);
+        stats.deferred++;
         continue;
       }
       retry.push(job.id);
@@ -115,5 +136,4 @@ async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: Evalua
     // Jitter: colliding schedulers should not retry in lockstep.
     if (jobs.length > 0) await sleep(Math.random() * 5 * Math.min(round + 1, 10));
   }
-  await queue.release(leased.map((job) => job.id));
 }
