@@ -1,0 +1,143 @@
+import { afterAll, expect, it } from "vitest";
+import type { Pool } from "../../src/db/pool.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { invariantViolations, schedulableButPending } from "../support/invariants.ts";
+import { type OmegaProcess, waitFor } from "../support/processes.ts";
+import {
+  conflictStats,
+  createRaceCell,
+  formatConflicts,
+  profilesFile,
+  raceProfiles,
+  runWorkload,
+  startWorkers,
+  stopAll,
+  waitQuiescent,
+} from "../support/race-driver.ts";
+import { describeWorkload, raceWorkload } from "../support/race-workload.ts";
+
+/**
+ * The kill test: in the middle of a race, SIGKILL a worker process that holds leases on pending
+ * jobs (it is planning them, perhaps committing). Its commit is atomic, so nothing partial may be
+ * left; its leases lapse without their heartbeat and the others — and a replacement, as a
+ * supervisor would start — finish all the work. Replay a failure with RACE_SEED.
+ */
+
+const SEED = Number(process.env.RACE_SEED ?? Date.now() % 1_000_000);
+
+let db: TestDatabase | undefined;
+let workers: OmegaProcess[] = [];
+afterAll(async () => {
+  await stopAll(workers);
+  await db?.drop();
+});
+
+interface Kill {
+  victim: OmegaProcess;
+  owner: string;
+  at: number;
+}
+
+/** Polls until some live worker holds leases on pending jobs, and SIGKILLs it at once. */
+async function killOneHoldingLeases(pool: Pool, candidates: readonly OmegaProcess[]): Promise<Kill> {
+  return waitFor(
+    async () => {
+      const { rows } = await pool.query<{ owner: string }>(
+        "select distinct lease_owner as owner from omega.jobs where state = 'pending' and lease_expires > now()",
+      );
+      for (const { owner } of rows) {
+        // Owners are "<scheduler>@<host>:<pid>:<random>".
+        const pid = Number(owner.split(":").at(-2));
+        const victim = candidates.find((w) => w.child.pid === pid && w.child.exitCode === null);
+        if (!victim?.child.kill("SIGKILL")) continue;
+        return { victim, owner, at: Date.now() };
+      }
+      return undefined;
+    },
+    20_000,
+    "a worker holding leases on pending jobs",
+  );
+}
+
+/**
+ * The pending jobs a dead worker left leased. Read once no commit is running in the database: a
+ * statement the worker sent just before it died may still be executing, and may still place them.
+ */
+async function leftBehind(pool: Pool, owner: string): Promise<number[]> {
+  await waitFor(
+    async () => {
+      const { rows } = await pool.query(
+        `select count(*)::int as n from pg_stat_activity
+         where datname = current_database() and state = 'active' and query like '%omega.commit_plan%'
+           and pid <> pg_backend_pid()`,
+      );
+      return rows[0].n === 0;
+    },
+    20_000,
+    "a moment with no commit running",
+  );
+  const { rows } = await pool.query<{ id: number }>(
+    "select id from omega.jobs where state = 'pending' and lease_owner = $1 order by id",
+    [owner],
+  );
+  return rows.map((r) => r.id);
+}
+
+it("a worker SIGKILLed mid-race leaves nothing partial, and the others take over its work", async () => {
+  const workload = raceWorkload(SEED);
+  const context = `kill, ${describeWorkload(workload)} (replay: RACE_SEED=${SEED})`;
+  db = await createTestDatabase();
+  const pool = db.pool;
+  await createRaceCell(pool, workload);
+  const profiles = await profilesFile(raceProfiles());
+  workers = await startWorkers(db.url, ["batch", "service", "batch", "service"], profiles);
+  const racing = runWorkload(pool, workload);
+
+  // Kill a worker that holds leases; if its last commit happened to finish all it held, another.
+  const replacements: Promise<OmegaProcess[]>[] = [];
+  let kill: Kill | undefined;
+  let orphaned: number[] = [];
+  for (let attempt = 0; attempt < 3 && orphaned.length === 0; attempt++) {
+    kill = await killOneHoldingLeases(pool, workers);
+    await kill.victim.exited;
+    // A supervisor would start a replacement; the survivors must not need it, but it must fit in.
+    replacements.push(startWorkers(db.url, [kill.owner.split("@")[0]!], profiles));
+    orphaned = await leftBehind(pool, kill.owner);
+  }
+  expect(orphaned.length, `${context}: no killed worker left pending work behind`).toBeGreaterThan(0);
+  const { owner, at } = kill!;
+
+  // Pickup: every job the dead worker held is leased by another worker, or no longer pending.
+  await waitFor(
+    async () => {
+      const { rows } = await pool.query(
+        "select count(*)::int as n from omega.jobs where id = any($1) and state = 'pending' and lease_owner = $2",
+        [orphaned, owner],
+      );
+      return rows[0].n === 0;
+    },
+    30_000,
+    `the ${orphaned.length} jobs of the killed worker to be taken over`,
+  );
+  const pickupMs = Date.now() - at;
+
+  for (const started of replacements) workers.push(...(await started));
+  const run = await racing;
+  await waitQuiescent(pool, 40_000);
+  await stopAll(workers);
+
+  console.log(
+    `${formatConflicts(context, await conflictStats(pool))}\n` +
+      `  killed ${owner} (attempt ${replacements.length}) leaving ${orphaned.length} leased pending jobs; ` +
+      `taken over ${(pickupMs / 1000).toFixed(1)} s after the kill`,
+  );
+  expect(run.violationsDuringRace, context).toEqual([]);
+  expect(await invariantViolations(pool), context).toEqual([]);
+  expect(await schedulableButPending(pool), context).toEqual([]);
+  // The wake-up the dead worker was running stays locked (graphile-worker's lock lasts 4 h), but
+  // later wake-ups of the same key cleared its key rather than queueing behind it.
+  const locked = await pool.query(
+    "select key from graphile_worker.jobs where locked_at is not null and key is not null",
+  );
+  expect(locked.rows, context).toEqual([]);
+});
