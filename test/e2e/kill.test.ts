@@ -6,6 +6,7 @@ import { type OmegaProcess, waitFor } from "../support/processes.ts";
 import {
   conflictStats,
   createRaceCell,
+  evaluationTotals,
   formatConflicts,
   profilesFile,
   raceProfiles,
@@ -129,7 +130,7 @@ it("a worker SIGKILLed mid-race leaves nothing partial, and the others take over
   console.log(
     `${formatConflicts(context, await conflictStats(pool))}\n` +
       `  killed ${owner} (attempt ${replacements.length}) leaving ${orphaned.length} leased pending jobs; ` +
-      `taken over ${(pickupMs / 1000).toFixed(1)} s after the kill`,
+      `taken over ${(pickupMs / 1000).toFixed(1)} s after the kill; jobs backed off ${evaluationTotals(workers).deferred}`,
   );
   expect(run.violationsDuringRace, context).toEqual([]);
   expect(await invariantViolations(pool), context).toEqual([]);

@@ -5,6 +5,7 @@ import type { OmegaProcess } from "../support/processes.ts";
 import {
   conflictStats,
   createRaceCell,
+  evaluationTotals,
   formatConflicts,
   profilesFile,
   raceProfiles,
@@ -59,7 +60,8 @@ describe("race", () => {
       await stopAll(workers);
 
       const stats = await conflictStats(db.pool);
-      console.log(formatConflicts(context, stats));
+      const { parked, deferred } = evaluationTotals(workers);
+      console.log(`${formatConflicts(context, stats)}\n  jobs parked ${parked}, backed off ${deferred}`);
       expect(run.violationsDuringRace, context).toEqual([]);
       expect(await invariantViolations(db.pool), context).toEqual([]);
       expect(await schedulableButPending(db.pool), context).toEqual([]);

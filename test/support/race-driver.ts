@@ -188,6 +188,20 @@ export function formatConflicts(title: string, stats: readonly SchedulerConflict
   return [title, ...lines].join("\n");
 }
 
+/** Jobs parked and deferred (backed off after conflicts), summed over the workers' evaluation logs. */
+export function evaluationTotals(workers: readonly OmegaProcess[]): { parked: number; deferred: number } {
+  const totals = { parked: 0, deferred: 0 };
+  for (const w of workers) {
+    for (const line of w.output().split("\n")) {
+      if (!line.includes('"msg":"evaluation"')) continue;
+      const { parked = 0, deferred = 0 } = JSON.parse(line);
+      totals.parked += parked;
+      totals.deferred += deferred;
+    }
+  }
+  return totals;
+}
+
 export async function stopAll(workers: readonly OmegaProcess[]): Promise<void> {
   await Promise.all(workers.map((w) => w.stop()));
 }
