@@ -145,4 +145,4 @@ it("a worker SIGKILLed mid-race leaves nothing partial, and the others take over
     "select key from graphile_worker.jobs where locked_at is not null and key is not null",
   );
   expect(locked.rows, context).toEqual([]);
-});
+}, 120_000); // a deadline for the waits above to fail with their own messages; a run takes ~10 s

@@ -72,5 +72,7 @@ describe("race", () => {
         `${context}: a race without conflicts proves nothing`,
       ).toBeGreaterThan(0);
     },
+    // A deadline for a stuck run to fail with its own message (waitQuiescent's); runs take ~10 s.
+    100_000,
   );
 });
