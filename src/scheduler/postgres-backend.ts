@@ -77,9 +77,9 @@ export function postgresBackend(
       const delay = Math.min(DEFER_MAX_MS, DEFER_BASE_MS * 2 ** (n - 1)) * (0.5 + Math.random());
       const timer = setTimeout(() => {
         deferred.delete(jobId);
+        // If this fails, the lease (no longer renewed) lapses and the stale sweep wakes the job.
         giveBack([jobId])
           .then(() => db.wake(pool, cell, profile.name))
-          // Not released: the lease lapses without its heartbeat and the stale sweep wakes the job.
           .catch(() => {});
       }, delay);
       timer.unref();
