@@ -13,6 +13,25 @@ export interface Violation {
   row: Record<string, unknown>;
 }
 
+/** SQL: the affinity terms of job `j` that the labels of machine `m` fail, with plain jsonb operators. */
+const failedAffinityTerms = (j: string, m: string) => `
+  select term from jsonb_array_elements(${j}.affinity) term
+  cross join lateral (select ${m}.labels ? (term ->> 'key') as has_key,
+    coalesce(term -> 'values', '[]') @> jsonb_build_array(${m}.labels ->> (term ->> 'key')) as value_listed) l
+  where not coalesce(case term ->> 'op'
+    when 'In' then l.has_key and l.value_listed
+    when 'NotIn' then not (l.has_key and l.value_listed)
+    when 'Exists' then l.has_key
+    when 'DoesNotExist' then not l.has_key end, false)`;
+
+/** SQL: the taints of machine `m` that no toleration of job `j` tolerates (same key, and value unless none). */
+const untoleratedTaints = (j: string, m: string) => `
+  select taint from jsonb_array_elements(${m}.taints) taint
+  where not exists (
+    select from jsonb_array_elements(${j}.tolerations) tol
+    where tol ->> 'key' = taint ->> 'key'
+      and (not tol ? 'value' or tol ->> 'value' is not distinct from taint ->> 'value'))`;
+
 const CHECKS: readonly { invariant: string; sql: string }[] = [
   {
     invariant: "1 capacity: claims on a machine exceed its capacity",
@@ -100,14 +119,7 @@ const CHECKS: readonly { invariant: string; sql: string }[] = [
       from omega.claims c
       join omega.jobs j on j.cell = c.cell and j.id = c.job_id
       join omega.machines m on m.cell = c.cell and m.id = c.machine_id
-      cross join lateral jsonb_array_elements(j.affinity) term
-      cross join lateral (select m.labels ? (term ->> 'key') as has_key,
-        coalesce(term -> 'values', '[]') @> jsonb_build_array(m.labels ->> (term ->> 'key')) as value_listed) l
-      where not coalesce(case term ->> 'op'
-        when 'In' then l.has_key and l.value_listed
-        when 'NotIn' then not (l.has_key and l.value_listed)
-        when 'Exists' then l.has_key
-        when 'DoesNotExist' then not l.has_key end, false)`,
+      cross join lateral (${failedAffinityTerms("j", "m")}) failed`,
   },
   {
     invariant: "4 constraints: a claim on a machine with a taint the job does not tolerate",
@@ -116,11 +128,7 @@ const CHECKS: readonly { invariant: string; sql: string }[] = [
       from omega.claims c
       join omega.jobs j on j.cell = c.cell and j.id = c.job_id
       join omega.machines m on m.cell = c.cell and m.id = c.machine_id
-      cross join lateral jsonb_array_elements(m.taints) taint
-      where not exists (
-        select from jsonb_array_elements(j.tolerations) tol
-        where tol ->> 'key' = taint ->> 'key'
-          and (not tol ? 'value' or tol ->> 'value' is not distinct from taint ->> 'value'))`,
+      cross join lateral (${untoleratedTaints("j", "m")}) untolerated`,
   },
   {
     invariant: "4 constraints: more claims of a job on one machine than its maxPerMachine",
@@ -151,7 +159,7 @@ const CHECKS: readonly { invariant: string; sql: string }[] = [
       from omega.jobs j
       join (select cell, job_id, min(plan_id) as plan_id from omega.claims group by 1, 2) first
         on first.cell = j.cell and first.job_id = j.id
-      join omega.claims c on c.cell = j.cell and c.job_id = j.id and c.plan_id = first.plan_id
+      join omega.claims c on c.cell = j.cell and c.job_id = j.id and c.plan_id is not distinct from first.plan_id
       where j.gang_min is not null
       group by j.id, j.gang_min, first.plan_id
       having count(c.task_id) < j.gang_min`,
@@ -213,21 +221,8 @@ export async function schedulableButPending(pool: Pool): Promise<Record<string, 
       from pending p
       join omega.machines m on m.cell = p.cell and m.state = 'up'
       where m.labels @> p.selector
-        and not exists (
-          select from jsonb_array_elements(p.affinity) term
-          cross join lateral (select m.labels ? (term ->> 'key') as has_key,
-            coalesce(term -> 'values', '[]') @> jsonb_build_array(m.labels ->> (term ->> 'key')) as value_listed) l
-          where not coalesce(case term ->> 'op'
-            when 'In' then l.has_key and l.value_listed
-            when 'NotIn' then not (l.has_key and l.value_listed)
-            when 'Exists' then l.has_key
-            when 'DoesNotExist' then not l.has_key end, false))
-        and not exists (
-          select from jsonb_array_elements(m.taints) taint
-          where not exists (
-            select from jsonb_array_elements(p.tolerations) tol
-            where tol ->> 'key' = taint ->> 'key'
-              and (not tol ? 'value' or tol ->> 'value' is not distinct from taint ->> 'value')))
+        and not exists (${failedAffinityTerms("p", "m")})
+        and not exists (${untoleratedTaints("p", "m")})
     )
     select p.id as job_id, p.scheduler, p.priority, p.pending_count, p.gang_min, p.claims, p.blocked,
       p.lease_owner, sum(greatest(r.fits, 0))::int as could_place,
