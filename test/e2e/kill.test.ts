@@ -127,7 +127,7 @@ it("a worker SIGKILLed mid-race leaves nothing partial, and the others take over
   const pickupMs = Date.now() - at;
 
   workers.push(...(await replacement));
-  const run = await racing;
+  const violationsDuringRace = await racing;
   await waitQuiescent(pool, 40_000);
   await stopAll(workers);
 
@@ -136,7 +136,7 @@ it("a worker SIGKILLed mid-race leaves nothing partial, and the others take over
       `  killed ${owner} leaving ${orphaned.length} leased pending jobs; ` +
       `taken over ${(pickupMs / 1000).toFixed(1)} s after the kill; jobs backed off ${evaluationTotals(workers).deferred}`,
   );
-  expect(run.violationsDuringRace, context).toEqual([]);
+  expect(violationsDuringRace, context).toEqual([]);
   expect(await invariantViolations(pool), context).toEqual([]);
   expect(await schedulableButPending(pool), context).toEqual([]);
   // The wake-up the dead worker was running stays locked (graphile-worker's lock lasts 4 h), but

@@ -55,14 +55,14 @@ describe("race", () => {
         await profilesFile(profiles),
       );
 
-      const run = await runWorkload(db.pool, workload);
+      const violationsDuringRace = await runWorkload(db.pool, workload);
       await waitQuiescent(db.pool, 40_000);
       await stopAll(workers);
 
       const stats = await conflictStats(db.pool);
       const { parked, deferred } = evaluationTotals(workers);
       console.log(`${formatConflicts(context, stats)}\n  jobs parked ${parked}, backed off ${deferred}`);
-      expect(run.violationsDuringRace, context).toEqual([]);
+      expect(violationsDuringRace, context).toEqual([]);
       expect(await invariantViolations(db.pool), context).toEqual([]);
       expect(await schedulableButPending(db.pool), context).toEqual([]);
       const placed = await db.pool.query("select count(*)::int as n from omega.claims");

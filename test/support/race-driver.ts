@@ -13,7 +13,7 @@ import type { RaceWorkload } from "./race-workload.ts";
  * kill tests.
  */
 
-export const TENANTS = ["acme", "globex"] as const;
+const TENANTS = ["acme", "globex"] as const;
 
 export async function createRaceCell(pool: Pool, workload: RaceWorkload): Promise<void> {
   await makeCell(pool, workload.cell);
@@ -73,24 +73,16 @@ export async function startWorkers(
   return workers;
 }
 
-export interface RaceRun {
-  /** Job ids in workload order. */
-  jobIds: number[];
-  cancelled: number;
-  /** Invariant violations seen by checks run while the race was going on. */
-  violationsDuringRace: Violation[];
-}
-
 /**
  * Submits the workload (each submitter on its own connection, in order, with the workload's pauses)
  * and cancels the chosen jobs after their delay, while checking the invariants every `checkEveryMs`.
+ * Returns the violations those checks saw while the race was going on.
  */
 export async function runWorkload(
   pool: Pool,
   workload: RaceWorkload,
   options: { checkEveryMs?: number } = {},
-): Promise<RaceRun> {
-  const jobIds: number[] = [];
+): Promise<Violation[]> {
   const cancellations: Promise<unknown>[] = [];
   const violationsDuringRace: Violation[] = [];
   const submitters = [...new Set(workload.jobs.map((j) => j.submitter))];
@@ -110,7 +102,6 @@ export async function runWorkload(
           await sleep(job.delayMs);
           const tenant = TENANTS[i % TENANTS.length];
           const { rows } = await client.query("select omega.submit_job($1, $2) as id", [tenant, job.spec]);
-          jobIds[i] = rows[0].id;
           if (job.cancelAfterMs !== null) {
             const id = rows[0].id;
             const after = job.cancelAfterMs;
@@ -129,7 +120,7 @@ export async function runWorkload(
     done = true;
     await checker;
   }
-  return { jobIds, cancelled: cancellations.length, violationsDuringRace };
+  return violationsDuringRace;
 }
 
 /**
