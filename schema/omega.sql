@@ -1251,6 +1251,23 @@ begin
   insert into omega.machine_removals (cell, machine_id) values (p_cell, m.id);
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.renew_leases(p_cell text, p_job_ids bigint[], p_owner text, p_lease_seconds integer)
+ RETURNS integer
+ LANGUAGE sql
+AS $function$
+  with mine as (
+    select id from omega.jobs
+    where cell = p_cell and id = any (p_job_ids) and lease_owner = p_owner
+    order by id
+    for update skip locked
+  ), renewed as (
+    update omega.jobs j set lease_expires = now() + make_interval(secs => p_lease_seconds)
+    from mine where j.cell = p_cell and j.id = mine.id
+    returning j.id
+  )
+  select count(*)::integer from renewed
+$function$
+
 CREATE OR REPLACE FUNCTION omega.return_to_pending(p_cell text, p_task_ids bigint[], p_reason text)
  RETURNS void
  LANGUAGE plpgsql

@@ -205,6 +205,20 @@ export async function releaseLeases(
   await pool.query("select omega.release_leases($1, $2, $3)", [cell, jobIds, owner]);
 }
 
+/** Extends the leases `owner` still holds on these jobs (the worker's heartbeat); returns how many. */
+export async function renewLeases(
+  pool: Pool,
+  args: { cell: string; jobIds: readonly number[]; owner: string; leaseSeconds: number },
+): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>("select omega.renew_leases($1, $2, $3, $4) as n", [
+    args.cell,
+    args.jobIds,
+    args.owner,
+    args.leaseSeconds,
+  ]);
+  return rows[0]?.n ?? 0;
+}
+
 export async function wake(pool: Pool, cell: string, scheduler: string): Promise<void> {
   await pool.query("select omega.wake($1, $2)", [cell, scheduler]);
 }

@@ -13,8 +13,12 @@ export interface SchedulerWorker {
   stop(): Promise<void>;
 }
 
-/** How often each worker looks for schedulable work nobody holds (lost wake-up, dead worker). */
-const STALE_SWEEP_MS = 5_000;
+/**
+ * How often each worker looks for schedulable work nobody holds (a lost wake-up, or the lapsed
+ * leases of a dead worker): with leases of LEASE_SECONDS, a dead worker's jobs are planned again
+ * within about LEASE_SECONDS + STALE_SWEEP_MS. One indexed query per sweep.
+ */
+const STALE_SWEEP_MS = 2_000;
 
 /**
  * One scheduler worker: takes its scheduler's wake-ups from the graphile-worker queue (task
@@ -40,7 +44,7 @@ export async function startSchedulerWorker(options: {
   const schedule: Task = async (payload, helpers) => {
     const { cell } = payload as { cell: string };
     const stats = await evaluate({ profile, ...backendFor(cell), evaluationId: helpers.job.id });
-    if (stats.attempted > 0 || stats.parked > 0)
+    if (stats.attempted > 0 || stats.parked > 0 || stats.deferred > 0)
       logger.info({ cell, scheduler: profile.name, ...stats }, "evaluation");
   };
 
@@ -68,6 +72,7 @@ export async function startSchedulerWorker(options: {
       clearInterval(sweep);
       // graphile-worker lets running evaluations finish; their commits are atomic either way.
       await runner.stop();
+      await Promise.all([...backends.values()].map((b) => b.close()));
     },
   };
 }

@@ -15,6 +15,7 @@ export interface EvaluationStats {
   rejected: number;
   parked: number;
   evicted: number;
+  deferred: number;
   syncMs: number;
   planMs: number;
   commitMs: number;
@@ -38,8 +39,10 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
  * One evaluation: lease a batch of jobs, plan them all on the snapshot, commit the plan, and go
  * round again on refreshed state for what was rejected — until the queue is empty. A job whose
  * tasks fit nowhere is parked with its explanation; one that keeps conflicting is retried with
- * jitter, its count reset whenever it makes progress, and parked after `maxAttempts` fruitless
- * rounds (Nomad's rule).
+ * jitter, its count reset whenever it makes progress, and after `maxAttempts` fruitless rounds
+ * (Nomad's rule) it backs off: deferred, to be retried a little later on fresh state. It is not
+ * parked, as parked work waits for capacity to be freed, and there may be room left — the
+ * conflicts only say that others took the room this plan wanted.
  */
 export async function evaluate(deps: EvaluationDeps): Promise<EvaluationStats> {
   const stats: EvaluationStats = {
@@ -49,6 +52,7 @@ export async function evaluate(deps: EvaluationDeps): Promise<EvaluationStats> {
     rejected: 0,
     parked: 0,
     evicted: 0,
+    deferred: 0,
     syncMs: 0,
     planMs: 0,
     commitMs: 0,
@@ -64,6 +68,21 @@ export async function evaluate(deps: EvaluationDeps): Promise<EvaluationStats> {
 }
 
 async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: EvaluationStats): Promise<void> {
+  const deferred = new Set<number>();
+  try {
+    await planRounds(deps, leased, stats, deferred);
+  } finally {
+    // Also when a round failed: the leases must not stay with a worker that no longer plans them.
+    await deps.queue.release(leased.filter((job) => !deferred.has(job.id)).map((job) => job.id));
+  }
+}
+
+async function planRounds(
+  deps: EvaluationDeps,
+  leased: JobView[],
+  stats: EvaluationStats,
+  deferred: Set<number>,
+): Promise<void> {
   const { profile, snapshot, committer, queue } = deps;
   const sleep = deps.sleep ?? defaultSleep;
   const fruitless = new Map<number, number>();
@@ -101,6 +120,8 @@ async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: Evalua
     const committedByTask = new Set(proposed.filter((o) => o.outcome === "committed").map((o) => o.task_id));
     stats.committed += committedByTask.size;
     stats.rejected += proposed.length - committedByTask.size;
+    // Explanations were computed with the whole plan overlaid: they hold only if all of it committed.
+    const planHeld = committedByTask.size === proposed.length;
 
     const retry: number[] = [];
     for (const job of jobs) {
@@ -110,7 +131,7 @@ async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: Evalua
       const rejected = plan.placements.length - committed;
       const remaining = job.pendingTaskIds.length - committed;
       if (remaining <= 0) continue;
-      if (rejected === 0 && plan.explanation) {
+      if (rejected === 0 && plan.explanation && planHeld) {
         // Nothing collided: the rest fits nowhere on current state. Park until capacity appears.
         const reason = formatExplanation(plan.explanation);
         if (await queue.park(job.id, snapshot.capacityEpoch, reason)) stats.parked++;
@@ -120,9 +141,9 @@ async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: Evalua
       const count = committed > 0 ? 0 : (fruitless.get(job.id) ?? 0) + 1;
       fruitless.set(job.id, count);
       if (count >= profile.maxAttempts) {
-        const reason = `gave up after ${count} conflicting attempts; waiting for capacity to change`;
-        if (await queue.park(job.id, snapshot.capacityEpoch, reason)) stats.parked++;
-        else retry.push(job.id);
+        await queue.defer(job.id);
+        deferred.add(job.id);
+        stats.deferred++;
         continue;
       }
       retry.push(job.id);
@@ -131,7 +152,6 @@ async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: Evalua
     // Jitter: colliding schedulers should not retry in lockstep.
     if (jobs.length > 0) await sleep(Math.random() * 5 * Math.min(round + 1, 10));
   }
-  await queue.release(leased.map((job) => job.id));
 }
 
 /**

@@ -40,6 +40,11 @@ export interface WorkQueue {
   reload(jobIds: readonly number[]): Promise<JobView[]>;
   /** Parks a job with the reason its tasks show; false if capacity changed since `seenEpoch`. */
   park(jobId: number, seenEpoch: number, reason: string): Promise<boolean>;
+  /**
+   * Backs off from a job that keeps conflicting: it stays ours for a while (so no worker retries it
+   * at once), then goes back to the queue with a wake-up; the delay grows each time it comes back.
+   */
+  defer(jobId: number): Promise<void>;
   /** Gives the jobs back (one round trip for the whole batch). */
   release(jobIds: readonly number[]): Promise<void>;
   /** Asks another worker to join in: there is more work than one lease holds. */

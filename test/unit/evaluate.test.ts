@@ -37,7 +37,8 @@ function harness(
       });
     },
   };
-  const parked: { jobId: number; epoch: number; reason: string }[] = [];
+  const parked: { jobId: number; epoch: number; reason: string; afterPlans: number }[] = [];
+  const deferred: number[] = [];
   const released: number[] = [];
   let leased = false;
   let shared = 0;
@@ -56,8 +57,11 @@ function harness(
       return jobs.filter((j) => ids.includes(j.id)).map(fresh);
     },
     async park(jobId, epoch, reason) {
-      parked.push({ jobId, epoch, reason });
+      parked.push({ jobId, epoch, reason, afterPlans: plans.length });
       return queue.parkAnswers.shift() ?? true;
+    },
+    async defer(jobId) {
+      deferred.push(jobId);
     },
     async release(jobIds) {
       released.push(...jobIds);
@@ -68,7 +72,7 @@ function harness(
   };
   const run = (profile: SchedulerProfile = batchProfile) =>
     evaluate({ profile, snapshot, committer, queue, evaluationId: "eval-1", sleep: async () => {} });
-  return { run, snapshot, plans, committed, parked, released, queue, shared: () => shared };
+  return { run, snapshot, plans, committed, parked, deferred, released, queue, shared: () => shared };
 }
 
 describe("evaluate (the Omega loop)", () => {
@@ -82,14 +86,32 @@ describe("evaluate (the Omega loop)", () => {
     expect(h.released.sort()).toEqual(jobs.map((j) => j.id).sort());
   });
 
-  it("retries rejected placements on a fresh snapshot, then parks after maxAttempts fruitless rounds", async () => {
-    const h = harness([machine()], [job({ tasks: 1 })], () => "insufficient_resources");
+  it("retries rejected placements on a fresh snapshot, then defers (not parks) after maxAttempts fruitless rounds", async () => {
+    const jobs = [job({ tasks: 1 })];
+    const h = harness([machine()], jobs, () => "insufficient_resources");
     const stats = await h.run({ ...batchProfile, maxAttempts: 3 });
     expect(h.plans).toHaveLength(3);
     expect(h.snapshot.syncs).toBe(3);
-    expect(stats.parked).toBe(1);
-    expect(h.parked[0]?.reason).toBe("gave up after 3 conflicting attempts; waiting for capacity to change");
-    expect(h.parked[0]?.epoch).toBe(7);
+    // Parked work waits for freed capacity, which may never come although there is room left.
+    expect(stats).toMatchObject({ parked: 0, deferred: 1 });
+    expect(h.parked).toEqual([]);
+    expect(h.deferred).toEqual([jobs[0]?.id]);
+    // A deferred job stays leased until its backoff ends: it is not released with the batch.
+    expect(h.released).toEqual([]);
+  });
+
+  it("does not park a job on an explanation made with placements that were then rejected", async () => {
+    // One slot: the first job takes it in the plan, so the second fits nowhere — but the commit
+    // rejects the first job's placement, so that explanation was wrong and the job is planned again.
+    const first = job({ pendingTaskIds: [1] });
+    const second = job({ pendingTaskIds: [2] });
+    const h = harness([machine({ capacity: { cpu: 1000 } })], [first, second], (p, call) =>
+      call === 1 && p.taskId === 1 ? "insufficient_resources" : null,
+    );
+    await h.run();
+    // Parked only after the second plan, whose placement (the first job's) did commit.
+    expect(h.parked.map((p) => [p.jobId, p.afterPlans])).toEqual([[second.id, 2]]);
+    expect([...h.committed]).toEqual([1]);
   });
 
   it("resets the attempt count whenever a round makes progress", async () => {

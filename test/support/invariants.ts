@@ -1,0 +1,237 @@
+import type { Pool } from "../../src/db/pool.ts";
+
+/**
+ * The invariants of SPEC.md, checked by plain SQL over the base tables (machines, jobs, tasks,
+ * claims, quotas) — never through the views or the product's own rule functions, so a bug there
+ * cannot hide a violation. Each check returns the offending rows; a healthy database returns none.
+ *
+ * Assumes machines keep their labels and taints once work is placed on them (a relabelled machine
+ * may legitimately hold claims its new labels would refuse).
+ */
+export interface Violation {
+  invariant: string;
+  row: Record<string, unknown>;
+}
+
+/** SQL: the affinity terms of job `j` that the labels of machine `m` fail, with plain jsonb operators. */
+const failedAffinityTerms = (j: string, m: string) => `
+  select term from jsonb_array_elements(${j}.affinity) term
+  cross join lateral (select ${m}.labels ? (term ->> 'key') as has_key,
+    coalesce(term -> 'values', '[]') @> jsonb_build_array(${m}.labels ->> (term ->> 'key')) as value_listed) l
+  where not coalesce(case term ->> 'op'
+    when 'In' then l.has_key and l.value_listed
+    when 'NotIn' then not (l.has_key and l.value_listed)
+    when 'Exists' then l.has_key
+    when 'DoesNotExist' then not l.has_key end, false)`;
+
+/** SQL: the taints of machine `m` that no toleration of job `j` tolerates (same key, and value unless none). */
+const untoleratedTaints = (j: string, m: string) => `
+  select taint from jsonb_array_elements(${m}.taints) taint
+  where not exists (
+    select from jsonb_array_elements(${j}.tolerations) tol
+    where tol ->> 'key' = taint ->> 'key'
+      and (not tol ? 'value' or tol ->> 'value' is not distinct from taint ->> 'value'))`;
+
+const CHECKS: readonly { invariant: string; sql: string }[] = [
+  {
+    invariant: "1 capacity: claims on a machine exceed its capacity",
+    sql: `
+      select m.name, m.cpu, m.memory, m.gpu, m.disk, s.cpu as claimed_cpu, s.memory as claimed_memory,
+        s.gpu as claimed_gpu, s.disk as claimed_disk
+      from omega.machines m
+      join (select cell, machine_id, sum(cpu) cpu, sum(memory) memory, sum(gpu) gpu, sum(disk) disk
+            from omega.claims group by 1, 2) s on s.cell = m.cell and s.machine_id = m.id
+      where s.cpu > m.cpu or s.memory > m.memory or s.gpu > m.gpu or s.disk > m.disk`,
+  },
+  {
+    invariant: "1 capacity: machines.used_* and tasks differ from the sums of its claims",
+    sql: `
+      select m.name, m.used_cpu, m.used_memory, m.used_gpu, m.used_disk, m.tasks,
+        coalesce(s.cpu, 0) as claimed_cpu, coalesce(s.memory, 0) as claimed_memory,
+        coalesce(s.gpu, 0) as claimed_gpu, coalesce(s.disk, 0) as claimed_disk, coalesce(s.n, 0) as claims
+      from omega.machines m
+      left join (select cell, machine_id, sum(cpu) cpu, sum(memory) memory, sum(gpu) gpu, sum(disk) disk, count(*) n
+                 from omega.claims group by 1, 2) s on s.cell = m.cell and s.machine_id = m.id
+      where (m.used_cpu, m.used_memory, m.used_gpu, m.used_disk, m.tasks)
+        is distinct from (coalesce(s.cpu, 0), coalesce(s.memory, 0), coalesce(s.gpu, 0), coalesce(s.disk, 0),
+                          coalesce(s.n, 0)::int)`,
+  },
+  {
+    invariant: "2 one claim per task: a task holds more than one claim",
+    sql: "select cell, task_id, count(*) as claims from omega.claims group by 1, 2 having count(*) > 1",
+  },
+  {
+    invariant: "2 one claim per task: placed/running tasks hold exactly one, others none",
+    sql: `
+      select t.cell, t.job_id, t.id as task_id, t.state, count(c.task_id) as claims
+      from omega.tasks t
+      left join omega.claims c on c.cell = t.cell and c.task_id = t.id
+      group by t.cell, t.job_id, t.id, t.state
+      having count(c.task_id) <> case when t.state in ('placed', 'running') then 1 else 0 end`,
+  },
+  {
+    invariant: "2 one claim per task: a claim disagrees with its task's job (job id, resources, priority)",
+    sql: `
+      select c.task_id, c.job_id, t.job_id as task_job_id
+      from omega.claims c
+      join omega.tasks t on t.cell = c.cell and t.id = c.task_id
+      join omega.jobs j on j.cell = t.cell and j.id = t.job_id
+      where c.job_id <> t.job_id or c.tenant_id <> j.tenant_id or c.priority <> j.priority
+        or (c.cpu, c.memory, c.gpu, c.disk) <> (j.cpu, j.memory, j.gpu, j.disk)`,
+  },
+  {
+    invariant: "2 bookkeeping: a job's pending_count or state disagrees with its tasks",
+    sql: `
+      select j.cell, j.id as job_id, j.state, j.pending_count, count(*) filter (where t.state = 'pending') as pending
+      from omega.jobs j join omega.tasks t on t.cell = j.cell and t.job_id = j.id
+      group by j.cell, j.id, j.state, j.pending_count
+      having j.pending_count <> count(*) filter (where t.state = 'pending')
+        or (j.state = 'pending') <> (count(*) filter (where t.state = 'pending') > 0) and j.state <> 'cancelled'`,
+  },
+  {
+    invariant: "3 quota: a tenant's claims in a (cell, band) exceed its quota",
+    sql: `
+      select q.cell, q.tenant_id, q.band, q.cpu, q.memory, q.gpu, q.disk,
+        s.cpu as claimed_cpu, s.memory as claimed_memory, s.gpu as claimed_gpu, s.disk as claimed_disk
+      from omega.quotas q
+      join (select cell, tenant_id,
+                   case when priority >= 200 then 'production' when priority >= 100 then 'batch' end as band,
+                   sum(cpu) cpu, sum(memory) memory, sum(gpu) gpu, sum(disk) disk
+            from omega.claims group by 1, 2, 3) s
+        on s.cell = q.cell and s.tenant_id = q.tenant_id and s.band = q.band
+      where s.cpu > q.cpu or s.memory > q.memory or s.gpu > q.gpu or s.disk > q.disk`,
+  },
+  // 5 (no production claim evicted for another production task) needs the eviction record the
+  // preemption work adds; its check belongs here, next to the others, when that lands.
+  {
+    invariant: "4 constraints: a claim on a machine that does not match the job's selector",
+    sql: `
+      select c.task_id, c.job_id, m.name as machine, m.labels, j.selector
+      from omega.claims c
+      join omega.jobs j on j.cell = c.cell and j.id = c.job_id
+      join omega.machines m on m.cell = c.cell and m.id = c.machine_id
+      where not m.labels @> j.selector`,
+  },
+  {
+    invariant: "4 constraints: a claim on a machine that fails an affinity term",
+    sql: `
+      select c.task_id, c.job_id, m.name as machine, m.labels, term
+      from omega.claims c
+      join omega.jobs j on j.cell = c.cell and j.id = c.job_id
+      join omega.machines m on m.cell = c.cell and m.id = c.machine_id
+      cross join lateral (${failedAffinityTerms("j", "m")}) failed`,
+  },
+  {
+    invariant: "4 constraints: a claim on a machine with a taint the job does not tolerate",
+    sql: `
+      select c.task_id, c.job_id, m.name as machine, taint, j.tolerations
+      from omega.claims c
+      join omega.jobs j on j.cell = c.cell and j.id = c.job_id
+      join omega.machines m on m.cell = c.cell and m.id = c.machine_id
+      cross join lateral (${untoleratedTaints("j", "m")}) untolerated`,
+  },
+  {
+    invariant: "4 constraints: more claims of a job on one machine than its maxPerMachine",
+    sql: `
+      select c.job_id, m.name as machine, count(*) as claims, j.max_per_machine
+      from omega.claims c
+      join omega.jobs j on j.cell = c.cell and j.id = c.job_id
+      join omega.machines m on m.cell = c.cell and m.id = c.machine_id
+      where j.max_per_machine is not null
+      group by c.job_id, m.name, j.max_per_machine
+      having count(*) > j.max_per_machine`,
+  },
+  {
+    invariant: "6 gang: a gang job holds claims but fewer than minAvailable",
+    sql: `
+      select j.id as job_id, j.gang_min, count(c.task_id) as claims
+      from omega.jobs j
+      join omega.claims c on c.cell = j.cell and c.job_id = j.id
+      where j.gang_min is not null
+      group by j.id, j.gang_min
+      having count(c.task_id) < j.gang_min`,
+  },
+  {
+    // Atomicity, not just the count: the plan that first placed the gang placed minAvailable at once.
+    invariant: "6 gang: a gang job's first plan placed fewer than minAvailable of its tasks",
+    sql: `
+      select j.id as job_id, j.gang_min, first.plan_id, count(c.task_id) as claims_in_first_plan
+      from omega.jobs j
+      join (select cell, job_id, min(plan_id) as plan_id from omega.claims group by 1, 2) first
+        on first.cell = j.cell and first.job_id = j.id
+      join omega.claims c on c.cell = j.cell and c.job_id = j.id and c.plan_id is not distinct from first.plan_id
+      where j.gang_min is not null
+      group by j.id, j.gang_min, first.plan_id
+      having count(c.task_id) < j.gang_min`,
+  },
+  {
+    invariant: "7 cancelled: a cancelled job holds claims",
+    sql: `
+      select j.id as job_id, count(*) as claims
+      from omega.jobs j join omega.claims c on c.cell = j.cell and c.job_id = j.id
+      where j.state = 'cancelled'
+      group by j.id`,
+  },
+];
+
+/**
+ * Every violation of the SPEC.md invariants in the database, read in one repeatable-read snapshot
+ * (so it can run while schedulers commit). An empty list means all invariants hold.
+ */
+export async function invariantViolations(pool: Pool): Promise<Violation[]> {
+  const client = await pool.connect();
+  try {
+    await client.query("begin isolation level repeatable read read only");
+    const violations: Violation[] = [];
+    for (const { invariant, sql } of CHECKS) {
+      const { rows } = await client.query(sql);
+      violations.push(...rows.map((row) => ({ invariant, row })));
+    }
+    await client.query("commit");
+    return violations;
+  } finally {
+    await client.query("rollback").catch(() => {});
+    client.release();
+  }
+}
+
+/**
+ * Pending work that could be placed now: for each job with pending tasks, how many more of its tasks
+ * fit on up machines whose labels and taints it accepts (free capacity and maxPerMachine counted
+ * per machine). A job is listed when one more task fits — or, for a gang that holds no claim yet,
+ * when minAvailable would fit. At quiescence this must be empty: every schedulable task is placed.
+ * Each row carries the pending tasks' own explanation (pending_tasks.reason) to say why it waits.
+ */
+export async function schedulableButPending(pool: Pool): Promise<Record<string, unknown>[]> {
+  const { rows } = await pool.query(`
+    with pending as (
+      select j.*, (select count(*) from omega.claims c where c.cell = j.cell and c.job_id = j.id) as claims
+      from omega.jobs j where j.state = 'pending'
+    ),
+    room as (
+      select p.cell, p.id as job_id, m.name as machine,
+        least(
+          case when p.cpu > 0 then (m.cpu - m.used_cpu) / p.cpu end,
+          case when p.memory > 0 then (m.memory - m.used_memory) / p.memory end,
+          case when p.gpu > 0 then (m.gpu - m.used_gpu) / p.gpu end,
+          case when p.disk > 0 then (m.disk - m.used_disk) / p.disk end,
+          p.max_per_machine - (select count(*) from omega.claims c
+                               where c.cell = p.cell and c.job_id = p.id and c.machine_id = m.id)
+        ) as fits
+      from pending p
+      join omega.machines m on m.cell = p.cell and m.state = 'up'
+      where m.labels @> p.selector
+        and not exists (${failedAffinityTerms("p", "m")})
+        and not exists (${untoleratedTaints("p", "m")})
+    )
+    select p.id as job_id, p.scheduler, p.priority, p.pending_count, p.gang_min, p.claims, p.blocked,
+      p.lease_owner, sum(greatest(r.fits, 0))::int as could_place,
+      (select string_agg(distinct coalesce(t.reason, '(none)'), '; ') from omega.tasks t
+       where t.cell = p.cell and t.job_id = p.id and t.state = 'pending') as reason
+    from pending p join room r on r.cell = p.cell and r.job_id = p.id
+    group by p.cell, p.id, p.scheduler, p.priority, p.pending_count, p.gang_min, p.claims, p.blocked, p.lease_owner
+    having sum(greatest(r.fits, 0)) >= case when p.gang_min is not null and p.claims = 0
+                                            then least(p.gang_min, p.pending_count) else 1 end
+    order by p.id`);
+  return rows;
+}
