@@ -23,3 +23,6 @@ language sql as $$
   )
   select count(*)::integer from renewed
 $$;
+
+-- The scheduler role's entry point (see 0009_roles.sql).
+call omega.grant_entry_point('renew_leases', '{omega_scheduler}');

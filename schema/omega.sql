@@ -1254,6 +1254,8 @@ end $function$
 CREATE OR REPLACE FUNCTION omega.renew_leases(p_cell text, p_job_ids bigint[], p_owner text, p_lease_seconds integer)
  RETURNS integer
  LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   with mine as (
     select id from omega.jobs
@@ -1549,6 +1551,8 @@ grant execute on function omega.release_claims(text,bigint[]) to public
 grant execute on function omega.release_leases(text,bigint[],text) to omega_scheduler
 
 grant execute on function omega.remove_machine(text,text) to omega_api
+
+grant execute on function omega.renew_leases(text,bigint[],text,integer) to omega_scheduler
 
 grant execute on function omega.return_to_pending(text,bigint[],text) to public
 

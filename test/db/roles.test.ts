@@ -114,6 +114,7 @@ describe("roles", () => {
         "wake",
         "wake_stale",
         "register_scheduler",
+        "renew_leases",
       ],
       omega_api: [
         "submit_job",
