@@ -6,8 +6,10 @@ import { createAuth } from "./auth.ts";
 import type { ApiContext } from "./context.ts";
 import { httpMetrics } from "./metrics.ts";
 import { notFoundHandler, problemHandler } from "./problem.ts";
+import { agentRoutes } from "./routes/agents.ts";
 import { cellRoutes } from "./routes/cells.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { jobEventRoutes } from "./routes/job-events.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { machineRoutes } from "./routes/machines.ts";
 import { quotaRoutes } from "./routes/quotas.ts";
@@ -58,7 +60,9 @@ export function createApp({ pool, adminToken, logger }: AppOptions): express.Exp
     tenantRoutes,
     quotaRoutes,
     jobRoutes,
+    jobEventRoutes,
     schedulerRoutes,
+    agentRoutes,
   ]) {
     app.use(routes(ctx));
   }

@@ -29,6 +29,15 @@ const listQuery = z.strictObject({
   after: wholeNumber(0, Number.MAX_SAFE_INTEGER).optional(),
 });
 
+/** The Idempotency-Key header (IETF httpapi draft; Stripe): 1-255 visible ASCII characters. */
+function idempotencyKey(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,255}$/.test(value)) {
+    throw new HttpProblem(400, "the Idempotency-Key header must be 1-255 visible ASCII characters");
+  }
+  return value;
+}
+
 export function jobRoutes({ pool, auth }: ApiContext): Router {
   const router = Router();
 
@@ -44,14 +53,18 @@ export function jobRoutes({ pool, auth }: ApiContext): Router {
       res.json(page);
     })
     .post(auth.tenant, jsonBody, async (req, res) => {
+      const key = idempotencyKey(req.get("idempotency-key"));
       const spec = validate(jobSpecSchema, req.body);
       const tenant = principalOf(res);
       if (tenant.kind !== "tenant") throw new Error("auth.tenant let a non-tenant through");
       // Submission and the read-back in one transaction: a failed request leaves no job behind.
-      const job = await withTransaction(pool, async (tx) =>
-        jobGet(tx, await jobSubmit(tx, tenant.name, spec)),
-      );
+      const { job, created } = await withTransaction(pool, async (tx) => {
+        const { id, created } = await jobSubmit(tx, tenant.name, spec, key);
+        return { job: await jobGet(tx, id), created };
+      });
       if (!job) throw new Error("a submitted job could not be read back");
+      // A retry with the same key answers as the first request did (Stripe's Idempotent-Replayed).
+      if (!created) res.setHeader("Idempotent-Replayed", "true");
       res.status(201).location(`/v1/jobs/${job.id}`).json(job);
     })
     .all(methodNotAllowed);
