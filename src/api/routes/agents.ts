@@ -24,6 +24,16 @@ function taskIdParam(value: string): number {
   return id;
 }
 
+/**
+ * If-None-Match against our ETag (RFC 9110 §13.1.2, weak comparison). Not express's req.fresh:
+ * that answers "not fresh" to any request with Cache-Control: no-cache, which fetch() adds to
+ * every conditional request, whereas the precondition is the origin server's to evaluate anyway.
+ */
+function etagListMatches(header: string, etag: string): boolean {
+  if (header.trim() === "*") return true;
+  return header.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag);
+}
+
 export function agentRoutes({ pool, auth }: ApiContext): Router {
   const router = Router();
 
@@ -57,12 +67,12 @@ export function agentRoutes({ pool, auth }: ApiContext): Router {
       const notFound = () => new HttpProblem(404, `machine "${machine}" does not exist in cell "${cell}"`);
       res.setHeader("Cache-Control", "no-cache");
       // An agent polling with the ETag it holds: compare versions before reading any claim.
-      if (req.get("if-none-match")) {
+      const held = req.get("if-none-match");
+      if (held) {
         const version = await machineClaimsVersion(pool, cell, machine);
         if (version === undefined) throw notFound();
-        res.setHeader("ETag", `"${version}"`);
-        if (req.fresh) {
-          res.status(304).end();
+        if (etagListMatches(held, `"${version}"`)) {
+          res.setHeader("ETag", `"${version}"`).status(304).end();
           return;
         }
       }

@@ -12,14 +12,18 @@ export async function jobSubmit(
   spec: JobSpec,
   clientToken?: string,
 ): Promise<{ id: number; created: boolean }> {
-  // A job inserted by this transaction carries its now() as created_at: that tells a new job from
-  // a repeated submission.
-  const { rows } = await db.query<{ id: number; created: boolean }>(
-    `select s.id, (select j.created_at = now() from omega.jobs j where j.id = s.id) as created
-     from (select omega.submit_job($1, $2, $3) as id) s`,
-    [tenant, JSON.stringify(spec), clientToken ?? null],
+  const { rows } = await db.query<{ id: number }>("select omega.submit_job($1, $2, $3) as id", [
+    tenant,
+    JSON.stringify(spec),
+    clientToken ?? null,
+  ]);
+  const id = Number(rows[0]?.id);
+  if (clientToken === undefined) return { id, created: true };
+  // A job inserted by this transaction carries its now() as created_at: that tells a new job from a
+  // repeated submission. (A statement of its own: the one that inserted cannot see its own row.)
+  const job = await db.query<{ created: boolean }>(
+    "select created_at = now() as created from omega.jobs where id = $1",
+    [id],
   );
-  const row = rows[0];
-  if (!row) throw new Error("omega.submit_job returned no row");
-  return { id: Number(row.id), created: row.created === true };
+  return { id, created: job.rows[0]?.created === true };
 }
