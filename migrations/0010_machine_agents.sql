@@ -36,6 +36,26 @@ create table omega.machine_agents (
 create index machine_agents_silent on omega.machine_agents (last_heartbeat) where lost_at is null;
 create index machine_agents_lost on omega.machine_agents (cell, machine_id) where lost_at is not null;
 
+-- The lost-machine check's own record. Silence only means a machine is lost if someone was there
+-- to hear it: while PostgreSQL was down (or no check ran) no heartbeat could arrive, and every
+-- machine would look silent the moment it came back. A gap between checks restarts the watch, and
+-- no machine is taken down until it has been silent for the whole timeout within the watch.
+create table omega.machine_watch (
+  singleton boolean primary key default true check (singleton),
+  watching_since timestamptz not null,
+  checked_at timestamptz not null
+);
+
+-- Records a check; returns since when the watch has run without a gap longer than p_max_gap.
+create function omega.watch_machines(p_max_gap interval) returns timestamptz
+language sql as $$
+  insert into omega.machine_watch as w (watching_since, checked_at) values (now(), now())
+  on conflict (singleton) do update
+    set checked_at = now(),
+        watching_since = case when w.checked_at < now() - p_max_gap then now() else w.watching_since end
+  returning watching_since
+$$;
+
 -- A heartbeat: the machine is alive. One that had been taken down as lost gets its state back (and
 -- its capacity wakes blocked work). p_running lists the task ids the agent runs; those not claimed
 -- on this machine (moved away while it was silent, cancelled, preempted) come back in `stop`.

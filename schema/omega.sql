@@ -14,6 +14,8 @@ table omega.machine_agents (cell omega.name not null, machine_id bigint not null
 
 table omega.machine_removals (cell omega.name not null, machine_id bigint not null, removed_xid xid8 not null default pg_current_xact_id(), removed_at timestamp with time zone not null default now())
 
+table omega.machine_watch (singleton boolean not null default true, watching_since timestamp with time zone not null, checked_at timestamp with time zone not null)
+
 table omega.machines (cell omega.name not null, id bigint not null, name text not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, used_cpu bigint not null default 0, used_memory bigint not null default 0, used_gpu bigint not null default 0, used_disk bigint not null default 0, tasks integer not null default 0, labels jsonb not null default '{}'::jsonb, taints jsonb not null default '[]'::jsonb, state text not null default 'up'::text, version bigint not null default 1, changed_xid xid8 not null default pg_current_xact_id(), created_at timestamp with time zone not null default now())
 
 table omega.plans (cell omega.name not null, id bigint not null, scheduler omega.name not null, worker text not null default ''::text, transaction_mode text not null, conflict_mode text not null, attempted integer not null, committed integer not null, rejected jsonb not null default '{}'::jsonb, committed_at timestamp with time zone not null default now(), duration_ms double precision not null default 0)
@@ -113,6 +115,10 @@ constraint machine_agents_pkey on omega.machine_agents: PRIMARY KEY (cell, machi
 constraint machine_removals_cell_fkey on omega.machine_removals: FOREIGN KEY (cell) REFERENCES omega.cells(name)
 
 constraint machine_removals_pkey on omega.machine_removals: PRIMARY KEY (cell, machine_id)
+
+constraint machine_watch_pkey on omega.machine_watch: PRIMARY KEY (singleton)
+
+constraint machine_watch_singleton_check on omega.machine_watch: CHECK (singleton)
 
 constraint machines_cell_fkey on omega.machines: FOREIGN KEY (cell) REFERENCES omega.cells(name)
 
@@ -221,6 +227,8 @@ CREATE INDEX machine_agents_silent ON omega.machine_agents USING btree (last_hea
 CREATE UNIQUE INDEX machine_removals_pkey ON omega.machine_removals USING btree (cell, machine_id)
 
 CREATE INDEX machine_removals_xid ON omega.machine_removals USING btree (cell, removed_xid)
+
+CREATE UNIQUE INDEX machine_watch_pkey ON omega.machine_watch USING btree (singleton)
 
 CREATE UNIQUE INDEX machines_cell_name_key ON omega.machines USING btree (cell, name)
 
@@ -1373,6 +1381,17 @@ begin
   end loop;
   return n;
 end $function$
+
+CREATE OR REPLACE FUNCTION omega.watch_machines(p_max_gap interval)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+AS $function$
+  insert into omega.machine_watch as w (watching_since, checked_at) values (now(), now())
+  on conflict (singleton) do update
+    set checked_at = now(),
+        watching_since = case when w.checked_at < now() - p_max_gap then now() else w.watching_since end
+  returning watching_since
+$function$
 
 CREATE TRIGGER events_append_only BEFORE UPDATE ON omega.events FOR EACH STATEMENT EXECUTE FUNCTION omega.events_refuse_update()
 

@@ -154,6 +154,12 @@ export interface MachineUsage {
   version: number | null;
 }
 
+export interface MachineWatch {
+  checked_at: Timestamp;
+  singleton: Generated<boolean>;
+  watching_since: Timestamp;
+}
+
 export interface PendingTasks {
   blocked: boolean | null;
   cell: string | null;
@@ -266,6 +272,7 @@ export interface DB {
   machine_agents: MachineAgents;
   machine_removals: MachineRemovals;
   machine_usage: MachineUsage;
+  machine_watch: MachineWatch;
   machines: Machines;
   pending_tasks: PendingTasks;
   placements: Placements;

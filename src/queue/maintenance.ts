@@ -41,6 +41,9 @@ export function maintenanceTasks(
   options: MaintenanceOptions,
   logger: Logger,
 ): Record<string, Task> {
+  // A longer gap between checks means heartbeats may not have been able to arrive (see
+  // omega.watch_machines): well above the check interval, well below the timeout.
+  const maxGapMs = Math.max(2 * options.checkEveryMs, options.lostAfterMs / 2);
   const requeue = async (helpers: JobHelpers) => {
     const runAt = new Date(Date.now() + options.checkEveryMs);
     const deadline = Date.now() + REQUEUE_FOR_MS;
@@ -51,6 +54,11 @@ export function maintenanceTasks(
           {},
           { runAt, jobKey: CHECK_MACHINES_TASK, jobKeyMode: "replace", maxAttempts: 1 },
         );
+        // Workers notice a job scheduled for later only when they next poll (every 2 s): a nudge
+        // at its time keeps the interval what it says. (Should this process die, a poll finds it.)
+        setTimeout(() => {
+          pool.query(`select pg_notify('jobs:insert', '{"count":1}')`).catch(() => {});
+        }, options.checkEveryMs).unref();
         return;
       } catch (error) {
         if (Date.now() + delay > deadline) throw error;
@@ -60,7 +68,7 @@ export function maintenanceTasks(
   };
   const checkMachines: Task = async (_payload, helpers) => {
     try {
-      const { lost, tasksMoved } = await checkLostMachines(pool, options.lostAfterMs);
+      const { lost, tasksMoved } = await checkLostMachines(pool, options.lostAfterMs, maxGapMs);
       if (lost.length > 0 || tasksMoved > 0) logger.warn({ lost, tasksMoved }, "lost machines");
     } finally {
       // Next run queued even when this one failed: a database outage must not end the chain.

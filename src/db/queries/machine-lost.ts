@@ -12,15 +12,20 @@ export interface LostCheck {
  * transaction each, and then the tasks of every lost machine still holding claims are returned to
  * pending, one transaction each (jobs must be locked before machines: see omega.return_lost_tasks).
  * The second step also finishes what a check that crashed between the two left behind.
+ *
+ * A gap of more than `maxGapMs` since the previous check (the database was down, no worker ran)
+ * restarts the watch: nobody is taken down until the watch has lasted `silenceMs`.
  */
-export async function checkLostMachines(pool: Pool, silenceMs: number): Promise<LostCheck> {
+export async function checkLostMachines(pool: Pool, silenceMs: number, maxGapMs: number): Promise<LostCheck> {
   const silence = `${silenceMs} milliseconds`;
   const silent = await pool.query<{ cell: string; machine_id: number; name: string }>(
-    `select a.cell, a.machine_id, m.name from omega.machine_agents a
+    `with watch as (select omega.watch_machines($2::interval) as since)
+     select a.cell, a.machine_id, m.name from omega.machine_agents a
      join omega.machines m on m.cell = a.cell and m.id = a.machine_id
      where a.lost_at is null and a.last_heartbeat < now() - $1::interval and m.state in ('up', 'draining')
+       and (select since from watch) <= now() - $1::interval
      order by a.cell, a.machine_id`,
-    [silence],
+    [silence, `${maxGapMs} milliseconds`],
   );
   const lost: LostCheck["lost"] = [];
   for (const m of silent.rows) {
