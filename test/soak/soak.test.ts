@@ -69,7 +69,7 @@ it(
     const agentToken = await makeAgentToken(pool, "soak");
 
     const processes = new Set<OmegaProcess>();
-    cleanups.push(() => Promise.all([...processes].map((p) => (p.child.kill("SIGCONT"), p.stop("SIGKILL")))));
+    cleanups.push(() => Promise.all([...processes].map((p) => p.stop("SIGKILL"))));
     const spawn = (args: string[], env: Record<string, string>) => {
       const p = omega(args, { ...QUIET, ...env });
       processes.add(p);
