@@ -29,8 +29,8 @@ create table omega.events (
   at timestamptz not null default now(),
   primary key (cell, id)
 );
+-- The one index besides the key: every event costs its inserts, and commit_plan writes thousands.
 create index events_by_job on omega.events (cell, job_id, id);
-create index events_by_id on omega.events (job_id, id);
 
 -- Append-only: history is not rewritten. (Deleting old rows for retention stays possible.)
 create function omega.events_refuse_update() returns trigger language plpgsql as $$
@@ -41,9 +41,9 @@ create trigger events_append_only before update on omega.events
   for each statement execute function omega.events_refuse_update();
 
 -- One set-based insert per statement, from the statement's transition tables: commit_plan moves
--- thousands of tasks in one statement, and a row trigger would run thousands of inserts. Rows whose
--- state did not change (a parked job's pending tasks getting a new reason) are dropped before the
--- join; the planner knows the transition tables' sizes and hashes them.
+-- thousands of tasks in one statement, and a row trigger would run thousands of function calls.
+-- The planner knows the transition tables' sizes and hash-joins them; rows whose state did not
+-- change (a parked job's pending tasks getting a new reason) cost that join and insert nothing.
 -- SECURITY DEFINER: events are the database's own record, written whatever role moved the task.
 create function omega.record_task_events() returns trigger
 language plpgsql security definer set search_path = pg_catalog as $$

@@ -202,8 +202,6 @@ CREATE INDEX claims_by_machine ON omega.claims USING btree (cell, machine_id)
 
 CREATE UNIQUE INDEX claims_pkey ON omega.claims USING btree (cell, task_id)
 
-CREATE INDEX events_by_id ON omega.events USING btree (job_id, id)
-
 CREATE INDEX events_by_job ON omega.events USING btree (cell, job_id, id)
 
 CREATE UNIQUE INDEX events_pkey ON omega.events USING btree (cell, id)
