@@ -10,7 +10,7 @@ export interface ClaimedTask {
   resources: Resources;
   /** From the job spec's `runtime` (simulated agents); null: until stopped. */
   runtime: { minMs: number; maxMs: number } | null;
-  placedAt: string;
+  placedAt: Date;
 }
 
 export interface MachineClaims {
@@ -65,5 +65,8 @@ export async function machineClaims(
     [cell, machine],
   );
   const row = rows[0];
-  return row && { cell, machine, state: row.state, version: row.version, tasks: row.tasks };
+  if (!row) return undefined;
+  // json_build_object writes timestamps its own way; as Dates they are sent like every other time.
+  const tasks = row.tasks.map((t) => ({ ...t, placedAt: new Date(t.placedAt) }));
+  return { cell, machine, state: row.state, version: row.version, tasks };
 }
