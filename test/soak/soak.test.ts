@@ -313,10 +313,10 @@ it(
     expect(overHttp.events.length).toBe(stories.eventsPerJob.get(sample ?? 0));
 
     // SIGTERM stops every process gracefully: the API answers what is in flight, workers finish their
-  // evaluations, agents send what they owe.
-  for (const p of processes) expect(await p.stop("SIGTERM"), p.output()).toBe(0);
+    // evaluations, agents send what they owe.
+    for (const p of processes) expect(await p.stop("SIGTERM"), p.output()).toBe(0);
 
-  // The chaos happened.
+    // The chaos happened.
     expect(chaos.workerKills).toBeGreaterThan(0);
     expect(chaos.postgresRestarts).toBe(1);
     expect(chaos.readyzWhileDown).toContain(503);
