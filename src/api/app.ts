@@ -9,7 +9,6 @@ import { notFoundHandler, problemHandler } from "./problem.ts";
 import { agentRoutes } from "./routes/agents.ts";
 import { cellRoutes } from "./routes/cells.ts";
 import { healthRoutes } from "./routes/health.ts";
-import { jobEventRoutes } from "./routes/job-events.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { machineRoutes } from "./routes/machines.ts";
 import { quotaRoutes } from "./routes/quotas.ts";
@@ -60,7 +59,6 @@ export function createApp({ pool, adminToken, logger }: AppOptions): express.Exp
     tenantRoutes,
     quotaRoutes,
     jobRoutes,
-    jobEventRoutes,
     schedulerRoutes,
     agentRoutes,
   ]) {

@@ -1,12 +1,14 @@
+import type { Simulator } from "../agent/simulator.ts";
 import type { Pool } from "../db/pool.ts";
 import { agentTokenRotate } from "../db/queries/agent-token-rotate.ts";
 import { tenantCreate } from "../db/queries/tenant-create.ts";
 import { tenantRotateToken } from "../db/queries/tenant-rotate-token.ts";
 import { newAgentToken, newTenantToken } from "../domain/tokens.ts";
+import type { Logger } from "../log.ts";
 
 const ZONES = ["a", "b", "c"];
 /** demo-01 … demo-12: the names `omega agent --simulate 12 --cell demo` runs. */
-export const DEMO_MACHINES = 12;
+const DEMO_MACHINES = 12;
 
 /**
  * A demo cell of 12 simulated machines in three zones (two of them with GPUs, tainted for ML
@@ -33,4 +35,26 @@ export async function createDemo(
   const agent = newAgentToken();
   await agentTokenRotate(pool, cell, agent.hash);
   return { cell, tenant: "demo", token, agentToken: agent.token };
+}
+
+/** The demo cell's machines come alive: simulated agents run what is placed on them, over the API. */
+export async function startDemoAgents(
+  apiUrl: string,
+  demo: { cell: string; agentToken: string },
+  logger: Logger,
+): Promise<Simulator> {
+  const { startSimulator } = await import("../agent/simulator.ts");
+  return startSimulator(
+    {
+      url: apiUrl,
+      token: demo.agentToken,
+      cell: demo.cell,
+      machines: DEMO_MACHINES,
+      failRate: 0,
+      heartbeatMs: 2_000,
+      pollMs: 1_000,
+      shape: { resources: { cpu: "8", memory: "32Gi" } },
+    },
+    logger,
+  );
 }

@@ -9,7 +9,7 @@ import { createPool } from "../db/pool.ts";
 import { newAdminToken } from "../domain/tokens.ts";
 import { log } from "../log.ts";
 import { positiveInt } from "./args.ts";
-import { createDemo, DEMO_MACHINES } from "./demo.ts";
+import { createDemo, startDemoAgents } from "./demo.ts";
 import { onShutdown } from "./shutdown.ts";
 import { spawnWorker } from "./worker-process.ts";
 
@@ -41,23 +41,7 @@ export function startCommand(): Command {
         spawnWorker(databaseUrl, scheduler, { env: { OMEGA_PARENT_PID: String(process.pid) } }),
       );
       const demo = options.demo ? await createDemo(pool) : undefined;
-      // The demo cell's machines come alive: simulated agents run what is placed on them.
-      const { startSimulator } = await import("../agent/simulator.ts");
-      const agents = demo
-        ? await startSimulator(
-            {
-              url: server.url,
-              token: demo.agentToken,
-              cell: demo.cell,
-              machines: DEMO_MACHINES,
-              failRate: 0,
-              heartbeatMs: 2_000,
-              pollMs: 1_000,
-              shape: { resources: { cpu: "8", memory: "32Gi" } },
-            },
-            log,
-          )
-        : undefined;
+      const agents = demo ? await startDemoAgents(server.url, demo, log) : undefined;
 
       onShutdown(log, async () => {
         await agents?.stop();

@@ -14,15 +14,7 @@ import { heartbeatBodySchema, taskReportBodySchema } from "../../domain/agent-bo
 import { newAgentToken } from "../../domain/tokens.ts";
 import type { ApiContext } from "../context.ts";
 import { HttpProblem, methodNotAllowed } from "../problem.ts";
-import { jsonBody, machineNameParam, nameParam, param, validate } from "../request.ts";
-
-/** A task id from the path: anything but a positive integer in range is a task that does not exist. */
-function taskIdParam(value: string): number {
-  const id = /^[0-9]{1,16}$/.test(value) ? Number(value) : 0;
-  if (id < 1 || !Number.isSafeInteger(id))
-    throw new HttpProblem(404, `task ${JSON.stringify(value)} does not exist`);
-  return id;
-}
+import { idParam, jsonBody, machineNameParam, nameParam, validate } from "../request.ts";
 
 /**
  * If-None-Match against our ETag (RFC 9110 §13.1.2, weak comparison). Not express's req.fresh:
@@ -87,7 +79,7 @@ export function agentRoutes({ pool, auth }: ApiContext): Router {
     .post(auth.agent, jsonBody, async (req, res) => {
       const cell = nameParam(req, "cell", "cell");
       const machine = machineNameParam(req);
-      const taskId = taskIdParam(param(req, "task"));
+      const taskId = idParam(req, "task", "task");
       const body = validate(taskReportBodySchema, req.body);
       res.json(await taskReport(pool, { cell, machine, taskId, ...body }));
     })
