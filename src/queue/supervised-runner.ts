@@ -6,9 +6,6 @@ export interface SupervisedRunner {
   stop(): Promise<void>;
 }
 
-const FIRST_DELAY_MS = 1_000;
-const MAX_DELAY_MS = 30_000;
-
 /**
  * Keeps a graphile-worker runner running: when it dies (its promise rejects, or it cannot start
  * because the database is down), it is started again with exponential backoff (1 s doubling up to
@@ -18,6 +15,7 @@ const MAX_DELAY_MS = 30_000;
 export async function superviseRunner(
   start: () => Promise<Runner>,
   logger: Logger,
+  delays: { firstMs: number; maxMs: number } = { firstMs: 1_000, maxMs: 30_000 },
 ): Promise<SupervisedRunner> {
   let current: Runner | undefined = await start();
   let stopping = false;
@@ -32,7 +30,7 @@ export async function superviseRunner(
     });
 
   const loop = (async () => {
-    let delay = FIRST_DELAY_MS;
+    let delay = delays.firstMs;
     while (!stopping) {
       try {
         if (!current) {
@@ -42,7 +40,7 @@ export async function superviseRunner(
             return;
           }
           current = runner;
-          delay = FIRST_DELAY_MS;
+          delay = delays.firstMs;
           logger.info("graphile-worker runner restarted");
         }
         await current.promise;
@@ -54,7 +52,7 @@ export async function superviseRunner(
       }
       current = undefined;
       await pause(delay);
-      delay = Math.min(delay * 2, MAX_DELAY_MS);
+      delay = Math.min(delay * 2, delays.maxMs);
     }
   })();
 
