@@ -99,7 +99,13 @@ export class SimulatedMachine {
     for (const [id, task] of this.tasks) {
       if (!ids.has(id) && !task.finished) this.stopTask(id, "no longer claimed here");
     }
-    for (const t of claimed) if (!this.tasks.has(t.taskId)) this.startTask(t);
+    for (const t of claimed) {
+      const local = this.tasks.get(t.taskId);
+      if (!local) this.startTask(t);
+      // Placed here again while it still ran here (lost, then back on the same machine): say so.
+      else if (t.state === "placed" && !local.finished && !this.reports.has(t.taskId))
+        this.reports.set(t.taskId, { state: "running" });
+    }
   }
 
   private startTask(t: ClaimedTask): void {
