@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { env } from "../config.ts";
 import { migrate } from "../db/migrate.ts";
 import { createPool } from "../db/pool.ts";
-import { waitForDatabase } from "../db/wait-for-database.ts";
+import { whenDatabaseAnswers } from "../db/when-database-answers.ts";
 import { log } from "../log.ts";
 import { positiveInt } from "./args.ts";
 import { onShutdown } from "./shutdown.ts";
@@ -18,8 +18,7 @@ export function serveCommand(): Command {
       if (!env.databaseUrl) throw new Error("DATABASE_URL is required");
       if (!env.adminToken) throw new Error("OMEGA_ADMIN_TOKEN is required");
       const pool = createPool(env.databaseUrl, { max: 20, name: "omega-api" });
-      await waitForDatabase(pool, log);
-      await migrate(pool);
+      await whenDatabaseAnswers(log, () => migrate(pool));
       const server = await startServer({
         pool,
         adminToken: env.adminToken,

@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { env } from "../config.ts";
 import { migrate } from "../db/migrate.ts";
 import { createPool } from "../db/pool.ts";
-import { waitForDatabase } from "../db/wait-for-database.ts";
+import { whenDatabaseAnswers } from "../db/when-database-answers.ts";
 import { log } from "../log.ts";
 import { duration, positiveInt } from "./args.ts";
 import { onShutdown } from "./shutdown.ts";
@@ -41,17 +41,19 @@ export function workerCommand(): Command {
         max: options.concurrency * 2 + 4,
         name: `omega-worker-${profile.name}`,
       });
-      await waitForDatabase(pool, log);
-      await migrate(pool);
-      const worker = await startSchedulerWorker({
-        pool,
-        profile,
-        concurrency: options.concurrency,
-        logger: log,
-        maintenance: {
-          lostAfterMs: options.lostAfter ?? duration(process.env.OMEGA_LOST_AFTER ?? "30s"),
-          checkEveryMs: options.checkEvery ?? duration(process.env.OMEGA_CHECK_EVERY ?? "5s"),
-        },
+      const maintenance = {
+        lostAfterMs: options.lostAfter ?? duration(process.env.OMEGA_LOST_AFTER ?? "30s"),
+        checkEveryMs: options.checkEvery ?? duration(process.env.OMEGA_CHECK_EVERY ?? "5s"),
+      };
+      const worker = await whenDatabaseAnswers(log, async () => {
+        await migrate(pool);
+        return startSchedulerWorker({
+          pool,
+          profile,
+          concurrency: options.concurrency,
+          logger: log,
+          maintenance,
+        });
       });
       onShutdown(log, async () => {
         await worker.stop();

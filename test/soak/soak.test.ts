@@ -280,10 +280,19 @@ it(
       ).rows[0].n as number;
     await waitFor(async () => (await unfinished()) === 0, 120_000, "every job to finish").catch(
       async (error) => {
-        const { rows } = await pool.query(
-          "select job_id, task_id, reason, blocked from omega.pending_tasks union all select job_id, id, state, null from omega.tasks where state in ('placed', 'running') limit 20",
+        const { rows } = await pool.query(`
+          select json_build_object(
+            'tasks', (select json_agg(t) from (select job_id, id, state, reason from omega.tasks
+                      where state in ('pending', 'placed', 'running') limit 10) t),
+            'jobs', (select json_agg(j) from (select id, state, blocked, lease_owner, lease_expires, scheduler
+                     from omega.jobs where state not in ('succeeded', 'failed', 'cancelled') limit 10) j),
+            'queue', (select json_agg(q) from (select task_identifier, key, run_at, attempts, locked_at, locked_by,
+                      last_error from graphile_worker.jobs) q),
+            'machines', (select json_agg(m) from (select name, state, used_cpu, tasks from omega.machines) m)) as state`);
+        const logs = [...processes].map((p) => p.output().slice(-3000)).join("\n---\n");
+        throw new Error(
+          `${error.message}; ${await unfinished()} unfinished: ${JSON.stringify(rows[0].state)}\n${logs}`,
         );
-        throw new Error(`${error.message}; ${await unfinished()} jobs unfinished: ${JSON.stringify(rows)}`);
       },
     );
 
