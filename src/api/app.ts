@@ -6,6 +6,7 @@ import { createAuth } from "./auth.ts";
 import type { ApiContext } from "./context.ts";
 import { httpMetrics } from "./metrics.ts";
 import { notFoundHandler, problemHandler } from "./problem.ts";
+import { agentRoutes } from "./routes/agents.ts";
 import { cellRoutes } from "./routes/cells.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { jobRoutes } from "./routes/jobs.ts";
@@ -59,6 +60,7 @@ export function createApp({ pool, adminToken, logger }: AppOptions): express.Exp
     quotaRoutes,
     jobRoutes,
     schedulerRoutes,
+    agentRoutes,
   ]) {
     app.use(routes(ctx));
   }

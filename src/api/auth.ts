@@ -1,17 +1,21 @@
 /**
- * Bearer tokens. The admin token comes from configuration; a tenant's token is random, shown once
- * when it is made, and stored only as its sha256 (a leaked table does not leak tokens, and a token
- * of 256 random bits needs no slow hash). Both are compared by digest, in constant time for the
- * admin token and through the unique index for tenant tokens.
+ * Bearer tokens. The admin token comes from configuration; a tenant's token and a cell's agent
+ * token are random, shown once when they are made, and stored only as their sha256 (a leaked table
+ * does not leak tokens, and a token of 256 random bits needs no slow hash). All are compared by
+ * digest, in constant time for the admin token and through a unique index for the others.
  */
 import { timingSafeEqual } from "node:crypto";
-import type { RequestHandler, Response } from "express";
+import type { Request, RequestHandler, Response } from "express";
 import type { Pool } from "../db/pool.ts";
+import { agentTokenGetCell } from "../db/queries/agent-token-get-cell.ts";
 import { tenantGetByToken } from "../db/queries/tenant-get-by-token.ts";
-import { sha256, TENANT_TOKEN_PREFIX } from "../domain/tokens.ts";
+import { AGENT_TOKEN_PREFIX, sha256, TENANT_TOKEN_PREFIX } from "../domain/tokens.ts";
 import { HttpProblem } from "./problem.ts";
 
-export type Principal = { kind: "admin" } | { kind: "tenant"; id: number; name: string };
+export type Principal =
+  | { kind: "admin" }
+  | { kind: "tenant"; id: number; name: string }
+  | { kind: "agent"; cell: string };
 
 // Visible ASCII, bounded (a superset of RFC 6750's b64token, so that a configured admin token with,
 // say, a "!" in it still works).
@@ -42,6 +46,8 @@ export interface Auth {
   admin: RequestHandler;
   /** Tenants only: what a tenant owns cannot be made by the admin in its name. */
   tenant: RequestHandler;
+  /** The admin, or the agent token of the cell named by the route's `:cell`. */
+  agent: RequestHandler;
 }
 
 export function createAuth(pool: Pool, adminToken: string): Auth {
@@ -56,15 +62,19 @@ export function createAuth(pool: Pool, adminToken: string): Auth {
     if (!token) throw unauthorized("the Authorization header must be 'Bearer <token>'", "invalid_request");
     const digest = sha256(token);
     if (timingSafeEqual(digest, adminDigest)) return { kind: "admin" };
+    if (token.startsWith(AGENT_TOKEN_PREFIX)) {
+      const cell = await agentTokenGetCell(pool, digest);
+      if (cell !== undefined) return { kind: "agent", cell };
+    }
     const tenant = token.startsWith(TENANT_TOKEN_PREFIX) ? await tenantGetByToken(pool, digest) : undefined;
     if (!tenant) throw unauthorized("the token is not valid", "invalid_token");
     return { kind: "tenant", id: tenant.id, name: tenant.name };
   }
 
-  function requiring(allowed: (p: Principal) => string | undefined): RequestHandler {
+  function requiring(allowed: (p: Principal, req: Request) => string | undefined): RequestHandler {
     return async (req, res, next) => {
       const principal = await identify(req.get("authorization"));
-      const refusal = allowed(principal);
+      const refusal = allowed(principal, req);
       if (refusal) throw new HttpProblem(403, refusal);
       res.locals.principal = principal;
       next();
@@ -72,12 +82,21 @@ export function createAuth(pool: Pool, adminToken: string): Auth {
   }
 
   return {
-    any: requiring(() => undefined),
+    // An agent token is for its machines' endpoints only: it must not read like an admin elsewhere.
+    any: requiring((p) =>
+      p.kind === "agent" ? "an agent token may only use its cell's machine agent endpoints" : undefined,
+    ),
     admin: requiring((p) => (p.kind === "admin" ? undefined : "this endpoint needs the admin token")),
     tenant: requiring((p) =>
       p.kind === "tenant"
         ? undefined
         : "jobs belong to tenants: submit with the tenant's token, not the admin token",
     ),
+    agent: requiring((p, req) => {
+      if (p.kind === "admin" || (p.kind === "agent" && p.cell === req.params.cell)) return undefined;
+      return p.kind === "agent"
+        ? `this agent token is for cell "${p.cell}"`
+        : "this endpoint needs the cell's agent token (or the admin token)";
+    }),
   };
 }

@@ -4,6 +4,7 @@
  * out by hand.
  */
 import { z } from "zod";
+import { heartbeatBodySchema, taskReportBodySchema } from "../domain/agent-bodies.ts";
 import {
   cellBodySchema,
   jobSpecSchema,
@@ -59,6 +60,11 @@ const job = object({
     spreadBy: { type: ["string", "null"] },
   }),
   gang: { oneOf: [object({ minAvailable: int }), { type: "null" }] },
+  maxRetries: { type: "integer", description: "Extension: times each failed task is run again." },
+  runtime: {
+    oneOf: [object({ minMs: int, maxMs: int }), { type: "null" }],
+    description: "Extension: how long a task runs on a simulated agent; null: until stopped.",
+  },
   createdAt: time,
   updatedAt: time,
 });
@@ -88,8 +94,80 @@ const jobDetail = {
   ],
 };
 
+const taskStates = { enum: ["pending", "placed", "running", "succeeded", "failed", "cancelled"] };
+const nullable = (schema: Schema) => ({ oneOf: [schema, { type: "null" }] });
+
 export const schemas: Record<string, Schema> = {
   JobSpec: fromZod(jobSpecSchema),
+  HeartbeatBody: fromZod(heartbeatBodySchema),
+  TaskReportBody: fromZod(taskReportBodySchema),
+  AgentToken: object({
+    cell: str,
+    createdAt: time,
+    token: { type: "string", description: "Shown once; only its hash is kept." },
+  }),
+  Heartbeat: object({
+    cell: str,
+    machine: str,
+    state: { enum: ["up", "draining", "down"] },
+    cameBack: { type: "boolean", description: "It had been taken down as lost and is back." },
+    stop: { type: "array", items: int, description: "Tasks it said it runs that are not claimed on it." },
+  }),
+  MachineClaims: object({
+    cell: str,
+    machine: str,
+    state: { enum: ["up", "draining", "down"] },
+    version: { type: "string", description: "The ETag: changes with the claims and their states." },
+    tasks: {
+      type: "array",
+      items: object({
+        taskId: int,
+        jobId: int,
+        taskIndex: int,
+        state: { enum: ["placed", "running"] },
+        resources: ref("Resources"),
+        runtime: nullable(object({ minMs: int, maxMs: int })),
+        placedAt: time,
+      }),
+    },
+  }),
+  TaskReport: object({
+    taskId: int,
+    jobId: int,
+    taskIndex: int,
+    state: taskStates,
+    jobState: taskStates,
+    reason: nullable(str),
+  }),
+  EventPage: object({
+    events: {
+      type: "array",
+      items: object({
+        id: int,
+        at: time,
+        kind: {
+          enum: [
+            "submitted",
+            "pending",
+            "placed",
+            "running",
+            "succeeded",
+            "failed",
+            "cancelled",
+            "retried",
+            "lost",
+            "preempted",
+            "returned",
+          ],
+        },
+        taskIndex: nullable(int),
+        taskId: nullable(int),
+        machine: nullable(str),
+        reason: nullable(str),
+      }),
+    },
+    next: { type: ["integer", "null"], description: "Pass as ?after= for the next page; null on the last." },
+  }),
   MachineBody: fromZod(machineBodySchema),
   CellBody: fromZod(cellBodySchema),
   TenantBody: fromZod(tenantBodySchema),

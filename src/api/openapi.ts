@@ -40,11 +40,21 @@ const queryParam = (name: string, description: string, schema: unknown = { type:
 const cell = pathParam("cell", "cell name");
 const machine = pathParam("name", "machine name");
 const jobId = pathParam("id", "job id", { type: "integer", minimum: 1 });
+const taskId = pathParam("task", "task id", { type: "integer", minimum: 1 });
 
-function op(summary: string, who: "any" | "admin" | "tenant" | "none", extra: Operation): Operation {
+function op(
+  summary: string,
+  who: "any" | "admin" | "tenant" | "agent" | "none",
+  extra: Operation,
+): Operation {
   const security = who === "none" ? { security: [] } : {};
   return {
-    summary: who === "none" || who === "any" ? summary : `${summary} (${who} token)`,
+    summary:
+      who === "none" || who === "any"
+        ? summary
+        : who === "agent"
+          ? `${summary} (the cell's agent token, or admin)`
+          : `${summary} (${who} token)`,
     // Which token the endpoint takes, for clients and for the tenancy test that walks every endpoint.
     "x-omega-auth": who,
     ...security,
@@ -92,7 +102,7 @@ const paths = {
     }),
   },
   "/v1/cells/{cell}/machines/{name}": {
-    put: op("Register or update a machine (idempotent)", "admin", {
+    put: op("Register or update a machine (idempotent)", "agent", {
       parameters: [cell, machine],
       requestBody: body("MachineBody"),
       responses: {
@@ -117,6 +127,51 @@ const paths = {
     post: op("Take new placements on a machine again", "admin", {
       parameters: [cell, machine],
       responses: { ...ok("up", ref("Machine")), ...errors(401, 403, 404) },
+    }),
+  },
+  "/v1/cells/{cell}/agent-token": {
+    post: op("Issue the cell's agent token; the previous one stops working", "admin", {
+      parameters: [cell],
+      responses: { ...ok("the new token, shown once", ref("AgentToken")), ...errors(401, 403, 404) },
+    }),
+  },
+  "/v1/cells/{cell}/machines/{name}/heartbeat": {
+    post: op("Heartbeat: the machine is alive; a lost machine comes back; which tasks to stop", "agent", {
+      parameters: [cell, machine],
+      requestBody: body("HeartbeatBody"),
+      responses: {
+        ...ok("the machine's state", ref("Heartbeat")),
+        ...errors(400, 401, 403, 404, 413, 415, 422),
+      },
+    }),
+  },
+  "/v1/cells/{cell}/machines/{name}/claims": {
+    get: op("The tasks the machine should run; stop any other. Conditional with If-None-Match", "agent", {
+      parameters: [
+        cell,
+        machine,
+        { name: "If-None-Match", in: "header", required: false, schema: { type: "string" } },
+      ],
+      responses: {
+        "200": {
+          description: "the claims",
+          headers: { ETag: { schema: { type: "string" } } },
+          content: json(ref("MachineClaims")),
+        },
+        "304": { description: "unchanged since the ETag sent in If-None-Match" },
+        ...errors(401, 403, 404),
+      },
+    }),
+  },
+  "/v1/cells/{cell}/machines/{name}/tasks/{task}": {
+    post: op("Report a task of the machine running, succeeded or failed", "agent", {
+      parameters: [cell, machine, taskId],
+      requestBody: body("TaskReportBody"),
+      responses: {
+        ...ok("the task and its job after the report", ref("TaskReport")),
+        "409": problem("the task is not on this machine (stop it), or the transition goes backwards"),
+        ...errors(400, 401, 403, 404, 413, 415, 422),
+      },
     }),
   },
   "/v1/tenants": {
@@ -172,11 +227,25 @@ const paths = {
       responses: { ...ok("a page of jobs", ref("JobPage")), ...errors(401, 422) },
     }),
     post: op("Submit a job", "tenant", {
+      parameters: [
+        {
+          name: "Idempotency-Key",
+          in: "header",
+          required: false,
+          description:
+            "1-255 visible ASCII characters. A retry with the same key and body returns the same job " +
+            "(with Idempotent-Replayed: true); the same key with another body is a 422.",
+          schema: { type: "string" },
+        },
+      ],
       requestBody: body("JobSpec"),
       responses: {
         "201": {
-          description: "submitted",
-          headers: { Location: { schema: { type: "string" } } },
+          description: "submitted (or, with a known Idempotency-Key, the job that key submitted)",
+          headers: {
+            Location: { schema: { type: "string" } },
+            "Idempotent-Replayed": { schema: { type: "string", enum: ["true"] } },
+          },
           content: json(ref("JobDetail")),
         },
         ...errors(400, 401, 403, 413, 415, 422),
@@ -197,6 +266,16 @@ const paths = {
         }),
         ...errors(401, 404),
       },
+    }),
+  },
+  "/v1/jobs/{id}/events": {
+    get: op("What happened to a job and its tasks, in order (owner or admin)", "any", {
+      parameters: [
+        jobId,
+        queryParam("after", "cursor: the `next` of the previous page", { type: "integer", minimum: 0 }),
+        queryParam("limit", "page size (Default: 1000)", { type: "integer", minimum: 1, maximum: 1000 }),
+      ],
+      responses: { ...ok("a page of events", ref("EventPage")), ...errors(401, 404, 422) },
     }),
   },
   "/v1/schedulers": {
@@ -250,7 +329,11 @@ export const openapi = {
   paths,
   components: {
     securitySchemes: {
-      bearer: { type: "http", scheme: "bearer", description: "The admin token, or a tenant's token" },
+      bearer: {
+        type: "http",
+        scheme: "bearer",
+        description: "The admin token, a tenant's token, or (machine agent endpoints) a cell's agent token",
+      },
     },
     schemas,
     responses,

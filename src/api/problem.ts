@@ -6,7 +6,7 @@
 import { STATUS_CODES } from "node:http";
 import type { ErrorRequestHandler, RequestHandler, Response } from "express";
 import { z } from "zod";
-import { isRetryable, refusalOf } from "../db/errors.ts";
+import { isDatabaseUnavailable, isRetryable, refusalOf } from "../db/errors.ts";
 import type { Logger } from "../log.ts";
 
 export interface FieldError {
@@ -86,7 +86,6 @@ function bodyParserProblem(error: { type?: unknown; status?: unknown }): HttpPro
   return undefined;
 }
 
-const DATABASE_UNAVAILABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "57P01", "57P03"]);
 // Data a request carried that Postgres cannot store; the schemas refuse it first, this is the backstop.
 const UNSTORABLE_DATA = new Set(["22P05", "22021"]);
 
@@ -108,8 +107,7 @@ function classify(error: unknown): HttpProblem | undefined {
   if (isRetryable(error)) {
     return new HttpProblem(503, "the database was busy; try again", { headers: { "Retry-After": "1" } });
   }
-  const message = "message" in error ? String(error.message) : "";
-  if (DATABASE_UNAVAILABLE.has(code) || code.startsWith("08") || message.includes("trying to connect")) {
+  if (isDatabaseUnavailable(error)) {
     return new HttpProblem(503, "the database is unavailable; try again", {
       headers: { "Retry-After": "5" },
     });

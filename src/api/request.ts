@@ -57,11 +57,15 @@ export function machineNameParam(req: Request): string {
   return value;
 }
 
-/** A job id from the path: anything but a positive integer in range is a job that does not exist. */
-export function jobIdParam(req: Request): number {
-  const value = param(req, "id");
+/** An id from the path: anything but a positive integer in range is a `noun` that does not exist. */
+export function idParam(req: Request, name: string, noun: string): number {
+  const value = param(req, name);
   const id = /^[0-9]{1,16}$/.test(value) ? Number(value) : 0;
   if (id < 1 || !Number.isSafeInteger(id))
-    throw new HttpProblem(404, `job ${JSON.stringify(value)} does not exist`);
+    throw new HttpProblem(404, `${noun} ${JSON.stringify(value)} does not exist`);
   return id;
+}
+
+export function jobIdParam(req: Request): number {
+  return idParam(req, "id", "job");
 }

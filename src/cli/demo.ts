@@ -1,18 +1,26 @@
+import type { Simulator } from "../agent/simulator.ts";
 import type { Pool } from "../db/pool.ts";
+import { agentTokenRotate } from "../db/queries/agent-token-rotate.ts";
 import { tenantCreate } from "../db/queries/tenant-create.ts";
 import { tenantRotateToken } from "../db/queries/tenant-rotate-token.ts";
-import { newTenantToken } from "../domain/tokens.ts";
+import { newAgentToken, newTenantToken } from "../domain/tokens.ts";
+import type { Logger } from "../log.ts";
 
 const ZONES = ["a", "b", "c"];
+/** demo-01 … demo-12: the names `omega agent --simulate 12 --cell demo` runs. */
+const DEMO_MACHINES = 12;
 
 /**
  * A demo cell of 12 simulated machines in three zones (two of them with GPUs, tainted for ML
- * work) and a demo tenant whose token is issued anew on every start (tokens are stored hashed).
+ * work), a demo tenant, and the cell's agent token; the tokens are issued anew on every start
+ * (they are stored hashed).
  */
-export async function createDemo(pool: Pool): Promise<{ cell: string; tenant: string; token: string }> {
+export async function createDemo(
+  pool: Pool,
+): Promise<{ cell: string; tenant: string; token: string; agentToken: string }> {
   const cell = "demo";
   await pool.query("insert into omega.cells (name) values ($1) on conflict do nothing", [cell]);
-  for (let i = 0; i < 12; i++) {
+  for (let i = 0; i < DEMO_MACHINES; i++) {
     const gpu = i >= 10;
     await pool.query("select omega.put_machine($1, $2, $3, $4, $5)", [
       cell,
@@ -24,5 +32,29 @@ export async function createDemo(pool: Pool): Promise<{ cell: string; tenant: st
   }
   const { token, hash } = newTenantToken();
   if (!(await tenantCreate(pool, "demo", hash))) await tenantRotateToken(pool, "demo", hash);
-  return { cell, tenant: "demo", token };
+  const agent = newAgentToken();
+  await agentTokenRotate(pool, cell, agent.hash);
+  return { cell, tenant: "demo", token, agentToken: agent.token };
+}
+
+/** The demo cell's machines come alive: simulated agents run what is placed on them, over the API. */
+export async function startDemoAgents(
+  apiUrl: string,
+  demo: { cell: string; agentToken: string },
+  logger: Logger,
+): Promise<Simulator> {
+  const { startSimulator } = await import("../agent/simulator.ts");
+  return startSimulator(
+    {
+      url: apiUrl,
+      token: demo.agentToken,
+      cell: demo.cell,
+      machines: DEMO_MACHINES,
+      failRate: 0,
+      heartbeatMs: 2_000,
+      pollMs: 1_000,
+      shape: { resources: { cpu: "8", memory: "32Gi" } },
+    },
+    logger,
+  );
 }

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { log } from "../log.ts";
+import { agentCommand } from "./agent.ts";
 import { benchCommand } from "./bench.ts";
 import { migrateCommand } from "./migrate.ts";
 import { serveCommand } from "./serve.ts";
@@ -14,6 +15,7 @@ program.addCommand(migrateCommand());
 program.addCommand(serveCommand());
 program.addCommand(workerCommand());
 program.addCommand(benchCommand());
+program.addCommand(agentCommand());
 
 try {
   await program.parseAsync();

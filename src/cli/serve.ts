@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { env } from "../config.ts";
 import { ensureMigrated } from "../db/migrate.ts";
 import { createPool } from "../db/pool.ts";
+import { whenDatabaseAnswers } from "../db/when-database-answers.ts";
 import { log } from "../log.ts";
 import { positiveInt } from "./args.ts";
 import { onShutdown } from "./shutdown.ts";
@@ -18,7 +19,7 @@ export function serveCommand(): Command {
       if (!env.adminToken) throw new Error("OMEGA_ADMIN_TOKEN is required");
       const pool = createPool(env.databaseUrl, { max: 20, name: "omega-api" });
       // A process that cannot start must not linger for the pool's idle timeout.
-      await ensureMigrated(pool).catch(async (error: unknown) => {
+      await whenDatabaseAnswers(log, () => ensureMigrated(pool)).catch(async (error: unknown) => {
         await pool.end();
         throw error;
       });

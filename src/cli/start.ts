@@ -9,7 +9,7 @@ import { createPool } from "../db/pool.ts";
 import { newAdminToken } from "../domain/tokens.ts";
 import { log } from "../log.ts";
 import { positiveInt } from "./args.ts";
-import { createDemo } from "./demo.ts";
+import { createDemo, startDemoAgents } from "./demo.ts";
 import { onShutdown } from "./shutdown.ts";
 import { spawnWorker } from "./worker-process.ts";
 
@@ -20,7 +20,7 @@ export function startCommand(): Command {
     )
     .option("--port <port>", "API port (Default: $PORT or 8080)", positiveInt, env.port)
     .option("--data <dir>", "where the embedded PostgreSQL keeps its data (Default: ./.omega)", ".omega")
-    .option("--no-demo", "do not create the demo cell and tenant")
+    .option("--no-demo", "do not create the demo cell, its simulated agents and the demo tenant")
     .action(async (options: { port: number; data: string; demo: boolean }) => {
       // Loaded on use: `omega migrate` should not pay for the HTTP stack or the queue.
       const { startServer } = await import("../api/server.ts");
@@ -41,8 +41,10 @@ export function startCommand(): Command {
         spawnWorker(databaseUrl, scheduler, { env: { OMEGA_PARENT_PID: String(process.pid) } }),
       );
       const demo = options.demo ? await createDemo(pool) : undefined;
+      const agents = demo ? await startDemoAgents(server.url, demo, log) : undefined;
 
       onShutdown(log, async () => {
+        await agents?.stop();
         await server.close();
         await Promise.all(workers.map((w) => w.stop()));
         await pool.end();
@@ -64,8 +66,9 @@ export function startCommand(): Command {
           "Submit a job to the demo cell:",
           `  curl -s -X POST ${url}/v1/jobs -H 'Authorization: Bearer ${demo.token}' \\`,
           `    -H 'Content-Type: application/json' \\`,
-          `    -d '{"cell":"${demo.cell}","tasks":3,"resources":{"cpu":"500m","memory":"1Gi"}}'`,
+          `    -d '{"cell":"${demo.cell}","tasks":3,"resources":{"cpu":"500m","memory":"1Gi"},"runtime":"30s"}'`,
           `  curl -s ${url}/v1/jobs/1 -H 'Authorization: Bearer ${demo.token}'`,
+          `  curl -s ${url}/v1/jobs/1/events -H 'Authorization: Bearer ${demo.token}'`,
         );
       }
       process.stdout.write(`${lines.join("\n")}\n\n`);

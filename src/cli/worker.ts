@@ -2,9 +2,18 @@ import { Command } from "commander";
 import { env } from "../config.ts";
 import { ensureMigrated } from "../db/migrate.ts";
 import { createPool } from "../db/pool.ts";
+import { whenDatabaseAnswers } from "../db/when-database-answers.ts";
 import { log } from "../log.ts";
-import { positiveInt } from "./args.ts";
+import { duration, positiveInt } from "./args.ts";
 import { onShutdown } from "./shutdown.ts";
+
+interface WorkerOptions {
+  scheduler: string;
+  profiles?: string;
+  concurrency: number;
+  lostAfter?: number;
+  checkEvery?: number;
+}
 
 export function workerCommand(): Command {
   return new Command("worker")
@@ -12,7 +21,17 @@ export function workerCommand(): Command {
     .requiredOption("--scheduler <name>", "scheduler profile to run: batch, service, or one from --profiles")
     .option("--profiles <file>", "JSON file of scheduler profiles (merged over the built-in ones)")
     .option("--concurrency <n>", "evaluations run at once by this process (Default: 2)", positiveInt, 2)
-    .action(async (options: { scheduler: string; profiles?: string; concurrency: number }) => {
+    .option(
+      "--lost-after <duration>",
+      "a machine whose agent is silent this long is down and its tasks move (Default: $OMEGA_LOST_AFTER or 30s)",
+      duration,
+    )
+    .option(
+      "--check-every <duration>",
+      "how often the lost-machine check runs (Default: $OMEGA_CHECK_EVERY or 5s)",
+      duration,
+    )
+    .action(async (options: WorkerOptions) => {
       // Loaded on use: `omega migrate` should not pay for the HTTP stack or the queue.
       const { startSchedulerWorker } = await import("../queue/scheduler-worker.ts");
       const { loadProfile } = await import("../scheduler/profile-config.ts");
@@ -22,16 +41,23 @@ export function workerCommand(): Command {
         max: options.concurrency * 2 + 4,
         name: `omega-worker-${profile.name}`,
       });
+      const maintenance = {
+        lostAfterMs: options.lostAfter ?? duration(process.env.OMEGA_LOST_AFTER ?? "30s"),
+        checkEveryMs: options.checkEvery ?? duration(process.env.OMEGA_CHECK_EVERY ?? "5s"),
+      };
       // A process that cannot start must not linger for the pool's idle timeout.
-      await ensureMigrated(pool).catch(async (error: unknown) => {
+      const worker = await whenDatabaseAnswers(log, async () => {
+        await ensureMigrated(pool);
+        return startSchedulerWorker({
+          pool,
+          profile,
+          concurrency: options.concurrency,
+          logger: log,
+          maintenance,
+        });
+      }).catch(async (error: unknown) => {
         await pool.end();
         throw error;
-      });
-      const worker = await startSchedulerWorker({
-        pool,
-        profile,
-        concurrency: options.concurrency,
-        logger: log,
       });
       onShutdown(log, async () => {
         await worker.stop();

@@ -35,3 +35,28 @@ export function isRetryable(error: unknown): boolean {
   const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
   return code === "40001" || code === "40P01";
 }
+
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "57P01",
+  "57P02",
+  "57P03",
+]);
+
+/**
+ * The database cannot be reached, is shutting down or starting up, or dropped the connection (a
+ * restart): nothing the request did was kept, and the same request may succeed later.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const code = "code" in error ? String(error.code) : "";
+  const message = "message" in error ? String(error.message) : "";
+  return (
+    UNAVAILABLE_CODES.has(code) ||
+    code.startsWith("08") ||
+    /trying to connect|Connection terminated|connection error and is not queryable/.test(message)
+  );
+}

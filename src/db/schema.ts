@@ -23,6 +23,12 @@ export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
+export interface AgentTokens {
+  cell: string;
+  created_at: Generated<Timestamp>;
+  token_hash: Buffer;
+}
+
 export interface Cells {
   capacity_epoch: Generated<number>;
   created_at: Generated<Timestamp>;
@@ -45,31 +51,60 @@ export interface Claims {
   tenant_id: number;
 }
 
+export interface Events {
+  at: Generated<Timestamp>;
+  cell: string;
+  id: Generated<number>;
+  job_id: number;
+  kind: string;
+  machine: string | null;
+  reason: string | null;
+  task_id: number | null;
+  task_index: number | null;
+}
+
 export interface Jobs {
   affinity: Generated<Json>;
   blocked: Generated<boolean>;
   cell: string;
+  client_token: string | null;
   cpu: number | null;
   created_at: Generated<Timestamp>;
   disk: number | null;
+  failed_count: Generated<number>;
   gang_min: number | null;
   gpu: number | null;
   id: Generated<number>;
   lease_expires: Timestamp | null;
   lease_owner: string | null;
   max_per_machine: number | null;
+  max_retries: Generated<number>;
   memory: number | null;
   name: Generated<string>;
   pending_count: number;
   priority: number;
+  request_hash: Buffer | null;
+  runtime_max_ms: number | null;
+  runtime_min_ms: number | null;
   scheduler: string;
   selector: Generated<Json>;
   spread_by: string | null;
+  started_at: Timestamp | null;
   state: Generated<string>;
+  succeeded_count: Generated<number>;
   task_count: number;
   tenant_id: number;
   tolerations: Generated<Json>;
   updated_at: Generated<Timestamp>;
+}
+
+export interface MachineAgents {
+  cell: string;
+  generation: Generated<number>;
+  last_heartbeat: Timestamp | null;
+  lost_at: Timestamp | null;
+  lost_from: string | null;
+  machine_id: number;
 }
 
 export interface MachineRemovals {
@@ -117,6 +152,12 @@ export interface MachineUsage {
   used_gpu: number | null;
   used_memory: number | null;
   version: number | null;
+}
+
+export interface MachineWatch {
+  checked_at: Timestamp;
+  singleton: Generated<boolean>;
+  watching_since: Timestamp;
 }
 
 export interface PendingTasks {
@@ -209,11 +250,13 @@ export interface SchedulerStats {
 }
 
 export interface Tasks {
+  attempts: Generated<number>;
   cell: string;
   id: Generated<number>;
   index: number;
   job_id: number;
   pending_since: Generated<Timestamp>;
+  ran_on: number | null;
   reason: string | null;
   state: Generated<string>;
 }
@@ -226,11 +269,15 @@ export interface Tenants {
 }
 
 export interface DB {
+  agent_tokens: AgentTokens;
   cells: Cells;
   claims: Claims;
+  events: Events;
   jobs: Jobs;
+  machine_agents: MachineAgents;
   machine_removals: MachineRemovals;
   machine_usage: MachineUsage;
+  machine_watch: MachineWatch;
   machines: Machines;
   pending_tasks: PendingTasks;
   placements: Placements;

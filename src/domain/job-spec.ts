@@ -5,6 +5,7 @@
  * same rules again in SQL: that is the one authority; this layer exists for per-field errors.
  */
 import { z } from "zod";
+import { parseDuration } from "./duration.ts";
 import { BANDS, type Band } from "./priority.ts";
 import { parseQuantity } from "./quantity.ts";
 import { type Dimension, MAX_QUANTITY, type Resources } from "./resources.ts";
@@ -139,6 +140,22 @@ export const constraintsSchema = z.strictObject({
   spreadBy: labelKey.optional(),
 });
 
+const durationSchema = z
+  .string()
+  .refine((v) => parseDuration(v) !== undefined, 'must be a duration such as "500ms", "30s", "2m" or "1h"');
+
+/** Extension (not in SPEC.md): how long a task runs on a simulated agent, fixed or drawn uniformly. */
+const runtimeSchema = z
+  .union([durationSchema, z.strictObject({ min: durationSchema, max: durationSchema })])
+  .refine(
+    (r) => typeof r === "string" || (parseDuration(r.min) ?? 0) <= (parseDuration(r.max) ?? 0),
+    "min must not exceed max",
+  )
+  .meta({
+    description:
+      'Extension: how long each task runs on a simulated agent ("30s", or {"min": "10s", "max": "1m"}); without it, until stopped',
+  });
+
 export const jobSpecSchema = z
   .strictObject({
     name: text(253).optional(),
@@ -149,6 +166,13 @@ export const jobSpecSchema = z
     resources: resourcesSchema,
     constraints: constraintsSchema.optional(),
     gang: z.strictObject({ minAvailable: z.int().min(1).max(100_000) }).optional(),
+    maxRetries: z
+      .int()
+      .min(0)
+      .max(100)
+      .optional()
+      .meta({ description: "Extension: times each failed task is run again (Default: 3)" }),
+    runtime: runtimeSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     if (spec.gang && spec.gang.minAvailable > spec.tasks) {
@@ -172,6 +196,8 @@ export type JobSpec = z.output<typeof jobSpecSchema>;
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
 export type Constraints = z.output<typeof constraintsSchema>;
 export type MachineBody = z.output<typeof machineBodySchema>;
+/** A machine body as a client writes it (quantities may be strings). */
+export type MachineBodyInput = z.input<typeof machineBodySchema>;
 export type CellBody = z.output<typeof cellBodySchema>;
 export type TenantBody = z.output<typeof tenantBodySchema>;
 export type QuotaBody = z.output<typeof quotaBodySchema>;

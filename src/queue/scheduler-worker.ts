@@ -1,12 +1,20 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { Logger as QueueLogger, type Runner, run, type Task } from "graphile-worker";
+import { Logger as QueueLogger, run, type Task } from "graphile-worker";
 import type { Pool } from "../db/pool.ts";
 import { registerScheduler, wakeStale } from "../db/scheduling.ts";
 import type { Logger } from "../log.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import { evaluate } from "../scheduler/evaluate.ts";
 import { postgresBackend } from "../scheduler/postgres-backend.ts";
+import {
+  DEFAULT_MAINTENANCE,
+  ensureMaintenance,
+  type MaintenanceOptions,
+  maintenanceCrontab,
+  maintenanceTasks,
+} from "./maintenance.ts";
+import { superviseRunner } from "./supervised-runner.ts";
 
 export interface SchedulerWorker {
   owner: string;
@@ -23,13 +31,17 @@ const STALE_SWEEP_MS = 2_000;
 /**
  * One scheduler worker: takes its scheduler's wake-ups from the graphile-worker queue (task
  * `schedule:<name>`, so workers of other schedulers never see them) and runs evaluations. Keeps
- * one snapshot per cell in memory across evaluations and syncs it incrementally.
+ * one snapshot per cell in memory across evaluations and syncs it incrementally. Every worker also
+ * takes the cluster's maintenance job (the lost-machine check), and restarts its graphile-worker
+ * runner if it dies (a database restart, say).
  */
 export async function startSchedulerWorker(options: {
   pool: Pool;
   profile: SchedulerProfile;
   concurrency: number;
   logger: Logger;
+  /** (Default: machines lost after 30 s of silence, checked every 5 s.) */
+  maintenance?: MaintenanceOptions;
 }): Promise<SchedulerWorker> {
   const { pool, profile, logger } = options;
   const owner = `${profile.name}@${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -48,15 +60,25 @@ export async function startSchedulerWorker(options: {
       logger.info({ cell, scheduler: profile.name, ...stats }, "evaluation");
   };
 
-  const runner: Runner = await run({
-    pgPool: pool,
-    concurrency: options.concurrency,
-    noHandleSignals: true,
-    pollInterval: 2_000,
-    taskList: { [`schedule:${profile.name}`]: schedule },
-    crontab: "",
-    logger: queueLogger(logger),
-  });
+  const runner = await superviseRunner(async () => {
+    const started = await run({
+      pgPool: pool,
+      concurrency: options.concurrency,
+      noHandleSignals: true,
+      pollInterval: 2_000,
+      taskList: {
+        [`schedule:${profile.name}`]: schedule,
+        ...maintenanceTasks(pool, options.maintenance ?? DEFAULT_MAINTENANCE, logger),
+      },
+      crontab: maintenanceCrontab,
+      logger: queueLogger(logger),
+    });
+    // If this fails, the crontab starts the maintenance chain within a minute.
+    await ensureMaintenance(started.addJob).catch((error) =>
+      logger.warn({ err: error }, "could not queue the lost-machine check"),
+    );
+    return started;
+  }, logger);
   const sweep = setInterval(() => {
     wakeStale(pool).catch((error) => logger.warn({ err: error }, "stale sweep failed"));
   }, STALE_SWEEP_MS);
@@ -77,10 +99,11 @@ export async function startSchedulerWorker(options: {
   };
 }
 
-/** graphile-worker's log lines, through our pino logger. */
+/** graphile-worker's log lines, through our pino logger (each completed job at debug: routine). */
 function queueLogger(logger: Logger): QueueLogger {
   return new QueueLogger((scope) => (level, message, meta) => {
-    const method = level === "warning" ? "warn" : level;
+    const routine = level === "info" && message.startsWith("Completed task");
+    const method = routine ? "debug" : level === "warning" ? "warn" : level;
     logger[method]({ queue: scope, ...meta }, message);
   });
 }

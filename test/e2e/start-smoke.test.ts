@@ -31,7 +31,7 @@ async function start(dir: string, port: number): Promise<{ proc: OmegaProcess; t
   return { proc, token };
 }
 
-it("npm start: embedded database, API, workers and demo cell; survives a restart on the same data", async () => {
+it("npm start: embedded database, API, workers, demo cell and its agents; survives a restart on the same data", async () => {
   const dir = await mkdtemp(path.join(tmpdir(), "omega-start-"));
   dirs.push(dir);
   const port = await freePort();
@@ -46,26 +46,32 @@ it("npm start: embedded database, API, workers and demo cell; survives a restart
   });
   expect(submit.status).toBe(201);
   const { id } = (await submit.json()) as { id: number };
+  // The demo cell's simulated agents run what is placed: a job without a runtime until it is stopped,
+  // one with a runtime until it succeeds.
+  const short = await fetch(`${base}/v1/jobs`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${first.token}`, "content-type": "application/json" },
+    body: JSON.stringify({ cell: "demo", tasks: 2, resources: { cpu: "500m" }, runtime: "1s" }),
+  });
+  const shortId = ((await short.json()) as { id: number }).id;
+  const stateOf = async (job: number, token: string) => {
+    const r = await fetch(`${base}/v1/jobs/${job}`, { headers: { authorization: `Bearer ${token}` } });
+    return ((await r.json()) as { state: string }).state;
+  };
+  await waitFor(async () => (await stateOf(id, first.token)) === "running", 30_000, "the demo job to run");
   await waitFor(
-    async () => {
-      const r = await fetch(`${base}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${first.token}` } });
-      return ((await r.json()) as { state: string }).state === "placed";
-    },
+    async () => (await stateOf(shortId, first.token)) === "succeeded",
     30_000,
-    "the demo job to be placed",
+    "the short job to succeed",
   );
   expect(await first.proc.stop("SIGTERM")).toBe(0);
 
   const second = await start(dir, port);
-  const again = await fetch(`${base}/v1/jobs/${id}`, {
-    headers: { authorization: `Bearer ${second.token}` },
-  });
-  expect(((await again.json()) as { state: string }).state).toBe("placed");
+  expect(await stateOf(id, second.token)).toBe("running");
 
   // Killed outright: its postmaster is orphaned with its postmaster.pid; the next start copes.
   await second.proc.stop("SIGKILL");
   const third = await start(dir, port);
-  const still = await fetch(`${base}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${third.token}` } });
-  expect(((await still.json()) as { state: string }).state).toBe("placed");
+  expect(await stateOf(id, third.token)).toBe("running");
   expect(await third.proc.stop("SIGTERM")).toBe(0);
 }, 240_000);

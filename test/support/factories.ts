@@ -1,7 +1,8 @@
 import type { Pool } from "../../src/db/pool.ts";
+import { agentTokenRotate } from "../../src/db/queries/agent-token-rotate.ts";
 import { tenantCreate } from "../../src/db/queries/tenant-create.ts";
 import { commitPlan as commitPlanThroughDb, type PlacementOutcome } from "../../src/db/scheduling.ts";
-import { newTenantToken } from "../../src/domain/tokens.ts";
+import { newAgentToken, newTenantToken } from "../../src/domain/tokens.ts";
 
 /** Factories with every field optional: a test names only what it is about. */
 export async function makeCell(pool: Pool, name = "east"): Promise<string> {
@@ -44,6 +45,13 @@ export async function makeTenant(
   const tenant = await tenantCreate(pool, name, hash);
   if (!tenant) throw new Error(`tenant ${name} exists`);
   return { id: tenant.id, name, token };
+}
+
+/** Issues the cell's agent token (replacing any previous one) and returns it. */
+export async function makeAgentToken(pool: Pool, cell = "east"): Promise<string> {
+  const { token, hash } = newAgentToken();
+  if (!(await agentTokenRotate(pool, cell, hash))) throw new Error(`cell ${cell} does not exist`);
+  return token;
 }
 
 export async function submitJob(
@@ -115,6 +123,9 @@ export async function rowCounts(pool: Pool): Promise<Record<string, number>> {
     select 'tasks', count(*)::int from omega.tasks union all
     select 'claims', count(*)::int from omega.claims union all
     select 'quotas', count(*)::int from omega.quotas union all
-    select 'plans', count(*)::int from omega.plans`);
+    select 'plans', count(*)::int from omega.plans union all
+    select 'events', count(*)::int from omega.events union all
+    select 'machine_agents', count(*)::int from omega.machine_agents union all
+    select 'agent_tokens', count(*)::int from omega.agent_tokens`);
   return Object.fromEntries(rows.map((r) => [r.t, r.n]));
 }

@@ -32,6 +32,17 @@ const untoleratedTaints = (j: string, m: string) => `
     where tol ->> 'key' = taint ->> 'key'
       and (not tol ? 'value' or tol ->> 'value' is not distinct from taint ->> 'value'))`;
 
+/**
+ * SQL: job `j` still holds exactly what placement gave it. Invariant 6 is about placement: once a
+ * gang's tasks run, finish, fail, are lost with their machine or evicted in a whole-gang
+ * preemption, it may legitimately hold fewer claims than minAvailable.
+ */
+const GANG_AS_PLACED = (j: string) => `
+  not exists (select from omega.tasks t where t.cell = ${j}.cell and t.job_id = ${j}.id
+              and (t.state in ('running', 'succeeded', 'failed') or t.attempts > 0))
+  and not exists (select from omega.events e where e.cell = ${j}.cell and e.job_id = ${j}.id
+                  and e.kind in ('lost', 'preempted', 'returned'))`;
+
 const CHECKS: readonly { invariant: string; sql: string }[] = [
   {
     invariant: "1 capacity: claims on a machine exceed its capacity",
@@ -89,21 +100,6 @@ const CHECKS: readonly { invariant: string; sql: string }[] = [
         or (j.state = 'pending') <> (count(*) filter (where t.state = 'pending') > 0) and j.state <> 'cancelled'`,
   },
   {
-    invariant: "3 quota: a tenant's claims in a (cell, band) exceed its quota",
-    sql: `
-      select q.cell, q.tenant_id, q.band, q.cpu, q.memory, q.gpu, q.disk,
-        s.cpu as claimed_cpu, s.memory as claimed_memory, s.gpu as claimed_gpu, s.disk as claimed_disk
-      from omega.quotas q
-      join (select cell, tenant_id,
-                   case when priority >= 200 then 'production' when priority >= 100 then 'batch' end as band,
-                   sum(cpu) cpu, sum(memory) memory, sum(gpu) gpu, sum(disk) disk
-            from omega.claims group by 1, 2, 3) s
-        on s.cell = q.cell and s.tenant_id = q.tenant_id and s.band = q.band
-      where s.cpu > q.cpu or s.memory > q.memory or s.gpu > q.gpu or s.disk > q.disk`,
-  },
-  // 5 (no production claim evicted for another production task) needs the eviction record the
-  // preemption work adds; its check belongs here, next to the others, when that lands.
-  {
     invariant: "4 constraints: a claim on a machine that does not match the job's selector",
     sql: `
       select c.task_id, c.job_id, m.name as machine, m.labels, j.selector
@@ -147,7 +143,7 @@ const CHECKS: readonly { invariant: string; sql: string }[] = [
       select j.id as job_id, j.gang_min, count(c.task_id) as claims
       from omega.jobs j
       join omega.claims c on c.cell = j.cell and c.job_id = j.id
-      where j.gang_min is not null
+      where j.gang_min is not null and ${GANG_AS_PLACED("j")}
       group by j.id, j.gang_min
       having count(c.task_id) < j.gang_min`,
   },
@@ -160,9 +156,54 @@ const CHECKS: readonly { invariant: string; sql: string }[] = [
       join (select cell, job_id, min(plan_id) as plan_id from omega.claims group by 1, 2) first
         on first.cell = j.cell and first.job_id = j.id
       join omega.claims c on c.cell = j.cell and c.job_id = j.id and c.plan_id is not distinct from first.plan_id
-      where j.gang_min is not null
+      where j.gang_min is not null and ${GANG_AS_PLACED("j")}
       group by j.id, j.gang_min, first.plan_id
       having count(c.task_id) < j.gang_min`,
+  },
+  {
+    invariant:
+      "3 quota: a tenant's claims in a (cell, band) exceed its quota, or the row's usage is not their sum",
+    sql: `
+      select q.cell, q.tenant_id, q.band, q.cpu, q.used_cpu, coalesce(s.cpu, 0) as claimed_cpu
+      from omega.quotas q
+      left join (select cell, tenant_id, case when priority < 100 then 'best-effort' when priority < 200
+                   then 'batch' else 'production' end as band,
+                   sum(cpu) cpu, sum(memory) memory, sum(gpu) gpu, sum(disk) disk
+                 from omega.claims group by 1, 2, 3) s
+        on s.cell = q.cell and s.tenant_id = q.tenant_id and s.band = q.band
+      where coalesce(s.cpu, 0) > q.cpu or coalesce(s.memory, 0) > q.memory or coalesce(s.gpu, 0) > q.gpu
+        or coalesce(s.disk, 0) > q.disk
+        or (q.used_cpu, q.used_memory, q.used_gpu, q.used_disk)
+          <> (coalesce(s.cpu, 0), coalesce(s.memory, 0), coalesce(s.gpu, 0), coalesce(s.disk, 0))`,
+  },
+  {
+    // Every eviction is recorded as a 'preempted' event naming the job that took the room.
+    invariant: "5 preemption: a victim was not of strictly lower priority, or production evicted production",
+    sql: `
+      select e.task_id as victim_task, v.id as victim_job, v.priority as victim_priority,
+        p.id as preemptor_job, p.priority as preemptor_priority
+      from omega.events e
+      join omega.jobs v on v.cell = e.cell and v.id = e.job_id
+      join omega.jobs p on p.cell = e.cell
+        and p.id = substring(e.reason from '^preempted by job ([0-9]+)')::bigint
+      where e.kind = 'preempted'
+        and (v.priority >= p.priority or (v.priority >= 200 and p.priority >= 200))`,
+  },
+  {
+    invariant: "job counters and states agree with their tasks",
+    sql: `
+      select j.id as job_id, j.state, j.pending_count, j.succeeded_count, j.failed_count,
+        t.pending, t.succeeded, t.failed, t.unfinished
+      from omega.jobs j
+      join (select cell, job_id, count(*) filter (where state = 'pending') pending,
+              count(*) filter (where state = 'succeeded') succeeded, count(*) filter (where state = 'failed') failed,
+              count(*) filter (where state in ('pending', 'placed', 'running')) unfinished
+            from omega.tasks group by 1, 2) t on t.cell = j.cell and t.job_id = j.id
+      where (j.state <> 'cancelled' and (j.pending_count, j.succeeded_count, j.failed_count) <> (t.pending, t.succeeded, t.failed))
+         or (j.state = 'succeeded' and (t.unfinished > 0 or t.failed > 0))
+         or (j.state = 'failed' and (t.unfinished > 0 or t.failed = 0))
+         or (j.state = 'cancelled' and t.unfinished > 0)
+         or (j.state in ('placed', 'running', 'pending') and t.unfinished = 0)`,
   },
   {
     invariant: "7 cancelled: a cancelled job holds claims",

@@ -2,6 +2,7 @@ import { Router } from "express";
 import { z } from "zod";
 import { withTransaction } from "../../db/pool.ts";
 import { jobCancel } from "../../db/queries/job-cancel.ts";
+import { jobEvents } from "../../db/queries/job-events.ts";
 import { jobGet } from "../../db/queries/job-get.ts";
 import { jobList } from "../../db/queries/job-list.ts";
 import { jobSubmit } from "../../db/queries/job-submit.ts";
@@ -21,6 +22,11 @@ function wholeNumber(min: number, max: number) {
     .pipe(z.number().min(min).max(max));
 }
 
+const eventsQuery = z.strictObject({
+  after: wholeNumber(0, Number.MAX_SAFE_INTEGER).optional(),
+  limit: wholeNumber(1, 1000).optional(),
+});
+
 const listQuery = z.strictObject({
   state: z.enum(JOB_STATES).optional(),
   cell: nameSchema.optional(),
@@ -28,6 +34,15 @@ const listQuery = z.strictObject({
   limit: wholeNumber(1, 1000).optional(),
   after: wholeNumber(0, Number.MAX_SAFE_INTEGER).optional(),
 });
+
+/** The Idempotency-Key header (IETF httpapi draft; Stripe): 1-255 visible ASCII characters. */
+function idempotencyKey(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,255}$/.test(value)) {
+    throw new HttpProblem(400, "the Idempotency-Key header must be 1-255 visible ASCII characters");
+  }
+  return value;
+}
 
 export function jobRoutes({ pool, auth }: ApiContext): Router {
   const router = Router();
@@ -44,14 +59,18 @@ export function jobRoutes({ pool, auth }: ApiContext): Router {
       res.json(page);
     })
     .post(auth.tenant, jsonBody, async (req, res) => {
+      const key = idempotencyKey(req.get("idempotency-key"));
       const spec = validate(jobSpecSchema, req.body);
       const tenant = principalOf(res);
       if (tenant.kind !== "tenant") throw new Error("auth.tenant let a non-tenant through");
       // Submission and the read-back in one transaction: a failed request leaves no job behind.
-      const job = await withTransaction(pool, async (tx) =>
-        jobGet(tx, await jobSubmit(tx, tenant.name, spec)),
-      );
+      const { job, created } = await withTransaction(pool, async (tx) => {
+        const { id, created } = await jobSubmit(tx, tenant.name, spec, key);
+        return { job: await jobGet(tx, id), created };
+      });
       if (!job) throw new Error("a submitted job could not be read back");
+      // A retry with the same key answers as the first request did (Stripe's Idempotent-Replayed).
+      if (!created) res.setHeader("Idempotent-Replayed", "true");
       res.status(201).location(`/v1/jobs/${job.id}`).json(job);
     })
     .all(methodNotAllowed);
@@ -69,6 +88,22 @@ export function jobRoutes({ pool, auth }: ApiContext): Router {
       const id = jobIdParam(req);
       const state = await jobCancel(pool, id, tenantScope(res)?.name ?? null);
       res.json({ id, state });
+    })
+    .all(methodNotAllowed);
+
+  router
+    .route("/v1/jobs/:id/events")
+    .get(auth.any, async (req, res) => {
+      const id = jobIdParam(req);
+      const query = validate(eventsQuery, req.query);
+      // Another tenant's job is not found rather than forbidden, as above.
+      const page = await jobEvents(pool, id, {
+        tenantId: tenantScope(res)?.id,
+        after: query.after ?? 0,
+        limit: query.limit ?? 1000,
+      });
+      if (!page) throw new HttpProblem(404, `job ${id} does not exist`);
+      res.json(page);
     })
     .all(methodNotAllowed);
 

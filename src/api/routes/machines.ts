@@ -23,7 +23,8 @@ export function machineRoutes({ pool, db, auth }: ApiContext): Router {
 
   router
     .route("/v1/cells/:cell/machines/:name")
-    .put(auth.admin, jsonBody, async (req, res) => {
+    // The cell's agents may register their own machines, as a kubelet registers its node.
+    .put(auth.agent, jsonBody, async (req, res) => {
       const cell = nameParam(req, "cell", "cell");
       const name = param(req, "name");
       // Checked here: the procedure would report a bad name as a capacity conflict (see the report).

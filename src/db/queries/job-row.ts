@@ -25,6 +25,10 @@ export interface JobSummary {
     spreadBy: string | null;
   };
   gang: { minAvailable: number } | null;
+  /** Extension: how many times each failed task is run again. */
+  maxRetries: number;
+  /** Extension: how long a task runs on a simulated agent; null: until stopped. */
+  runtime: { minMs: number; maxMs: number } | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -33,7 +37,8 @@ export interface JobSummary {
 export const JOB_COLUMNS = `
   j.id, j.name, j.cell, t.name as tenant, j.priority, j.scheduler, j.task_count, j.pending_count,
   j.state, j.blocked, j.cpu, j.memory, j.gpu, j.disk, j.selector, j.affinity, j.tolerations,
-  j.max_per_machine, j.spread_by, j.gang_min, j.created_at, j.updated_at`;
+  j.max_per_machine, j.spread_by, j.gang_min, j.max_retries, j.runtime_min_ms, j.runtime_max_ms,
+  j.created_at, j.updated_at`;
 
 export function jobOf(row: Record<string, unknown>): JobSummary {
   const priority = Number(row.priority);
@@ -58,6 +63,11 @@ export function jobOf(row: Record<string, unknown>): JobSummary {
       spreadBy: row.spread_by === null ? null : String(row.spread_by),
     },
     gang: row.gang_min === null ? null : { minAvailable: Number(row.gang_min) },
+    maxRetries: Number(row.max_retries),
+    runtime:
+      row.runtime_min_ms === null || row.runtime_min_ms === undefined
+        ? null
+        : { minMs: Number(row.runtime_min_ms), maxMs: Number(row.runtime_max_ms) },
     createdAt: row.created_at as Date,
     updatedAt: row.updated_at as Date,
   };

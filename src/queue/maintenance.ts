@@ -1,0 +1,79 @@
+import type { JobHelpers, Runner, Task } from "graphile-worker";
+import type { Pool } from "../db/pool.ts";
+import { checkLostMachines } from "../db/queries/machine-lost.ts";
+import type { Logger } from "../log.ts";
+
+/**
+ * The lost-machine check as a graphile-worker job, run by whichever scheduler worker process takes
+ * it: one job, never one per process (its job key keeps one queued), and no extra process to deploy
+ * or to lose — any surviving worker runs it.
+ *
+ * Every `checkEveryMs` it queues its own next run (retrying for a while if the database is down).
+ * Every worker queues it when its runner starts, and graphile-worker's crontab once a minute, with
+ * the same key: that adds nothing while the chain is alive (the queued run keeps its time), and
+ * starts a new chain when a crash broke it (a worker killed mid-check holds that job locked for
+ * hours; a job added with its key is then created afresh).
+ */
+export const CHECK_MACHINES_TASK = "omega:check-machines";
+
+export interface MaintenanceOptions {
+  /** A machine whose agent is silent this long is taken down and its tasks placed elsewhere. */
+  lostAfterMs: number;
+  /** How often the check runs. */
+  checkEveryMs: number;
+}
+
+export const DEFAULT_MAINTENANCE: MaintenanceOptions = { lostAfterMs: 30_000, checkEveryMs: 5_000 };
+
+export const maintenanceCrontab = `* * * * * ${CHECK_MACHINES_TASK} ?id=omega-check-machines&jobKey=${CHECK_MACHINES_TASK}&jobKeyMode=preserve_run_at`;
+
+/** Queues the check now unless a run is already queued (which keeps its time). */
+export async function ensureMaintenance(addJob: Runner["addJob"]): Promise<void> {
+  await addJob(CHECK_MACHINES_TASK, {}, { jobKey: CHECK_MACHINES_TASK, jobKeyMode: "preserve_run_at" });
+}
+
+// How long a check keeps trying to queue its successor through a database outage before leaving
+// the chain to a worker's start or the crontab.
+const REQUEUE_FOR_MS = 10_000;
+
+export function maintenanceTasks(
+  pool: Pool,
+  options: MaintenanceOptions,
+  logger: Logger,
+): Record<string, Task> {
+  // A longer gap between checks means heartbeats may not have been able to arrive (see
+  // omega.watch_machines): well above the check interval, well below the timeout.
+  const maxGapMs = Math.max(2 * options.checkEveryMs, options.lostAfterMs / 2);
+  const requeue = async (helpers: JobHelpers) => {
+    const runAt = new Date(Date.now() + options.checkEveryMs);
+    const deadline = Date.now() + REQUEUE_FOR_MS;
+    for (let delay = 250; ; delay *= 2) {
+      try {
+        await helpers.addJob(
+          CHECK_MACHINES_TASK,
+          {},
+          { runAt, jobKey: CHECK_MACHINES_TASK, jobKeyMode: "replace", maxAttempts: 1 },
+        );
+        // Workers notice a job scheduled for later only when they next poll (every 2 s): a nudge
+        // at its time keeps the interval what it says. (Should this process die, a poll finds it.)
+        setTimeout(() => {
+          pool.query(`select pg_notify('jobs:insert', '{"count":1}')`).catch(() => {});
+        }, options.checkEveryMs).unref();
+        return;
+      } catch (error) {
+        if (Date.now() + delay > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  };
+  const checkMachines: Task = async (_payload, helpers) => {
+    try {
+      const { lost, tasksMoved } = await checkLostMachines(pool, options.lostAfterMs, maxGapMs);
+      if (lost.length > 0 || tasksMoved > 0) logger.warn({ lost, tasksMoved }, "lost machines");
+    } finally {
+      // Next run queued even when this one failed: a database outage must not end the chain.
+      await requeue(helpers);
+    }
+  };
+  return { [CHECK_MACHINES_TASK]: checkMachines };
+}
