@@ -46,7 +46,7 @@ create trigger events_append_only before update on omega.events
 -- filtered out before the join (the job's event tells it).
 -- SECURITY DEFINER: events are the database's own record, written whatever role moved the task.
 create function omega.record_task_events() returns trigger
-language plpgsql security definer set search_path = pg_catalog as $$
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 begin
   -- Pending tasks getting a new reason (a parked job: up to 100,000 rows a statement) move no task
   -- anywhere: two scans tell, and there is nothing to join.
@@ -85,7 +85,7 @@ create trigger tasks_events after update on omega.tasks
 -- clause skips the many updates that leave the state alone (leases, pending counts). Deferred to
 -- the commit, so that a job's event comes after those of the tasks that moved it, in id order.
 create function omega.record_job_event() returns trigger
-language plpgsql security definer set search_path = pg_catalog as $$
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 begin
   insert into omega.events (cell, job_id, kind)
   values (new.cell, new.id, case when tg_op = 'INSERT' then 'submitted' else new.state end);

@@ -14,3 +14,6 @@ call omega.grant_entry_point('submit_job', '{omega_api}');
 revoke select on omega.agent_tokens from omega_scheduler, omega_reader;
 grant select (cell, created_at) on omega.agent_tokens to omega_scheduler, omega_reader;
 grant insert (cell, token_hash), update (token_hash, created_at) on omega.agent_tokens to omega_api;
+
+-- The event triggers write omega.events as the owner; nobody calls them directly.
+revoke execute on function omega.record_task_events(), omega.record_job_event() from public;

@@ -1373,7 +1373,7 @@ CREATE OR REPLACE FUNCTION omega.record_job_event()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO 'pg_catalog'
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
   insert into omega.events (cell, job_id, kind)
@@ -1385,7 +1385,7 @@ CREATE OR REPLACE FUNCTION omega.record_task_events()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO 'pg_catalog'
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
   -- Pending tasks getting a new reason (a parked job: up to 100,000 rows a statement) move no task
@@ -2021,10 +2021,6 @@ grant execute on function omega.put_machine(text,text,jsonb,jsonb,jsonb) to omeg
 grant execute on function omega.put_quota(text,text,text,jsonb) to omega_api
 
 grant execute on function omega.quota_lock_key(text) to public
-
-grant execute on function omega.record_job_event() to public
-
-grant execute on function omega.record_task_events() to public
 
 grant execute on function omega.register_scheduler(text,jsonb) to omega_scheduler
 

@@ -283,12 +283,12 @@ describe("the scheduler role", () => {
 });
 
 describe("the API role", () => {
-  it("writes only tenant token hashes and quota limits itself", async () => {
+  it("writes only tenant and agent token hashes itself (quotas go through omega.put_quota)", async () => {
     await expectNoWrites(api.pool, [
       "omega.tenants insert",
       "omega.tenants update",
-      "omega.quotas insert",
-      "omega.quotas update",
+      "omega.agent_tokens insert",
+      "omega.agent_tokens update",
     ]);
     // What it may write, it may write only in those columns.
     await expectDenied(
@@ -319,12 +319,15 @@ describe("the reader role", () => {
   it("reads every view and table, but no token hash, and writes nothing", async () => {
     const { rows } = await db.pool.query<{ relation: string }>(
       `select c.oid::regclass::text as relation from pg_class c
-       where c.relnamespace = 'omega'::regnamespace and c.relkind in ('r', 'v') and c.relname <> 'tenants'`,
+       where c.relnamespace = 'omega'::regnamespace and c.relkind in ('r', 'v')
+         and c.relname not in ('tenants', 'agent_tokens')`,
     );
     expect(rows.length).toBeGreaterThanOrEqual(14);
     for (const { relation } of rows) await reader.pool.query(`select * from ${relation} limit 1`);
     await reader.pool.query("select id, name, created_at from omega.tenants");
     await expectDenied(reader.pool.query("select * from omega.tenants"), "token hashes");
+    await reader.pool.query("select cell, created_at from omega.agent_tokens");
+    await expectDenied(reader.pool.query("select * from omega.agent_tokens"), "agent token hashes");
     const fit = await reader.pool.query("select * from omega.how_many_fit('east', '{\"cpu\": 1}')");
     expect(fit.rows.length).toBeGreaterThan(0);
     await expectNoWrites(reader.pool);
