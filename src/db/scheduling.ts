@@ -1,9 +1,10 @@
 import type { JobView, Placement } from "../placement/types.ts";
-import type { Pool } from "./pool.ts";
+import type { Queryable } from "./queries/queryable.ts";
 
 /**
  * The database side of a scheduler worker: lease work, read what a plan needs, commit the plan,
- * park what cannot be placed. Every write goes through a stored procedure.
+ * park what cannot be placed. Every write goes through a stored procedure. Each call runs on a pool
+ * or on one client inside a transaction (the bench's pessimistic baseline holds its locks that way).
  */
 
 export interface LeasedJob {
@@ -22,10 +23,10 @@ export interface LeasedJob {
 }
 
 export async function leaseJobs(
-  pool: Pool,
+  db: Queryable,
   args: { cell: string; scheduler: string; owner: string; limit: number; leaseSeconds: number },
 ): Promise<LeasedJob[]> {
-  const { rows } = await pool.query<LeasedJob>(
+  const { rows } = await db.query<LeasedJob>(
     `select id, priority, cpu, memory, gpu, disk, selector, affinity, tolerations, max_per_machine, spread_by, gang_min
      from omega.lease_jobs($1, $2, $3, $4, $5)`,
     [args.cell, args.scheduler, args.owner, args.limit, args.leaseSeconds],
@@ -33,26 +34,30 @@ export async function leaseJobs(
   return rows;
 }
 
-/** The pending tasks and current per-machine claim counts of the given jobs, as planning input. */
-export async function loadJobViews(pool: Pool, cell: string, jobs: readonly LeasedJob[]): Promise<JobView[]> {
-  const ids = jobs.map((j) => j.id);
-  const [tasks, claims] = await Promise.all([
-    pool.query<{ job_id: number; ids: number[] }>(
-      `select job_id, array_agg(id order by id) as ids from omega.tasks
-       where cell = $1 and job_id = any($2) and state = 'pending' group by job_id`,
-      [cell, ids],
-    ),
-    pool.query<{ job_id: number; machine_id: number; n: number }>(
-      `select job_id, machine_id, count(*)::int as n from omega.claims
-       where cell = $1 and job_id = any($2) group by job_id, machine_id`,
-      [cell, ids],
-    ),
-  ]);
-  const pending = new Map(tasks.rows.map((r) => [r.job_id, r.ids.map(Number)]));
+/**
+ * The pending tasks and current per-machine claim counts of the given jobs, as planning input. One
+ * statement, so it costs one round trip and runs on a client inside a transaction as well.
+ */
+export async function loadJobViews(
+  db: Queryable,
+  cell: string,
+  jobs: readonly LeasedJob[],
+): Promise<JobView[]> {
+  const { rows } = await db.query<{ job_id: number; pending: string[]; claimed_on: string[] }>(
+    `select j.id as job_id,
+       array(select t.id from omega.tasks t
+             where t.cell = $1 and t.job_id = j.id and t.state = 'pending' order by t.id) as pending,
+       array(select c.machine_id from omega.claims c where c.cell = $1 and c.job_id = j.id) as claimed_on
+     from unnest($2::bigint[]) as j(id)`,
+    [cell, jobs.map((j) => j.id)],
+  );
+  const pending = new Map<number, number[]>();
   const placed = new Map<number, Map<number, number>>();
-  for (const r of claims.rows) {
-    const perMachine = placed.get(r.job_id) ?? new Map<number, number>();
-    placed.set(r.job_id, perMachine.set(r.machine_id, r.n));
+  for (const r of rows) {
+    pending.set(r.job_id, r.pending.map(Number));
+    const perMachine = new Map<number, number>();
+    for (const m of r.claimed_on) perMachine.set(Number(m), (perMachine.get(Number(m)) ?? 0) + 1);
+    placed.set(r.job_id, perMachine);
   }
   return jobs.map((j) => ({
     id: j.id,
@@ -79,7 +84,7 @@ export interface PlacementOutcome {
 }
 
 export async function commitPlan(
-  pool: Pool,
+  db: Queryable,
   args: {
     cell: string;
     scheduler: string;
@@ -89,7 +94,7 @@ export async function commitPlan(
     conflictMode: "fine" | "coarse";
   },
 ): Promise<PlacementOutcome[]> {
-  const { rows } = await pool.query<PlacementOutcome>(
+  const { rows } = await db.query<PlacementOutcome>(
     "select * from omega.commit_plan($1, $2, $3, $4, $5, $6, $7, $8)",
     [
       args.cell,
@@ -107,10 +112,10 @@ export async function commitPlan(
 
 /** False when capacity was freed since `seenEpoch`: the job was not parked and must be planned again. */
 export async function parkJob(
-  pool: Pool,
+  db: Queryable,
   args: { cell: string; jobId: number; owner: string; seenEpoch: number; reason: string },
 ): Promise<boolean> {
-  const { rows } = await pool.query<{ parked: boolean }>(
+  const { rows } = await db.query<{ parked: boolean }>(
     "select omega.park_job($1, $2, $3, $4, $5) as parked",
     [args.cell, args.jobId, args.owner, args.seenEpoch, args.reason],
   );
@@ -118,19 +123,19 @@ export async function parkJob(
 }
 
 export async function releaseLeases(
-  pool: Pool,
+  db: Queryable,
   cell: string,
   jobIds: readonly number[],
   owner: string,
 ): Promise<void> {
-  await pool.query("select omega.release_leases($1, $2, $3)", [cell, jobIds, owner]);
+  await db.query("select omega.release_leases($1, $2, $3)", [cell, jobIds, owner]);
 }
 
-export async function wake(pool: Pool, cell: string, scheduler: string): Promise<void> {
-  await pool.query("select omega.wake($1, $2)", [cell, scheduler]);
+export async function wake(db: Queryable, cell: string, scheduler: string): Promise<void> {
+  await db.query("select omega.wake($1, $2)", [cell, scheduler]);
 }
 
-export async function wakeStale(pool: Pool): Promise<number> {
-  const { rows } = await pool.query<{ n: number }>("select omega.wake_stale() as n");
+export async function wakeStale(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ n: number }>("select omega.wake_stale() as n");
   return rows[0]?.n ?? 0;
 }

@@ -11,6 +11,8 @@ import type { FilterName, PipelineConfig } from "./types.ts";
  *   plan or none of it. (Gangs are all-or-nothing per job either way: the commit enforces it.)
  * - `maxAttempts`: plans tried on fresh state before the work is parked as blocked (progress resets it).
  * - `batchSize`: jobs leased and planned together into one plan (one commit).
+ * - `decisionTime` (optional, for experiments): extra time spent per planned job, `jobMs + taskMs ×
+ *   tasks placed` — Omega's t_job and t_task — so the real system can reproduce the paper's §5.
  */
 export interface SchedulerProfile extends PipelineConfig {
   name: string;
@@ -19,6 +21,7 @@ export interface SchedulerProfile extends PipelineConfig {
   transactionMode: "incremental" | "all-or-nothing";
   maxAttempts: number;
   batchSize: number;
+  decisionTime?: { jobMs: number; taskMs: number };
 }
 
 const ALL_FILTERS: readonly FilterName[] = [

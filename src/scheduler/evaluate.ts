@@ -73,6 +73,9 @@ async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: Evalua
       const plan = planJob(snapshot.list(), job, profile, inflight, random);
       plans.set(job.id, plan);
       placements.push(...plan.placements);
+      // Omega's artificial decision time (experiments only): t_job + t_task × tasks.
+      const think = profile.decisionTime;
+      if (think) await sleep(think.jobMs + think.taskMs * plan.placements.length);
     }
     stats.planMs += performance.now() - t;
 
