@@ -596,16 +596,17 @@ CREATE OR REPLACE FUNCTION omega.lease_jobs(p_cell text, p_scheduler text, p_own
  RETURNS SETOF omega.jobs
  LANGUAGE sql
 AS $function$
-  update omega.jobs j
-  set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
-  from (
+  with pick as materialized (
     select id from omega.jobs
     where cell = p_cell and scheduler = p_scheduler and state = 'pending' and not blocked
       and (lease_expires is null or lease_expires < now())
     order by priority desc, id
     limit p_limit
     for update skip locked
-  ) pick
+  )
+  update omega.jobs j
+  set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
+  from pick
   where j.cell = p_cell and j.id = pick.id
   returning j.*
 $function$
