@@ -28,6 +28,49 @@ export function benchCommand(): Command {
       await runThroughput(quick ? { ...options, machines: 200, tasks: 2_000, workers: [1, 2] } : options);
     });
 
+  bench
+    .command("latency")
+    .description(
+      "open-loop HTTP submissions of small jobs at fixed rates: submit→placed and accept percentiles",
+    )
+    .option("--machines <n>", "machines in the cell (Default: 1000)", positiveInt, 1_000)
+    .option(
+      "--rates <list>",
+      "offered loads in jobs/s, in order (Default: 50,100,200,500,1000)",
+      list,
+      [50, 100, 200, 500, 1000],
+    )
+    .option("--seconds <n>", "seconds of submissions per rate (Default: 10)", positiveInt, 10)
+    .option("--workers <n>", "scheduler worker processes (Default: 2)", positiveInt, 2)
+    .option("--seed <n>", "workload seed (Default: 1)", positiveInt, 1)
+    .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing about speed")
+    .action(async ({ quick, ...options }) => {
+      const { runLatency } = await import("../bench/latency.ts");
+      await runLatency(
+        quick ? { ...options, machines: 100, rates: [20, 100], seconds: 1, workers: 1 } : options,
+      );
+    });
+
+  bench
+    .command("omega")
+    .description(
+      "the Omega paper's §5 on the real system: conflicts and busyness vs schedulers, t_job, conflict and transaction modes",
+    )
+    .option("--machines <n>", "machines in each experiment's cell (Default: 100)", positiveInt, 100)
+    .option("--seconds <n>", "seconds of arrivals per experiment (Default: 10)", positiveInt, 10)
+    .option("--schedulers <list>", "scheduler counts (Default: 1,2,4,8)", list, [1, 2, 4, 8])
+    .option("--seed <n>", "workload seed (Default: 1)", positiveInt, 1)
+    .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing")
+    .action(async ({ quick, ...options }) => {
+      const { runOmega } = await import("../bench/omega.ts");
+      const full = { ...options, tJobs: [0.01, 0.1, 1, 10], modeSchedulers: 4 };
+      await runOmega(
+        quick
+          ? { ...full, machines: 30, seconds: 1, schedulers: [1, 2], tJobs: [0.1, 1], modeSchedulers: 2 }
+          : full,
+      );
+    });
+
   // One pessimistic scheduler of the throughput baseline; started by the bench, not by people.
   bench
     .command("pessimistic-worker", { hidden: true })
