@@ -21,10 +21,11 @@ interface TaskRow {
 /**
  * The write ceiling: what PostgreSQL alone can commit here. Every pending task of the cell gets a
  * claim, with the cheapest correct batched SQL and no scheduling logic: `connections` connections
- * on disjoint machine ranges (no lock waits), each committing batches of 1,000 claims together
- * with the versioned usage updates of their machines in one statement (the claims' foreign keys,
- * the machine trigger and the capacity CHECKs all still run). Tasks go round robin over the
- * connection's machines; the caller sizes machines so that this fits.
+ * on disjoint machine ranges (no lock waits), each committing batches of 1,000 claims in one
+ * statement together with what keeps the database consistent — the versioned usage updates of
+ * their machines, the tasks' state, the jobs' pending counts (the claims' foreign keys, the
+ * machine trigger and the capacity CHECKs all still run). No re-checks, no plan log. Tasks go
+ * round robin over the connection's machines; the caller sizes machines so that this fits.
  */
 export async function measureCeiling(url: string, cell: string, connections: number): Promise<CeilingResult> {
   const pool = createPool(url, { max: connections + 1, name: "omega-bench-ceiling" });
@@ -79,17 +80,27 @@ async function commitShare(
       const batch = tasks.slice(i, i + CEILING_BATCH);
       const machine = batch.map((_, k) => machineIds[(i + k) % machineIds.length] as number);
       await client.query(
-        `with new_claims as (
-           insert into omega.claims (cell, task_id, job_id, machine_id, tenant_id, priority, cpu, memory, scheduler)
-           select $1, u.task, u.job, u.machine, u.tenant, u.priority, u.cpu, u.memory, 'batch'
-           from unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::int[], $7::bigint[], $8::bigint[])
+        `with u as (
+           select * from unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::int[], $7::bigint[], $8::bigint[])
              as u(task, job, machine, tenant, priority, cpu, memory)
+         ),
+         new_claims as (
+           insert into omega.claims (cell, task_id, job_id, machine_id, tenant_id, priority, cpu, memory, scheduler)
+           select $1, task, job, machine, tenant, priority, cpu, memory, 'batch' from u
+         ),
+         placed_tasks as (
+           update omega.tasks t set state = 'placed' from u where t.cell = $1 and t.id = u.task
+         ),
+         placed_jobs as (
+           update omega.jobs j
+           set pending_count = j.pending_count - a.n,
+               state = case when j.pending_count = a.n then 'placed' else j.state end
+           from (select job, count(*) as n from u group by job) a
+           where j.cell = $1 and j.id = a.job
          )
          update omega.machines m
          set used_cpu = m.used_cpu + a.cpu, used_memory = m.used_memory + a.memory, tasks = m.tasks + a.n
-         from (select u.machine, sum(u.cpu) as cpu, sum(u.memory) as memory, count(*) as n
-               from unnest($4::bigint[], $7::bigint[], $8::bigint[]) as u(machine, cpu, memory)
-               group by u.machine) a
+         from (select machine, sum(cpu) as cpu, sum(memory) as memory, count(*) as n from u group by machine) a
          where m.cell = $1 and m.id = a.machine`,
         [
           cell,

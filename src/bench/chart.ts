@@ -1,4 +1,5 @@
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
 
 export interface Series {
   name: string;
@@ -93,8 +94,8 @@ export function renderLineChart(chart: LineChart): string {
   }
   chart.series.forEach((s, i) => {
     const colour = COLOURS[i % COLOURS.length];
-    const path = s.points.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" ");
-    out.push(`<polyline points="${path}" fill="none" stroke="${colour}" stroke-width="2"/>`);
+    const line = s.points.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" ");
+    out.push(`<polyline points="${line}" fill="none" stroke="${colour}" stroke-width="2"/>`);
     for (const [x, y] of s.points) {
       out.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${colour}"/>`);
     }
@@ -109,5 +110,6 @@ export function renderLineChart(chart: LineChart): string {
 }
 
 export async function writeLineChart(file: string, chart: LineChart): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
   await writeFile(file, renderLineChart(chart));
 }

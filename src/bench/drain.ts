@@ -1,6 +1,15 @@
 import type { Pool } from "../db/pool.ts";
 import type { Progress } from "./progress.ts";
 
+/** The id of the cell's latest plan (0 for none). */
+export async function lastPlanId(pool: Pool, cell: string): Promise<number> {
+  const { rows } = await pool.query<{ id: number }>(
+    "select coalesce(max(id), 0) as id from omega.plans where cell = $1",
+    [cell],
+  );
+  return rows[0]?.id ?? 0;
+}
+
 /**
  * Polls until no job of the cell is waiting for a scheduler (each is placed or parked); returns
  * performance.now() at that moment. Reads only the jobs table (a row per job, not per task), so
@@ -28,8 +37,11 @@ export async function waitUntilScheduled(
   }
 }
 
-/** Omega's conflict fraction over a cell's plans: conflicted plans per successful plan. */
-export async function planStats(pool: Pool, cell: string, scheduler?: string) {
+/**
+ * Omega's conflict fraction over a cell's plans (up to plan `untilPlanId`, when given): conflicted
+ * plans per successful plan.
+ */
+export async function planStats(pool: Pool, cell: string, untilPlanId?: number) {
   const { rows } = await pool.query<{
     plans: number;
     conflicts: number;
@@ -44,8 +56,8 @@ export async function planStats(pool: Pool, cell: string, scheduler?: string) {
             coalesce(sum(attempted), 0)::int as attempted,
             coalesce(sum(committed), 0)::int as committed,
             coalesce(sum(duration_ms), 0)::float8 as commit_ms
-     from omega.plans where cell = $1 and ($2::text is null or scheduler = $2)`,
-    [cell, scheduler ?? null],
+     from omega.plans where cell = $1 and ($2::bigint is null or id <= $2)`,
+    [cell, untilPlanId ?? null],
   );
   const r = rows[0] as NonNullable<(typeof rows)[0]>;
   return {

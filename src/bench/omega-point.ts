@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { BenchDatabase } from "./database.ts";
-import { planStats } from "./drain.ts";
+import { lastPlanId, planStats } from "./drain.ts";
 import { openLoop } from "./open-loop.ts";
 import { startWorkers } from "./workers.ts";
 import { type JobShape, submitJobs } from "./workload.ts";
@@ -70,13 +70,15 @@ export async function runOmegaPoint(
   let submitted = 0;
   const started = performance.now();
   let window = 0;
+  let lastPlan = 0;
   try {
     await openLoop(point.rate, point.seconds, async (i) => {
       const job = point.jobs[i % point.jobs.length] as JobShape;
       await submitJobs(db.pool, [job], { cell: point.cell, tenant: "omega", scheduler: OMEGA_SCHEDULER });
       submitted++;
     });
-    window = performance.now() - started;
+    // Plans after this one are cut short by the cancellation below: they are not counted.
+    lastPlan = await lastPlanId(db.pool, point.cell);
   } finally {
     await reaper.stop();
     // What still waits is cancelled so that the evaluations end and report; then the workers stop.
@@ -84,8 +86,10 @@ export async function runOmegaPoint(
       point.cell,
     ]);
     await workers.stop();
+    // Busyness is over the whole time the schedulers had work: up to when the last one stopped.
+    window = performance.now() - started;
   }
-  const stats = await planStats(db.pool, point.cell);
+  const stats = await planStats(db.pool, point.cell, lastPlan);
   const busy = workers.totals.map((t) => (t.syncMs + t.planMs + t.commitMs) / window);
   return {
     plans: stats.plans,

@@ -3,7 +3,8 @@ import path from "node:path";
 import type { MachineInfo } from "./machine-info.ts";
 import { round } from "./stats.ts";
 
-export const RESULTS_DIR = "bench/results";
+/** Where results go: bench/results, or OMEGA_BENCH_RESULTS (the tests write elsewhere). */
+export const RESULTS_DIR = process.env.OMEGA_BENCH_RESULTS || "bench/results";
 
 export type Cell = string | number | boolean | null;
 

@@ -2,6 +2,8 @@ import { Command } from "commander";
 import { positiveInt } from "./args.ts";
 
 const list = (value: string) => value.split(",").map((v) => positiveInt(v.trim()));
+const countList = (value: string) =>
+  value.split(",").map((v) => (v.trim() === "0" ? 0 : positiveInt(v.trim())));
 
 export function benchCommand(): Command {
   const bench = new Command("bench").description(
@@ -68,6 +70,34 @@ export function benchCommand(): Command {
         quick
           ? { ...full, machines: 30, seconds: 1, schedulers: [1, 2], tJobs: [0.1, 1], modeSchedulers: 2 }
           : full,
+      );
+    });
+
+  bench
+    .command("scale")
+    .description("cost per plan, commit and snapshot sync as the cell grows and as claims pile up")
+    .option("--machines <list>", "cell sizes (Default: 1000,10000,50000)", list, [1_000, 10_000, 50_000])
+    .option(
+      "--claims <list>",
+      "claims already placed, at the middle size (Default: 0,100000,300000)",
+      countList,
+      [0, 100_000, 300_000],
+    )
+    .option(
+      "--changes <list>",
+      "machines changed before a timed sync (Default: 0,10,50,500,5000)",
+      countList,
+      [0, 10, 50, 500, 5000],
+    )
+    .option("--repeat <n>", "runs per measurement; medians are reported (Default: 9)", positiveInt, 9)
+    .option("--seed <n>", "workload seed (Default: 1)", positiveInt, 1)
+    .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing")
+    .action(async ({ quick, ...options }) => {
+      const { runScale } = await import("../bench/scale.ts");
+      await runScale(
+        quick
+          ? { ...options, machines: [200, 1000], claims: [0, 2000], changes: [0, 10, 50], repeat: 3 }
+          : options,
       );
     });
 
