@@ -421,6 +421,7 @@ end $function$
 CREATE OR REPLACE FUNCTION omega.commit_plan(p_cell text, p_scheduler text, p_task_ids bigint[], p_machine_ids bigint[], p_machine_versions bigint[], p_transaction_mode text DEFAULT 'incremental'::text, p_conflict_mode text DEFAULT 'fine'::text, p_worker text DEFAULT ''::text)
  RETURNS TABLE(task_id bigint, machine_id bigint, outcome text, reason text)
  LANGUAGE plpgsql
+ SET jit TO 'off'
 AS $function$
 #variable_conflict use_column
 declare
