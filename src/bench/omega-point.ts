@@ -80,12 +80,13 @@ export async function runOmegaPoint(
     // Plans after this one are cut short by the cancellation below: they are not counted.
     lastPlan = await lastPlanId(db.pool, point.cell);
   } finally {
-    await reaper.stop();
-    // What still waits is cancelled so that the evaluations end and report; then the workers stop.
-    await db.pool.query("select omega.cancel_job(id) from omega.jobs where cell = $1 and state = 'pending'", [
-      point.cell,
-    ]);
-    await workers.stop();
+    try {
+      await reaper.stop();
+      // What still waits is cancelled so that the evaluations end and report; then the workers stop.
+      await cancelJobs(db, point.cell, "state = 'pending'");
+    } finally {
+      await workers.stop();
+    }
     // Busyness is over the whole time the schedulers had work: up to when the last one stopped.
     window = performance.now() - started;
   }
@@ -107,10 +108,10 @@ function startReaper(db: BenchDatabase, cell: string, runtimeMs: number) {
   let stopping = false;
   const loop = (async () => {
     while (!stopping) {
-      await db.pool.query(
-        `select omega.cancel_job(id) from omega.jobs
-         where cell = $1 and state = 'placed' and updated_at < now() - $2 * interval '1 ms'`,
-        [cell, runtimeMs],
+      await cancelJobs(
+        db,
+        cell,
+        `state = 'placed' and updated_at < now() - ${Number(runtimeMs)} * interval '1 ms'`,
       );
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -121,4 +122,17 @@ function startReaper(db: BenchDatabase, cell: string, runtimeMs: number) {
       await loop;
     },
   };
+}
+
+/**
+ * Cancels the cell's jobs matching `where`, each in its own transaction: cancel_job locks a job,
+ * then its machines, so two cancels in one transaction would break the lock order every writer
+ * keeps (jobs, then machines) and could deadlock with a commit.
+ */
+async function cancelJobs(db: BenchDatabase, cell: string, where: string): Promise<void> {
+  const { rows } = await db.pool.query<{ id: number }>(
+    `select id from omega.jobs where cell = $1 and ${where} order by id`,
+    [cell],
+  );
+  for (const { id } of rows) await db.pool.query("select omega.cancel_job($1)", [id]);
 }
