@@ -19,6 +19,7 @@ export interface ThroughputOptions {
   tasks: number;
   workers: number[];
   scheduler: string;
+  concurrency: number;
   seed: number;
 }
 
@@ -161,7 +162,11 @@ async function placeOptimistic(
   options: ThroughputOptions,
   n: number,
 ) {
-  const workers = await startWorkers(db.pool, db.url, { scheduler: options.scheduler, count: n });
+  const workers = await startWorkers(db.pool, db.url, {
+    scheduler: options.scheduler,
+    count: n,
+    concurrency: options.concurrency,
+  });
   let seconds: number;
   try {
     seconds = await timePlacement(db.pool, jobs, options, `omega, ${n} worker(s)      `);

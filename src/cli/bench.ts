@@ -23,6 +23,12 @@ export function benchCommand(): Command {
     )
     .option("--workers <list>", "scheduler counts to compare (Default: 1,2,4)", list, [1, 2, 4])
     .option("--scheduler <name>", "scheduler profile (Default: batch)", "batch")
+    .option(
+      "--concurrency <n>",
+      "evaluations at once per worker process (Default: 2, as omega worker)",
+      positiveInt,
+      2,
+    )
     .option("--seed <n>", "workload seed (Default: 1)", positiveInt, 1)
     .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing about speed")
     .action(async ({ quick, ...options }) => {
