@@ -37,7 +37,8 @@ export async function startEmbedded(
     initdbFlags: ["--encoding=UTF8", "--locale=C"],
     // Durability off by default (a development server); benchmarks ask for PostgreSQL's defaults.
     postgresFlags: [
-      ...["-c", "max_connections=300"],
+      "-c",
+      "max_connections=300",
       ...(options.durable ? [] : ["-c", "fsync=off", "-c", "synchronous_commit=off"]),
     ],
     onLog: () => {},
