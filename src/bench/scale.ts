@@ -182,11 +182,20 @@ async function measureCell(db: BenchDatabase, machines: number, claims: number, 
   return row;
 }
 
-/** Touches k random machines (their version and change cursor move, as a commit would move them). */
+/** Touches k distinct random machines (all of them if k is larger), as commits would. */
 async function changeMachines(pool: Pool, machines: number, k: number, random: () => number): Promise<void> {
   if (k === 0) return;
-  const ids = Array.from({ length: k }, () => 1 + Math.floor(random() * machines));
-  await pool.query("update omega.machines set tasks = tasks where cell = $1 and id = any($2)", [CELL, ids]);
+  // A partial Fisher–Yates over the ids 1..machines (the cell's machines were inserted in order).
+  const ids = Array.from({ length: machines }, (_, i) => i + 1);
+  const n = Math.min(k, machines);
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(random() * (machines - i));
+    [ids[i], ids[j]] = [ids[j] as number, ids[i] as number];
+  }
+  await pool.query("update omega.machines set tasks = tasks where cell = $1 and id = any($2)", [
+    CELL,
+    ids.slice(0, n),
+  ]);
 }
 
 /** A fresh 100-task job, leased and loaded as a worker would. */

@@ -104,9 +104,10 @@ describe("omega bench --quick", { timeout: 120_000 }, () => {
     ]);
     for (const row of report.rows) {
       expect(row).toMatchObject({ fullSyncMs: expect.any(Number), sync10Ms: expect.any(Number) });
-      // A sync reads what changed (at least the machines touched), never nothing after a change.
+      // A sync reads at least what changed. (It may read more: other transactions on a shared
+      // server hold back the xmin its cursor starts from, which is why the report shows the rows.)
       expect(row.sync10Rows).toBeGreaterThanOrEqual(10);
-      expect(row.sync0Rows).toBeLessThan(row.machines);
+      expect(row.sync50Rows).toBeGreaterThanOrEqual(50);
     }
     await svg("scale-sync.svg");
     await svg("scale-plan.svg");
