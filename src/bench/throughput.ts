@@ -130,7 +130,7 @@ async function onFreshDatabase<T>(
   try {
     await createCell(db.pool, { name: CELL, machines: options.machines, ...shape });
     await createTenant(db.pool, TENANT);
-    // Fresh statistics, as a long-running database would have: the planner should not guess.
+    // The planner knows the cell's size, as in a running system (the workload arrives later).
     await db.pool.query("analyze");
     return await work(db);
   } finally {
@@ -185,7 +185,7 @@ async function placeOptimistic(
       syncPercent: round((100 * t.syncMs) / busy, 1),
       planPercent: round((100 * t.planMs) / busy, 1),
       commitPercent: round((100 * t.commitMs) / busy, 1),
-      /** Inside omega.commit_plan (the rest of commitMs is the round trip, lock waits included). */
+      /** Inside omega.commit_plan, lock waits included (the rest of commitMs is the round trip). */
       dbCommitMs: round(stats.dbCommitMs),
     },
   };
