@@ -550,6 +550,7 @@ CREATE OR REPLACE FUNCTION omega.commit_plan(p_cell text, p_scheduler text, p_ta
  RETURNS TABLE(task_id bigint, machine_id bigint, outcome text, reason text)
  LANGUAGE plpgsql
  SECURITY DEFINER
+ SET jit TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 #variable_conflict use_column

@@ -1,178 +1,258 @@
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import path from "node:path";
-import { SingleBar } from "cli-progress";
-import pg from "pg";
-import { spawnWorker } from "../cli/worker-process.ts";
-import { databaseUrl } from "../db/database-url.ts";
-import { startEmbedded } from "../db/embedded.ts";
-import { migrate } from "../db/migrate.ts";
-import { createPool, type Pool } from "../db/pool.ts";
-import { describeMachine } from "./machine-info.ts";
-import { generateJobs } from "./workload.ts";
+import type { Pool } from "../db/pool.ts";
+import { type CeilingResult, measureCeiling } from "./ceiling.ts";
+import { createCell, createTenant } from "./cell.ts";
+import { writeLineChart } from "./chart.ts";
+import { type BenchDatabase, type BenchDatabases, benchDatabases } from "./database.ts";
+import { planStats, waitUntilScheduled } from "./drain.ts";
+import { describeMachine, type MachineInfo, machineLine } from "./machine-info.ts";
+import { startPessimistic } from "./pessimistic.ts";
+import { progress } from "./progress.ts";
+import { printTable, RESULTS_DIR, writeResults } from "./report.ts";
+import { startBenchServer } from "./server.ts";
+import { round } from "./stats.ts";
+import { startWorkers, sumTotals } from "./workers.ts";
+import { generateJobs, type JobShape, submitJobs } from "./workload.ts";
 
-interface Options {
+export interface ThroughputOptions {
   machines: number;
   tasks: number;
   workers: number[];
   scheduler: string;
+  concurrency: number;
   seed: number;
 }
 
-interface Row {
-  workers: number;
+const CELL = "bench";
+const TENANT = "bench";
+
+interface Run {
   placed: number;
   seconds: number;
   placementsPerSecond: number;
   plans: number;
+  plansPerSecond: number;
   conflictFraction: number;
-  avgCommitMs: number;
 }
 
 /**
- * Scenario `throughput`: the same deterministic cell and workload, placed by 1, 2, 4… scheduler
- * worker processes, each run in a fresh database. The workers are started and listening first;
- * the workload is then submitted in one transaction, and the time runs in the database from that
- * commit to the end of the last plan's commit (submit → all placed; process start-up excluded).
+ * Scenario `throughput`: the same deterministic cell and C1M-shaped workload placed, for each
+ * scheduler count, three ways on fresh databases of the same server: by our optimistic worker
+ * processes, by as many pessimistic schedulers (SELECT … FOR UPDATE on what they read), and by the
+ * write ceiling (batched SQL, no scheduling). Schedulers are started and listening first; the
+ * clock runs from the commit of the whole workload (one transaction) to the moment no job waits.
  */
-export async function runThroughput(options: Options): Promise<void> {
-  const dataDir = process.env.DATABASE_URL ? undefined : await mkdtemp(path.join(tmpdir(), "omega-bench-"));
-  const server = dataDir
-    ? await startEmbedded(dataDir, { quiet: true })
-    : { url: process.env.DATABASE_URL as string, stop: async () => {} };
-  const rows: Row[] = [];
-  let machine: Awaited<ReturnType<typeof describeMachine>> | undefined;
+export async function runThroughput(options: ThroughputOptions): Promise<void> {
+  const started = performance.now();
+  const jobs = generateJobs(options.tasks, options.seed);
+  const shape = machineShape(jobs, options.machines);
+  const server = await startBenchServer();
+  const databases = benchDatabases(server.url);
+  let machine: MachineInfo | undefined;
+  const rows: Record<string, unknown>[] = [];
   try {
-    for (const workers of options.workers) {
-      const name = `omega_bench_${process.pid}_${workers}`;
-      const url = await createDatabase(server.url, name);
-      const pool = createPool(url, { max: 4, name: "omega-bench" });
-      try {
-        await migrate(pool);
-        machine ??= await describeMachine(pool);
-        await populate(pool, options);
-        rows.push(await placeAll(pool, url, options, workers));
-      } finally {
-        await pool.end();
-        await dropDatabase(server.url, name);
-      }
-    }
-  } finally {
-    await server.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  }
-  const report = { scenario: "throughput", machine, options, rows };
-  console.table(rows);
-  await mkdir("bench/results", { recursive: true });
-  await writeFile("bench/results/throughput.json", `${JSON.stringify(report, null, 2)}\n`);
-}
-
-async function populate(pool: Pool, options: Options): Promise<void> {
-  await pool.query("select omega.create_cell('bench')");
-  // Registering 10,000 machines one call at a time would time the API, not the scheduler.
-  await pool.query(
-    `insert into omega.machines (cell, name, cpu, memory, labels)
-     select 'bench', 'm' || i, 32000, 131072, jsonb_build_object('zone', 'z' || (i % 3)) from generate_series(1, $1) i`,
-    [options.machines],
-  );
-  await pool.query("insert into omega.tenants (name, token_hash) values ('bench', sha256('bench'))");
-}
-
-/** Submits the whole workload in one transaction; returns the database time it became visible. */
-async function submitAll(pool: Pool, options: Options): Promise<Date> {
-  const client = await pool.connect();
-  try {
-    await client.query("begin");
-    for (const job of generateJobs(options.tasks, options.seed)) {
-      await client.query("select omega.submit_job('bench', $1)", [
-        {
-          cell: "bench",
-          tasks: job.tasks,
-          scheduler: options.scheduler,
-          resources: { cpu: job.cpu, memory: job.memory },
-        },
-      ]);
-    }
-    const { rows } = await client.query<{ t: Date }>("select clock_timestamp() as t");
-    await client.query("commit");
-    return rows[0]?.t as Date;
-  } finally {
-    client.release();
-  }
-}
-
-/** Waits until every worker process holds its queue connection (each listens for wake-ups). */
-async function waitForWorkers(pool: Pool, scheduler: string, count: number): Promise<void> {
-  for (;;) {
-    const { rows } = await pool.query<{ n: number }>(
-      "select count(*)::int as n from pg_stat_activity where application_name = $1 and query ilike 'listen%'",
-      [`omega-worker-${scheduler}`],
-    );
-    if ((rows[0]?.n ?? 0) >= count) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function placeAll(pool: Pool, url: string, options: Options, workers: number): Promise<Row> {
-  const bar = new SingleBar({
-    format: `${workers} worker(s) {bar} {value}/{total} tasks placed`,
-    hideCursor: true,
-  });
-  bar.start(options.tasks, 0);
-  const processes = Array.from({ length: workers }, () =>
-    spawnWorker(url, options.scheduler, { env: { LOG_LEVEL: "warn" }, stdout: "ignore" }),
-  );
-  let submittedAt: Date;
-  try {
-    await waitForWorkers(pool, options.scheduler, workers);
-    submittedAt = await submitAll(pool, options);
-    for (;;) {
-      const { rows } = await pool.query<{ placed: number; waiting: number }>(
-        `select (select count(*)::int from omega.claims) as placed,
-                (select count(*)::int from omega.jobs where state = 'pending' and not blocked) as waiting`,
+    for (const n of options.workers) {
+      const ours = await onFreshDatabase(databases, `ours_${n}`, options, shape, async (db) => {
+        if (!machine) {
+          machine = await describeMachine(db.pool, server.kind);
+          console.log(machineLine(machine));
+        }
+        return placeOptimistic(db, jobs, options, n);
+      });
+      const pessimistic = await onFreshDatabase(databases, `pess_${n}`, options, shape, (db) =>
+        placePessimistic(db, jobs, options, n),
       );
-      bar.update(rows[0]?.placed ?? 0);
-      if (rows[0]?.waiting === 0) break;
-      await new Promise((r) => setTimeout(r, 200));
+      const ceiling = await onFreshDatabase(databases, `ceil_${n}`, options, shape, async (db) => {
+        await submitJobs(db.pool, jobs, { cell: CELL, tenant: TENANT, scheduler: options.scheduler });
+        return measureCeiling(db.url, CELL, n);
+      });
+      rows.push(summarise(n, ours, pessimistic, ceiling));
     }
   } finally {
-    bar.stop();
-    await Promise.all(processes.map((p) => p.stop()));
+    await databases.close();
+    await server.stop();
   }
-  const { rows } = await pool.query(
-    `select (select count(*)::int from omega.claims) as placed,
-            extract(epoch from max(committed_at + duration_ms * interval '1 ms') - $1)::float as seconds
-     from omega.plans`,
-    [submittedAt],
+  printTable(
+    `throughput: ${options.tasks.toLocaleString("en-US")} tasks, ${options.machines.toLocaleString("en-US")} machines`,
+    rows.map((r) => r.table as Record<string, number>),
   );
-  const stats = await pool.query("select * from omega.scheduler_stats where scheduler = $1", [
-    options.scheduler,
-  ]);
-  const placed = rows[0].placed as number;
-  const seconds = Math.max(rows[0].seconds as number, 0.001);
+  const report = rows.map(({ table: _, ...rest }) => rest);
+  await writeLineChart(path.join(RESULTS_DIR, "throughput.svg"), {
+    title: `Placements/s, ${options.tasks.toLocaleString("en-US")} tasks on ${options.machines.toLocaleString("en-US")} machines`,
+    xLabel: "schedulers (worker processes / connections)",
+    yLabel: "placements per second",
+    series: [
+      {
+        name: "omega (optimistic)",
+        points: rows.map((r) => [r.schedulers as number, r.oursPerSecond as number]),
+      },
+      {
+        name: "write ceiling",
+        points: rows.map((r) => [r.schedulers as number, r.ceilingPerSecond as number]),
+      },
+      {
+        name: "pessimistic locking",
+        points: rows.map((r) => [r.schedulers as number, r.pessimisticPerSecond as number]),
+      },
+    ],
+  });
+  const file = await writeResults("throughput", {
+    machine: machine as MachineInfo,
+    options: { ...options, machineShape: shape },
+    wallSeconds: (performance.now() - started) / 1000,
+    rows: report,
+  });
+  console.log(`\nwrote ${file} and ${RESULTS_DIR}/throughput.svg`);
+}
+
+/** Machines sized so that the workload fills about half the cell (at least 32 cores, 128 GiB). */
+function machineShape(jobs: readonly JobShape[], machines: number) {
+  let cpu = 0;
+  let memory = 0;
+  for (const j of jobs) {
+    cpu += j.tasks * j.cpu;
+    memory += j.tasks * j.memory;
+  }
   return {
-    workers,
-    placed,
-    seconds: Number(seconds.toFixed(2)),
-    placementsPerSecond: Math.round(placed / seconds),
-    plans: stats.rows[0].plans,
-    conflictFraction: Number(Number(stats.rows[0].conflict_fraction).toFixed(3)),
-    avgCommitMs: Number(Number(stats.rows[0].avg_commit_ms).toFixed(1)),
+    cpu: Math.max(32_000, Math.ceil((2 * cpu) / machines / 1000) * 1000),
+    memory: Math.max(131_072, Math.ceil((2 * memory) / machines / 1024) * 1024),
   };
 }
 
-async function createDatabase(serverUrl: string, name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`drop database if exists ${name} with (force)`);
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  return databaseUrl(serverUrl, name);
+async function onFreshDatabase<T>(
+  databases: BenchDatabases,
+  label: string,
+  options: ThroughputOptions,
+  shape: { cpu: number; memory: number },
+  work: (db: BenchDatabase) => Promise<T>,
+): Promise<T> {
+  const db = await databases.create(label);
+  try {
+    await createCell(db.pool, { name: CELL, machines: options.machines, ...shape });
+    await createTenant(db.pool, TENANT);
+    // The planner knows the cell's size, as in a running system (the workload arrives later).
+    await db.pool.query("analyze");
+    return await work(db);
+  } finally {
+    await db.drop();
+  }
 }
 
-async function dropDatabase(serverUrl: string, name: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`drop database if exists ${name} with (force)`);
-  await admin.end();
+/** Submits the workload and times it until every job is placed. */
+async function timePlacement(
+  pool: Pool,
+  jobs: readonly JobShape[],
+  options: ThroughputOptions,
+  label: string,
+) {
+  const bar = progress(label, options.tasks, "tasks placed");
+  try {
+    await submitJobs(pool, jobs, { cell: CELL, tenant: TENANT, scheduler: options.scheduler });
+    const submitted = performance.now();
+    const done = await waitUntilScheduled(pool, CELL, bar);
+    return (done - submitted) / 1000;
+  } finally {
+    bar.stop();
+  }
+}
+
+async function placeOptimistic(
+  db: BenchDatabase,
+  jobs: readonly JobShape[],
+  options: ThroughputOptions,
+  n: number,
+) {
+  const workers = await startWorkers(db.pool, db.url, {
+    scheduler: options.scheduler,
+    count: n,
+    concurrency: options.concurrency,
+  });
+  let seconds: number;
+  try {
+    seconds = await timePlacement(db.pool, jobs, options, `omega, ${n} worker(s)      `);
+  } finally {
+    await workers.stop();
+  }
+  const stats = await planStats(db.pool, CELL);
+  const t = sumTotals(workers.totals);
+  const busy = t.syncMs + t.planMs + t.commitMs;
+  return {
+    ...rates(stats.committed, seconds, stats.plans, stats.conflictFraction),
+    timeSplit: {
+      syncMs: round(t.syncMs),
+      planMs: round(t.planMs),
+      commitMs: round(t.commitMs),
+      syncPercent: round((100 * t.syncMs) / busy, 1),
+      planPercent: round((100 * t.planMs) / busy, 1),
+      commitPercent: round((100 * t.commitMs) / busy, 1),
+      /** Inside omega.commit_plan, lock waits included (the rest of commitMs is the round trip). */
+      dbCommitMs: round(stats.dbCommitMs),
+    },
+  };
+}
+
+async function placePessimistic(
+  db: BenchDatabase,
+  jobs: readonly JobShape[],
+  options: ThroughputOptions,
+  n: number,
+) {
+  const schedulers = await startPessimistic(db.url, { cell: CELL, scheduler: options.scheduler, count: n });
+  let seconds: number;
+  let totals: Awaited<ReturnType<typeof schedulers.stop>> | undefined;
+  try {
+    seconds = await timePlacement(db.pool, jobs, options, `pessimistic, ${n} scheduler(s)`);
+  } finally {
+    totals = await schedulers.stop();
+  }
+  const stats = await planStats(db.pool, CELL);
+  const sum = (key: "lockMs" | "planMs" | "commitMs") => round(totals.reduce((s, t) => s + (t[key] ?? 0), 0));
+  return {
+    ...rates(stats.committed, seconds, stats.plans, stats.conflictFraction),
+    timeSplit: { lockMs: sum("lockMs"), planMs: sum("planMs"), commitMs: sum("commitMs") },
+  };
+}
+
+function rates(placed: number, seconds: number, plans: number, conflictFraction: number): Run {
+  return {
+    placed,
+    seconds: round(seconds, 2),
+    placementsPerSecond: round(placed / seconds),
+    plans,
+    plansPerSecond: round(plans / seconds, 1),
+    conflictFraction: round(conflictFraction, 3),
+  };
+}
+
+function summarise(
+  n: number,
+  ours: Awaited<ReturnType<typeof placeOptimistic>>,
+  pessimistic: Awaited<ReturnType<typeof placePessimistic>>,
+  ceiling: CeilingResult,
+) {
+  const ceilingPerSecond = round(ceiling.placementsPerSecond);
+  const oursVsCeiling = round(ours.placementsPerSecond / ceiling.placementsPerSecond, 2);
+  const oursVsPessimistic = round(ours.placementsPerSecond / pessimistic.placementsPerSecond, 2);
+  return {
+    schedulers: n,
+    oursPerSecond: ours.placementsPerSecond,
+    ceilingPerSecond,
+    pessimisticPerSecond: pessimistic.placementsPerSecond,
+    oursVsCeiling,
+    oursVsPessimistic,
+    ours,
+    pessimistic,
+    ceiling: { ...ceiling, seconds: round(ceiling.seconds, 2), placementsPerSecond: ceilingPerSecond },
+    table: {
+      schedulers: n,
+      "placements/s": ours.placementsPerSecond,
+      "plans/s": ours.plansPerSecond,
+      conflicts: ours.conflictFraction,
+      "sync/plan/commit %": `${ours.timeSplit.syncPercent}/${ours.timeSplit.planPercent}/${ours.timeSplit.commitPercent}`,
+      "ceiling/s": ceilingPerSecond,
+      "÷ceiling": oursVsCeiling,
+      "pessimistic/s": pessimistic.placementsPerSecond,
+      "÷pessimistic": oursVsPessimistic,
+    },
+  };
 }

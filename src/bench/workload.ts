@@ -1,3 +1,4 @@
+import type { Queryable } from "../db/queries/queryable.ts";
 import { mulberry32 } from "../placement/random.ts";
 
 export interface JobShape {
@@ -24,4 +25,39 @@ export function generateJobs(totalTasks: number, seed: number, maxTasks = 1000):
     left -= tasks;
   }
   return jobs;
+}
+
+export interface SubmitOptions {
+  cell: string;
+  tenant: string;
+  scheduler: string;
+  /** Extra job spec fields, e.g. a gang. */
+  extra?: (job: JobShape) => Record<string, unknown>;
+}
+
+/** The job specs of `jobs`, as omega.submit_job takes them. */
+export function jobSpecs(jobs: readonly JobShape[], options: SubmitOptions): Record<string, unknown>[] {
+  return jobs.map((job) => ({
+    cell: options.cell,
+    tasks: job.tasks,
+    scheduler: options.scheduler,
+    resources: { cpu: job.cpu, memory: job.memory },
+    ...options.extra?.(job),
+  }));
+}
+
+/**
+ * Submits the jobs through omega.submit_job (the same checks and wake-ups as HTTP) in one
+ * statement, so in one transaction and one round trip; on a pool it commits at once.
+ */
+export async function submitJobs(
+  db: Queryable,
+  jobs: readonly JobShape[],
+  options: SubmitOptions,
+): Promise<number[]> {
+  const { rows } = await db.query<{ id: number }>(
+    "select omega.submit_job($1, spec) as id from jsonb_array_elements($2::jsonb) with ordinality as s(spec, n) order by n",
+    [options.tenant, JSON.stringify(jobSpecs(jobs, options))],
+  );
+  return rows.map((r) => r.id);
 }

@@ -2,27 +2,123 @@ import { Command } from "commander";
 import { positiveInt } from "./args.ts";
 
 const list = (value: string) => value.split(",").map((v) => positiveInt(v.trim()));
+const countList = (value: string) =>
+  value.split(",").map((v) => (v.trim() === "0" ? 0 : positiveInt(v.trim())));
 
 export function benchCommand(): Command {
   const bench = new Command("bench").description(
-    "benchmarks: print a table and write bench/results/<scenario>.json",
+    "benchmarks: each creates its own database, prints a table and writes bench/results/<scenario>.json (and .svg)",
   );
   bench
     .command("throughput")
     .description(
-      "place a C1M-shaped workload with 1, 2, 4 scheduler worker processes; placements/s and conflicts",
+      "place a C1M-shaped workload with 1, 2, 4 scheduler processes; vs the write ceiling and pessimistic locking",
     )
     .option("--machines <n>", "machines in the cell (Default: 10000)", positiveInt, 10_000)
-    .option("--tasks <n>", "tasks to place (Default: 200000)", positiveInt, 200_000)
-    .option("--workers <list>", "worker process counts to compare (Default: 1,2,4)", list, [1, 2, 4])
-    .option("--scheduler <name>", "scheduler profile the workers run (Default: batch)", "batch")
+    .option(
+      "--tasks <n>",
+      "tasks to place, in jobs of 1–1000 (Default: 200000; C1M: 1000000)",
+      positiveInt,
+      200_000,
+    )
+    .option("--workers <list>", "scheduler counts to compare (Default: 1,2,4)", list, [1, 2, 4])
+    .option("--scheduler <name>", "scheduler profile (Default: batch)", "batch")
+    .option(
+      "--concurrency <n>",
+      "evaluations at once per worker process (Default: 2, as omega worker)",
+      positiveInt,
+      2,
+    )
     .option("--seed <n>", "workload seed (Default: 1)", positiveInt, 1)
     .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing about speed")
-    .action(async (options) => {
+    .action(async ({ quick, ...options }) => {
       const { runThroughput } = await import("../bench/throughput.ts");
-      await runThroughput(
-        options.quick ? { ...options, machines: 200, tasks: 2_000, workers: [1, 2] } : options,
+      await runThroughput(quick ? { ...options, machines: 200, tasks: 2_000, workers: [1, 2] } : options);
+    });
+
+  bench
+    .command("latency")
+    .description(
+      "open-loop HTTP submissions of small jobs at fixed rates: submit→placed and accept percentiles",
+    )
+    .option("--machines <n>", "machines in the cell (Default: 1000)", positiveInt, 1_000)
+    .option(
+      "--rates <list>",
+      "offered loads in jobs/s, in order (Default: 50,100,200,500,1000)",
+      list,
+      [50, 100, 200, 500, 1000],
+    )
+    .option("--seconds <n>", "seconds of submissions per rate (Default: 10)", positiveInt, 10)
+    .option("--workers <n>", "scheduler worker processes (Default: 2)", positiveInt, 2)
+    .option("--seed <n>", "workload seed (Default: 1)", positiveInt, 1)
+    .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing about speed")
+    .action(async ({ quick, ...options }) => {
+      const { runLatency } = await import("../bench/latency.ts");
+      await runLatency(
+        quick ? { ...options, machines: 100, rates: [20, 100], seconds: 1, workers: 1 } : options,
       );
+    });
+
+  bench
+    .command("omega")
+    .description(
+      "the Omega paper's §5 on the real system: conflicts and busyness vs schedulers, t_job, conflict and transaction modes",
+    )
+    .option("--machines <n>", "machines in each experiment's cell (Default: 100)", positiveInt, 100)
+    .option("--seconds <n>", "seconds of arrivals per experiment (Default: 10)", positiveInt, 10)
+    .option("--schedulers <list>", "scheduler counts (Default: 1,2,4,8)", list, [1, 2, 4, 8])
+    .option("--seed <n>", "workload seed (Default: 1)", positiveInt, 1)
+    .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing")
+    .action(async ({ quick, ...options }) => {
+      const { runOmega } = await import("../bench/omega.ts");
+      const full = { ...options, tJobs: [0.01, 0.1, 1, 10], modeSchedulers: 4 };
+      await runOmega(
+        quick
+          ? { ...full, machines: 30, seconds: 1, schedulers: [1, 2], tJobs: [0.1, 1], modeSchedulers: 2 }
+          : full,
+      );
+    });
+
+  bench
+    .command("scale")
+    .description("cost per plan, commit and snapshot sync as the cell grows and as claims pile up")
+    .option("--machines <list>", "cell sizes (Default: 1000,10000,50000)", list, [1_000, 10_000, 50_000])
+    .option(
+      "--claims <list>",
+      "claims already placed, at the middle size (Default: 0,100000,300000)",
+      countList,
+      [0, 100_000, 300_000],
+    )
+    .option(
+      "--changes <list>",
+      "machines changed before a timed sync (Default: 0,10,50,500,5000)",
+      countList,
+      [0, 10, 50, 500, 5000],
+    )
+    .option("--repeat <n>", "runs per measurement; medians are reported (Default: 9)", positiveInt, 9)
+    .option("--seed <n>", "workload seed (Default: 1)", positiveInt, 1)
+    .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing")
+    .action(async ({ quick, ...options }) => {
+      const { runScale } = await import("../bench/scale.ts");
+      await runScale(
+        quick
+          ? { ...options, machines: [200, 1000], claims: [0, 2000], changes: [0, 10, 50], repeat: 3 }
+          : options,
+      );
+    });
+
+  // One pessimistic scheduler of the throughput baseline; started by the bench, not by people.
+  bench
+    .command("pessimistic-worker", { hidden: true })
+    .requiredOption("--cell <name>")
+    .option("--scheduler <name>", "scheduler profile (Default: batch)", "batch")
+    .action(async (options: { cell: string; scheduler: string }) => {
+      const { startPessimisticWorker } = await import("../bench/pessimistic-worker.ts");
+      const { log } = await import("../log.ts");
+      const { onShutdown } = await import("./shutdown.ts");
+      if (!process.env.DATABASE_URL) throw new Error("DATABASE_URL is required");
+      const worker = await startPessimisticWorker({ url: process.env.DATABASE_URL, ...options });
+      onShutdown(log, () => worker.stop());
     });
   return bench;
 }

@@ -9,13 +9,16 @@ export interface WorkerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts a real `omega worker --scheduler <scheduler>` process against `databaseUrl`. */
+/**
+ * Starts a real `omega worker --scheduler <scheduler> [...args]` process against `databaseUrl`;
+ * `stdout: "pipe"` lets the caller read its log lines.
+ */
 export function spawnWorker(
   databaseUrl: string,
   scheduler: string,
-  options: { env?: Record<string, string>; stdout?: "inherit" | "ignore" } = {},
+  options: { env?: Record<string, string>; stdout?: "inherit" | "ignore" | "pipe"; args?: string[] } = {},
 ): WorkerProcess {
-  const child = spawn(process.execPath, [cli, "worker", "--scheduler", scheduler], {
+  const child = spawn(process.execPath, [cli, "worker", "--scheduler", scheduler, ...(options.args ?? [])], {
     env: { ...process.env, DATABASE_URL: databaseUrl, ...options.env },
     stdio: ["ignore", options.stdout ?? "inherit", "inherit"],
   });

@@ -19,7 +19,7 @@ const PASSWORD = "omega";
  */
 export async function startEmbedded(
   dir: string,
-  options: { port?: number; quiet?: boolean } = {},
+  options: { port?: number; quiet?: boolean; durable?: boolean } = {},
 ): Promise<EmbeddedDatabase> {
   const dataDir = path.resolve(dir, "pg");
   await mkdir(path.dirname(dataDir), { recursive: true });
@@ -35,7 +35,12 @@ export async function startEmbedded(
     persistent: true,
     createPostgresUser: true,
     initdbFlags: ["--encoding=UTF8", "--locale=C"],
-    postgresFlags: ["-c", "max_connections=300", "-c", "fsync=off", "-c", "synchronous_commit=off"],
+    // Durability off by default (a development server); benchmarks ask for PostgreSQL's defaults.
+    postgresFlags: [
+      "-c",
+      "max_connections=300",
+      ...(options.durable ? [] : ["-c", "fsync=off", "-c", "synchronous_commit=off"]),
+    ],
     onLog: () => {},
     onError: options.quiet ? () => {} : (message) => process.stderr.write(`postgres: ${String(message)}\n`),
   });

@@ -1,20 +1,24 @@
 import { bandOf } from "../domain/priority.ts";
 import type { VictimView } from "../placement/preemption.ts";
 import type { JobView, Placement, QuotaView } from "../placement/types.ts";
-import type { Pool } from "./pool.ts";
+import type { Queryable } from "./queries/queryable.ts";
 
-interface QuotaRow {
-  tenant_id: number;
-  band: QuotaView["band"];
-  cpu: number;
-  memory: number;
-  gpu: number;
-  disk: number;
+interface JobInputRow {
+  job_id: number;
+  pending: string[];
+  claimed_on: string[];
+  /** Null when no quota limits the job. */
+  band: QuotaView["band"] | null;
+  cpu: number | null;
+  memory: number | null;
+  gpu: number | null;
+  disk: number | null;
 }
 
 /**
  * The database side of a scheduler worker: lease work, read what a plan needs, commit the plan,
- * park what cannot be placed. Every write goes through a stored procedure.
+ * park what cannot be placed. Every write goes through a stored procedure. Each call runs on a pool
+ * or on one client inside a transaction (the bench's pessimistic baseline holds its locks that way).
  */
 
 export interface LeasedJob {
@@ -35,15 +39,15 @@ export interface LeasedJob {
 }
 
 /** Registers (or updates) a scheduler profile, so jobs may name it (omega.register_scheduler). */
-export async function registerScheduler(pool: Pool, name: string, profile: unknown): Promise<void> {
-  await pool.query("select omega.register_scheduler($1, $2)", [name, profile]);
+export async function registerScheduler(db: Queryable, name: string, profile: unknown): Promise<void> {
+  await db.query("select omega.register_scheduler($1, $2)", [name, profile]);
 }
 
 export async function leaseJobs(
-  pool: Pool,
+  db: Queryable,
   args: { cell: string; scheduler: string; owner: string; limit: number; leaseSeconds: number },
 ): Promise<LeasedJob[]> {
-  const { rows } = await pool.query<LeasedJob>(
+  const { rows } = await db.query<LeasedJob>(
     `select id, priority, cpu, memory, gpu, disk, selector, affinity, tolerations, max_per_machine, spread_by, gang_min,
        task_count, tenant_id
      from omega.lease_jobs($1, $2, $3, $4, $5)`,
@@ -52,37 +56,39 @@ export async function leaseJobs(
   return rows;
 }
 
-/** The pending tasks and current per-machine claim counts of the given jobs, as planning input. */
-export async function loadJobViews(pool: Pool, cell: string, jobs: readonly LeasedJob[]): Promise<JobView[]> {
-  const ids = jobs.map((j) => j.id);
-  const [tasks, claims, quotas] = await Promise.all([
-    pool.query<{ job_id: number; ids: number[] }>(
-      `select job_id, array_agg(id order by id) as ids from omega.tasks
-       where cell = $1 and job_id = any($2) and state = 'pending' group by job_id`,
-      [cell, ids],
-    ),
-    pool.query<{ job_id: number; machine_id: number; n: number }>(
-      `select job_id, machine_id, count(*)::int as n from omega.claims
-       where cell = $1 and job_id = any($2) group by job_id, machine_id`,
-      [cell, ids],
-    ),
-    pool.query<QuotaRow>(
-      `select tenant_id, band, cpu - used_cpu as cpu, memory - used_memory as memory, gpu - used_gpu as gpu,
-         disk - used_disk as disk
-       from omega.quotas where cell = $1 and tenant_id = any($2)`,
-      [cell, [...new Set(jobs.map((j) => j.tenant_id))]],
-    ),
-  ]);
-  const quotaOf = new Map<string, QuotaView>();
-  for (const q of quotas.rows) {
-    const key = `${q.tenant_id}:${q.band}`;
-    quotaOf.set(key, { key, band: q.band, free: { cpu: q.cpu, memory: q.memory, gpu: q.gpu, disk: q.disk } });
-  }
-  const pending = new Map(tasks.rows.map((r) => [r.job_id, r.ids.map(Number)]));
+/**
+ * The pending tasks, per-machine claim counts and free quota of the given jobs, as planning input.
+ * One statement, so it costs one round trip and runs on a client inside a transaction as well.
+ */
+export async function loadJobViews(
+  db: Queryable,
+  cell: string,
+  jobs: readonly LeasedJob[],
+): Promise<JobView[]> {
+  const { rows } = await db.query<JobInputRow>(
+    `select j.id as job_id,
+       array(select t.id from omega.tasks t
+             where t.cell = $1 and t.job_id = j.id and t.state = 'pending' order by t.id) as pending,
+       array(select c.machine_id from omega.claims c where c.cell = $1 and c.job_id = j.id) as claimed_on,
+       q.band, q.cpu - q.used_cpu as cpu, q.memory - q.used_memory as memory, q.gpu - q.used_gpu as gpu,
+       q.disk - q.used_disk as disk
+     from unnest($2::bigint[], $3::bigint[], $4::text[]) as j(id, tenant_id, band)
+     left join omega.quotas q on q.cell = $1 and q.tenant_id = j.tenant_id and q.band = j.band`,
+    [cell, jobs.map((j) => j.id), jobs.map((j) => j.tenant_id), jobs.map((j) => bandOf(j.priority))],
+  );
+  const pending = new Map<number, number[]>();
   const placed = new Map<number, Map<number, number>>();
-  for (const r of claims.rows) {
-    const perMachine = placed.get(r.job_id) ?? new Map<number, number>();
-    placed.set(r.job_id, perMachine.set(r.machine_id, r.n));
+  const quotaOf = new Map<number, QuotaView>();
+  for (const r of rows) {
+    pending.set(r.job_id, r.pending.map(Number));
+    const perMachine = new Map<number, number>();
+    for (const m of r.claimed_on) perMachine.set(Number(m), (perMachine.get(Number(m)) ?? 0) + 1);
+    placed.set(r.job_id, perMachine);
+    const job = jobs.find((j) => j.id === r.job_id);
+    if (r.band && job) {
+      const free = { cpu: r.cpu ?? 0, memory: r.memory ?? 0, gpu: r.gpu ?? 0, disk: r.disk ?? 0 };
+      quotaOf.set(r.job_id, { key: `${job.tenant_id}:${r.band}`, band: r.band, free });
+    }
   }
   return jobs.map((j) => ({
     id: j.id,
@@ -97,7 +103,7 @@ export async function loadJobViews(pool: Pool, cell: string, jobs: readonly Leas
     },
     taskCount: j.task_count,
     gangMin: j.gang_min,
-    quota: quotaOf.get(`${j.tenant_id}:${bandOf(j.priority)}`) ?? null,
+    quota: quotaOf.get(j.id) ?? null,
     pendingTaskIds: pending.get(j.id) ?? [],
     placedPerMachine: placed.get(j.id) ?? new Map(),
   }));
@@ -108,7 +114,7 @@ import type { PlacementOutcome } from "../scheduler/interfaces.ts";
 export type { PlacementOutcome };
 
 export async function commitPlan(
-  pool: Pool,
+  db: Queryable,
   args: {
     cell: string;
     scheduler: string;
@@ -118,7 +124,7 @@ export async function commitPlan(
     conflictMode: "fine" | "coarse";
   },
 ): Promise<PlacementOutcome[]> {
-  const { rows } = await pool.query<PlacementOutcome>(
+  const { rows } = await db.query<PlacementOutcome>(
     "select * from omega.commit_plan($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     [
       args.cell,
@@ -141,12 +147,12 @@ export async function commitPlan(
  * production by production), with what a gang victim's job can spare.
  */
 export async function loadVictims(
-  pool: Pool,
+  db: Queryable,
   cell: string,
   machineIds: readonly number[],
   priority: number,
 ): Promise<Map<number, VictimView[]>> {
-  const { rows } = await pool.query<VictimRow>(
+  const { rows } = await db.query<VictimRow>(
     `with victims as (
        select c.* from omega.claims c
        where c.cell = $1 and c.machine_id = any($2) and c.priority < $3 and not (c.priority >= 200 and $3 >= 200))
@@ -186,10 +192,10 @@ interface VictimRow {
 
 /** False when capacity was freed since `seenEpoch`: the job was not parked and must be planned again. */
 export async function parkJob(
-  pool: Pool,
+  db: Queryable,
   args: { cell: string; jobId: number; owner: string; seenEpoch: number; reason: string },
 ): Promise<boolean> {
-  const { rows } = await pool.query<{ parked: boolean }>(
+  const { rows } = await db.query<{ parked: boolean }>(
     "select omega.park_job($1, $2, $3, $4, $5) as parked",
     [args.cell, args.jobId, args.owner, args.seenEpoch, args.reason],
   );
@@ -197,20 +203,20 @@ export async function parkJob(
 }
 
 export async function releaseLeases(
-  pool: Pool,
+  db: Queryable,
   cell: string,
   jobIds: readonly number[],
   owner: string,
 ): Promise<void> {
-  await pool.query("select omega.release_leases($1, $2, $3)", [cell, jobIds, owner]);
+  await db.query("select omega.release_leases($1, $2, $3)", [cell, jobIds, owner]);
 }
 
 /** Extends the leases `owner` still holds on these jobs (the worker's heartbeat); returns how many. */
 export async function renewLeases(
-  pool: Pool,
+  db: Queryable,
   args: { cell: string; jobIds: readonly number[]; owner: string; leaseSeconds: number },
 ): Promise<number> {
-  const { rows } = await pool.query<{ n: number }>("select omega.renew_leases($1, $2, $3, $4) as n", [
+  const { rows } = await db.query<{ n: number }>("select omega.renew_leases($1, $2, $3, $4) as n", [
     args.cell,
     args.jobIds,
     args.owner,
@@ -219,11 +225,11 @@ export async function renewLeases(
   return rows[0]?.n ?? 0;
 }
 
-export async function wake(pool: Pool, cell: string, scheduler: string): Promise<void> {
-  await pool.query("select omega.wake($1, $2)", [cell, scheduler]);
+export async function wake(db: Queryable, cell: string, scheduler: string): Promise<void> {
+  await db.query("select omega.wake($1, $2)", [cell, scheduler]);
 }
 
-export async function wakeStale(pool: Pool): Promise<number> {
-  const { rows } = await pool.query<{ n: number }>("select omega.wake_stale() as n");
+export async function wakeStale(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ n: number }>("select omega.wake_stale() as n");
   return rows[0]?.n ?? 0;
 }

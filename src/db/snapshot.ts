@@ -42,8 +42,7 @@ export class CellSnapshot implements Snapshot {
         [this.cell],
       );
       const changed = await client.query<MachineRow>(
-        `select id, name, state, cpu, memory, gpu, disk, used_cpu, used_memory, used_gpu, used_disk, tasks,
-                labels, taints, version
+        `select ${MACHINE_COLUMNS}
          from omega.machines where cell = $1 and ($2::xid8 is null or changed_xid >= $2::xid8)`,
         [this.cell, this.cursor],
       );
@@ -74,7 +73,11 @@ export class CellSnapshot implements Snapshot {
   }
 }
 
-interface MachineRow extends Record<Dimension, number> {
+/** The machine columns planning needs, as `toMachineView` reads them. */
+export const MACHINE_COLUMNS =
+  "id, name, state, cpu, memory, gpu, disk, used_cpu, used_memory, used_gpu, used_disk, tasks, labels, taints, version";
+
+export interface MachineRow extends Record<Dimension, number> {
   id: number;
   name: string;
   state: MachineView["state"];
@@ -88,7 +91,7 @@ interface MachineRow extends Record<Dimension, number> {
   version: number;
 }
 
-function toMachineView(row: MachineRow): MachineView {
+export function toMachineView(row: MachineRow): MachineView {
   const capacity: Resources = { cpu: row.cpu, memory: row.memory, gpu: row.gpu, disk: row.disk };
   const used: Resources = {
     cpu: row.used_cpu,

@@ -13,6 +13,8 @@ import type { FilterName, PipelineConfig } from "./types.ts";
  * - `batchSize`: jobs leased and planned together into one plan (one commit).
  * - `preemption`: a task that fits nowhere may evict lower-priority claims (SPEC's rules, which
  *   the commit procedure enforces whatever this says).
+ * - `decisionTime` (optional, for experiments): extra time spent per planned job, `jobMs + taskMs ×
+ *   tasks placed` — Omega's t_job and t_task — so the real system can reproduce the paper's §5.
  */
 export interface SchedulerProfile extends PipelineConfig {
   name: string;
@@ -22,6 +24,7 @@ export interface SchedulerProfile extends PipelineConfig {
   maxAttempts: number;
   batchSize: number;
   preemption: boolean;
+  decisionTime?: { jobMs: number; taskMs: number };
 }
 
 const ALL_FILTERS: readonly FilterName[] = [

@@ -100,6 +100,9 @@ async function planRounds(
     for (const job of jobs) {
       const plan = planJob(snapshot.list(), job, profile, inflight, random);
       plans.set(job.id, plan);
+      // Omega's artificial decision time (experiments only): t_job + t_task × tasks.
+      const think = profile.decisionTime;
+      if (think) await sleep(think.jobMs + think.taskMs * plan.placements.length);
     }
     // Preemption after every job had its turn at free room, so no job evicts for what was free.
     for (const job of jobs) {

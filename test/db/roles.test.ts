@@ -98,7 +98,7 @@ describe("roles", () => {
     expect(rows.length).toBeGreaterThanOrEqual(13);
     for (const r of rows) {
       expect(r, r.fn).toMatchObject({
-        proconfig: ["search_path=pg_catalog, pg_temp"],
+        proconfig: expect.arrayContaining(["search_path=pg_catalog, pg_temp"]),
         public_execute: false,
       });
     }

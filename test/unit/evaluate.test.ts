@@ -70,9 +70,19 @@ function harness(
       shared++;
     },
   };
+  const slept: number[] = [];
   const run = (profile: SchedulerProfile = batchProfile) =>
-    evaluate({ profile, snapshot, committer, queue, evaluationId: "eval-1", sleep: async () => {} });
-  return { run, snapshot, plans, committed, parked, deferred, released, queue, shared: () => shared };
+    evaluate({
+      profile,
+      snapshot,
+      committer,
+      queue,
+      evaluationId: "eval-1",
+      sleep: async (ms) => {
+        slept.push(ms);
+      },
+    });
+  return { run, snapshot, plans, committed, parked, deferred, released, queue, shared: () => shared, slept };
 }
 
 describe("evaluate (the Omega loop)", () => {
@@ -153,5 +163,23 @@ describe("evaluate (the Omega loop)", () => {
       return h.plans[0];
     };
     expect(await plan()).toEqual(await plan());
+  });
+
+  it("spends the profile's decision time per planned job, t_job + t_task × tasks (Omega's §5)", async () => {
+    const profile = { ...batchProfile, decisionTime: { jobMs: 100, taskMs: 5 } };
+    const h = harness(
+      [machine(), machine()],
+      [job({ tasks: 3 }), job({ tasks: 1, pendingTaskIds: [10] })],
+      () => null,
+    );
+    await h.run(profile);
+    expect(h.slept).toEqual([115, 105]);
+    expect(h.plans).toHaveLength(1);
+  });
+
+  it("spends no decision time without one in the profile", async () => {
+    const h = harness([machine()], [job({ tasks: 2 })], () => null);
+    await h.run();
+    expect(h.slept).toEqual([]);
   });
 });

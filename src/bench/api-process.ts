@@ -1,0 +1,70 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { newAdminToken } from "../domain/tokens.ts";
+
+const cli = fileURLToPath(new URL("../../bin/omega.js", import.meta.url));
+
+export interface ApiProcess {
+  url: string;
+  adminToken: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real `omega serve` process on a free loopback port, ready when /readyz says so. Its own
+ * process, so the load generator and the server do not share an event loop.
+ */
+export async function startApiProcess(databaseUrl: string): Promise<ApiProcess> {
+  const port = await freePort();
+  const adminToken = newAdminToken();
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [cli, "serve", "--port", String(port), "--host", "127.0.0.1"],
+    {
+      env: {
+        ...process.env,
+        DATABASE_URL: databaseUrl,
+        OMEGA_ADMIN_TOKEN: adminToken,
+        LOG_LEVEL: "warn",
+        OMEGA_PARENT_PID: String(process.pid),
+      },
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const ok = await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (child.exitCode !== null) throw new Error(`omega serve exited with code ${child.exitCode}`);
+    if (Date.now() > deadline) {
+      child.kill("SIGTERM");
+      throw new Error("omega serve was not ready after 60 s");
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    adminToken,
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}

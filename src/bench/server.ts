@@ -1,0 +1,32 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { startEmbedded } from "../db/embedded.ts";
+
+export interface BenchServer {
+  url: string;
+  /** "DATABASE_URL" or "embedded" — said in every report. */
+  kind: "DATABASE_URL" | "embedded";
+  stop(): Promise<void>;
+}
+
+/**
+ * The PostgreSQL server a benchmark runs on: DATABASE_URL's, or an embedded one of its own in a
+ * temporary directory, with PostgreSQL's default durability (fsync and synchronous commit on), so
+ * that what is measured is what a real deployment would get.
+ */
+export async function startBenchServer(): Promise<BenchServer> {
+  if (process.env.DATABASE_URL) {
+    return { url: process.env.DATABASE_URL, kind: "DATABASE_URL", stop: async () => {} };
+  }
+  const dir = await mkdtemp(path.join(tmpdir(), "omega-bench-"));
+  const server = await startEmbedded(dir, { quiet: true, durable: true });
+  return {
+    url: server.url,
+    kind: "embedded",
+    async stop() {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

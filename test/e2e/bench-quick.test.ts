@@ -1,0 +1,115 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { omega } from "../support/processes.ts";
+
+// Every scenario's quick mode, as a user runs it: a real `omega bench` process creating its own
+// databases and worker processes. Shapes only — quick sizes prove nothing about speed.
+let out: string;
+beforeAll(async () => {
+  out = await mkdtemp(path.join(tmpdir(), "omega-bench-results-"));
+});
+afterAll(() => rm(out, { recursive: true, force: true }));
+
+async function runQuick(scenario: string) {
+  const bench = omega(["bench", scenario, "--quick"], { OMEGA_BENCH_RESULTS: out, LOG_LEVEL: "warn" });
+  const code = await bench.exited;
+  expect(code, bench.output()).toBe(0);
+  const report = JSON.parse(await readFile(path.join(out, `${scenario}.json`), "utf8"));
+  expect(report).toMatchObject({
+    scenario,
+    machine: {
+      cores: expect.any(Number),
+      postgres: expect.stringMatching(/^PostgreSQL \d+/),
+      postgresSettings: { fsync: expect.any(String), synchronous_commit: expect.any(String) },
+      node: process.version,
+      command: `omega bench ${scenario} --quick`,
+    },
+    options: expect.any(Object),
+    wallSeconds: expect.any(Number),
+  });
+  return { report, output: bench.output() };
+}
+
+const svg = async (name: string) => {
+  const text = await readFile(path.join(out, name), "utf8");
+  expect(text).toMatch(/^<svg [^>]*>[\s\S]*<polyline [\s\S]*<\/svg>\n$/);
+};
+
+describe("omega bench --quick", { timeout: 120_000 }, () => {
+  it("throughput: ours, the write ceiling and the pessimistic baseline per scheduler count, with ratios", async () => {
+    const { report, output } = await runQuick("throughput");
+    expect(report.rows.map((r: { schedulers: number }) => r.schedulers)).toEqual([1, 2]);
+    for (const row of report.rows) {
+      expect(row.ours).toMatchObject({
+        placed: 2000,
+        placementsPerSecond: expect.any(Number),
+        plansPerSecond: expect.any(Number),
+        conflictFraction: expect.any(Number),
+        timeSplit: { syncMs: expect.any(Number), planMs: expect.any(Number), commitMs: expect.any(Number) },
+      });
+      expect(row.pessimistic.placed).toBe(2000);
+      expect(row.ceiling.placed).toBe(2000);
+      expect(row.oursVsCeiling).toBeCloseTo(row.oursPerSecond / row.ceilingPerSecond, 1);
+      expect(row.oursVsPessimistic).toBeCloseTo(row.oursPerSecond / row.pessimisticPerSecond, 1);
+    }
+    expect(output).toContain("÷ceiling");
+    await svg("throughput.svg");
+  });
+
+  it("latency: percentiles per offered rate, and where p99 passes 100 ms", async () => {
+    const { report } = await runQuick("latency");
+    expect(report.rows.map((r: { rate: number }) => r.rate)).toEqual([20, 100]);
+    for (const row of report.rows) {
+      expect(row.jobs).toBe(row.rate);
+      expect(row.failed).toBe(0);
+      expect(row.placedP50Ms).toBeLessThanOrEqual(row.placedP99Ms);
+      expect(row.acceptP50Ms).toBeLessThanOrEqual(row.acceptP99Ms);
+    }
+    expect(report).toHaveProperty("p99Over100msAtRate");
+    await svg("latency.svg");
+  });
+
+  it("omega: conflict fraction and busyness vs schedulers, t_job and modes", async () => {
+    const { report } = await runQuick("omega");
+    expect(report.bySchedulers.map((r: { point: { schedulers: number } }) => r.point.schedulers)).toEqual([
+      1, 2,
+    ]);
+    expect(report.byTJob).toHaveLength(2);
+    expect(
+      report.byMode.map((r: { point: { conflictMode: string; transactionMode: string } }) => r.point),
+    ).toEqual([
+      expect.objectContaining({ conflictMode: "fine", transactionMode: "incremental" }),
+      expect.objectContaining({ conflictMode: "coarse", transactionMode: "incremental" }),
+      expect.objectContaining({ conflictMode: "fine", transactionMode: "all-or-nothing" }),
+      expect.objectContaining({ conflictMode: "coarse", transactionMode: "all-or-nothing" }),
+    ]);
+    for (const r of [...report.bySchedulers, ...report.byTJob, ...report.byMode]) {
+      expect(r.plans).toBeGreaterThan(0);
+      expect(r.conflictFraction).toBeGreaterThanOrEqual(0);
+      expect(r.busyness).toBeGreaterThan(0);
+    }
+    expect(report.ratios).toHaveProperty("coarseOverFine");
+    await svg("omega-schedulers.svg");
+    await svg("omega-tjob.svg");
+  });
+
+  it("scale: plan, commit and sync costs per cell size and claims", async () => {
+    const { report } = await runQuick("scale");
+    expect(report.rows.map((r: { machines: number; claims: number }) => [r.machines, r.claims])).toEqual([
+      [200, 0],
+      [1000, 0],
+      [1000, 2000],
+    ]);
+    for (const row of report.rows) {
+      expect(row).toMatchObject({ fullSyncMs: expect.any(Number), sync10Ms: expect.any(Number) });
+      // A sync reads at least what changed. (It may read more: other transactions on a shared
+      // server hold back the xmin its cursor starts from, which is why the report shows the rows.)
+      expect(row.sync10Rows).toBeGreaterThanOrEqual(10);
+      expect(row.sync50Rows).toBeGreaterThanOrEqual(50);
+    }
+    await svg("scale-sync.svg");
+    await svg("scale-plan.svg");
+  });
+});
