@@ -1889,7 +1889,7 @@ AS $function$
     -- One task identifier per scheduler: a worker only takes the wake-ups of its own scheduler.
     'schedule:' || p_scheduler,
     json_build_object('cell', p_cell, 'scheduler', p_scheduler),
-    job_key => format('schedule:%s:%s', p_cell, p_scheduler),
+    job_key => format('schedule:%s:%s:%s', p_cell, p_scheduler, pg_backend_pid() % 8),
     job_key_mode => 'preserve_run_at',
     max_attempts => 25);
 $function$

@@ -26,7 +26,7 @@ beforeEach(async () => {
 const wakeUps = async () =>
   (
     await db.pool.query<{ locked: boolean }>(
-      "select locked_at is not null as locked from graphile_worker._private_jobs where key = 'schedule:east:batch'",
+      "select locked_at is not null as locked from graphile_worker._private_jobs where key like 'schedule:east:batch:%'",
     )
   ).rows;
 const wakeStale = async () => (await db.pool.query("select omega.wake_stale() as n")).rows[0].n;
