@@ -581,10 +581,11 @@ begin
 
   -- Shared: commits never wait for each other here, only for a quota being set (put_quota).
   perform pg_advisory_xact_lock_shared(omega.quota_lock_key(p_cell));
+  -- The jobs from the plan's tasks and victims, by id: not a scan of the cell's jobs.
   perform from omega.jobs j
-  where j.cell = p_cell and j.id in (
+  where j.cell = p_cell and j.id = any (array(
       select t.job_id from omega.tasks t where t.cell = p_cell and t.id = any (p_task_ids)
-      union select c.job_id from omega.claims c where c.cell = p_cell and c.task_id = any (p_victim_ids))
+      union select c.job_id from omega.claims c where c.cell = p_cell and c.task_id = any (p_victim_ids)))
   order by j.id for update;
   perform from omega.machines m
   where m.cell = p_cell and m.id = any (p_machine_ids)
@@ -827,9 +828,11 @@ AS $function$
       fo.reason as forced_reason,
       row_number() over (partition by p.task_id order by p.ord) > 1 as duplicate
     from proposed p
-    left join omega.tasks t on t.cell = p_cell and t.id = p.task_id
+    -- The plan's own rows by id (index lookups), not a hash join over every task and machine of
+    -- the cell, so that a commit costs what it proposes, not the size of the cell.
+    left join (select * from omega.tasks where cell = p_cell and id = any (p_task_ids)) t on t.id = p.task_id
     left join omega.jobs j on j.cell = p_cell and j.id = t.job_id
-    left join omega.machines m on m.cell = p_cell and m.id = p.machine_id
+    left join (select * from omega.machines where cell = p_cell and id = any (p_machine_ids)) m on m.id = p.machine_id
     left join freed fr on fr.machine_id = p.machine_id
     left join omega.quotas q on q.cell = p_cell and q.tenant_id = j.tenant_id and q.band = omega.band(j.priority)
     left join credit cr on cr.tenant_id = j.tenant_id and cr.band = omega.band(j.priority)
