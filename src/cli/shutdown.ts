@@ -17,6 +17,12 @@ export function onShutdown(logger: Logger, stop: () => Promise<void>): void {
         process.exit(1);
       });
   };
+  // bin/omega.js exits at once on a signal while the CLI loads; from here on, stops drain.
+  const whileLoading = (globalThis as { omegaStopWhileLoading?: () => void }).omegaStopWhileLoading;
+  if (whileLoading) {
+    process.off("SIGTERM", whileLoading);
+    process.off("SIGINT", whileLoading);
+  }
   process.on("SIGTERM", handle);
   process.on("SIGINT", handle);
   // Started by `omega start` (which may be killed outright, even before this process was ready to
