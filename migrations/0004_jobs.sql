@@ -10,7 +10,17 @@ $$;
 -- otherwise make a job that waits forever.
 create function omega.check_constraints(c jsonb) returns void
 language plpgsql immutable as $$
+declare
+  k text;
 begin
+  if jsonb_typeof(c) is distinct from 'object' then
+    raise exception using errcode = 'OM422', message = 'constraints: an object is required';
+  end if;
+  for k in select jsonb_object_keys(c) loop
+    if k not in ('selector', 'affinity', 'tolerations', 'maxPerMachine', 'spreadBy') then
+      raise exception using errcode = 'OM422', message = format('constraints: unknown field %L', k);
+    end if;
+  end loop;
   if c ? 'selector' and (jsonb_typeof(c -> 'selector') <> 'object'
       or exists (select from jsonb_each(c -> 'selector') e where jsonb_typeof(e.value) <> 'string')) then
     raise exception using errcode = 'OM422', message = 'constraints.selector: an object of string values is required';
@@ -91,14 +101,6 @@ begin
   if not exists (select from omega.schedulers where name = v_scheduler) then
     raise exception using errcode = 'OM422', message = format('scheduler: %L is not a known scheduler profile', v_scheduler);
   end if;
-  if jsonb_typeof(v_con) is distinct from 'object' then
-    raise exception using errcode = 'OM422', message = 'constraints: an object is required';
-  end if;
-  for k in select jsonb_object_keys(v_con) loop
-    if k not in ('selector', 'affinity', 'tolerations', 'maxPerMachine', 'spreadBy') then
-      raise exception using errcode = 'OM422', message = format('constraints: unknown field %L', k);
-    end if;
-  end loop;
   perform omega.check_constraints(v_con);
   if p_spec ? 'name' and jsonb_typeof(p_spec -> 'name') is distinct from 'string' then
     raise exception using errcode = 'OM422', message = 'name: a string is required';

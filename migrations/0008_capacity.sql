@@ -13,7 +13,6 @@ declare
   v_gpu bigint;
   v_disk bigint;
   v_max bigint;
-  k text;
 begin
   if not exists (select from omega.cells where name = p_cell) then
     raise exception using errcode = 'OM404', message = format('cell %L does not exist', p_cell);
@@ -29,14 +28,6 @@ begin
   end if;
   -- The constraints of a job spec, checked as submit_job checks them; spreadBy is accepted (a job
   -- spec can be passed as is) but does not limit where tasks fit.
-  if jsonb_typeof(v_con) <> 'object' then
-    raise exception using errcode = 'OM422', message = 'constraints: an object is required';
-  end if;
-  for k in select jsonb_object_keys(v_con) loop
-    if k not in ('selector', 'affinity', 'tolerations', 'maxPerMachine', 'spreadBy') then
-      raise exception using errcode = 'OM422', message = format('constraints: unknown field %L', k);
-    end if;
-  end loop;
   perform omega.check_constraints(v_con);
   v_max := (v_con ->> 'maxPerMachine')::bigint;
 

@@ -453,7 +453,17 @@ CREATE OR REPLACE FUNCTION omega.check_constraints(c jsonb)
  LANGUAGE plpgsql
  IMMUTABLE
 AS $function$
+declare
+  k text;
 begin
+  if jsonb_typeof(c) is distinct from 'object' then
+    raise exception using errcode = 'OM422', message = 'constraints: an object is required';
+  end if;
+  for k in select jsonb_object_keys(c) loop
+    if k not in ('selector', 'affinity', 'tolerations', 'maxPerMachine', 'spreadBy') then
+      raise exception using errcode = 'OM422', message = format('constraints: unknown field %L', k);
+    end if;
+  end loop;
   if c ? 'selector' and (jsonb_typeof(c -> 'selector') <> 'object'
       or exists (select from jsonb_each(c -> 'selector') e where jsonb_typeof(e.value) <> 'string')) then
     raise exception using errcode = 'OM422', message = 'constraints.selector: an object of string values is required';
@@ -1044,7 +1054,6 @@ declare
   v_gpu bigint;
   v_disk bigint;
   v_max bigint;
-  k text;
 begin
   if not exists (select from omega.cells where name = p_cell) then
     raise exception using errcode = 'OM404', message = format('cell %L does not exist', p_cell);
@@ -1060,14 +1069,6 @@ begin
   end if;
   -- The constraints of a job spec, checked as submit_job checks them; spreadBy is accepted (a job
   -- spec can be passed as is) but does not limit where tasks fit.
-  if jsonb_typeof(v_con) <> 'object' then
-    raise exception using errcode = 'OM422', message = 'constraints: an object is required';
-  end if;
-  for k in select jsonb_object_keys(v_con) loop
-    if k not in ('selector', 'affinity', 'tolerations', 'maxPerMachine', 'spreadBy') then
-      raise exception using errcode = 'OM422', message = format('constraints: unknown field %L', k);
-    end if;
-  end loop;
   perform omega.check_constraints(v_con);
   v_max := (v_con ->> 'maxPerMachine')::bigint;
 
@@ -1818,14 +1819,6 @@ begin
   if not exists (select from omega.schedulers where name = v_scheduler) then
     raise exception using errcode = 'OM422', message = format('scheduler: %L is not a known scheduler profile', v_scheduler);
   end if;
-  if jsonb_typeof(v_con) is distinct from 'object' then
-    raise exception using errcode = 'OM422', message = 'constraints: an object is required';
-  end if;
-  for k in select jsonb_object_keys(v_con) loop
-    if k not in ('selector', 'affinity', 'tolerations', 'maxPerMachine', 'spreadBy') then
-      raise exception using errcode = 'OM422', message = format('constraints: unknown field %L', k);
-    end if;
-  end loop;
   perform omega.check_constraints(v_con);
   if p_spec ? 'name' and jsonb_typeof(p_spec -> 'name') is distinct from 'string' then
     raise exception using errcode = 'OM422', message = 'name: a string is required';

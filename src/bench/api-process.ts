@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { newAdminToken } from "../domain/tokens.ts";
+import { freePort } from "../net/free-port.ts";
 
 const cli = fileURLToPath(new URL("../../bin/omega.js", import.meta.url));
 
@@ -56,15 +56,4 @@ export async function startApiProcess(databaseUrl: string): Promise<ApiProcess> 
       await exited;
     },
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }

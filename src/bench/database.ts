@@ -1,14 +1,9 @@
-import pg from "pg";
+import { adminQuery, type ClonedDatabase, cloneDatabase } from "../db/cloned-database.ts";
 import { databaseUrl } from "../db/database-url.ts";
 import { migrate } from "../db/migrate.ts";
-import { createPool, type Pool } from "../db/pool.ts";
+import { createPool } from "../db/pool.ts";
 
-export interface BenchDatabase {
-  name: string;
-  url: string;
-  pool: Pool;
-  drop(): Promise<void>;
-}
+export type BenchDatabase = ClonedDatabase;
 
 export interface BenchDatabases {
   /** A fresh migrated database for one measurement (a copy of a template migrated once). */
@@ -42,31 +37,10 @@ export function benchDatabases(serverUrl: string): BenchDatabases {
       migrated ??= migrateTemplate();
       await migrated;
       const name = `${prefix}_${count++}_${label.replace(/[^a-z0-9_]/g, "_")}`;
-      await adminQuery(serverUrl, `create database ${name} template ${template}`);
-      const url = databaseUrl(serverUrl, name);
-      const pool = createPool(url, { max: 8, name: "omega-bench" });
-      return {
-        name,
-        url,
-        pool,
-        async drop() {
-          await pool.end();
-          await adminQuery(serverUrl, `drop database if exists ${name} with (force)`);
-        },
-      };
+      return cloneDatabase(serverUrl, name, template, { max: 8, name: "omega-bench" });
     },
     async close() {
       if (migrated) await adminQuery(serverUrl, `drop database if exists ${template} with (force)`);
     },
   };
-}
-
-async function adminQuery(serverUrl: string, sql: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  try {
-    await admin.query(sql);
-  } finally {
-    await admin.end();
-  }
 }

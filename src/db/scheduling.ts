@@ -5,6 +5,7 @@ import type { Queryable } from "./queries/queryable.ts";
 
 interface JobInputRow {
   job_id: number;
+  tenant_id: number;
   pending: string[];
   claimed_on: string[];
   /** Null when no quota limits the job. */
@@ -66,7 +67,7 @@ export async function loadJobViews(
   jobs: readonly LeasedJob[],
 ): Promise<JobView[]> {
   const { rows } = await db.query<JobInputRow>(
-    `select j.id as job_id,
+    `select j.id as job_id, j.tenant_id,
        array(select t.id from omega.tasks t
              where t.cell = $1 and t.job_id = j.id and t.state = 'pending' order by t.id) as pending,
        array(select c.machine_id from omega.claims c where c.cell = $1 and c.job_id = j.id) as claimed_on,
@@ -84,10 +85,9 @@ export async function loadJobViews(
     const perMachine = new Map<number, number>();
     for (const m of r.claimed_on) perMachine.set(Number(m), (perMachine.get(Number(m)) ?? 0) + 1);
     placed.set(r.job_id, perMachine);
-    const job = jobs.find((j) => j.id === r.job_id);
-    if (r.band && job) {
+    if (r.band) {
       const free = { cpu: r.cpu ?? 0, memory: r.memory ?? 0, gpu: r.gpu ?? 0, disk: r.disk ?? 0 };
-      quotaOf.set(r.job_id, { key: `${job.tenant_id}:${r.band}`, band: r.band, free });
+      quotaOf.set(r.job_id, { key: `${r.tenant_id}:${r.band}`, band: r.band, free });
     }
   }
   return jobs.map((j) => ({

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import {
   commitPlan,
+  emptyState,
   makeCell,
   makeMachine,
   makeTenant,
@@ -18,9 +19,7 @@ afterAll(() => db.drop());
 
 describe("omega.commit_plan", () => {
   beforeEach(async () => {
-    await db.pool.query(
-      "truncate omega.claims, omega.plans, omega.tasks, omega.jobs, omega.machines, omega.machine_removals, omega.tenants, omega.cells cascade",
-    );
+    await emptyState(db.pool);
     await makeCell(db.pool);
     await makeTenant(db.pool);
   });

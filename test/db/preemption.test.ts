@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import {
   commitPlan,
+  emptyState,
   makeCell,
   makeMachine,
   makeTenant,
@@ -37,9 +38,7 @@ async function claimsOf(jobId: number): Promise<number> {
 describe("preemption in omega.commit_plan", () => {
   let m: { id: number; version: number };
   beforeEach(async () => {
-    await db.pool.query(
-      "truncate omega.claims, omega.plans, omega.tasks, omega.jobs, omega.quotas, omega.machines, omega.machine_removals, omega.tenants, omega.cells cascade",
-    );
+    await emptyState(db.pool);
     await makeCell(db.pool);
     await makeTenant(db.pool);
     m = await makeMachine(db.pool, { cpu: 4000, memory: 8192 });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import {
   commitPlan,
+  emptyState,
   makeCell,
   makeMachine,
   makeTenant,
@@ -27,9 +28,7 @@ async function quotaUsage(tenant = "acme") {
 
 describe("quotas", () => {
   beforeEach(async () => {
-    await db.pool.query(
-      "truncate omega.claims, omega.plans, omega.tasks, omega.jobs, omega.quotas, omega.machines, omega.machine_removals, omega.tenants, omega.cells cascade",
-    );
+    await emptyState(db.pool);
     await makeCell(db.pool);
     await makeTenant(db.pool);
   });
@@ -123,6 +122,13 @@ describe("quotas", () => {
       );
     await expect(insert([a!, b!, c!])).rejects.toMatchObject({ code: "23514" });
     await insert([a!]);
+    expect(await quotaUsage()).toEqual([{ band: "batch", limit_cpu: 2000, used_cpu: 1000 }]);
+    // Nor can a claim be shrunk behind the quota's back: claims are immutable.
+    await expect(
+      db.pool.query("update omega.claims set cpu = 1 where task_id = $1", [a]),
+    ).rejects.toMatchObject({
+      code: "OM409",
+    });
     expect(await quotaUsage()).toEqual([{ band: "batch", limit_cpu: 2000, used_cpu: 1000 }]);
   });
 });

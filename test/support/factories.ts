@@ -4,6 +4,13 @@ import { tenantCreate } from "../../src/db/queries/tenant-create.ts";
 import { commitPlan as commitPlanThroughDb, type PlacementOutcome } from "../../src/db/scheduling.ts";
 import { newAgentToken, newTenantToken } from "../../src/domain/tokens.ts";
 
+/** Empties every state table, for test files that start each test from nothing. */
+export async function emptyState(pool: Pool): Promise<void> {
+  await pool.query(
+    "truncate omega.claims, omega.plans, omega.tasks, omega.jobs, omega.quotas, omega.machines, omega.machine_removals, omega.tenants, omega.cells cascade",
+  );
+}
+
 /** Factories with every field optional: a test names only what it is about. */
 export async function makeCell(pool: Pool, name = "east"): Promise<string> {
   await pool.query("select omega.create_cell($1)", [name]);
