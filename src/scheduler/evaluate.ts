@@ -68,12 +68,17 @@ export async function evaluate(deps: EvaluationDeps): Promise<EvaluationStats> {
 }
 
 async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: EvaluationStats): Promise<void> {
-  const deferred = new Set<number>();
+  // Jobs whose lease is gone already: placed completely (the commit gave the lease back), parked
+  // (so did park), or deferred (held on purpose, given back later).
+  const settled = new Set<number>();
   try {
-    await planRounds(deps, leased, stats, deferred);
+    await planRounds(deps, leased, stats, settled);
   } finally {
+    const done = leased.filter((job) => settled.has(job.id)).map((job) => job.id);
+    deps.queue.forget(done);
     // Also when a round failed: the leases must not stay with a worker that no longer plans them.
-    await deps.queue.release(leased.filter((job) => !deferred.has(job.id)).map((job) => job.id));
+    const held = leased.filter((job) => !settled.has(job.id)).map((job) => job.id);
+    if (held.length > 0) await deps.queue.release(held);
   }
 }
 
@@ -81,7 +86,7 @@ async function planRounds(
   deps: EvaluationDeps,
   leased: JobView[],
   stats: EvaluationStats,
-  deferred: Set<number>,
+  settled: Set<number>,
 ): Promise<void> {
   const { profile, snapshot, committer, queue } = deps;
   const sleep = deps.sleep ?? defaultSleep;
@@ -133,19 +138,24 @@ async function planRounds(
       const committed = plan.placements.filter((p) => committedByTask.has(p.taskId)).length;
       const rejected = plan.placements.length - committed;
       const remaining = job.pendingTaskIds.length - committed;
-      if (remaining <= 0) continue;
+      if (remaining <= 0) {
+        settled.add(job.id);
+        continue;
+      }
       if (rejected === 0 && plan.explanation && planHeld) {
         // Nothing collided: the rest fits nowhere on current state. Park until capacity appears.
         const reason = formatExplanation(plan.explanation);
-        if (await queue.park(job.id, snapshot.capacityEpoch, reason)) stats.parked++;
-        else retry.push(job.id);
+        if (await queue.park(job.id, snapshot.capacityEpoch, reason)) {
+          stats.parked++;
+          settled.add(job.id);
+        } else retry.push(job.id);
         continue;
       }
       const count = committed > 0 ? 0 : (fruitless.get(job.id) ?? 0) + 1;
       fruitless.set(job.id, count);
       if (count >= profile.maxAttempts) {
         await queue.defer(job.id);
-        deferred.add(job.id);
+        settled.add(job.id);
         stats.deferred++;
         continue;
       }
