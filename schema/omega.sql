@@ -1939,6 +1939,38 @@ begin
   return v_job_id;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.submit_jobs(p_tenants text[], p_specs jsonb[], p_client_tokens text[])
+ RETURNS TABLE(ord integer, id bigint, created boolean, error_code text, error_message text)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  i integer;
+  v_id bigint;
+  v_created boolean;
+  v_code text;
+  v_message text;
+begin
+  if cardinality(p_tenants) is distinct from cardinality(p_specs)
+     or cardinality(p_tenants) is distinct from cardinality(p_client_tokens) then
+    raise exception using errcode = 'OM422', message = 'tenant, spec and client token arrays must have the same length';
+  end if;
+  for i in 1 .. coalesce(cardinality(p_specs), 0) loop
+    begin
+      v_id := omega.submit_job(p_tenants[i], p_specs[i], p_client_tokens[i]);
+      -- A job this transaction inserted carries its now(); a repeated idempotent submission does not.
+      select j.created_at = now() into v_created from omega.jobs j where j.id = v_id;
+      return query select i, v_id, v_created, null::text, null::text;
+    exception when others then
+      get stacked diagnostics v_code = returned_sqlstate, v_message = message_text;
+      return query select i, null::bigint, false, v_code, v_message;
+    end;
+  end loop;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.tolerates(taints jsonb, tolerations jsonb)
  RETURNS boolean
  LANGUAGE sql
@@ -2138,6 +2170,8 @@ grant execute on function omega.submit_job(text,jsonb) to omega_api
 grant execute on function omega.submit_job(text,jsonb,text) to omega_api
 
 grant execute on function omega.submit_job_core(text,jsonb) to omega_api
+
+grant execute on function omega.submit_jobs(text[],jsonb[],text[]) to omega_api
 
 grant execute on function omega.tolerates(jsonb,jsonb) to public
 
