@@ -52,7 +52,9 @@ it("commits submissions that arrive together in shared transactions, each refuse
     // Every tenth names a scheduler that does not exist: only the database can tell.
     ...(i % 10 === 9 ? { scheduler: "nosuch" } : {}),
   }));
-  const replies = await Promise.all(specs.map((body) => api.call("POST", "/v1/jobs", { token: tenant, body })));
+  const replies = await Promise.all(
+    specs.map((body) => api.call("POST", "/v1/jobs", { token: tenant, body })),
+  );
   const refused = replies.filter((r) => r.status === 422);
   expect(refused).toHaveLength(12);
   expect(refused[0]?.body.detail).toMatch(/not a known scheduler/);
