@@ -34,7 +34,7 @@ call omega.grant_entry_point('wake', '{omega_scheduler}');
 -- Rules shared by every procedure -----------------------------------------------------------------
 
 -- SPEC: a task may preempt claims of strictly lower priority, except that production never
--- preempts production. (TypeScript twin: mayPreempt in src/domain/priority.ts; both are run
+-- preempts production. (TypeScript twin: mayPreempt in src/placement/preemption.ts; both are run
 -- through test/conformance.)
 create function omega.may_preempt(p_victim integer, p_preemptor integer) returns boolean
 language sql immutable parallel safe as $$
