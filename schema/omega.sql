@@ -575,6 +575,7 @@ declare
   forced_reasons text[] := '{}';
   failing record;
   breakers bigint[];
+  busy bigint[];
   v_committed integer;
 begin
   if p_transaction_mode not in ('incremental', 'all-or-nothing') then
@@ -591,15 +592,20 @@ begin
     raise exception using errcode = 'OM422', message = 'victim and victim_for arrays must have the same length';
   end if;
 
-  perform omega.plan_lock(p_cell, p_task_ids, p_machine_ids, ev_ids);
+  busy := omega.plan_lock(p_cell, p_task_ids, p_machine_ids, ev_ids);
+  if cardinality(busy) > 0 then
+    select array_agg(u.t), array_fill('machine_busy'::text, array[count(*)::integer]) into forced_ids, forced_reasons
+    from unnest(p_task_ids, p_machine_ids) as u(t, m) where u.m = any (busy);
+  end if;
 
   if cardinality(ev_ids) = 0 then
     decisions := array(select d from omega.decide_plan(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
-      p_transaction_mode, p_conflict_mode, '{}', '{}', '{}') d);
+      p_transaction_mode, p_conflict_mode, '{}', forced_ids, forced_reasons) d);
   else
     -- Preemption: decide with the victims counted as gone. A preemptor that fails gives its victims
     -- back, which can only fail more placements, so this converges (at most once per preemptor).
-    select coalesce(array_agg(v.for_task), '{}'), coalesce(array_agg(v.reason), '{}') into forced_ids, forced_reasons
+    select forced_ids || coalesce(array_agg(v.for_task), '{}'), forced_reasons || coalesce(array_agg(v.reason), '{}')
+      into forced_ids, forced_reasons
     from omega.plan_victim_verdicts(p_cell, p_task_ids, p_machine_ids, ev_ids, ev_for) v;
     loop
       select coalesce(array_agg(x.v order by x.ord), '{}'), coalesce(array_agg(x.f order by x.ord), '{}')
@@ -1300,23 +1306,28 @@ begin
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.plan_lock(p_cell text, p_task_ids bigint[], p_machine_ids bigint[], p_victim_ids bigint[])
- RETURNS void
+ RETURNS bigint[]
  LANGUAGE plpgsql
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 declare
   v_job_ids bigint[];
+  v_locked bigint[];
 begin
   perform pg_advisory_xact_lock_shared(omega.quota_lock_key(p_cell));
   v_job_ids := array(
     select t.job_id from omega.tasks t where t.cell = p_cell and t.id = any (p_task_ids)
     union select c.job_id from omega.claims c where c.cell = p_cell and c.task_id = any (p_victim_ids));
   perform from omega.jobs j where j.cell = p_cell and j.id = any (v_job_ids) order by j.id for update;
-  perform from omega.machines m where m.cell = p_cell and m.id = any (p_machine_ids) order by m.id for update;
+  v_locked := array(select m.id from omega.machines m where m.cell = p_cell and m.id = any (p_machine_ids)
+                    order by m.id for update skip locked);
   perform from omega.quotas q
   where q.cell = p_cell
     and q.tenant_id in (select j.tenant_id from omega.jobs j where j.cell = p_cell and j.id = any (v_job_ids))
   order by q.tenant_id, q.band for update;
+  -- The ones that exist but were not locked (a missing machine is machine_not_found, not busy).
+  return array(select m.id from omega.machines m where m.cell = p_cell and m.id = any (p_machine_ids)
+               except select unnest(v_locked));
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.plan_victim_verdicts(p_cell text, p_task_ids bigint[], p_machine_ids bigint[], p_victim_ids bigint[], p_victim_for bigint[])

@@ -11,18 +11,27 @@ import { startBenchServer } from "../src/bench/server.ts";
 import { median, percentile } from "../src/bench/stats.ts";
 import * as db from "../src/db/scheduling.ts";
 
-const jobs = Number(process.argv[2] ?? 300);
+// Plans: how many; each of `jobsPerPlan` jobs of `tasks` tasks (defaults: 300 plans of one 3-task job).
+const plans = Number(process.argv[2] ?? 300);
+const tasks = Number(process.argv[3] ?? 3);
+const jobsPerPlan = Number(process.argv[4] ?? 1);
+const jobs = plans * jobsPerPlan;
 const server = await startBenchServer();
 const databases = benchDatabases(server.url);
 const bench = await databases.create("commit_cost");
 const pool = bench.pool;
 try {
-  await createCell(pool, { name: "c", machines: 1000, cpu: 32_000, memory: 131_072 });
+  await createCell(pool, {
+    name: "c",
+    machines: Number(process.env.MACHINES ?? 1000),
+    cpu: 32_000,
+    memory: 131_072,
+  });
   await createTenant(pool, "t");
   await pool.query(
-    `select omega.submit_job('t', jsonb_build_object('cell', 'c', 'tasks', 3, 'resources', jsonb_build_object('cpu', 100, 'memory', 128)))
+    `select omega.submit_job('t', jsonb_build_object('cell', 'c', 'tasks', $2::int, 'resources', jsonb_build_object('cpu', 10, 'memory', 16)))
      from generate_series(1, $1)`,
-    [jobs],
+    [jobs, tasks],
   );
   await pool.query("analyze");
   await pool.query("create extension if not exists pg_stat_statements");
@@ -42,14 +51,16 @@ try {
     list.push(performance.now() - t);
     return r;
   };
-  for (let i = 0; i < jobs; i++) {
+  for (let i = 0; i < plans; i++) {
     const { views } = await time(times.lease, () =>
-      db.leaseWork(pool, { cell: "c", scheduler: "batch", owner: "w", limit: 1, leaseSeconds: 5 }),
+      db.leaseWork(pool, { cell: "c", scheduler: "batch", owner: "w", limit: jobsPerPlan, leaseSeconds: 5 }),
     );
-    const placements = (views[0]?.pendingTaskIds ?? []).map((taskId) => {
-      const m = machines[Math.floor(Math.random() * machines.length)] as { id: number; version: number };
-      return { taskId, machineId: m.id, machineVersion: m.version };
-    });
+    const placements = views
+      .flatMap((v) => v.pendingTaskIds)
+      .map((taskId) => {
+        const m = machines[Math.floor(Math.random() * machines.length)] as { id: number; version: number };
+        return { taskId, machineId: m.id, machineVersion: m.version };
+      });
     await time(times.commit, () =>
       db.commitPlan(pool, {
         cell: "c",

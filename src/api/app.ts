@@ -22,6 +22,11 @@ export interface AppOptions {
   /** The token that may do everything (OMEGA_ADMIN_TOKEN). */
   adminToken: string;
   logger: Logger;
+  /**
+   * Requests waiting for a database connection beyond which new ones get 503 at once. (Default:
+   * 16 per pool connection: a burst queues for tens of milliseconds, a saturated database sheds.)
+   */
+  maxWaiting?: number;
 }
 
 // Probes and scrapes arrive every few seconds: log them only at debug level.
@@ -47,9 +52,8 @@ function requestLog(logger: Logger): RequestHandler {
 }
 
 /** The HTTP API of SPEC.md: JSON under /v1, problem+json errors, bearer auth, probes and metrics. */
-export function createApp({ pool, adminToken, logger }: AppOptions): express.Express {
-  // Requests beyond a pool's worth waiting for a connection are turned away at once.
-  const shedder = new LoadShedder(pool, pool.options.max ?? 10);
+export function createApp({ pool, adminToken, logger, maxWaiting }: AppOptions): express.Express {
+  const shedder = new LoadShedder(pool, maxWaiting ?? 16 * (pool.options.max ?? 10));
   const ctx: ApiContext = {
     pool,
     db: createKysely(pool),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { batchProfile, type SchedulerProfile } from "../../src/placement/profiles.ts";
 import type { JobView, MachineView, Placement } from "../../src/placement/types.ts";
-import { evaluate } from "../../src/scheduler/evaluate.ts";
+import { commitChunks, evaluate } from "../../src/scheduler/evaluate.ts";
 import type { Committer, PlacementOutcome, Snapshot, WorkQueue } from "../../src/scheduler/interfaces.ts";
 import { job, machine } from "./placement-factories.ts";
 
@@ -209,5 +209,28 @@ describe("evaluate (the Omega loop)", () => {
     const h = harness([machine()], [job({ tasks: 2 })], () => null);
     await h.run();
     expect(h.slept).toEqual([]);
+  });
+});
+
+describe("commitChunks", () => {
+  const plan = (n: number, first: number) => ({
+    placements: Array.from({ length: n }, (_, i) => ({ taskId: first + i, machineId: 1, machineVersion: 1 })),
+    unplaced: 0,
+    explanation: null,
+  });
+  const jobs = [job({ tasks: 1 }), job({ tasks: 1 }), job({ tasks: 1 }), job({ tasks: 1 })];
+  const sizes = (chunks: { length: number }[]) => chunks.map((c) => c.length);
+
+  it("fills commits up to the size, never splitting a job, and lets a bigger job go alone", () => {
+    const plans = new Map([
+      [jobs[0]!.id, plan(3, 0)],
+      [jobs[1]!.id, plan(2, 10)],
+      [jobs[2]!.id, plan(7, 20)],
+      [jobs[3]!.id, plan(0, 30)],
+    ]);
+    expect(sizes(commitChunks(jobs, plans, 5))).toEqual([5, 7]);
+    expect(sizes(commitChunks(jobs, plans, 4))).toEqual([3, 2, 7]);
+    expect(sizes(commitChunks(jobs, plans, Number.POSITIVE_INFINITY))).toEqual([12]);
+    expect(commitChunks(jobs, new Map(), 5)).toEqual([]);
   });
 });
