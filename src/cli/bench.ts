@@ -29,6 +29,12 @@ export function benchCommand(): Command {
       positiveInt,
       2,
     )
+    .option(
+      "--decision-ms <n>",
+      "Omega's t_job: time each scheduler spends deciding per job, optimistic and pessimistic alike (Default: 0)",
+      (v) => (v.trim() === "0" ? 0 : positiveInt(v)),
+      0,
+    )
     .option("--seed <n>", "workload seed (Default: 1)", positiveInt, 1)
     .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing about speed")
     .action(async ({ quick, ...options }) => {
@@ -128,7 +134,8 @@ export function benchCommand(): Command {
     .command("pessimistic-worker", { hidden: true })
     .requiredOption("--cell <name>")
     .option("--scheduler <name>", "scheduler profile (Default: batch)", "batch")
-    .action(async (options: { cell: string; scheduler: string }) => {
+    .option("--profiles <file>", "JSON file of scheduler profiles")
+    .action(async (options: { cell: string; scheduler: string; profiles?: string }) => {
       const { startPessimisticWorker } = await import("../bench/pessimistic-worker.ts");
       const { log } = await import("../log.ts");
       const { onShutdown } = await import("./shutdown.ts");
