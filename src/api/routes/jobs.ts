@@ -10,6 +10,7 @@ import { jobSpecSchema, nameSchema } from "../../domain/job-spec.ts";
 import { principalOf, tenantScope } from "../auth.ts";
 import type { ApiContext } from "../context.ts";
 import { HttpProblem, methodNotAllowed } from "../problem.ts";
+import { submissionRateLimit, TokenBuckets } from "../rate-limit.ts";
 import { jobIdParam, jsonBody, validate } from "../request.ts";
 
 const JOB_STATES = ["pending", "placed", "running", "succeeded", "failed", "cancelled"] as const;
@@ -24,6 +25,11 @@ function wholeNumber(min: number, max: number) {
 
 const eventsQuery = z.strictObject({
   after: wholeNumber(0, Number.MAX_SAFE_INTEGER).optional(),
+  limit: wholeNumber(1, 1000).optional(),
+});
+
+const jobQuery = z.strictObject({
+  after: wholeNumber(0, 100_000).optional(),
   limit: wholeNumber(1, 1000).optional(),
 });
 
@@ -46,6 +52,7 @@ function idempotencyKey(value: string | undefined): string | undefined {
 
 export function jobRoutes({ pool, auth }: ApiContext): Router {
   const router = Router();
+  const buckets = new TokenBuckets();
 
   router
     .route("/v1/jobs")
@@ -58,7 +65,7 @@ export function jobRoutes({ pool, auth }: ApiContext): Router {
       });
       res.json(page);
     })
-    .post(auth.tenant, jsonBody, async (req, res) => {
+    .post(auth.tenant, submissionRateLimit(buckets), jsonBody, async (req, res) => {
       const key = idempotencyKey(req.get("idempotency-key"));
       const spec = validate(jobSpecSchema, req.body);
       const tenant = principalOf(res);
@@ -66,7 +73,7 @@ export function jobRoutes({ pool, auth }: ApiContext): Router {
       // The job is read back after the commit: inside the transaction the read would hold the
       // scheduler's wake-up row locked (every submission upserts it) and halve submissions/s.
       const { id, created } = await withTransaction(pool, (tx) => jobSubmit(tx, tenant.name, spec, key));
-      const job = await jobGet(pool, id);
+      const job = await jobGet(pool, id, tenant.id);
       if (!job) throw new Error("a submitted job could not be read back");
       // A retry with the same key answers as the first request did (Stripe's Idempotent-Replayed).
       if (!created) res.setHeader("Idempotent-Replayed", "true");
@@ -78,8 +85,9 @@ export function jobRoutes({ pool, auth }: ApiContext): Router {
     .route("/v1/jobs/:id")
     .get(auth.any, async (req, res) => {
       const id = jobIdParam(req);
+      const query = validate(jobQuery, req.query);
       // Another tenant's job is not found rather than forbidden: its existence is not theirs to know.
-      const job = await jobGet(pool, id, tenantScope(res)?.id);
+      const job = await jobGet(pool, id, tenantScope(res)?.id, query);
       if (!job) throw new HttpProblem(404, `job ${id} does not exist`);
       res.json(job);
     })

@@ -10,6 +10,8 @@ export interface Machine {
   capacity: Resources;
   used: Resources;
   tasks: number;
+  /** At most this many tasks on the machine (Kubernetes' max pods). */
+  maxTasks: number;
   labels: Record<string, string>;
   taints: { key: string; value?: string }[];
   version: number;
@@ -24,6 +26,7 @@ export function machineOf(row: Record<string, unknown>): Machine {
     capacity: resourcesOf(row, "capacity_"),
     used: resourcesOf(row, "used_"),
     tasks: Number(row.tasks ?? 0),
+    maxTasks: Number(row.max_tasks ?? 110),
     labels: (row.labels ?? {}) as Record<string, string>,
     taints: (row.taints ?? []) as { key: string; value?: string }[],
     version: Number(row.version),
