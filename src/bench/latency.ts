@@ -2,7 +2,7 @@ import path from "node:path";
 import type { Pool } from "../db/pool.ts";
 import { mulberry32 } from "../placement/random.ts";
 import { startApiProcess } from "./api-process.ts";
-import { createCell } from "./cell.ts";
+import { createCell, UNLIMITED_TENANT } from "./cell.ts";
 import { writeLineChart } from "./chart.ts";
 import { benchDatabases } from "./database.ts";
 import { describeMachine, machineLine } from "./machine-info.ts";
@@ -96,7 +96,7 @@ async function createTenant(apiUrl: string, adminToken: string): Promise<string>
   const res = await fetch(`${apiUrl}/v1/tenants`, {
     method: "POST",
     headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-    body: JSON.stringify({ name: "latency" }),
+    body: JSON.stringify({ name: "latency", limits: UNLIMITED_TENANT }),
   });
   if (res.status !== 201) throw new Error(`creating the tenant: HTTP ${res.status} ${await res.text()}`);
   return ((await res.json()) as { token: string }).token;

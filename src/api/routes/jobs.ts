@@ -8,6 +8,7 @@ import { jobList } from "../../db/queries/job-list.ts";
 import { jobSubmit } from "../../db/queries/job-submit.ts";
 import { jobSpecSchema, nameSchema } from "../../domain/job-spec.ts";
 import { principalOf, tenantScope } from "../auth.ts";
+import { BULK_TASKS, BulkGate } from "../bulk-gate.ts";
 import type { ApiContext } from "../context.ts";
 import { HttpProblem, methodNotAllowed } from "../problem.ts";
 import { submissionRateLimit, TokenBuckets } from "../rate-limit.ts";
@@ -53,6 +54,7 @@ function idempotencyKey(value: string | undefined): string | undefined {
 export function jobRoutes({ pool, auth }: ApiContext): Router {
   const router = Router();
   const buckets = new TokenBuckets();
+  const bulk = new BulkGate();
 
   router
     .route("/v1/jobs")
@@ -72,7 +74,8 @@ export function jobRoutes({ pool, auth }: ApiContext): Router {
       if (tenant.kind !== "tenant") throw new Error("auth.tenant let a non-tenant through");
       // The job is read back after the commit: inside the transaction the read would hold the
       // scheduler's wake-up row locked (every submission upserts it) and halve submissions/s.
-      const { id, created } = await withTransaction(pool, (tx) => jobSubmit(tx, tenant.name, spec, key));
+      const submit = () => withTransaction(pool, (tx) => jobSubmit(tx, tenant.name, spec, key));
+      const { id, created } = await (spec.tasks > BULK_TASKS ? bulk.run(submit) : submit());
       const job = await jobGet(pool, id, tenant.id);
       if (!job) throw new Error("a submitted job could not be read back");
       // A retry with the same key answers as the first request did (Stripe's Idempotent-Replayed).
