@@ -97,8 +97,25 @@ const paths = {
   },
   "/v1/cells/{cell}/machines": {
     get: op("Machines with capacity, usage and state", "any", {
-      parameters: [cell],
-      responses: { ...ok("the machines", listOf("machines", "Machine")), ...errors(401, 404) },
+      parameters: [
+        cell,
+        queryParam("after", "cursor: the `next` of the previous page (a machine name)"),
+        queryParam("limit", "page size (Default: 1000)", { type: "integer", minimum: 1, maximum: 1000 }),
+      ],
+      responses: {
+        ...ok("a page of machines, by name", {
+          type: "object",
+          properties: {
+            machines: { type: "array", items: ref("Machine") },
+            next: {
+              type: ["string", "null"],
+              description: "Pass as ?after= for the next page; null on the last.",
+            },
+          },
+          required: ["machines", "next"],
+        }),
+        ...errors(401, 404, 422),
+      },
     }),
   },
   "/v1/cells/{cell}/machines/{name}": {

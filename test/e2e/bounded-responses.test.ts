@@ -79,6 +79,24 @@ describe("GET /v1/jobs/:id pages its placements", () => {
   });
 });
 
+describe("GET /v1/cells/:cell/machines pages them", () => {
+  it("by name, 1,000 at most, with a next cursor", async () => {
+    for (const name of ["p-1", "p-2", "p-3"]) await machine(name, 110);
+    const names: string[] = [];
+    let after: string | null = "p-0";
+    let pages = 0;
+    do {
+      const page = await api.call("GET", `/v1/cells/east/machines?limit=2&after=${after}`, { token: acme });
+      names.push(...page.body.machines.map((m: { name: string }) => m.name));
+      after = page.body.next;
+      pages++;
+    } while (after !== null && after < "p-9");
+    expect(names.filter((n) => n.startsWith("p-"))).toEqual(["p-1", "p-2", "p-3"]);
+    expect(pages).toBe(2);
+    expect((await api.call("GET", "/v1/cells/east/machines?limit=1001", { token: acme })).status).toBe(422);
+  });
+});
+
 describe("a problem document is bounded", () => {
   it("a 1 MiB body of unknown keys: the first 20 errors and a count, answered without stalling the loop", async () => {
     const keys: string[] = [];

@@ -33,13 +33,22 @@ export function machineOf(row: Record<string, unknown>): Machine {
   };
 }
 
-/** The machines of a cell with capacity, usage (summed from claims) and state, by name. */
-export async function machineList(db: Kysely<DB>, cell: string): Promise<Machine[]> {
-  const rows = await db
-    .selectFrom("machine_usage")
-    .selectAll()
-    .where("cell", "=", cell)
+/**
+ * A page of the machines of a cell with capacity, usage (summed from claims) and state, by name:
+ * those after `after`, at most `limit` (a cell of 50,000 machines is not one response). `next` is
+ * the name to pass as `after` for the following page, null on the last.
+ */
+export async function machineList(
+  db: Kysely<DB>,
+  cell: string,
+  page: { after?: string | undefined; limit: number },
+): Promise<{ machines: Machine[]; next: string | null }> {
+  let query = db.selectFrom("machine_usage").selectAll().where("cell", "=", cell);
+  if (page.after !== undefined) query = query.where("machine", ">", page.after);
+  const rows = await query
     .orderBy("machine")
+    .limit(page.limit + 1)
     .execute();
-  return rows.map(machineOf);
+  const machines = rows.slice(0, page.limit).map(machineOf);
+  return { machines, next: rows.length > page.limit ? (machines.at(-1)?.name ?? null) : null };
 }
