@@ -101,9 +101,11 @@ begin
 end $$;
 call omega.grant_entry_point('report_tasks', '{omega_api}');
 
--- The lost-machine check, first transaction, for machines that never spoke as well: a machine with
--- no heartbeat yet counts as silent since its registration, so one registered and never run (or
--- registered on purpose as a black hole) is taken down after the same timeout as a silent one.
+-- The lost-machine check, first transaction, for machines that never spoke as well. In a cell with
+-- an agent token — a cell whose machines are run by agents — a machine with no heartbeat yet counts
+-- as silent since its registration, so one registered and never run (or registered on purpose as a
+-- black hole by an agent-token holder) is taken down after the same timeout as a silent one. A cell
+-- without agents (machines managed by hand, simulated, benchmarked) has no heartbeats to expect.
 create or replace function omega.mark_machine_lost(p_cell text, p_machine_id bigint, p_silence interval) returns boolean
 language plpgsql as $$
 declare
@@ -111,12 +113,13 @@ declare
 begin
   -- A machine never heard from gets its agent row, heard from at registration.
   insert into omega.machine_agents (cell, machine_id, last_heartbeat)
-  select m.cell, m.id, m.created_at from omega.machines m where m.cell = p_cell and m.id = p_machine_id
+  select m.cell, m.id, m.created_at from omega.machines m
+  where m.cell = p_cell and m.id = p_machine_id and exists (select from omega.agent_tokens t where t.cell = p_cell)
   on conflict (cell, machine_id) do nothing;
   update omega.machine_agents a set last_heartbeat = m.created_at
   from omega.machines m
   where a.cell = p_cell and a.machine_id = p_machine_id and a.last_heartbeat is null
-    and m.cell = a.cell and m.id = a.machine_id;
+    and m.cell = a.cell and m.id = a.machine_id and exists (select from omega.agent_tokens t where t.cell = p_cell);
   perform from omega.machine_agents
   where cell = p_cell and machine_id = p_machine_id and lost_at is null and last_heartbeat < now() - p_silence
   for update;

@@ -1202,7 +1202,8 @@ begin
         case when v_memory > 0 then (m.memory - m.used_memory) / v_memory end,
         case when v_gpu > 0 then (m.gpu - m.used_gpu) / v_gpu end,
         case when v_disk > 0 then (m.disk - m.used_disk) / v_disk end,
-        v_max)
+        v_max,
+        greatest(m.max_tasks - m.tasks, 0)::bigint)
     end
   from omega.machines m
   where m.cell = p_cell and m.state = 'up'
@@ -1267,12 +1268,13 @@ declare
 begin
   -- A machine never heard from gets its agent row, heard from at registration.
   insert into omega.machine_agents (cell, machine_id, last_heartbeat)
-  select m.cell, m.id, m.created_at from omega.machines m where m.cell = p_cell and m.id = p_machine_id
+  select m.cell, m.id, m.created_at from omega.machines m
+  where m.cell = p_cell and m.id = p_machine_id and exists (select from omega.agent_tokens t where t.cell = p_cell)
   on conflict (cell, machine_id) do nothing;
   update omega.machine_agents a set last_heartbeat = m.created_at
   from omega.machines m
   where a.cell = p_cell and a.machine_id = p_machine_id and a.last_heartbeat is null
-    and m.cell = a.cell and m.id = a.machine_id;
+    and m.cell = a.cell and m.id = a.machine_id and exists (select from omega.agent_tokens t where t.cell = p_cell);
   perform from omega.machine_agents
   where cell = p_cell and machine_id = p_machine_id and lost_at is null and last_heartbeat < now() - p_silence
   for update;

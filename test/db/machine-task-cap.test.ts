@@ -4,6 +4,7 @@ import { taskReports } from "../../src/db/queries/task-reports.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import {
   commitPlan,
+  makeAgentToken,
   makeCell,
   makeMachine,
   makeTenant,
@@ -73,6 +74,15 @@ describe("the per-machine task cap", () => {
     expect(await invariantViolations(db.pool)).toEqual([]);
   });
 
+  it("bounds the capacity question: a machine at its cap fits nothing more, however small", async () => {
+    const m = await putMachine("m1", 2);
+    const job = await submitJob(db.pool, { tasks: 1, resources: { cpu: 100 } });
+    const [task] = await pendingTaskIds(db.pool, job);
+    await commitPlan(db.pool, [{ taskId: task as number, machineId: m.id, version: m.version }]);
+    const { rows } = await db.pool.query(`select fits::int from omega.how_many_fit('east', '{"cpu": 10}')`);
+    expect(rows).toEqual([{ fits: 1 }]);
+  });
+
   it("is seen by the invariant checker when claims are written behind the procedures' back", async () => {
     const m = await putMachine("m1", 1);
     const job = await submitJob(db.pool, { tasks: 2, resources: { cpu: 100 } });
@@ -91,6 +101,7 @@ describe("the per-machine task cap", () => {
 
 describe("a machine that never heartbeats", () => {
   it("is taken down after the timeout from its registration, and its tasks placed elsewhere", async () => {
+    await makeAgentToken(db.pool);
     const silent = await makeMachine(db.pool, { name: "never-spoke" });
     const speaking = await makeMachine(db.pool, { name: "speaks" });
     await db.pool.query("select omega.heartbeat('east', 'speaks')");
@@ -118,12 +129,18 @@ describe("a machine that never heartbeats", () => {
     expect(speaking.id).toBeGreaterThan(0);
   });
 
-  it("is left alone while it is younger than the timeout", async () => {
+  it("is left alone while it is younger than the timeout, or in a cell that has no agents", async () => {
+    await makeMachine(db.pool, { name: "hand-made" });
+    await db.pool.query("update omega.machines set created_at = now() - interval '1 minute'");
     await makeMachine(db.pool, { name: "new" });
     await db.pool.query(
       "insert into omega.machine_watch (watching_since, checked_at) values (now() - interval '1 minute', now())",
     );
     expect((await checkLostMachines(db.pool, 30_000, 60_000)).lost).toEqual([]);
+    await makeAgentToken(db.pool);
+    expect((await checkLostMachines(db.pool, 30_000, 60_000)).lost).toEqual([
+      { cell: "east", machine: "hand-made" },
+    ]);
   });
 });
 
