@@ -8,17 +8,26 @@ import { HttpProblem } from "./problem.ts";
 
 const PROTO = "__proto__";
 
+interface Visit {
+  value: object;
+  key: string;
+  parent: Visit | undefined;
+}
+
 /** The path of the first own "__proto__" key in a parsed JSON value, or undefined. */
 export function protoKeyPath(value: unknown): string | undefined {
-  // Iterative: a deeply nested body must not overflow the stack.
-  const stack: { value: unknown; path: string[] }[] = [{ value, path: [] }];
-  for (let item = stack.pop(); item; item = stack.pop()) {
-    if (typeof item.value !== "object" || item.value === null) continue;
-    if (!Array.isArray(item.value) && Object.hasOwn(item.value, PROTO))
-      return [...item.path, PROTO].join(".");
-    for (const [key, child] of Object.entries(item.value)) {
-      if (typeof child === "object" && child !== null)
-        stack.push({ value: child, path: [...item.path, key] });
+  if (typeof value !== "object" || value === null) return undefined;
+  // Iterative, and each node points at its parent rather than carrying its path: a body of
+  // thousands of nested arrays costs one pass, not a path copy per level (or a stack overflow).
+  const stack: Visit[] = [{ value, key: "", parent: undefined }];
+  for (let visit = stack.pop(); visit; visit = stack.pop()) {
+    if (!Array.isArray(visit.value) && Object.hasOwn(visit.value, PROTO)) {
+      const path = [PROTO];
+      for (let v: Visit | undefined = visit; v?.parent; v = v.parent) path.unshift(v.key);
+      return path.join(".");
+    }
+    for (const [key, child] of Object.entries(visit.value)) {
+      if (typeof child === "object" && child !== null) stack.push({ value: child, key, parent: visit });
     }
   }
   return undefined;
