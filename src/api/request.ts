@@ -5,6 +5,7 @@
 import express, { type Request, type RequestHandler } from "express";
 import type { z } from "zod";
 import { MACHINE_NAME_PATTERN, NAME_PATTERN } from "../domain/job-spec.ts";
+import { refuseCrowdedObjects } from "./crowded-objects.ts";
 import { HttpProblem } from "./problem.ts";
 import { refuseProtoKeys } from "./proto-keys.ts";
 
@@ -49,6 +50,7 @@ export const jsonBody: RequestHandler = (req, res, next) => {
 
 /** Parses `value` with `schema`; a ZodError becomes a 422 with per-field errors. */
 export function validate<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  refuseCrowdedObjects(schema, value);
   return schema.parse(value);
 }
 

@@ -120,8 +120,10 @@ describe("a problem document is bounded", () => {
     expect(reply?.body.errors[0]).toEqual({ path: "k0", message: "unknown field" });
     expect(reply?.body.errorCount).toBe(keys.length);
     expect(reply?.text.length).toBeLessThan(5_000);
-    // Target ~50 ms (issue 17; 1.7 s before); the bound leaves room for a loaded test machine.
-    expect(stall).toBeLessThan(250);
+    // Target ~50 ms (issue 17; 1.7 s before): ~25 ms of JSON.parse and one pass over the keys on an
+    // idle machine. The bound leaves room for a test machine shared by other suites.
+    console.log(`1 MiB of unknown keys: the event loop stalled at most ${stall.toFixed(1)} ms`);
+    expect(stall).toBeLessThan(400);
   });
 });
 
