@@ -177,6 +177,26 @@ describe("tenant-neutral, __proto__-safe, secret-free", () => {
     expect(admin.body.pendingReasons[0].reason).toMatch(new RegExp(`^preempted by job ${prodJob} `));
   });
 
+  it("a job that no worker of its scheduler took for a minute says so (a scheduler name outlives its workers)", async () => {
+    await api.db.pool.query(`select omega.register_scheduler('ghost', '{}')`);
+    const id = await submitJob(api.db.pool, { scheduler: "ghost", resources: { cpu: 100 } }, "acme");
+    const fresh = await api.call("GET", `/v1/jobs/${id}`, { token: acme });
+    expect(fresh.body.pendingReasons).toEqual([{ reason: "waiting for the ghost scheduler", tasks: 1 }]);
+    await api.db.pool.query(
+      "update omega.jobs set created_at = now() - interval '2 minutes', updated_at = now() - interval '2 minutes' where id = $1",
+      [id],
+    );
+    const stale = await api.call("GET", `/v1/jobs/${id}`, { token: acme });
+    expect(stale.body.pendingReasons).toEqual([
+      {
+        reason: expect.stringMatching(
+          /^waiting for the ghost scheduler, which has not taken this job in 1\d\d s: is a worker of it running\?$/,
+        ),
+        tasks: 1,
+      },
+    ]);
+  });
+
   it("keeps secrets in query strings out of the request log", async () => {
     expect(redactedUrl("/v1/jobs?access_token=s3cr3t&state=pending&api_key=k")).toBe(
       "/v1/jobs?access_token=[redacted]&state=pending&api_key=[redacted]",

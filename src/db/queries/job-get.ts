@@ -31,6 +31,18 @@ export interface JobPage {
 
 export const DEFAULT_PLACEMENTS_PAGE = 1000;
 
+/**
+ * The reason of a pending task no scheduler has written one for (omega.pending_tasks' default). A
+ * job that no worker of its scheduler has touched a minute after submission — nothing placed,
+ * nothing parked — says so and asks whether one runs (issue 17, L3: a scheduler name registered
+ * once stays known after its last worker is gone, and its jobs waited without a word).
+ */
+const UNTOUCHED_REASON = `case
+    when not j.blocked and j.updated_at = j.created_at and j.created_at < now() - interval '1 minute' then
+      format('waiting for the %s scheduler, which has not taken this job in %s s: is a worker of it running?',
+        j.scheduler, floor(extract(epoch from now() - j.created_at)))
+    else 'waiting for the ' || j.scheduler || ' scheduler' end`;
+
 // One statement, so counts, placements and reasons come from one snapshot. Every per-job read names
 // the cell: the key the tables are distributed by. A page of placements walks the job's tasks in
 // index order (the unique index on (cell, job_id, index)) and stops after limit + 1 claims: a
@@ -51,8 +63,9 @@ const SQL = `
            order by tk.index limit $5 + 1) p) as placements,
     (select coalesce(json_agg(json_build_object('reason', r.reason, 'tasks', r.n) order by r.n desc, r.reason), '[]')
      from (select case when $3 then omega.tenant_reason(reason) else reason end as reason, count(*)::int as n
-           from omega.pending_tasks
-           where cell = j.cell and job_id = j.id group by 1 order by 2 desc, 1 limit 20) r) as pending_reasons
+           from (select coalesce(tk.reason, ${UNTOUCHED_REASON}) as reason from omega.tasks tk
+                 where tk.cell = j.cell and tk.job_id = j.id and tk.state = 'pending') p
+           group by 1 order by 2 desc, 1 limit 20) r) as pending_reasons
   from omega.jobs j
   join omega.tenants t on t.id = j.tenant_id
   where j.id = $1 and ($2::bigint is null or j.tenant_id = $2)`;
