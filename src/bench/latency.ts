@@ -5,6 +5,7 @@ import { startApiProcess } from "./api-process.ts";
 import { createCell, UNLIMITED_TENANT } from "./cell.ts";
 import { writeLineChart } from "./chart.ts";
 import { benchDatabases } from "./database.ts";
+import { startDbCost } from "./db-cost.ts";
 import { describeMachine, machineLine } from "./machine-info.ts";
 import { openLoop } from "./open-loop.ts";
 import { progress } from "./progress.ts";
@@ -36,7 +37,7 @@ export async function runLatency(options: LatencyOptions): Promise<void> {
   const server = await startBenchServer();
   const databases = benchDatabases(server.url);
   const db = await databases.create("latency");
-  const rows: Record<string, number | string>[] = [];
+  const rows: Record<string, number | string | null>[] = [];
   let machine: Awaited<ReturnType<typeof describeMachine>>;
   try {
     machine = await describeMachine(db.pool, server.kind);
@@ -109,6 +110,7 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
   let failed = 0;
   const total = Math.round(rate * options.seconds);
   const bar = progress(`${String(rate).padStart(5)} jobs/s`, total, "jobs accepted");
+  const meter = await startDbCost(pool);
   await openLoop(rate, options.seconds, async (i, dueAt) => {
     const tasks = 1 + Math.floor(random() * 4);
     try {
@@ -134,6 +136,9 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
   });
   bar.stop();
   const placed = await placementLatencies(pool, ids);
+  const cost = await meter.stop();
+  if (process.env.OMEGA_BENCH_PROFILE) console.table(cost.top);
+  const perJob = (n: number | null) => (n === null || ids.length === 0 ? null : round(n / ids.length, 2));
   return {
     rate,
     jobs: ids.length,
@@ -144,6 +149,8 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
     placedP95Ms: round(percentile(placed, 95), 1),
     placedP99Ms: round(percentile(placed, 99), 1),
     placedMaxMs: round(Math.max(...placed), 1),
+    dbMsPerJob: perJob(cost.statementMs),
+    writeTxPerJob: perJob(cost.writeTransactions),
   };
 }
 
