@@ -165,16 +165,21 @@ describe("tenant-neutral, __proto__-safe, secret-free", () => {
       },
     ]);
     expect(out.map((o) => o.outcome)).toContain("evicted");
+    // What the victim's owner reads names no job of the other tenant (commit_plan now records a
+    // neutral reason itself; reasons recorded before, "preempted by job N (task M)", are rewritten).
     const mine = await api.call("GET", `/v1/jobs/${victimJob}`, { token: acme });
-    expect(mine.body.pendingReasons).toEqual([{ reason: "preempted by higher-priority work", tasks: 1 }]);
-    expect(JSON.stringify(mine.body)).not.toMatch(/by job|by task/);
+    expect(mine.body.pendingReasons).toEqual([{ reason: expect.stringMatching(/^preempted by /), tasks: 1 }]);
+    expect(JSON.stringify(mine.body)).not.toMatch(new RegExp(`job ${prodJob}\\b|task ${preemptor}\\b`));
     const events = await api.call("GET", `/v1/jobs/${victimJob}/events`, { token: acme });
-    expect(events.body.events.map((e: { reason: string | null }) => e.reason)).toContain(
-      "preempted by higher-priority work",
+    expect(JSON.stringify(events.body)).not.toMatch(new RegExp(`job ${prodJob}\\b|task ${preemptor}\\b`));
+    const legacy = await api.db.pool.query(
+      "select omega.tenant_reason('preempted by job 228 (task 5)') as a, omega.tenant_reason('preempted by task 7') as b, omega.tenant_reason('exit 1') as c",
     );
-    // The operator still sees who preempted whom.
-    const admin = await api.call("GET", `/v1/jobs/${victimJob}`);
-    expect(admin.body.pendingReasons[0].reason).toMatch(new RegExp(`^preempted by job ${prodJob} `));
+    expect(legacy.rows[0]).toEqual({
+      a: "preempted by higher-priority work",
+      b: "preempted by higher-priority work",
+      c: "exit 1",
+    });
   });
 
   it("a job that no worker of its scheduler took for a minute says so (a scheduler name outlives its workers)", async () => {
