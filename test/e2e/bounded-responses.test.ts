@@ -34,13 +34,19 @@ async function machine(name: string, maxTasks: number) {
   return rows[0] as { id: number; version: number };
 }
 
-/** The longest the event loop stalled while `work` ran (ms). */
-async function loopStall(work: () => Promise<unknown>): Promise<number> {
+/**
+ * While `work` runs: the longest the event loop stalled (ms, wall clock: on a loaded machine this
+ * includes time the process waited for a core) and the CPU time this process spent (ms: what a
+ * request costs the loop whatever else runs; the server is in this process).
+ */
+async function loopCost(work: () => Promise<unknown>): Promise<{ stallMs: number; cpuMs: number }> {
   const histogram = monitorEventLoopDelay({ resolution: 5 });
   histogram.enable();
+  const cpu = process.cpuUsage();
   await work();
+  const used = process.cpuUsage(cpu);
   histogram.disable();
-  return histogram.max / 1e6;
+  return { stallMs: histogram.max / 1e6, cpuMs: (used.user + used.system) / 1000 };
 }
 
 describe("GET /v1/jobs/:id pages its placements", () => {
@@ -108,7 +114,7 @@ describe("a problem document is bounded", () => {
     const raw = `{"cell":"east","tasks":1,"resources":{"cpu":100},${keys.join(",")}}`;
     expect(raw.length).toBeLessThan(1_048_576);
     let reply: Awaited<ReturnType<Api["call"]>> | undefined;
-    const stall = await loopStall(async () => {
+    const cost = await loopCost(async () => {
       reply = await api.call("POST", "/v1/jobs", {
         token: acme,
         raw,
@@ -121,9 +127,13 @@ describe("a problem document is bounded", () => {
     expect(reply?.body.errorCount).toBe(keys.length);
     expect(reply?.text.length).toBeLessThan(5_000);
     // Target ~50 ms (issue 17; 1.7 s before): ~25 ms of JSON.parse and one pass over the keys on an
-    // idle machine. The bound leaves room for a test machine shared by other suites.
-    console.log(`1 MiB of unknown keys: the event loop stalled at most ${stall.toFixed(1)} ms`);
-    expect(stall).toBeLessThan(400);
+    // idle machine, plus this test's own client sending the 1 MiB. CPU time is what is asserted,
+    // with room for a machine shared with other suites: the wall-clock stall also counts the time
+    // such a machine kept this process off a core.
+    console.log(
+      `1 MiB of unknown keys: ${cost.cpuMs.toFixed(1)} ms of CPU, the event loop stalled at most ${cost.stallMs.toFixed(1)} ms`,
+    );
+    expect(cost.cpuMs).toBeLessThan(300);
   });
 });
 
