@@ -17,7 +17,12 @@
 -- * the commit gives back the lease of every job it places completely, so a job that is placed in
 --   one go costs one lease and one commit, and no release;
 -- * commit_plan is a sequence of named steps, and the steps that have nothing to do (victims,
---   evictions) are skipped instead of run on empty sets.
+--   evictions) are skipped instead of run on empty sets;
+-- * the bookkeeping of work distribution — leases taken, renewed and given back, jobs parked, the
+--   reconcile's wake-ups — commits without waiting for its WAL flush (synchronous_commit off for
+--   that transaction alone): lost in a crash, it is redone by the same reconcile that recovers a
+--   dead worker's leases, and nothing a user was told depends on it. Submissions and placements
+--   keep waiting for theirs: an acknowledged job, or a claim an agent may act on, survives a crash.
 
 -- Wake-ups ----------------------------------------------------------------------------------------
 
@@ -54,6 +59,7 @@ returns table (id bigint, priority integer, cpu bigint, memory bigint, gpu bigin
 language plpgsql set plan_cache_mode = force_generic_plan as $$
 #variable_conflict use_column
 begin
+  perform set_config('synchronous_commit', 'off', true);
   return query
   with pick as materialized (
     -- As omega.lease_jobs: materialized, so that SKIP LOCKED is evaluated once.
@@ -90,6 +96,7 @@ call omega.grant_entry_point('lease_work', '{omega_scheduler}');
 create or replace function omega.release_leases(p_cell text, p_job_ids bigint[], p_owner text) returns void
 language plpgsql set plan_cache_mode = force_generic_plan as $$
 begin
+  perform set_config('synchronous_commit', 'off', true);
   update omega.jobs j set lease_owner = null, lease_expires = null
   from (select id from omega.jobs
         where cell = p_cell and id = any (p_job_ids) and lease_owner = p_owner
@@ -104,6 +111,7 @@ language plpgsql set plan_cache_mode = force_generic_plan as $$
 declare
   n integer;
 begin
+  perform set_config('synchronous_commit', 'off', true);
   with mine as (
     select id from omega.jobs
     where cell = p_cell and id = any (p_job_ids) and lease_owner = p_owner
@@ -118,6 +126,45 @@ begin
   return n;
 end $$;
 call omega.grant_entry_point('renew_leases', '{omega_scheduler}');
+
+-- As in 0004, without waiting for the WAL flush (see the top).
+create or replace function omega.park_job(p_cell text, p_job_id bigint, p_owner text, p_seen_epoch bigint, p_reason text)
+returns boolean
+language plpgsql set plan_cache_mode = force_generic_plan as $$
+declare
+  current_epoch bigint;
+begin
+  perform set_config('synchronous_commit', 'off', true);
+  perform from omega.jobs where cell = p_cell and id = p_job_id for update;
+  select capacity_epoch into current_epoch from omega.cells where name = p_cell for share;
+  update omega.tasks set reason = p_reason where cell = p_cell and job_id = p_job_id and state = 'pending';
+  if current_epoch > p_seen_epoch then
+    perform omega.release_leases(p_cell, array[p_job_id], p_owner);
+    return false;
+  end if;
+  update omega.jobs set blocked = true, lease_owner = null, lease_expires = null
+  where cell = p_cell and id = p_job_id and state = 'pending';
+  return true;
+end $$;
+call omega.grant_entry_point('park_job', '{omega_scheduler}');
+
+create or replace function omega.wake_stale() returns integer
+language plpgsql as $$
+declare
+  r record;
+  n integer := 0;
+begin
+  perform set_config('synchronous_commit', 'off', true);
+  for r in
+    select distinct cell, scheduler from omega.jobs
+    where state = 'pending' and not blocked and (lease_expires is null or lease_expires < now())
+  loop
+    perform omega.wake(r.cell, r.scheduler);
+    n := n + 1;
+  end loop;
+  return n;
+end $$;
+call omega.grant_entry_point('wake_stale', '{omega_scheduler}');
 
 -- The commit, in named steps ----------------------------------------------------------------------
 

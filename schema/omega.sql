@@ -1159,6 +1159,7 @@ CREATE OR REPLACE FUNCTION omega.lease_work(p_cell text, p_scheduler text, p_own
 AS $function$
 #variable_conflict use_column
 begin
+  perform set_config('synchronous_commit', 'off', true);
   return query
   with pick as materialized (
     -- As omega.lease_jobs: materialized, so that SKIP LOCKED is evaluated once.
@@ -1237,11 +1238,13 @@ CREATE OR REPLACE FUNCTION omega.park_job(p_cell text, p_job_id bigint, p_owner 
  RETURNS boolean
  LANGUAGE plpgsql
  SECURITY DEFINER
+ SET plan_cache_mode TO 'force_generic_plan'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   current_epoch bigint;
 begin
+  perform set_config('synchronous_commit', 'off', true);
   perform from omega.jobs where cell = p_cell and id = p_job_id for update;
   select capacity_epoch into current_epoch from omega.cells where name = p_cell for share;
   update omega.tasks set reason = p_reason where cell = p_cell and job_id = p_job_id and state = 'pending';
@@ -1700,6 +1703,7 @@ CREATE OR REPLACE FUNCTION omega.release_leases(p_cell text, p_job_ids bigint[],
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
+  perform set_config('synchronous_commit', 'off', true);
   update omega.jobs j set lease_owner = null, lease_expires = null
   from (select id from omega.jobs
         where cell = p_cell and id = any (p_job_ids) and lease_owner = p_owner
@@ -1741,6 +1745,7 @@ AS $function$
 declare
   n integer;
 begin
+  perform set_config('synchronous_commit', 'off', true);
   with mine as (
     select id from omega.jobs
     where cell = p_cell and id = any (p_job_ids) and lease_owner = p_owner
@@ -2342,6 +2347,7 @@ declare
   r record;
   n integer := 0;
 begin
+  perform set_config('synchronous_commit', 'off', true);
   for r in
     select distinct cell, scheduler from omega.jobs
     where state = 'pending' and not blocked and (lease_expires is null or lease_expires < now())

@@ -17,6 +17,9 @@ export interface CellShape {
  */
 export async function createCell(db: Queryable, shape: CellShape): Promise<void> {
   await db.query("select omega.create_cell($1)", [shape.name]);
+  // Every band open without a quota (production's default is closed, issue 17): the benchmarks
+  // measure the scheduler, not a tenant's rights.
+  await db.query(`select omega.set_quota_policy($1, '{"production": "unlimited"}')`, [shape.name]);
   await db.query(
     `insert into omega.machines (cell, name, cpu, memory, labels)
      select $1, 'm' || i, $3, $4, jsonb_build_object('zone', 'z' || (i % $5)) from generate_series(1, $2) i`,
