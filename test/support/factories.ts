@@ -54,6 +54,24 @@ export async function makeTenant(
   return { id: tenant.id, name, token };
 }
 
+/**
+ * Lets a tenant submit any priority and a cell admit work in bands with no quota: for tests about
+ * something else than tenant rights (issue 17 made both opt-in: production needs the admin's grant).
+ */
+export async function allowAnyPriority(pool: Pool, tenant = "acme", cell = "east"): Promise<void> {
+  await pool.query(`select omega.set_tenant_limits($1, '{"maxPriority": 999}')`, [tenant]);
+  await pool.query(`select omega.set_quota_policy($1, '{"production": "unlimited"}')`, [cell]);
+}
+
+/** Sets a tenant's limits through the same procedure as the API (PUT /v1/tenants/:name/limits). */
+export async function setTenantLimits(
+  pool: Pool,
+  limits: Record<string, unknown>,
+  tenant = "acme",
+): Promise<void> {
+  await pool.query("select omega.set_tenant_limits($1, $2)", [tenant, limits]);
+}
+
 /** Issues the cell's agent token (replacing any previous one) and returns it. */
 export async function makeAgentToken(pool: Pool, cell = "east"): Promise<string> {
   const { token, hash } = newAgentToken();
