@@ -825,7 +825,8 @@ AS $function$
   ),
   -- What the evictions give back, to machines and to quotas.
   freed as (
-    select e.machine_id, sum(e.cpu) as cpu, sum(e.memory) as memory, sum(e.gpu) as gpu, sum(e.disk) as disk
+    select e.machine_id, sum(e.cpu) as cpu, sum(e.memory) as memory, sum(e.gpu) as gpu, sum(e.disk) as disk,
+      count(*) as n
     from evicted e group by e.machine_id
   ),
   credit as (
@@ -843,6 +844,7 @@ AS $function$
       m.memory - m.used_memory + coalesce(fr.memory, 0) as free_memory,
       m.gpu - m.used_gpu + coalesce(fr.gpu, 0) as free_gpu,
       m.disk - m.used_disk + coalesce(fr.disk, 0) as free_disk,
+      m.max_tasks - m.tasks + coalesce(fr.n, 0) as free_slots,
       q.cell is not null as has_quota,
       q.cpu - q.used_cpu + coalesce(cr.cpu, 0) as quota_cpu,
       q.memory - q.used_memory + coalesce(cr.memory, 0) as quota_memory,
@@ -915,13 +917,16 @@ AS $function$
       then 'spread' else s.r2 end as r3
     from per_machine s
   ),
-  -- Capacity: running sums per machine, in plan order, over the placements still standing.
+  -- Capacity: running sums per machine, in plan order, over the placements still standing; then
+  -- the machine's task cap (maxTasks: claims there, less the plan's evictions, plus the plan's).
   fit as (
     select s.*, case
       when s.r3 is null and (
         sum(s.cpu) over w > s.free_cpu or sum(s.memory) over w > s.free_memory
         or sum(s.gpu) over w > s.free_gpu or sum(s.disk) over w > s.free_disk)
-      then 'insufficient_resources' else s.r3 end as r4
+      then 'insufficient_resources'
+      when s.r3 is null and count(*) over w > s.free_slots then 'max_tasks'
+      else s.r3 end as r4
     from per_domain s
     window w as (partition by s.machine_id, s.r3 is null order by s.ord)
   ),
@@ -1159,6 +1164,10 @@ CREATE OR REPLACE FUNCTION omega.lease_work(p_cell text, p_scheduler text, p_own
 AS $function$
 #variable_conflict use_column
 begin
+  -- A scheduler no worker registered leases nothing (and a typo is an error, not an empty queue).
+  if not exists (select from omega.schedulers where name = p_scheduler) then
+    raise exception using errcode = 'OM422', message = format('scheduler %L is not registered', p_scheduler);
+  end if;
   perform set_config('synchronous_commit', 'off', true);
   return query
   with pick as materialized (
@@ -1245,7 +1254,12 @@ declare
   current_epoch bigint;
 begin
   perform set_config('synchronous_commit', 'off', true);
-  perform from omega.jobs where cell = p_cell and id = p_job_id for update;
+  -- Only the lease holder parks a job: a worker whose lease lapsed must not write the reason
+  -- another worker's tasks show, nor park work that worker is placing.
+  perform from omega.jobs where cell = p_cell and id = p_job_id and lease_owner = p_owner for update;
+  if not found then
+    return false;
+  end if;
   select capacity_epoch into current_epoch from omega.cells where name = p_cell for share;
   update omega.tasks set reason = p_reason where cell = p_cell and job_id = p_job_id and state = 'pending';
   if current_epoch > p_seen_epoch then

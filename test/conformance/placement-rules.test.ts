@@ -146,6 +146,17 @@ const CASES: Record<string, Case[]> = {
       placed,
     })),
   ],
+  "machine task cap": [
+    { name: "two of three", machine: { maxTasks: 2 }, job: { tasks: 3 }, placed: 2 },
+    { name: "full", machine: { maxTasks: 1 }, job: { tasks: 1 }, alreadyPlaced: 1, placed: 0 },
+    {
+      name: "other jobs' tasks count",
+      machine: { maxTasks: 2 },
+      used: { cpu: 100 },
+      job: { tasks: 2 },
+      placed: 1,
+    },
+  ],
   maxPerMachine: [
     { name: "one of two", machine: {}, job: { tasks: 2, constraints: { maxPerMachine: 1 } }, placed: 1 },
     {

@@ -26,6 +26,8 @@ export interface MachineSpec {
   disk?: number;
   labels?: Record<string, string>;
   taints?: { key: string; value?: string }[];
+  /** Tasks the machine may hold (Default: the database's, 110). */
+  maxTasks?: number;
 }
 
 let machineSeq = 0;
@@ -34,13 +36,17 @@ export async function makeMachine(
   spec: MachineSpec = {},
 ): Promise<{ id: number; name: string; version: number }> {
   const name = spec.name ?? `m${++machineSeq}`;
-  const { rows } = await pool.query("select id, name, version from omega.put_machine($1, $2, $3, $4, $5)", [
-    spec.cell ?? "east",
-    name,
-    { cpu: spec.cpu ?? 4000, memory: spec.memory ?? 8192, gpu: spec.gpu ?? 0, disk: spec.disk ?? 0 },
-    spec.labels ?? {},
-    JSON.stringify(spec.taints ?? []),
-  ]);
+  const { rows } = await pool.query(
+    "select id, name, version from omega.put_machine($1, $2, $3, $4, $5, $6)",
+    [
+      spec.cell ?? "east",
+      name,
+      { cpu: spec.cpu ?? 4000, memory: spec.memory ?? 8192, gpu: spec.gpu ?? 0, disk: spec.disk ?? 0 },
+      spec.labels ?? {},
+      JSON.stringify(spec.taints ?? []),
+      spec.maxTasks ?? null,
+    ],
+  );
   return rows[0];
 }
 
