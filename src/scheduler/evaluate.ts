@@ -18,6 +18,9 @@ const PREEMPTION_CANDIDATES = 32;
  */
 export const COMMIT_CHUNK = 1_000;
 
+/** What a round lost only to machine_busy counts towards `maxAttempts`. */
+const BUSY_ROUND = 0.25;
+
 export interface EvaluationStats {
   plans: number;
   attempted: number;
@@ -141,6 +144,7 @@ async function planRounds(
     stats.evicted += outcomes.length - proposed.length;
 
     const committedByTask = new Set(proposed.filter((o) => o.outcome === "committed").map((o) => o.task_id));
+    const busyTasks = new Set(proposed.filter((o) => o.reason === "machine_busy").map((o) => o.task_id));
     stats.committed += committedByTask.size;
     stats.rejected += proposed.length - committedByTask.size;
     // Explanations were computed with the whole plan overlaid: they hold only if all of it committed.
@@ -166,7 +170,11 @@ async function planRounds(
         } else retry.push(job.id);
         continue;
       }
-      const count = committed > 0 ? 0 : (fruitless.get(job.id) ?? 0) + 1;
+      // A round lost only to machine_busy (another commit held the machine that instant) says
+      // nothing about the plan: it counts a quarter of a fruitless round, so such a job is
+      // retried at once a few more times before it backs off for seconds.
+      const busyOnly = plan.placements.every((p) => committedByTask.has(p.taskId) || busyTasks.has(p.taskId));
+      const count = committed > 0 ? 0 : (fruitless.get(job.id) ?? 0) + (busyOnly ? BUSY_ROUND : 1);
       fruitless.set(job.id, count);
       if (count >= profile.maxAttempts) {
         await queue.defer(job.id);

@@ -234,3 +234,13 @@ describe("commitChunks", () => {
     expect(commitChunks(jobs, new Map(), 5)).toEqual([]);
   });
 });
+
+describe("machine_busy", () => {
+  it("rounds lost only to busy machines are retried four times as often before backing off", async () => {
+    const jobs = [job({ tasks: 1 })];
+    const h = harness([machine()], jobs, () => "machine_busy");
+    const stats = await h.run({ ...batchProfile, maxAttempts: 2 });
+    expect(h.plans).toHaveLength(8);
+    expect(stats).toMatchObject({ deferred: 1, parked: 0 });
+  });
+});
