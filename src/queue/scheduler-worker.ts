@@ -4,6 +4,7 @@ import { Logger as QueueLogger, run, type Task } from "graphile-worker";
 import type { Pool } from "../db/pool.ts";
 import { registerScheduler, wakeStale } from "../db/scheduling.ts";
 import type { Logger } from "../log.ts";
+import { timeEvaluation } from "../metrics/scheduling.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import { evaluate } from "../scheduler/evaluate.ts";
 import { postgresBackend } from "../scheduler/postgres-backend.ts";
@@ -55,7 +56,9 @@ export async function startSchedulerWorker(options: {
 
   const schedule: Task = async (payload, helpers) => {
     const { cell } = payload as { cell: string };
-    const stats = await evaluate({ profile, ...backendFor(cell), evaluationId: helpers.job.id });
+    const stats = await timeEvaluation(profile.name, () =>
+      evaluate({ profile, ...backendFor(cell), evaluationId: helpers.job.id }),
+    );
     if (stats.attempted > 0 || stats.parked > 0 || stats.deferred > 0)
       logger.info({ cell, scheduler: profile.name, ...stats }, "evaluation");
   };

@@ -1,3 +1,4 @@
+import { recordCommit } from "../metrics/scheduling.ts";
 import { formatExplanation, InFlight, mulberry32, planJob, seedFrom } from "../placement/index.ts";
 import { planPreemption, preemptionCandidates } from "../placement/preemption.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
@@ -114,6 +115,7 @@ async function planRounds(
 
     t = performance.now();
     const outcomes = placements.length > 0 ? await committer.commit(placements) : [];
+    recordCommit(profile.name, placements, outcomes, performance.now() - t);
     stats.commitMs += performance.now() - t;
     stats.plans += placements.length > 0 ? 1 : 0;
     const proposed = outcomes.filter((o) => o.outcome !== "evicted");

@@ -1,0 +1,115 @@
+/**
+ * The API process's one view of new events: a dedicated connection LISTENs on `omega_events`
+ * (0050_event_notify.sql), reads the rows each notification points at, and hands every event to
+ * the subscribers (the server-sent event streams) whose filter wants it. One read per committed
+ * statement however many clients watch; each client is then served from memory.
+ */
+import type pg from "pg";
+import type { Pool } from "../db/pool.ts";
+import { type ClusterEvent, eventRange } from "../db/queries/event-list.ts";
+import type { Logger } from "../log.ts";
+import { observeEvent } from "../metrics/events.ts";
+
+export interface Subscriber {
+  wants(event: ClusterEvent): boolean;
+  deliver(event: ClusterEvent): void;
+}
+
+export interface EventFeed {
+  subscribe(subscriber: Subscriber): () => void;
+  close(): Promise<void>;
+}
+
+interface Range {
+  cell: string;
+  lo: number;
+  hi: number;
+}
+
+/**
+ * Two statements running at once draw ids from one sequence, so their ranges may interleave: an
+ * event is read again by the other's range. The ids delivered lately are remembered to drop those.
+ */
+const RECENT_IDS = 200_000;
+
+export function startEventFeed(pool: Pool, logger: Logger): EventFeed {
+  const subscribers = new Set<Subscriber>();
+  const recent = new Set<number>();
+  let client: pg.PoolClient | undefined;
+  let closed = false;
+  // Ranges are read one at a time, in the order they committed.
+  let reading: Promise<void> = Promise.resolve();
+
+  const publish = (events: ClusterEvent[]) => {
+    for (const event of events) {
+      if (recent.has(event.id)) continue;
+      recent.add(event.id);
+      observeEvent(event);
+      for (const s of subscribers) if (s.wants(event)) s.deliver(event);
+    }
+    if (recent.size > RECENT_IDS) {
+      const drop = recent.size - RECENT_IDS / 2;
+      let i = 0;
+      for (const id of recent) {
+        if (i++ >= drop) break;
+        recent.delete(id);
+      }
+    }
+  };
+
+  const onNotification = (message: pg.Notification) => {
+    let ranges: Range[];
+    try {
+      ranges = JSON.parse(message.payload ?? "[]") as Range[];
+    } catch {
+      return;
+    }
+    reading = reading.then(async () => {
+      for (const r of ranges) {
+        try {
+          publish(await eventRange(pool, r.cell, r.lo, r.hi));
+        } catch (error) {
+          if (!closed) logger.warn({ err: error, range: r }, "could not read new events");
+        }
+      }
+    });
+  };
+
+  async function connect(delay = 500): Promise<void> {
+    if (closed) return;
+    try {
+      const c = await pool.connect();
+      c.on("notification", onNotification);
+      c.on("error", () => {
+        // The connection broke (a database restart): listen again on a new one.
+        if (client !== c) return; // already given back by close()
+        client = undefined;
+        c.release(true);
+        if (!closed) setTimeout(() => void connect(), delay).unref();
+      });
+      client = c;
+      await c.query("listen omega_events");
+    } catch (error) {
+      if (closed) return;
+      logger.warn({ err: error, retryInMs: delay }, "cannot listen for events; retrying");
+      setTimeout(() => void connect(Math.min(delay * 2, 10_000)), delay).unref();
+    }
+  }
+  void connect();
+
+  return {
+    subscribe(subscriber) {
+      subscribers.add(subscriber);
+      return () => subscribers.delete(subscriber);
+    },
+    async close() {
+      closed = true;
+      subscribers.clear();
+      const c = client;
+      client = undefined;
+      // Destroyed rather than pooled: a connection that listened is not handed to a request.
+      c?.release(true);
+      await reading;
+    },
+  };
+}
