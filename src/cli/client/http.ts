@@ -43,9 +43,10 @@ export function clientFrom(options: ClientOptions): Client {
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause;
-      const why =
-        cause?.code === "ECONNREFUSED" ? "connection refused" : (cause?.code ?? (error as Error).message);
+      // undici puts the system error in `cause` (an AggregateError when several addresses failed).
+      const cause = (error as { cause?: { code?: string; errors?: { code?: string }[] } }).cause;
+      const code = cause?.code ?? cause?.errors?.[0]?.code;
+      const why = code === "ECONNREFUSED" ? "connection refused" : (code ?? (error as Error).message);
       throw new Error(
         `cannot reach the omega API at ${addr} (${why}) — is it running? set OMEGA_ADDR or --addr`,
       );
