@@ -366,9 +366,15 @@ async function pollSchedulers() {
 }
 
 // ---- routing ------------------------------------------------------------------------------
+// One render at a time; a request that comes meanwhile (a click, a burst of events) runs once after it.
 let rendering = false;
+let again;
 async function render({ quiet = false } = {}) {
-  if (!state.token || rendering) return;
+  if (!state.token) return;
+  if (rendering) {
+    again = { quiet: quiet && (again?.quiet ?? true) };
+    return;
+  }
   rendering = true;
   const [path] = location.hash.replace(/^#/, "").split("?");
   const parts = (path || "/").split("/").filter(Boolean);
@@ -394,6 +400,11 @@ async function render({ quiet = false } = {}) {
     if (!quiet) $("#view").innerHTML = `<div class="empty error">${esc(error.message)}</div>`;
   } finally {
     rendering = false;
+    if (again) {
+      const next = again;
+      again = undefined;
+      render(next);
+    }
   }
 }
 
