@@ -62,6 +62,11 @@ function op(
   };
 }
 
+// Endpoints without input still answer 400 to a request the HTTP server cannot parse.
+const badRequest = {
+  "400": { description: "a malformed HTTP request (refused by the server before any route)" },
+};
+
 const body = (schema: string) => ({ required: true, content: json(ref(schema)) });
 
 const follow = queryParam("follow", "true: a live text/event-stream instead of one page", {
@@ -337,36 +342,44 @@ const paths = {
       responses: { ...ok("the schedulers", listOf("schedulers", "Scheduler")), ...errors(401) },
     }),
   },
-  "/healthz": { get: op("Liveness", "none", { responses: ok("alive", { type: "object" }) }) },
+  "/healthz": {
+    get: op("Liveness", "none", { responses: { ...ok("alive", { type: "object" }), ...badRequest } }),
+  },
   "/readyz": {
     get: op("Readiness: the database answers and is migrated", "none", {
-      responses: { ...ok("ready", { type: "object" }), "503": problem("not ready") },
+      responses: { ...ok("ready", { type: "object" }), ...badRequest, "503": problem("not ready") },
     }),
   },
   "/metrics": {
     get: op("Prometheus metrics", "none", {
-      responses: { "200": { description: "text exposition format", content: { "text/plain": {} } } },
+      responses: {
+        "200": { description: "text exposition format", content: { "text/plain": {} } },
+        ...badRequest,
+      },
     }),
   },
   "/openapi.json": {
-    get: op("This document", "none", { responses: ok("OpenAPI 3.1", { type: "object" }) }),
+    get: op("This document", "none", {
+      responses: { ...ok("OpenAPI 3.1", { type: "object" }), ...badRequest },
+    }),
   },
   "/docs": {
     get: op("This document as a page to read", "none", {
-      responses: { "200": { description: "HTML", content: { "text/html": {} } } },
+      responses: { "200": { description: "HTML", content: { "text/html": {} } }, ...badRequest },
     }),
   },
   "/": {
-    get: op("Redirects to the web console", "none", {
+    get: op("Where things are: a browser is sent to the console, a client gets an index", "none", {
       responses: {
-        "302": { description: "to /ui" },
-        "404": { description: "never: every GET / is redirected" },
+        ...ok("links to the console, the docs, the API and this document", { type: "object" }),
+        "302": { description: "to /ui, when the client accepts HTML" },
+        ...badRequest,
       },
     }),
   },
   "/ui": {
     get: op("The web console (sign in with a token)", "none", {
-      responses: { "200": { description: "HTML", content: { "text/html": {} } } },
+      responses: { "200": { description: "HTML", content: { "text/html": {} } }, ...badRequest },
     }),
   },
 };
@@ -452,6 +465,7 @@ export const openapi = {
   info: {
     title: "omega-scheduler",
     version: "0.1.0",
+    license: { name: "MIT", identifier: "MIT" },
     description:
       "An Omega-style shared-state cluster scheduler. Resources are integers in base units (cpu millicores, " +
       'memory and disk MiB, gpu devices); requests also accept Kubernetes quantities ("500m", "4Gi"). ' +

@@ -14,7 +14,18 @@ const page = readFileSync(new URL("./assets/console.html", import.meta.url), "ut
 
 export function consoleRoutes(_ctx: ApiContext): Router {
   const router = Router();
-  router.get("/", (_req, res) => res.redirect(302, "/ui"));
+  // A browser at the bare address lands in the console; a client gets where things are.
+  router.get("/", (req, res) => {
+    if (req.accepts(["json", "html"]) === "html") res.redirect(302, "/ui");
+    else
+      res.json({
+        name: "omega-scheduler",
+        console: "/ui",
+        docs: "/docs",
+        api: "/v1",
+        openapi: "/openapi.json",
+      });
+  });
   router.get("/ui", (_req, res) => {
     res.setHeader("Cache-Control", "no-cache");
     res.type("html").send(page);
