@@ -1,5 +1,4 @@
 import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { spawnWorker, type WorkerProcess } from "../../src/cli/worker-process.ts";
 import { type Api, startApi } from "../support/api-client.ts";
