@@ -46,8 +46,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error) => {
-      void feed.close();
-      reject(error);
+      feed.close().then(() => reject(error), reject);
     });
     server.listen(port, host, () => {
       server.off("error", reject);

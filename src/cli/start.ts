@@ -96,7 +96,8 @@ export function startCommand(): Command {
         await writeFile(path.join(options.data, "banner.txt"), text, { mode: 0o600 });
         process.stdout.write(`\n${text}\n`);
       } catch (error) {
-        await started.unwind();
+        // Bounded as a signalled stop is: a half-started instance must not hang on its way out.
+        await Promise.race([started.unwind(), new Promise((r) => setTimeout(r, 15_000).unref())]);
         throw error;
       }
     });

@@ -79,6 +79,11 @@ export function startEventFeed(pool: Pool, logger: Logger): EventFeed {
     if (closed) return;
     try {
       const c = await pool.connect();
+      // Closed while connecting: the connection must not stay checked out (pool.end would wait for it).
+      if (closed) {
+        c.release(true);
+        return;
+      }
       c.on("notification", onNotification);
       c.on("error", () => {
         // The connection broke (a database restart): listen again on a new one.

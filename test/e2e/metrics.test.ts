@@ -89,7 +89,13 @@ it("the worker and the API export kube-scheduler-style omega_* families that mov
   const w = (await scrape(workerMetrics)).text;
   expect(sum(w, "omega_schedule_attempts_total", { scheduler: "batch", result: "scheduled" })).toBe(10);
   expect(sum(w, "omega_commit_duration_seconds_count", { scheduler: "batch" })).toBeGreaterThan(0);
-  expect(sum(w, "omega_plan_size_placements_sum", { scheduler: "batch" })).toBe(10);
+  // Every proposed placement was either committed or rejected (a stale snapshot's, retried).
+  expect(sum(w, "omega_plan_size_placements_sum", { scheduler: "batch" })).toBe(
+    10 + sum(w, "omega_schedule_attempts_total", { scheduler: "batch", result: "conflict" }),
+  );
+  expect(sum(w, "omega_schedule_attempts_total", { result: "conflict" })).toBe(
+    sum(w, "omega_conflicts_total"),
+  );
   expect(sum(w, "omega_evaluation_duration_seconds_count", { result: "ok" })).toBeGreaterThan(0);
   expect(sum(w, "omega_evaluation_phase_seconds_total", { phase: "commit" })).toBeGreaterThan(0);
   for (const family of [
