@@ -32,6 +32,8 @@ export interface EventStream {
   send(event: ClusterEvent): void;
   /** Sends a named event without an id (`end`), then closes. */
   end(name: string, data: unknown): void;
+  /** Closes without a final event: the client reconnects and resumes (Last-Event-ID). */
+  close(): void;
   readonly closed: boolean;
   onClose(listener: () => void): void;
 }
@@ -91,6 +93,7 @@ export function openEventStream(req: Request, res: Response): EventStream {
       if (blocked) res.once("drain", close);
       else close();
     },
+    close,
     get closed() {
       return closed;
     },

@@ -13,6 +13,12 @@ import { observeEvent } from "../metrics/events.ts";
 export interface Subscriber {
   wants(event: ClusterEvent): boolean;
   deliver(event: ClusterEvent): void;
+  /**
+   * The feed lost its connection and may have missed notifications meanwhile: the subscriber
+   * should start over from what it last delivered (a stream ends; its client resumes with
+   * Last-Event-ID and catches up from the table).
+   */
+  lost(): void;
 }
 
 export interface EventFeed {
@@ -37,6 +43,8 @@ export function startEventFeed(pool: Pool, logger: Logger): EventFeed {
   const recent = new Set<number>();
   let client: pg.PoolClient | undefined;
   let closed = false;
+  // False until the first LISTEN: a stream that subscribes before it has missed nothing.
+  let reconnecting = false;
   // Ranges are read one at a time, in the order they committed.
   let reading: Promise<void> = Promise.resolve();
 
@@ -90,10 +98,14 @@ export function startEventFeed(pool: Pool, logger: Logger): EventFeed {
         if (client !== c) return; // already given back by close()
         client = undefined;
         c.release(true);
+        for (const s of subscribers) s.lost();
         if (!closed) setTimeout(() => void connect(), delay).unref();
       });
       client = c;
       await c.query("listen omega_events");
+      // Streams that began while no connection listened may have missed events: they start over.
+      if (reconnecting) for (const s of subscribers) s.lost();
+      reconnecting = true;
     } catch (error) {
       if (closed) return;
       logger.warn({ err: error, retryInMs: delay }, "cannot listen for events; retrying");

@@ -1,6 +1,7 @@
 import { request } from "node:http";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type Api, startApi } from "../support/api-client.ts";
+import { waitFor } from "../support/processes.ts";
 import { follow } from "../support/sse.ts";
 
 let api: Api;
@@ -93,4 +94,49 @@ it("a client that stops reading does not hold up the others", async () => {
   expect(Date.now() - started).toBeLessThan(15_000);
   live.close();
   stalled.destroy();
+});
+
+it("a stream whose feed loses its database connection is closed, and resuming with Last-Event-ID misses nothing", async () => {
+  const before = await submit(acme);
+  const stream = await follow(`${api.url}/v1/jobs/${before}/events?follow=true`, acme);
+  await stream.until((f) => f.data().length >= 1, "the first event");
+  const last = stream.events.at(-1)?.id as string;
+  // The API's LISTEN connection dies (a database restart, a failover): its streams end.
+  await api.db.pool.query(
+    "select pg_terminate_backend(pid) from pg_stat_activity where query = 'listen omega_events' and datname = current_database()",
+  );
+  await stream.done;
+  await api.call("DELETE", `/v1/jobs/${before}`, { token: acme });
+  const resumed = await follow(`${api.url}/v1/jobs/${before}/events?follow=true`, acme, {
+    "last-event-id": last,
+  });
+  await resumed.done;
+  expect(resumed.data().map((e) => e.kind)).toEqual(["cancelled"]);
+
+  // The feed listens again: new events stream live once more.
+  await waitFor(
+    async () =>
+      (
+        await api.db.pool.query(
+          "select from pg_stat_activity where query = 'listen omega_events' and datname = current_database()",
+        )
+      ).rowCount === 1,
+    10_000,
+    "the feed to listen again",
+  );
+  const live = await follow(`${api.url}/v1/events?follow=true`, acme);
+  const after = await submit(acme);
+  await live.until(
+    (f) => f.data().some((e) => e.jobId === after),
+    "a live event after the reconnect",
+    15_000,
+  );
+  live.close();
+});
+
+it("without a cursor, GET /v1/events is the latest page, oldest first", async () => {
+  const page = await api.call("GET", "/v1/events?limit=3", { token: acme });
+  const all = await api.call("GET", "/v1/events?after=0&limit=1000", { token: acme });
+  const ids = all.body.events.map((e: { id: number }) => e.id);
+  expect(page.body.events.map((e: { id: number }) => e.id)).toEqual(ids.slice(-3));
 });

@@ -41,8 +41,9 @@ export function eventRoutes({ pool, auth }: ApiContext, feed: EventFeed): Router
       const query = validate(eventsQuery, req.query);
       const tenantId = tenantScope(res)?.id;
       if (query.follow !== "true") {
+        // Without a cursor: the latest page (what happened lately), oldest first.
         const events = await eventList(pool, {
-          after: query.after ?? 0,
+          after: query.after,
           limit: query.limit ?? 100,
           cell: query.cell,
           tenantId,
@@ -51,10 +52,13 @@ export function eventRoutes({ pool, auth }: ApiContext, feed: EventFeed): Router
         return;
       }
       const stream = openEventStream(req, res);
+      // Live events wait in `held` until the catch-up has been sent, so the stream stays in order.
+      let held: ClusterEvent[] | undefined = [];
       const unsubscribe = feed.subscribe({
         wants: (e) =>
           (tenantId === undefined || e.tenantId === tenantId) && (!query.cell || e.cell === query.cell),
-        deliver: (e) => stream.send(e),
+        deliver: (e) => (held ? held.push(e) : stream.send(e)),
+        lost: () => stream.close(),
       });
       stream.onClose(unsubscribe);
       // Without a resume point a follower starts from now, as `nomad event stream` does.
@@ -64,6 +68,9 @@ export function eventRoutes({ pool, auth }: ApiContext, feed: EventFeed): Router
         for (const e of page) stream.send(e);
         after = page.length === CATCH_UP_PAGE ? page[page.length - 1]?.id : undefined;
       }
+      const live = held;
+      held = undefined;
+      for (const e of live) stream.send(e);
     })
     .all(methodNotAllowed);
 
@@ -103,6 +110,7 @@ export function eventRoutes({ pool, auth }: ApiContext, feed: EventFeed): Router
             if (isFinal(e)) finish(e);
           }
         },
+        lost: () => stream.close(),
       });
       stream.onClose(unsubscribe);
       // A job's stream starts from its first event (as `kubectl logs -f`) unless resuming.

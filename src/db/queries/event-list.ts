@@ -38,14 +38,25 @@ export async function eventRange(
   return rows;
 }
 
+const WHERE = "e.cell = $1 and e.id > $2 and ($3::bigint is null or j.tenant_id = $3)";
+const AFTER = `select ${COLUMNS} from ${FROM} where ${WHERE} order by e.id limit $4`;
+const LATEST = `select ${COLUMNS} from ${FROM} where ${WHERE} order by e.id desc limit $4`;
+
 /**
- * Events after `after`, oldest first, at most `limit`: of one cell or of every cell (one indexed
- * range read per cell, merged — events are keyed by cell), of one tenant's jobs when `tenantId`.
+ * Events after `after` (or, without it, the latest), oldest first, at most `limit`: of one cell or
+ * of every cell (one indexed range read per cell, merged — events are keyed by cell), of one
+ * tenant's jobs when `tenantId`.
  */
 export async function eventList(
   db: Queryable,
-  options: { after: number; limit: number; cell?: string | undefined; tenantId?: number | undefined },
+  options: {
+    after?: number | undefined;
+    limit: number;
+    cell?: string | undefined;
+    tenantId?: number | undefined;
+  },
 ): Promise<ClusterEvent[]> {
+  const latest = options.after === undefined;
   const cells = options.cell
     ? [options.cell]
     : (await db.query<{ name: string }>("select name from omega.cells order by name")).rows.map(
@@ -53,15 +64,16 @@ export async function eventList(
       );
   const all: ClusterEvent[] = [];
   for (const cell of cells) {
-    const { rows } = await db.query<ClusterEvent>(
-      `select ${COLUMNS} from ${FROM}
-       where e.cell = $1 and e.id > $2 and ($3::bigint is null or j.tenant_id = $3)
-       order by e.id limit $4`,
-      [cell, options.after, options.tenantId ?? null, options.limit],
-    );
+    const { rows } = await db.query<ClusterEvent>(latest ? LATEST : AFTER, [
+      cell,
+      options.after ?? 0,
+      options.tenantId ?? null,
+      options.limit,
+    ]);
     all.push(...rows);
   }
-  return all.sort((a, b) => a.id - b.id).slice(0, options.limit);
+  all.sort((a, b) => a.id - b.id);
+  return latest ? all.slice(-options.limit) : all.slice(0, options.limit);
 }
 
 /** A job's events after `after`, oldest first (the caller has checked who may see the job). */

@@ -271,7 +271,7 @@ const views = {
 
   async events() {
     crumbs(["Events"]);
-    const { events } = await api("/v1/events?limit=200&after=0");
+    const { events } = await api("/v1/events?limit=200");
     const known = new Set(state.events.map((e) => e.id));
     const merged = [...state.events, ...events.reverse().filter((e) => !known.has(e.id))].slice(0, 300);
     return `<h1 class="title">Events <span class="muted" style="font-size:13px;font-weight:400">live, newest first</span></h1>
