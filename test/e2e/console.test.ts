@@ -103,7 +103,12 @@ it("shows why a job is pending, as counts of machines, and its event timeline", 
 
 it("the admin sees every tenant's work, cells with a heatmap, schedulers and quotas; screenshot for the README", async () => {
   await api.call("PUT", "/v1/quotas/acme/east/batch", { body: { resources: { cpu: "24", memory: "64Gi" } } });
-  await submit({ name: "train", cell: "east", tasks: 2, resources: { cpu: "4", memory: "16Gi", gpu: 1 } });
+  const train = await submit({
+    name: "train",
+    cell: "east",
+    tasks: 2,
+    resources: { cpu: "4", memory: "16Gi", gpu: 1 },
+  });
   const page = await browser.newPage();
   await signIn(page, ADMIN);
   expect(await page.textContent("#whoami")).toBe("admin");
@@ -119,5 +124,18 @@ it("the admin sees every tenant's work, cells with a heatmap, schedulers and quo
   await page.waitForSelector(".heatmap a");
   await page.waitForTimeout(500);
   if (process.env.OMEGA_SCREENSHOT) await page.screenshot({ path: process.env.OMEGA_SCREENSHOT });
+  // A cell's machines, with the claims on one of them (the admin may read them).
+  const { machines } = (await api.call("GET", "/v1/cells/east/machines")).body;
+  const busy = machines.find((m: { tasks: number }) => m.tasks > 0).name;
+  await page.goto(`${api.url}/ui#/cells/east`);
+  await page.click(`tr[data-machine="${busy}"]`);
+  await expect.poll(() => page.textContent(`tr[data-claims="${busy}"]`)).toMatch(/job \d+ task \d/);
+  // A job's page: task counts, placements and its event timeline.
+  await page.goto(`${api.url}/ui#/jobs/${train}`);
+  await expect.poll(() => page.textContent("#timeline")).toContain("placed");
+  await page.waitForTimeout(300);
+  if (process.env.OMEGA_SCREENSHOT) {
+    await page.screenshot({ path: process.env.OMEGA_SCREENSHOT.replace(/\.png$/, "-job.png") });
+  }
   await page.close();
 }, 60_000);

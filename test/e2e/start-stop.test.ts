@@ -99,6 +99,14 @@ it("omega migrate, serve and worker use the embedded database of ./.omega when D
     "serve",
   );
   expect(await serve.stop()).toBe(0);
+  const worker = omega(
+    ["worker", "--scheduler", "batch"],
+    { ...newUserEnv, LOG_LEVEL: "info" },
+    { cwd: dir },
+  );
+  await waitFor(async () => worker.output().includes("scheduler worker started"), 30_000, "the worker");
+  expect(worker.output()).toContain("using the embedded database of .omega");
+  expect(await worker.stop()).toBe(0);
   expect(await started.stop()).toBe(0);
   // Nothing running there any more: a clear one-line refusal.
   const orphan = omega(["migrate"], newUserEnv, { cwd: dir });

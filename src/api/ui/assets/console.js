@@ -417,14 +417,14 @@ async function toggleClaims(name) {
   const claims = await api(
     `/v1/cells/${encodeURIComponent(cell)}/machines/${encodeURIComponent(name)}/claims`,
   );
-  const items = claims.claims ?? [];
+  const items = claims.tasks ?? [];
   row.firstElementChild.innerHTML = items.length
     ? items
         .map(
           (c) =>
-            `<a href="#/jobs/${c.jobId}">job ${c.jobId}</a> task ${c.taskIndex ?? c.taskId} ${badge(c.state ?? "placed")}`,
+            `<a href="#/jobs/${c.jobId}">job ${c.jobId}</a> task ${c.taskIndex} ${badge(c.state)} <span class="muted">${cpu(c.resources.cpu)} cpu · ${mem(c.resources.memory)}</span>`,
         )
-        .join(" · ")
+        .join(" &nbsp;·&nbsp; ")
     : '<span class="muted">No claims.</span>';
 }
 
