@@ -14,6 +14,7 @@ let worker: WorkerProcess | undefined;
 let browser: BrowserContext;
 let profile: string;
 let tenant: string;
+let beta: string;
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM))
@@ -29,7 +30,7 @@ beforeAll(async () => {
     });
   }
   tenant = (await api.call("POST", "/v1/tenants", { body: { name: "acme" } })).body.token;
-  await api.call("POST", "/v1/tenants", { body: { name: "beta" } });
+  beta = (await api.call("POST", "/v1/tenants", { body: { name: "beta" } })).body.token;
   profile = await mkdtemp(path.join(tmpdir(), "omega-chromium-"));
   // A fresh profile directory per run (playwright passes it as --user-data-dir).
   browser = await chromium.launchPersistentContext(profile, {
@@ -98,6 +99,19 @@ it("shows why a job is pending, as counts of machines, and its event timeline", 
     .poll(() => page.textContent("#pending-reasons").catch(() => ""), { timeout: 30_000 })
     .toMatch(/2\s*0\/6 machines fit: 6 insufficient cpu/);
   expect(await page.textContent("#timeline")).toContain("submitted");
+
+  // Another tenant's job is not in this tenant's list, nor its page.
+  const theirs = (
+    await api.call("POST", "/v1/jobs", {
+      token: beta,
+      body: { cell: "east", tasks: 1, resources: { cpu: "1" } },
+    })
+  ).body.id;
+  await page.goto(`${api.url}/ui#/jobs`);
+  await page.waitForSelector(`tr[data-job="${id}"]`);
+  expect(await page.locator(`tr[data-job="${theirs}"]`).count()).toBe(0);
+  await page.goto(`${api.url}/ui#/jobs/${theirs}`);
+  await expect.poll(() => page.textContent("#view")).toContain(`job ${theirs} does not exist`);
   await page.close();
 }, 60_000);
 
