@@ -76,7 +76,9 @@ export function openEventStream(req: Request, res: Response): EventStream {
       if (!res.write(queue.shift() as string)) blocked = true;
     }
   });
+  // Either may tell first that the client went away.
   req.on("close", close);
+  res.on("close", close);
   const keepalive = setInterval(() => write(": keepalive\n\n"), KEEPALIVE_MS);
   keepalive.unref();
 
