@@ -16,13 +16,13 @@ const program = new Command("omega")
   .description("An Omega-style shared-state cluster scheduler whose whole state lives in PostgreSQL")
   .version(version, "-v, --version", "print the version")
   .showHelpAfterError();
-program.addCommand(startCommand());
-program.addCommand(migrateCommand());
-program.addCommand(serveCommand());
-program.addCommand(workerCommand());
-program.addCommand(benchCommand());
-program.addCommand(agentCommand());
-for (const command of clientCommands()) program.addCommand(command);
+for (const command of [startCommand(), migrateCommand(), serveCommand(), workerCommand(), agentCommand()]) {
+  program.addCommand(command.helpGroup("Run it:"));
+}
+for (const command of clientCommands()) {
+  program.addCommand(command.helpGroup("Use it (over the HTTP API at $OMEGA_ADDR, with $OMEGA_TOKEN):"));
+}
+program.addCommand(benchCommand().helpGroup("Measure it:"));
 
 try {
   await program.parseAsync();

@@ -134,6 +134,9 @@ it("the admin sees every tenant's work, cells with a heatmap, schedulers and quo
   await expect.poll(() => page.textContent("#view")).toContain("acme");
   await page.goto(`${api.url}/ui#/schedulers`);
   await expect.poll(() => page.textContent("#view")).toContain("batch");
+  // Rates need two samples (taken every 2 s): then each scheduler has its charts.
+  await expect.poll(() => page.locator("svg.chart polyline").count(), { timeout: 15_000 }).toBeGreaterThan(0);
+  expect(await page.textContent("#view")).toMatch(/plans\/s[\s\S]*placements\/s[\s\S]*conflict fraction/);
   await page.goto(`${api.url}/ui#/`);
   await page.waitForSelector(".heatmap a");
   await page.waitForTimeout(500);
