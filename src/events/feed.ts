@@ -83,33 +83,51 @@ export function startEventFeed(pool: Pool, logger: Logger): EventFeed {
     });
   };
 
+  // A pooled connection is given back exactly once, destroyed (one that listened is not handed to
+  // a request); one still checked out would hold pool.end() forever.
+  const dropped = new WeakSet<pg.PoolClient>();
+  const drop = (c: pg.PoolClient) => {
+    if (dropped.has(c)) return;
+    dropped.add(c);
+    c.release(true);
+  };
+  const retry = (delay: number) => {
+    if (!closed) setTimeout(() => void connect(delay), delay).unref();
+  };
+  let connecting = false;
+
   async function connect(delay = 500): Promise<void> {
-    if (closed) return;
+    if (closed || client || connecting) return;
+    connecting = true;
+    let c: pg.PoolClient | undefined;
     try {
-      const c = await pool.connect();
-      // Closed while connecting: the connection must not stay checked out (pool.end would wait for it).
+      c = await pool.connect();
+      const mine = c;
+      mine.on("notification", onNotification);
+      // The connection broke (a database restart): listen again on a new one. (While connecting,
+      // the LISTEN below fails instead, and the catch retries.)
+      mine.on("error", () => {
+        drop(mine);
+        if (client !== mine) return;
+        client = undefined;
+        for (const s of subscribers) s.lost();
+        retry(500);
+      });
+      if (!closed) await mine.query("listen omega_events");
       if (closed) {
-        c.release(true);
+        drop(mine);
         return;
       }
-      c.on("notification", onNotification);
-      c.on("error", () => {
-        // The connection broke (a database restart): listen again on a new one.
-        if (client !== c) return; // already given back by close()
-        client = undefined;
-        c.release(true);
-        for (const s of subscribers) s.lost();
-        if (!closed) setTimeout(() => void connect(), delay).unref();
-      });
-      client = c;
-      await c.query("listen omega_events");
+      client = mine;
       // Streams that began while no connection listened may have missed events: they start over.
       if (reconnecting) for (const s of subscribers) s.lost();
       reconnecting = true;
     } catch (error) {
-      if (closed) return;
-      logger.warn({ err: error, retryInMs: delay }, "cannot listen for events; retrying");
-      setTimeout(() => void connect(Math.min(delay * 2, 10_000)), delay).unref();
+      if (c) drop(c);
+      if (!closed) logger.warn({ err: error, retryInMs: delay }, "cannot listen for events; retrying");
+      retry(Math.min(delay * 2, 10_000));
+    } finally {
+      connecting = false;
     }
   }
   void connect();
@@ -124,9 +142,9 @@ export function startEventFeed(pool: Pool, logger: Logger): EventFeed {
       subscribers.clear();
       const c = client;
       client = undefined;
-      // Destroyed rather than pooled: a connection that listened is not handed to a request.
-      c?.release(true);
-      await reading;
+      if (c) drop(c);
+      // The reads under way finish (or fail) on their own; a stop does not wait on a stuck one.
+      await Promise.race([reading, new Promise((r) => setTimeout(r, 5_000).unref())]);
     },
   };
 }
