@@ -1243,6 +1243,23 @@ AS $function$
   select p_victim < p_preemptor and not (p_victim >= 200 and p_preemptor >= 200)
 $function$
 
+CREATE OR REPLACE FUNCTION omega.notify_events()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  payload text;
+begin
+  select json_agg(json_build_object('cell', r.cell, 'lo', r.lo, 'hi', r.hi))::text into payload
+  from (select cell, min(id) as lo, max(id) as hi from new_events group by cell) r;
+  if payload is not null then
+    perform pg_notify('omega_events', payload);
+  end if;
+  return null;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.park_job(p_cell text, p_job_id bigint, p_owner text, p_seen_epoch bigint, p_reason text)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -2392,6 +2409,8 @@ CREATE TRIGGER claims_quota_delete AFTER DELETE ON omega.claims REFERENCING OLD 
 CREATE TRIGGER claims_quota_insert AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_quotas()
 
 CREATE TRIGGER events_append_only BEFORE UPDATE ON omega.events FOR EACH STATEMENT EXECUTE FUNCTION omega.events_refuse_update()
+
+CREATE TRIGGER events_notify AFTER INSERT ON omega.events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION omega.notify_events()
 
 CREATE TRIGGER jobs_started_stays_running BEFORE UPDATE OF state ON omega.jobs FOR EACH ROW WHEN (((new.state = 'placed'::text) AND (new.started_at IS NOT NULL))) EXECUTE FUNCTION omega.job_started_stays_running()
 

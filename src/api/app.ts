@@ -1,7 +1,9 @@
 import express, { type RequestHandler } from "express";
 import { createKysely } from "../db/kysely.ts";
 import type { Pool } from "../db/pool.ts";
+import type { EventFeed } from "../events/feed.ts";
 import type { Logger } from "../log.ts";
+import { collectClusterFrom } from "../metrics/cluster.ts";
 import { createAuth } from "./auth.ts";
 import type { ApiContext } from "./context.ts";
 import { LoadShedder } from "./load-shedding.ts";
@@ -9,6 +11,8 @@ import { httpMetrics } from "./metrics.ts";
 import { notFoundHandler, problemHandler } from "./problem.ts";
 import { agentRoutes } from "./routes/agents.ts";
 import { cellRoutes } from "./routes/cells.ts";
+import { docsRoutes } from "./routes/docs.ts";
+import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { machineRoutes } from "./routes/machines.ts";
@@ -16,6 +20,7 @@ import { quotaRoutes } from "./routes/quotas.ts";
 import { schedulerRoutes } from "./routes/schedulers.ts";
 import { tenantRoutes } from "./routes/tenants.ts";
 import { SubmissionBatcher } from "./submission-batcher.ts";
+import { consoleRoutes } from "./ui/routes.ts";
 
 export interface AppOptions {
   pool: Pool;
@@ -27,10 +32,14 @@ export interface AppOptions {
    * 16 per pool connection: a burst queues for tens of milliseconds, a saturated database sheds.)
    */
   maxWaiting?: number;
+  /** New events, for the streams (?follow=true). Without it, streams send history only. */
+  feed?: EventFeed;
 }
 
-// Probes and scrapes arrive every few seconds: log them only at debug level.
+// Probes and scrapes arrive every few seconds, and every machine's agent polls its claims and
+// heartbeats every second or two: all routine, logged at debug level only.
 const QUIET_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
+const AGENT_POLL = /^\/v1\/cells\/[^/]+\/machines\/[^/]+\/(heartbeat|claims)$/;
 
 // Query parameters whose values are secrets when a client puts them in a URL (a bearer token as
 // ?access_token=, an API key): the request log keeps the name and drops the value.
@@ -69,15 +78,18 @@ function requestLog(logger: Logger): RequestHandler {
         status: res.statusCode,
         ms: Math.round(ms * 10) / 10,
       };
-      if (QUIET_PATHS.has(req.path)) logger.debug(line, "request");
+      const routine = QUIET_PATHS.has(req.path) || AGENT_POLL.test(req.path) || req.path.startsWith("/ui/");
+      if (routine && res.statusCode < 400) logger.debug(line, "request");
       else logger.info(line, "request");
     });
     next();
   };
 }
 
+const noFeed: EventFeed = { subscribe: () => () => {}, close: async () => {} };
+
 /** The HTTP API of SPEC.md: JSON under /v1, problem+json errors, bearer auth, probes and metrics. */
-export function createApp({ pool, adminToken, logger, maxWaiting }: AppOptions): express.Express {
+export function createApp({ pool, adminToken, logger, maxWaiting, feed }: AppOptions): express.Express {
   const shedder = new LoadShedder(pool, maxWaiting ?? 16 * (pool.options.max ?? 10));
   const ctx: ApiContext = {
     pool,
@@ -87,6 +99,7 @@ export function createApp({ pool, adminToken, logger, maxWaiting }: AppOptions):
     shedder,
     submissions: new SubmissionBatcher(pool, shedder),
   };
+  collectClusterFrom(pool);
   const app = express();
   app.disable("x-powered-by");
   app.set("query parser", "simple");
@@ -95,6 +108,8 @@ export function createApp({ pool, adminToken, logger, maxWaiting }: AppOptions):
   // Bodies are parsed per route, after authentication: no work for a request that will be refused.
   for (const routes of [
     healthRoutes,
+    docsRoutes,
+    consoleRoutes,
     cellRoutes,
     machineRoutes,
     tenantRoutes,
@@ -105,6 +120,7 @@ export function createApp({ pool, adminToken, logger, maxWaiting }: AppOptions):
   ]) {
     app.use(routes(ctx));
   }
+  app.use(eventRoutes(ctx, feed ?? noFeed));
   app.use(notFoundHandler);
   app.use(problemHandler(logger));
   return app;

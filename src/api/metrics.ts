@@ -1,12 +1,9 @@
-/**
- * The process's Prometheus registry, served at GET /metrics. Other parts of the process (scheduler
- * workers started by `omega start`) register their metrics here too, so one scrape sees them all.
- */
+/** HTTP metrics of the API, in the process's registry (src/metrics/registry.ts), served at GET /metrics. */
 import type { RequestHandler } from "express";
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, Histogram } from "prom-client";
+import { registry } from "../metrics/registry.ts";
 
-export const registry = new Registry();
-collectDefaultMetrics({ register: registry });
+export { registry };
 
 const requests = new Counter({
   name: "http_requests_total",

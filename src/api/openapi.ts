@@ -62,7 +62,24 @@ function op(
   };
 }
 
+// Endpoints without input still answer 400 to a request the HTTP server cannot parse.
+const badRequest = {
+  "400": { description: "a malformed HTTP request (refused by the server before any route)" },
+};
+
 const body = (schema: string) => ({ required: true, content: json(ref(schema)) });
+
+const follow = queryParam("follow", "true: a live text/event-stream instead of one page", {
+  type: "string",
+  enum: ["true", "false"],
+});
+const lastEventId = {
+  name: "Last-Event-ID",
+  in: "header",
+  required: false,
+  description: "resume a stream after this event id (sent by EventSource when it reconnects)",
+  schema: { type: "string" },
+};
 
 const paths = {
   "/v1/cells": {
@@ -329,35 +346,164 @@ const paths = {
     }),
   },
   "/v1/jobs/{id}/events": {
-    get: op("What happened to a job and its tasks, in order (owner or admin)", "any", {
-      parameters: [
-        jobId,
-        queryParam("after", "cursor: the `next` of the previous page", { type: "integer", minimum: 0 }),
-        queryParam("limit", "page size (Default: 1000)", { type: "integer", minimum: 1, maximum: 1000 }),
-      ],
-      responses: { ...ok("a page of events", ref("EventPage")), ...errors(401, 404, 422) },
-    }),
+    get: op(
+      "What happened to a job and its tasks, in order; with follow=true, a live stream that ends when the job finishes (owner or admin)",
+      "any",
+      {
+        parameters: [
+          jobId,
+          follow,
+          lastEventId,
+          queryParam("after", "cursor: the `next` of the previous page (or where a stream starts)", {
+            type: "integer",
+            minimum: 0,
+          }),
+          queryParam("limit", "page size (Default: 1000)", { type: "integer", minimum: 1, maximum: 1000 }),
+        ],
+        responses: {
+          "200": {
+            description:
+              "a page of events; with follow=true, server-sent events (`id`, JSON `data` as an Event) then `event: end` once the job succeeded, failed or was cancelled",
+            content: { ...json(ref("EventPage")), "text/event-stream": { schema: { type: "string" } } },
+          },
+          ...errors(401, 404, 422),
+        },
+      },
+    ),
+  },
+  "/v1/events": {
+    get: op(
+      "Events of every job the caller may see (a tenant: its own), oldest first; with follow=true, a live stream from now (or from Last-Event-ID)",
+      "any",
+      {
+        parameters: [
+          follow,
+          lastEventId,
+          queryParam("cell", "only this cell's events"),
+          queryParam("after", "events after this id", { type: "integer", minimum: 0 }),
+          queryParam("limit", "page size (Default: 100)", { type: "integer", minimum: 1, maximum: 1000 }),
+        ],
+        responses: {
+          "200": {
+            description:
+              "a page of events; with follow=true, server-sent events (`id`, JSON `data` as an Event)",
+            content: {
+              ...json({ type: "object", properties: { events: { type: "array", items: ref("Event") } } }),
+              "text/event-stream": { schema: { type: "string" } },
+            },
+          },
+          ...errors(401, 422),
+        },
+      },
+    ),
   },
   "/v1/schedulers": {
     get: op("Scheduler profiles with live commit and conflict statistics", "any", {
       responses: { ...ok("the schedulers", listOf("schedulers", "Scheduler")), ...errors(401) },
     }),
   },
-  "/healthz": { get: op("Liveness", "none", { responses: ok("alive", { type: "object" }) }) },
+  "/healthz": {
+    get: op("Liveness", "none", { responses: { ...ok("alive", { type: "object" }), ...badRequest } }),
+  },
   "/readyz": {
     get: op("Readiness: the database answers and is migrated", "none", {
-      responses: { ...ok("ready", { type: "object" }), "503": problem("not ready") },
+      responses: { ...ok("ready", { type: "object" }), ...badRequest, "503": problem("not ready") },
     }),
   },
   "/metrics": {
     get: op("Prometheus metrics", "none", {
-      responses: { "200": { description: "text exposition format", content: { "text/plain": {} } } },
+      responses: {
+        "200": { description: "text exposition format", content: { "text/plain": {} } },
+        ...badRequest,
+      },
     }),
   },
   "/openapi.json": {
-    get: op("This document", "none", { responses: ok("OpenAPI 3.1", { type: "object" }) }),
+    get: op("This document", "none", {
+      responses: { ...ok("OpenAPI 3.1", { type: "object" }), ...badRequest },
+    }),
+  },
+  "/docs": {
+    get: op("This document as a page to read", "none", {
+      responses: { "200": { description: "HTML", content: { "text/html": {} } }, ...badRequest },
+    }),
+  },
+  "/": {
+    get: op("Where things are: a browser is sent to the console, a client gets an index", "none", {
+      responses: {
+        ...ok("links to the console, the docs, the API and this document", { type: "object" }),
+        "302": { description: "to /ui, when the client accepts HTML" },
+        ...badRequest,
+      },
+    }),
+  },
+  "/ui": {
+    get: op("The web console (sign in with a token)", "none", {
+      responses: { "200": { description: "HTML", content: { "text/html": {} } }, ...badRequest },
+    }),
   },
 };
+
+/** operationId and tag of every operation, in one reviewable place ("METHOD path"). */
+const operations: Record<string, [string, string]> = {
+  "GET /v1/cells": ["listCells", "Cells"],
+  "POST /v1/cells": ["createCell", "Cells"],
+  "GET /v1/cells/{cell}": ["getCell", "Cells"],
+  "GET /v1/cells/{cell}/capacity": ["getCellCapacity", "Cells"],
+  "GET /v1/cells/{cell}/machines": ["listMachines", "Machines"],
+  "PUT /v1/cells/{cell}/machines/{name}": ["putMachine", "Machines"],
+  "DELETE /v1/cells/{cell}/machines/{name}": ["removeMachine", "Machines"],
+  "GET /v1/cells/{cell}/machines/{name}": ["getMachine", "Machines"],
+  "POST /v1/cells/{cell}/machines/{name}/drain": ["drainMachine", "Machines"],
+  "POST /v1/cells/{cell}/machines/{name}/undrain": ["undrainMachine", "Machines"],
+  "POST /v1/cells/{cell}/agent-token": ["rotateAgentToken", "Agents"],
+  "POST /v1/cells/{cell}/machines/{name}/heartbeat": ["agentHeartbeat", "Agents"],
+  "GET /v1/cells/{cell}/machines/{name}/claims": ["agentClaims", "Agents"],
+  "POST /v1/cells/{cell}/machines/{name}/tasks/{task}": ["agentReportTask", "Agents"],
+  "GET /v1/tenants": ["listTenants", "Tenants"],
+  "POST /v1/tenants": ["createTenant", "Tenants"],
+  "POST /v1/tenants/{name}/token": ["rotateTenantToken", "Tenants"],
+  "GET /v1/quotas": ["listQuotas", "Quotas"],
+  "PUT /v1/quotas/{tenant}/{cell}/{band}": ["setQuota", "Quotas"],
+  "GET /v1/jobs": ["listJobs", "Jobs"],
+  "POST /v1/jobs": ["submitJob", "Jobs"],
+  "GET /v1/jobs/{id}": ["getJob", "Jobs"],
+  "DELETE /v1/jobs/{id}": ["cancelJob", "Jobs"],
+  "GET /v1/jobs/{id}/events": ["listJobEvents", "Events"],
+  "GET /v1/events": ["listEvents", "Events"],
+  "GET /v1/schedulers": ["listSchedulers", "Schedulers"],
+  "GET /healthz": ["getHealth", "System"],
+  "GET /readyz": ["getReadiness", "System"],
+  "GET /metrics": ["getMetrics", "System"],
+  "GET /openapi.json": ["getOpenApi", "System"],
+  "GET /docs": ["getDocs", "System"],
+  "GET /ui": ["getConsole", "System"],
+  "GET /": ["getRoot", "System"],
+};
+
+const tags = [
+  { name: "Cells", description: "Independent pools of machines; scheduling never crosses cells." },
+  { name: "Machines", description: "Capacity, labels, taints and state of a cell's machines." },
+  { name: "Agents", description: "What the agent on each machine calls: heartbeats, claims, task reports." },
+  { name: "Tenants", description: "Who owns jobs and holds quota; each has its own bearer token." },
+  { name: "Quotas", description: "Resource limits per tenant, cell and priority band." },
+  { name: "Jobs", description: "Submit, inspect and cancel jobs." },
+  {
+    name: "Events",
+    description: "What happened to jobs and tasks, as pages or live server-sent event streams.",
+  },
+  { name: "Schedulers", description: "Scheduler profiles and their live commit and conflict statistics." },
+  { name: "System", description: "Probes, metrics, this document, its docs page and the web console." },
+];
+
+for (const [path, methods] of Object.entries(paths)) {
+  for (const [method, operation] of Object.entries(methods as Record<string, Operation>)) {
+    const entry = operations[`${method.toUpperCase()} ${path}`];
+    if (!entry) throw new Error(`openapi: no operationId for ${method.toUpperCase()} ${path}`);
+    operation.operationId = entry[0];
+    operation.tags = [entry[1]];
+  }
+}
 
 const responses = Object.fromEntries(
   (
@@ -380,6 +526,7 @@ export const openapi = {
   info: {
     title: "omega-scheduler",
     version: "0.1.0",
+    license: { name: "MIT", identifier: "MIT" },
     description:
       "An Omega-style shared-state cluster scheduler. Resources are integers in base units (cpu millicores, " +
       'memory and disk MiB, gpu devices); requests also accept Kubernetes quantities ("500m", "4Gi"). ' +
@@ -387,6 +534,7 @@ export const openapi = {
   },
   servers: [{ url: "/" }],
   security: [{ bearer: [] }],
+  tags,
   paths,
   components: {
     securitySchemes: {

@@ -1,6 +1,7 @@
 import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Pool } from "../db/pool.ts";
+import { startEventFeed } from "../events/feed.ts";
 import type { Logger } from "../log.ts";
 import { createApp } from "./app.ts";
 
@@ -42,10 +43,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     res.on("close", () => active.delete(res));
   });
   // After the listener above, so that it sees every response before the app writes to it.
-  server.on("request", createApp({ pool, adminToken, logger, maxWaiting: options.maxWaiting }));
+  const feed = startEventFeed(pool, logger);
+  server.on("request", createApp({ pool, adminToken, logger, maxWaiting: options.maxWaiting, feed }));
 
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (error) => {
+      feed.close().then(() => reject(error), reject);
+    });
     server.listen(port, host, () => {
       server.off("error", reject);
       resolve();
@@ -55,18 +59,24 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   logger.info({ url }, "HTTP API listening");
 
   function close(): Promise<void> {
-    closing ??= new Promise<void>((resolve, reject) => {
-      for (const res of active) if (!res.headersSent) res.setHeader("Connection", "close");
-      const force = setTimeout(() => server.closeAllConnections(), options.shutdownTimeoutMs ?? 10_000);
-      force.unref();
-      server.close((error) => {
-        clearTimeout(force);
-        if (error) reject(error);
-        else resolve();
-      });
-      // Idle keep-alive connections would hold close() open; busy ones close after their response.
-      server.closeIdleConnections();
-    });
+    // Event streams never finish by themselves: they are ended first, and their clients reconnect elsewhere.
+    closing ??= feed.close().then(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          for (const res of active) if (!res.headersSent) res.setHeader("Connection", "close");
+          const force = setTimeout(() => server.closeAllConnections(), options.shutdownTimeoutMs ?? 10_000);
+          force.unref();
+          server.close((error) => {
+            clearTimeout(force);
+            if (error) reject(error);
+            else resolve();
+          });
+          // Idle keep-alive connections would hold close() open; busy ones close after their response.
+          server.closeIdleConnections();
+          for (const res of active)
+            if (res.getHeader("content-type")?.toString().startsWith("text/event-stream")) res.end();
+        }),
+    );
     return closing;
   }
   return { url, close };

@@ -3,7 +3,8 @@ import type { Pool } from "../db/pool.ts";
 import { agentTokenRotate } from "../db/queries/agent-token-rotate.ts";
 import { tenantCreate } from "../db/queries/tenant-create.ts";
 import { tenantRotateToken } from "../db/queries/tenant-rotate-token.ts";
-import { newAgentToken, newTenantToken } from "../domain/tokens.ts";
+import { newAgentToken, newTenantToken, sha256 } from "../domain/tokens.ts";
+import { storedToken } from "../instance/stored-token.ts";
 import type { Logger } from "../log.ts";
 
 const ZONES = ["a", "b", "c"];
@@ -12,11 +13,13 @@ const DEMO_MACHINES = 12;
 
 /**
  * A demo cell of 12 simulated machines in three zones (two of them with GPUs, tainted for ML
- * work), a demo tenant, and the cell's agent token; the tokens are issued anew on every start
- * (they are stored hashed).
+ * work), a demo tenant, and the cell's agent token. The demo tenant's token is kept in
+ * `<dataDir>/demo-token`, so it stays the same across restarts (the database holds only its hash);
+ * the agent token is internal and issued anew each time.
  */
 export async function createDemo(
   pool: Pool,
+  dataDir: string,
 ): Promise<{ cell: string; tenant: string; token: string; agentToken: string }> {
   const cell = "demo";
   await pool.query("insert into omega.cells (name) values ($1) on conflict do nothing", [cell]);
@@ -30,7 +33,8 @@ export async function createDemo(
       JSON.stringify(gpu ? [{ key: "dedicated", value: "ml" }] : []),
     ]);
   }
-  const { token, hash } = newTenantToken();
+  const token = await storedToken(dataDir, "demo-token", () => newTenantToken().token);
+  const hash = sha256(token);
   if (!(await tenantCreate(pool, "demo", hash))) await tenantRotateToken(pool, "demo", hash);
   const agent = newAgentToken();
   await agentTokenRotate(pool, cell, agent.hash);

@@ -1,9 +1,9 @@
 import { Command } from "commander";
-import { env } from "../config.ts";
 import { ensureMigrated } from "../db/migrate.ts";
 import { createPool } from "../db/pool.ts";
 import { whenDatabaseAnswers } from "../db/when-database-answers.ts";
-import { log } from "../log.ts";
+import { databaseUrlOrLocal } from "../instance/local.ts";
+import { logFor } from "../log.ts";
 import { duration, positiveInt } from "./args.ts";
 import { onShutdown } from "./shutdown.ts";
 
@@ -13,6 +13,8 @@ interface WorkerOptions {
   concurrency: number;
   lostAfter?: number;
   checkEvery?: number;
+  metricsPort?: number;
+  metricsHost: string;
 }
 
 export function workerCommand(): Command {
@@ -31,13 +33,22 @@ export function workerCommand(): Command {
       "how often the lost-machine check runs (Default: $OMEGA_CHECK_EVERY or 5s)",
       duration,
     )
+    .option(
+      "--metrics-port <port>",
+      "serve Prometheus metrics at http://HOST:PORT/metrics (Default: $OMEGA_METRICS_PORT, or none)",
+      positiveInt,
+      process.env.OMEGA_METRICS_PORT ? positiveInt(process.env.OMEGA_METRICS_PORT) : undefined,
+    )
+    .option("--metrics-host <host>", "address the metrics port listens on (Default: 0.0.0.0)", "0.0.0.0")
     .action(async (options: WorkerOptions) => {
       // Loaded on use: `omega migrate` should not pay for the HTTP stack or the queue.
       const { startSchedulerWorker } = await import("../queue/scheduler-worker.ts");
       const { loadProfile } = await import("../scheduler/profile-config.ts");
-      if (!env.databaseUrl) throw new Error("DATABASE_URL is required");
+      const { serveMetrics } = await import("../metrics/server.ts");
+      const log = logFor(`worker:${options.scheduler}`);
+      const databaseUrl = await databaseUrlOrLocal(log);
       const profile = await loadProfile(options.scheduler, options.profiles);
-      const pool = createPool(env.databaseUrl, {
+      const pool = createPool(databaseUrl, {
         max: options.concurrency * 2 + 4,
         name: `omega-worker-${profile.name}`,
       });
@@ -45,6 +56,9 @@ export function workerCommand(): Command {
         lostAfterMs: options.lostAfter ?? duration(process.env.OMEGA_LOST_AFTER ?? "30s"),
         checkEveryMs: options.checkEvery ?? duration(process.env.OMEGA_CHECK_EVERY ?? "5s"),
       };
+      const metrics = options.metricsPort
+        ? await serveMetrics(options.metricsPort, options.metricsHost, log)
+        : undefined;
       // A process that cannot start must not linger for the pool's idle timeout.
       const worker = await whenDatabaseAnswers(log, async () => {
         await ensureMigrated(pool);
@@ -56,12 +70,16 @@ export function workerCommand(): Command {
           maintenance,
         });
       }).catch(async (error: unknown) => {
+        await metrics?.close();
         await pool.end();
         throw error;
       });
       onShutdown(log, async () => {
         await worker.stop();
+        await metrics?.close();
         await pool.end();
       });
+      // Started by `omega start`: it prints its banner once every worker says it is ready.
+      process.send?.({ omega: "ready" });
     });
 }

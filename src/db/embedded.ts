@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { freePort } from "../net/free-port.ts";
+import { isAlive } from "../instance/process-tree.ts";
+import { freePort, isPortFree } from "../net/free-port.ts";
 
 export interface EmbeddedDatabase {
   url: string;
@@ -31,7 +32,10 @@ async function superuserPassword(dir: string, dataDir: string): Promise<string> 
  * Starts (creating it on first use) a PostgreSQL server whose data lives in `dir`, for when no
  * DATABASE_URL is given. Works as root (the binaries run as a `postgres` user it creates). A
  * previous run that was killed leaves its postmaster behind, or at least its `postmaster.pid`: the
- * orphan is shut down and the stale file removed before starting again.
+ * orphan is shut down and the stale file removed before starting again — so the caller must own
+ * `dir` (omega start holds its instance lock, src/instance/lock.ts, before calling this). The port
+ * is the one of the previous run (in `<dir>/pg.port`) while it is free, so a saved psql command or
+ * DATABASE_URL keeps working across restarts.
  */
 export async function startEmbedded(
   dir: string,
@@ -41,7 +45,7 @@ export async function startEmbedded(
   await mkdir(path.dirname(dataDir), { recursive: true });
   if (process.getuid?.() === 0) await letPostgresUserIn(path.dirname(dataDir));
   await stopOrphan(dataDir);
-  const port = options.port ?? (await freePort());
+  const port = options.port ?? (await previousPort(dir)) ?? (await freePort());
   const password = await superuserPassword(path.dirname(dataDir), dataDir);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
@@ -113,6 +117,24 @@ async function loadEmbeddedPostgres() {
   return EmbeddedPostgres;
 }
 
+async function previousPort(dir: string): Promise<number | undefined> {
+  const file = path.resolve(dir, "pg.port");
+  if (!existsSync(file)) return undefined;
+  const port = Number((await readFile(file, "utf8")).trim());
+  return Number.isInteger(port) && port > 0 && (await isPortFree(port)) ? port : undefined;
+}
+
+/** The URL of the embedded server of `dir` if its postmaster is running (for migrate, serve, worker). */
+export async function runningEmbeddedUrl(dir: string): Promise<string | undefined> {
+  const pidFile = path.resolve(dir, "pg", "postmaster.pid");
+  if (!existsSync(pidFile)) return undefined;
+  // postmaster.pid: pid, data directory, start time, port, … one per line.
+  const [pid, , , port] = (await readFile(pidFile, "utf8")).split("\n");
+  if (!(Number(pid) > 0 && isAlive(Number(pid)) && Number(port) > 0)) return undefined;
+  const password = await superuserPassword(path.resolve(dir), path.resolve(dir, "pg"));
+  return `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${Number(port)}/postgres`;
+}
+
 async function stopOrphan(dataDir: string): Promise<void> {
   const pidFile = path.join(dataDir, "postmaster.pid");
   if (!existsSync(pidFile)) return;
@@ -123,13 +145,4 @@ async function stopOrphan(dataDir: string): Promise<void> {
     if (isAlive(pid)) process.kill(pid, "SIGKILL");
   }
   await rm(pidFile, { force: true });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

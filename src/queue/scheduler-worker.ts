@@ -4,6 +4,7 @@ import { Logger as QueueLogger, run } from "graphile-worker";
 import type { Pool } from "../db/pool.ts";
 import { registerScheduler, wakeStale } from "../db/scheduling.ts";
 import type { Logger } from "../log.ts";
+import { timeEvaluation } from "../metrics/scheduling.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import { evaluate } from "../scheduler/evaluate.ts";
 import { postgresBackend } from "../scheduler/postgres-backend.ts";
@@ -57,12 +58,14 @@ export async function startSchedulerWorker(options: {
   const evaluateCell = async (cell: string) => {
     const backend = backends.get(cell) ?? postgresBackend(pool, cell, profile, owner);
     backends.set(cell, backend);
-    const stats = await evaluate({
-      profile,
-      ...backend,
-      evaluationId: `${owner}:${++evaluations}`,
-      stopping: () => stopping,
-    });
+    const stats = await timeEvaluation(profile.name, () =>
+      evaluate({
+        profile,
+        ...backend,
+        evaluationId: `${owner}:${++evaluations}`,
+        stopping: () => stopping,
+      }),
+    );
     if (stats.attempted > 0 || stats.parked > 0 || stats.deferred > 0)
       logger.info({ cell, scheduler: profile.name, ...stats }, "evaluation");
   };

@@ -1,3 +1,4 @@
+import { recordCommit } from "../metrics/scheduling.ts";
 import { formatExplanation, InFlight, mulberry32, planJob, seedFrom } from "../placement/index.ts";
 import { planPreemption, preemptionCandidates } from "../placement/preemption.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
@@ -135,7 +136,10 @@ async function planRounds(
     const outcomes: PlacementOutcome[] = [];
     const chunkSize = profile.transactionMode === "all-or-nothing" ? Number.POSITIVE_INFINITY : COMMIT_CHUNK;
     for (const chunk of commitChunks(jobs, plans, chunkSize)) {
-      outcomes.push(...(await committer.commit(chunk)));
+      const started = performance.now();
+      const chunkOutcomes = await committer.commit(chunk);
+      recordCommit(profile.name, chunk, chunkOutcomes, performance.now() - started);
+      outcomes.push(...chunkOutcomes);
       stats.plans++;
     }
     stats.commitMs += performance.now() - t;

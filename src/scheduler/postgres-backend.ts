@@ -1,6 +1,7 @@
 import type { Pool } from "../db/pool.ts";
 import * as db from "../db/scheduling.ts";
 import { CellSnapshot } from "../db/snapshot.ts";
+import { trackLeases } from "../metrics/scheduling.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import type { Committer, VictimSource, WorkQueue } from "./interfaces.ts";
 
@@ -30,6 +31,7 @@ export function postgresBackend(
   // Deferred jobs still held, with their timers; and how often each job was deferred (backoff).
   const deferred = new Map<number, NodeJS.Timeout>();
   const deferrals = new Map<number, number>();
+  trackLeases(profile.name, cell, () => leased.size);
 
   const giveBack = async (jobIds: readonly number[]) => {
     for (const id of jobIds) leased.delete(id);

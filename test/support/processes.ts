@@ -14,7 +14,11 @@ export interface OmegaProcess {
 }
 
 /** Runs `omega <args>` as a real process (what a user runs), capturing its output. */
-export function omega(args: string[], env: Record<string, string | undefined> = {}): OmegaProcess {
+export function omega(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  options: { cwd?: string } = {},
+): OmegaProcess {
   // A key set to undefined means "not set" (spawn would pass the string "undefined").
   const merged = Object.fromEntries(
     Object.entries({ ...process.env, LOG_LEVEL: "info", ...env }).filter(([, v]) => v !== undefined),
@@ -22,6 +26,7 @@ export function omega(args: string[], env: Record<string, string | undefined> = 
   const child = spawn(process.execPath, [cli, ...args], {
     env: merged,
     stdio: ["ignore", "pipe", "pipe"],
+    cwd: options.cwd,
   });
   let output = "";
   child.stdout?.on("data", (d) => {

@@ -1,7 +1,6 @@
 import { Router } from "express";
 import { z } from "zod";
 import { jobCancel } from "../../db/queries/job-cancel.ts";
-import { jobEvents } from "../../db/queries/job-events.ts";
 import { jobGet } from "../../db/queries/job-get.ts";
 import { jobList } from "../../db/queries/job-list.ts";
 import { jobSpecSchema, nameSchema } from "../../domain/job-spec.ts";
@@ -21,11 +20,6 @@ function wholeNumber(min: number, max: number) {
     .transform(Number)
     .pipe(z.number().min(min).max(max));
 }
-
-const eventsQuery = z.strictObject({
-  after: wholeNumber(0, Number.MAX_SAFE_INTEGER).optional(),
-  limit: wholeNumber(1, 1000).optional(),
-});
 
 const jobQuery = z.strictObject({
   after: wholeNumber(0, 100_000).optional(),
@@ -99,22 +93,6 @@ export function jobRoutes({ pool, auth, submissions }: ApiContext): Router {
       const id = jobIdParam(req);
       const state = await jobCancel(pool, id, tenantScope(res)?.name ?? null);
       res.json({ id, state });
-    })
-    .all(methodNotAllowed);
-
-  router
-    .route("/v1/jobs/:id/events")
-    .get(auth.any, async (req, res) => {
-      const id = jobIdParam(req);
-      const query = validate(eventsQuery, req.query);
-      // Another tenant's job is not found rather than forbidden, as above.
-      const page = await jobEvents(pool, id, {
-        tenantId: tenantScope(res)?.id,
-        after: query.after ?? 0,
-        limit: query.limit ?? 1000,
-      });
-      if (!page) throw new HttpProblem(404, `job ${id} does not exist`);
-      res.json(page);
     })
     .all(methodNotAllowed);
 
