@@ -6,6 +6,7 @@ import { whenDatabaseAnswers } from "../db/when-database-answers.ts";
 import { log } from "../log.ts";
 import { duration, positiveInt } from "./args.ts";
 import { onShutdown } from "./shutdown.ts";
+import { surviveDatabaseOutages } from "./survive-outages.ts";
 
 interface WorkerOptions {
   scheduler: string;
@@ -36,6 +37,7 @@ export function workerCommand(): Command {
       const { startSchedulerWorker } = await import("../queue/scheduler-worker.ts");
       const { loadProfile } = await import("../scheduler/profile-config.ts");
       if (!env.databaseUrl) throw new Error("DATABASE_URL is required");
+      surviveDatabaseOutages(log);
       const profile = await loadProfile(options.scheduler, options.profiles);
       const pool = createPool(env.databaseUrl, {
         max: options.concurrency * 2 + 4,

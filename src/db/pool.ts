@@ -1,4 +1,6 @@
 import pg from "pg";
+import { parseConnectionString } from "./connection-string.ts";
+import { multiHostClient } from "./multi-host-client.ts";
 
 // bigint columns (ids, quantities) fit in a double for every value the schema allows (≤ 10^12 per
 // quantity, ids from sequences), so parse them as numbers rather than strings.
@@ -7,9 +9,17 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 export type Pool = pg.Pool;
 export type Client = pg.PoolClient;
 
+/**
+ * A pool on `connectionString`. A multi-host string (`postgres://a:5432,b:5432/db`, `host=a,b`) or
+ * one with target_session_attrs gets a Client that picks the host and checks it takes writes (see
+ * multi-host-client.ts); a plain one is node-postgres's own.
+ */
 export function createPool(connectionString: string, options: { max?: number; name?: string } = {}): pg.Pool {
+  const targets = parseConnectionString(connectionString);
+  const multiHost = targets.targets.length > 1 || targets.readWrite;
   const pool = new pg.Pool({
     connectionString,
+    ...(multiHost ? { Client: multiHostClient(targets).Client } : {}),
     max: options.max ?? 10,
     application_name: options.name ?? "omega",
     connectionTimeoutMillis: 10_000,
