@@ -107,3 +107,23 @@ function fromKeywords(connectionString: string): Parsed {
     params: new URLSearchParams([...values]),
   };
 }
+
+/**
+ * The same connection in libpq's keyword/value form (`host=a,b port=1,2 dbname=… user=…`), for
+ * consumers that append their own keywords, such as PL/Proxy's partition strings.
+ */
+export function toKeywordForm(connectionString: string): string {
+  const { targets, readWrite } = parseConnectionString(connectionString);
+  const first = new URL(targets[0]?.url ?? "postgres://localhost");
+  const quote = (value: string) => `'${value.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+  const pairs: [string, string][] = [
+    ["host", targets.map((t) => t.host).join(",")],
+    ["port", targets.map((t) => String(t.port)).join(",")],
+  ];
+  if (first.pathname.length > 1) pairs.push(["dbname", decodeURIComponent(first.pathname.slice(1))]);
+  if (first.username) pairs.push(["user", decodeURIComponent(first.username)]);
+  if (first.password) pairs.push(["password", decodeURIComponent(first.password)]);
+  if (readWrite) pairs.push(["target_session_attrs", "read-write"]);
+  for (const [key, value] of first.searchParams) pairs.push([key, value]);
+  return pairs.map(([key, value]) => `${key}=${quote(value)}`).join(" ");
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseConnectionString } from "../../src/db/connection-string.ts";
+import { parseConnectionString, toKeywordForm } from "../../src/db/connection-string.ts";
 
 describe("parseConnectionString", () => {
   it("reads a multi-host URL into one single-host URL per host, keeping every other setting", () => {
@@ -48,5 +48,13 @@ describe("parseConnectionString", () => {
       /not supported/,
     );
     expect(() => parseConnectionString("not a connection string")).toThrow(/cannot read/);
+  });
+
+  it("writes a URL back in keyword form, multi-host and quoted", () => {
+    expect(
+      toKeywordForm("postgres://me:p%27w@a:1,b:2/omega?target_session_attrs=read-write&sslmode=require"),
+    ).toBe(
+      "host='a,b' port='1,2' dbname='omega' user='me' password='p\\'w' target_session_attrs='read-write' sslmode='require'",
+    );
   });
 });
