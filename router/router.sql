@@ -13,18 +13,28 @@ create schema if not exists omega_router;
 -- default — so listing cells is only needed to place them deliberately or to move one.
 create table if not exists omega_router.cells (
   cell text primary key,
-  partition integer not null check (partition >= 0)
+  partition integer not null check (partition >= 0),
+  -- Set while the cell moves to another partition (src/router/move-cell.ts): its calls are refused.
+  moving boolean not null default false
 );
 
 -- Tenant ids given by the router, the same on every partition; far above a partition's own
 -- identity values so that the two never meet.
 create sequence if not exists omega_router.tenant_ids start with 1000000000;
 
--- PL/Proxy masks this with N-1: a directory entry 0…N-1 is the partition itself.
+-- PL/Proxy masks this with N-1: a directory entry 0…N-1 is the partition itself. A moving cell is
+-- refused with OM503 (retry: a submission retried with its client token is still one job).
 create or replace function omega_router.partition_of(p_cell text) returns integer
-language sql stable as $$
-  select coalesce((select partition from omega_router.cells where cell = p_cell), hashtext(p_cell))
-$$;
+language plpgsql stable as $$
+declare
+  d omega_router.cells;
+begin
+  select * into d from omega_router.cells where cell = p_cell;
+  if d.moving then
+    raise exception using errcode = 'OM503', message = format('cell %L is moving to another partition; retry', p_cell);
+  end if;
+  return coalesce(d.partition, hashtext(p_cell));
+end $$;
 
 -- Entry points, run on the cell's partition ---------------------------------------------------------
 

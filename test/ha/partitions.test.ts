@@ -18,6 +18,7 @@ import { startServer } from "../../src/api/server.ts";
 import { databaseUrl } from "../../src/db/database-url.ts";
 import { createPool, type Pool } from "../../src/db/pool.ts";
 import { newTenantToken } from "../../src/domain/tokens.ts";
+import { moveCell } from "../../src/router/move-cell.ts";
 import { makeMachine } from "../support/factories.ts";
 import { invariantViolations, schedulableButPending } from "../support/invariants.ts";
 import { type PgServer, pgServerUnavailable, startPgServer } from "../support/pg-server.ts";
@@ -176,4 +177,82 @@ describe.skipIf(unavailable)("partitions behind a PL/Proxy router", () => {
       await stopAll(workers);
     }
   }, 180_000);
+
+  it("a cell moved to another partition under load loses nothing", async () => {
+    await router.query("select omega.create_tenant('umbrella', $1)", [sha256("umbrella-token")]);
+    await router.query("select omega.create_cell('mover', 0)");
+    for (let m = 0; m < 4; m++)
+      await makeMachine(partitions[0]!, { cell: "mover", name: `mover-${m}`, cpu: 4000 });
+    const workers = [
+      ...(await startWorkers(servers[0]!.url, ["batch"])),
+      ...(await startWorkers(servers[3]!.url, ["batch"])),
+    ];
+    const acknowledged = new Map<string, number>();
+    let refused = 0;
+    let submitting = true;
+    // Four clients submitting through the router, each retrying a refused call with its token.
+    const clients = [0, 1, 2, 3].map(async (c) => {
+      for (let n = 0; submitting; n++) {
+        const token = `mover-${c}-${n}`;
+        const spec = { cell: "mover", tasks: 1, resources: { cpu: "500m" } };
+        for (;;) {
+          try {
+            const { rows } = await router.query("select omega.submit_job('umbrella', $1, $2) as id", [
+              spec,
+              token,
+            ]);
+            acknowledged.set(token, rows[0].id);
+            await new Promise((r) => setTimeout(r, 20));
+            break;
+          } catch {
+            refused++;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        }
+      }
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 2_000));
+      const moved = await moveCell({
+        cell: "mover",
+        partitions: servers.map((s) => s.url),
+        routerUrl,
+        to: 3,
+      });
+      await new Promise((r) => setTimeout(r, 2_000));
+      submitting = false;
+      await Promise.all(clients);
+      await waitQuiescent(partitions[3]!, 60_000);
+
+      // Every acknowledged job is on the new partition with the id it was acknowledged with, once.
+      const { rows } = await partitions[3]!.query<{ client_token: string; ids: number[] }>(
+        "select client_token, array_agg(id::int) as ids from omega.jobs where cell = 'mover' group by 1",
+      );
+      expect(rows.length).toBe(acknowledged.size);
+      for (const r of rows) expect(r.ids).toEqual([acknowledged.get(r.client_token)]);
+      // Nothing of the cell is left behind; the invariants hold where it is now; work was placed there.
+      const left = await partitions[0]!.query(
+        `select (select count(*)::int from omega.jobs where cell = 'mover') as jobs,
+                (select count(*)::int from omega.tasks where cell = 'mover') as tasks,
+                (select count(*)::int from omega.cells where name = 'mover') as cells`,
+      );
+      expect(left.rows[0]).toEqual({ jobs: 0, tasks: 0, cells: 0 });
+      expect(await invariantViolations(partitions[3]!)).toEqual([]);
+      expect(await invariantViolations(partitions[0]!)).toEqual([]);
+      expect(await schedulableButPending(partitions[3]!)).toEqual([]);
+      const after = await partitions[3]!.query(
+        "select count(*)::int as n from omega.claims where cell = 'mover'",
+      );
+      expect(after.rows[0].n).toBeGreaterThan(0);
+      console.log(
+        JSON.stringify({
+          cellMove: { ...moved, acknowledged: acknowledged.size, refusedAndRetried: refused },
+        }),
+      );
+    } finally {
+      submitting = false;
+      await Promise.all(clients);
+      await stopAll(workers);
+    }
+  }, 120_000);
 });
