@@ -3,6 +3,7 @@ import { log } from "../log.ts";
 import { agentCommand } from "./agent.ts";
 import { benchCommand } from "./bench.ts";
 import { migrateCommand } from "./migrate.ts";
+import { moveCellCommand } from "./move-cell.ts";
 import { serveCommand } from "./serve.ts";
 import { startCommand } from "./start.ts";
 import { workerCommand } from "./worker.ts";
@@ -16,6 +17,7 @@ program.addCommand(serveCommand());
 program.addCommand(workerCommand());
 program.addCommand(benchCommand());
 program.addCommand(agentCommand());
+program.addCommand(moveCellCommand());
 
 try {
   await program.parseAsync();
