@@ -57,8 +57,13 @@ interface Parsed {
 }
 
 function fromUrl(connectionString: string): Parsed {
-  const [, scheme = "postgres", auth, hostList = "", path = "", query = ""] =
+  const [, scheme = "postgres", auth, authority = "", path = "", query = ""] =
     URL_FORM.exec(connectionString) ?? [];
+  const params = new URLSearchParams(query);
+  // libpq also takes the hosts as a parameter: postgres:///omega?host=a,b&port=5432,5433
+  const hostParam = params.get("host");
+  params.delete("host");
+  const hostList = authority || hostParam || "";
   const hosts = hostList.split(",").map((entry) => {
     // [v6::addr]:port, name:port or a bare name.
     const match = /^(?:\[([^\]]+)\]|([^:]*))(?::(\d+))?$/.exec(entry);
@@ -71,7 +76,7 @@ function fromUrl(connectionString: string): Parsed {
     auth: auth === undefined ? "" : `${auth}@`,
     hosts,
     path,
-    params: new URLSearchParams(query),
+    params,
   };
 }
 

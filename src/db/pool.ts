@@ -1,5 +1,5 @@
 import pg from "pg";
-import { parseConnectionString } from "./connection-string.ts";
+import { type ConnectionTargets, parseConnectionString } from "./connection-string.ts";
 import { multiHostClient } from "./multi-host-client.ts";
 
 // bigint columns (ids, quantities) fit in a double for every value the schema allows (≤ 10^12 per
@@ -15,11 +15,10 @@ export type Client = pg.PoolClient;
  * multi-host-client.ts); a plain one is node-postgres's own.
  */
 export function createPool(connectionString: string, options: { max?: number; name?: string } = {}): pg.Pool {
-  const targets = parseConnectionString(connectionString);
-  const multiHost = targets.targets.length > 1 || targets.readWrite;
+  const targets = multiHostTargets(connectionString);
   const pool = new pg.Pool({
     connectionString,
-    ...(multiHost ? { Client: multiHostClient(targets).Client } : {}),
+    ...(targets ? { Client: multiHostClient(targets).Client } : {}),
     max: options.max ?? 10,
     application_name: options.name ?? "omega",
     connectionTimeoutMillis: 10_000,
@@ -28,6 +27,20 @@ export function createPool(connectionString: string, options: { max?: number; na
   pool.on("error", () => {});
   pool.on("connect", (client) => client.on("error", () => {}));
   return pool;
+}
+
+/**
+ * The hosts to choose from when the string names several or asks for a read-write session;
+ * undefined for anything else, which node-postgres reads as it always has (a form this parser does
+ * not know, such as a Unix socket path, included).
+ */
+function multiHostTargets(connectionString: string): ConnectionTargets | undefined {
+  try {
+    const targets = parseConnectionString(connectionString);
+    return targets.targets.length > 1 || targets.readWrite ? targets : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs `work` in one transaction on one connection; rolls back when it throws. */

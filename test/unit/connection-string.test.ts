@@ -43,6 +43,13 @@ describe("parseConnectionString", () => {
     ]);
   });
 
+  it("takes the hosts from the host parameter too", () => {
+    const parsed = parseConnectionString(
+      "postgres:///omega?host=a,b&port=1,2&target_session_attrs=read-write",
+    );
+    expect(parsed.targets.map((t) => t.url)).toEqual(["postgres://a:1/omega", "postgres://b:2/omega"]);
+  });
+
   it("refuses what it cannot honour", () => {
     expect(() => parseConnectionString("postgres://a,b/x?target_session_attrs=standby")).toThrow(
       /not supported/,
