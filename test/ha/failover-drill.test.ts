@@ -5,12 +5,13 @@
  * read-write` — while a client streams jobs with Idempotency-Keys. Mid-stream the primary's machine
  * is lost: its keeper is SIGKILLed and its PostgreSQL stopped with `pg_ctl -m immediate stop`.
  *
- * Asserts: the standby is promoted; /readyz says 503 while there is no primary and 200 after; the
- * workers' graphile-worker LISTENs come back on the new primary; every job acknowledged before the
- * kill exists afterwards with the id it was acknowledged with (synchronous replication: nothing
- * acknowledged is lost), and every key made exactly one job; every job reaches a final state with
- * exactly one final event; the invariants hold. Reports the RTO: kill → first placement committed on
- * the new primary (and kill → promotion, kill → /readyz 200).
+ * Asserts: the standby is promoted; /readyz says 503 (naming the missing primary) while there is
+ * none and 200 after; the workers' graphile-worker LISTENs come back on the new primary; every job
+ * acknowledged before the kill exists afterwards with the id it was acknowledged with (synchronous
+ * replication: nothing acknowledged is lost), and every key made exactly one job; every job
+ * reaches a final state with exactly one final event; the invariants hold, sampled throughout and
+ * at the end. Reports the RTO: kill → first placement committed on the new primary (and kill →
+ * promotion, kill → /readyz 200).
  *
  * Runs on its own (`npm run test:ha`): it needs pg_auto_failover (`postgresql-15-auto-failover`),
  * which .ci/run installs; without it the drill is skipped, saying why.
@@ -87,17 +88,33 @@ it.skipIf(unavailable)(
       "four machines heartbeating",
     ).catch(diagnose);
 
-    // The readiness probe, sampled throughout.
-    const readiness: { at: number; status: number }[] = [];
+    // The readiness probe and the invariants, sampled throughout (an invariant check that cannot
+    // reach a primary is skipped, not counted).
+    const readiness: { at: number; status: number; detail: string }[] = [];
+    const violations: string[] = [];
+    let invariantSamples = 0;
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        const status = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(4_000) }).then(
-          (r) => r.status,
-          () => 0,
+        const answer = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(4_000) }).then(
+          async (r) => ({
+            status: r.status,
+            detail: r.ok ? "" : ((await r.json()) as { detail: string }).detail,
+          }),
+          () => ({ status: 0, detail: "no answer" }),
         );
-        readiness.push({ at: Date.now(), status });
+        readiness.push({ at: Date.now(), ...answer });
         await sleep(200);
+      }
+    })();
+    const checker = (async () => {
+      while (sampling) {
+        const found = await invariantViolations(pool).catch(() => undefined);
+        if (found) {
+          invariantSamples++;
+          violations.push(...found.map((v) => `${v.invariant}: ${JSON.stringify(v.row)}`));
+        }
+        await sleep(1_500);
       }
     })();
 
@@ -131,7 +148,7 @@ it.skipIf(unavailable)(
       "every job to finish",
     ).catch(diagnose);
     sampling = false;
-    await sampler;
+    await Promise.all([sampler, checker]);
 
     // The promoted node is the one the pool writes to, and the workers listen there again.
     const where = await pool.query("select inet_server_port() as port, pg_is_in_recovery() as standby");
@@ -152,12 +169,16 @@ it.skipIf(unavailable)(
     // Every job ended once; the event log replays; the invariants hold.
     const stories = await replayStories(pool);
     expect(stories.problems).toEqual([]);
+    expect(violations).toEqual([]);
     expect(await invariantViolations(pool)).toEqual([]);
 
     // /readyz said no while there was no primary, and yes again after.
     const afterKill = readiness.filter((r) => r.at > killAt);
     expect(afterKill.some((r) => r.status === 503)).toBe(true);
     expect(afterKill.at(-1)?.status).toBe(200);
+    // While no node takes writes, the probe names that (not just "unreachable").
+    const noPrimary = afterKill.filter((r) => /no read-write \(primary\) server/.test(r.detail)).length;
+    expect(noPrimary).toBeGreaterThan(0);
     const firstNo = afterKill.findIndex((r) => r.status !== 200);
     const readyAgainAt = afterKill.slice(firstNo).find((r) => r.status === 200)?.at;
 
@@ -180,6 +201,8 @@ it.skipIf(unavailable)(
         promotionMs: promotedAt - killAt,
         readyAgainMs: readyAgainAt ? readyAgainAt - killAt : undefined,
         rtoMs,
+        readyzNoPrimary: noPrimary,
+        invariantSamples,
         finals: stories.finals,
       }),
     );
