@@ -58,7 +58,13 @@ function runAs(): { uid: number; gid: number } | undefined {
   return { uid, gid };
 }
 
-export async function startHaCluster(options: { nodes?: number } = {}): Promise<HaCluster> {
+export async function startHaCluster(
+  options: {
+    nodes?: number;
+    /** Keep pg_auto_failover's default health checks and demotion wait (a production monitor's). */
+    defaultTimeouts?: boolean;
+  } = {},
+): Promise<HaCluster> {
   const dir = await mkdtemp(path.join(tmpdir(), "omega-ha-"));
   const user = runAs();
   if (user) await chown(dir, user.uid, user.gid);
@@ -138,7 +144,7 @@ export async function startHaCluster(options: { nodes?: number } = {}): Promise<
       60_000,
       "the pg_auto_failover monitor",
     );
-    await tightenHealthChecks(monitorPort);
+    if (!options.defaultTimeouts) await tightenHealthChecks(monitorPort);
     const count = options.nodes ?? 2;
     for (let i = 1; i <= count; i++) {
       const port = await freePort();
