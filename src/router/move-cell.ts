@@ -35,6 +35,8 @@ export interface MovedCell {
   rows: Record<string, number>;
   /** How long the source partition's writers were held (the copy), in ms. */
   heldMs: number;
+  /** 1, or more when taking the locks deadlocked with a writer and was tried again. */
+  attempts: number;
 }
 
 async function connect(url: string): Promise<pg.Client> {
@@ -76,7 +78,7 @@ export async function moveCell(options: MoveCellOptions): Promise<MovedCell> {
       [cell, partitions.length],
     );
     const from = rows[0]?.p ?? 0;
-    if (from === to) return { from, to, rows: {}, heldMs: 0 };
+    if (from === to) return { from, to, rows: {}, heldMs: 0, attempts: 0 };
     const source = await connect(partitions[from] ?? "");
     const target = await connect(partitions[to] ?? "");
     clients.push(source, target);
@@ -84,7 +86,10 @@ export async function moveCell(options: MoveCellOptions): Promise<MovedCell> {
     // already hold; PostgreSQL then cancels one of the two. If it was us, try again.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await copyAndSwitch({ router, source, target }, { cell, from, to });
+        return {
+          ...(await copyAndSwitch({ router, source, target }, { cell, from, to })),
+          attempts: attempt,
+        };
       } catch (error) {
         if ((error as { code?: string }).code !== "40P01" || attempt >= 5) throw error;
       }
@@ -103,7 +108,7 @@ interface Connections {
 async function copyAndSwitch(
   { router, source, target }: Connections,
   { cell, from, to }: { cell: string; from: number; to: number },
-): Promise<MovedCell> {
+): Promise<Omit<MovedCell, "attempts">> {
   await router.query(
     `insert into omega_router.cells (cell, partition, moving) values ($1, $2, true)
      on conflict (cell) do update set moving = true`,
@@ -114,6 +119,13 @@ async function copyAndSwitch(
   try {
     await source.query("begin");
     await source.query(`lock table ${CELL_TABLES.map((t) => `omega.${t}`).join(", ")} in share mode`);
+    // And the cell's rows, now: a writer that locked some of them (a plan's machines, a submission's
+    // key share on the cell) waits for our table locks, so deleting them after the switch would
+    // deadlock with it. Any deadlock happens here instead, before the switch, where retrying is safe.
+    for (const table of CELL_TABLES) {
+      if (table !== "events")
+        await source.query(`select from omega.${table} where ${keyOf(table)} = $1 for update`, [cell]);
+    }
     await target.query("begin");
     await target.query("set local session_replication_role = replica");
     const copied: Record<string, number> = {};
@@ -136,8 +148,16 @@ async function copyAndSwitch(
   } catch (error) {
     await target.query("rollback").catch(() => {});
     await source.query("rollback").catch(() => {});
-    if (!switched) await router.query("update omega_router.cells set moving = false where cell = $1", [cell]);
-    throw error;
+    if (!switched) {
+      await router.query("update omega_router.cells set moving = false where cell = $1", [cell]);
+      throw error;
+    }
+    // The cell lives on the target now; only the source's copy could not be deleted. Not retried.
+    throw new Error(
+      `cell ${cell} moved to partition ${to}, but its old rows on partition ${from} could not be deleted ` +
+        `(${(error as Error).message}): delete them as the README says`,
+      { cause: error },
+    );
   }
 }
 
