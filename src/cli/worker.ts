@@ -10,6 +10,7 @@ import { surviveDatabaseOutages } from "./survive-outages.ts";
 
 interface WorkerOptions {
   scheduler: string;
+  cells?: string[];
   profiles?: string;
   concurrency: number;
   lostAfter?: number;
@@ -21,6 +22,15 @@ export function workerCommand(): Command {
     .description("run one scheduler worker process (start as many as you like, of any schedulers)")
     .requiredOption("--scheduler <name>", "scheduler profile to run: batch, service, or one from --profiles")
     .option("--profiles <file>", "JSON file of scheduler profiles (merged over the built-in ones)")
+    .option(
+      "--cells <cells>",
+      "serve the partitions that own these cells (comma-separated; needs $OMEGA_PARTITIONS and $OMEGA_ROUTER_URL; Default: DATABASE_URL's cells)",
+      (value: string) =>
+        value
+          .split(",")
+          .map((c) => c.trim())
+          .filter(Boolean),
+    )
     .option("--concurrency <n>", "evaluations run at once by this process (Default: 2)", positiveInt, 2)
     .option(
       "--lost-after <duration>",
@@ -36,34 +46,61 @@ export function workerCommand(): Command {
       // Loaded on use: `omega migrate` should not pay for the HTTP stack or the queue.
       const { startSchedulerWorker } = await import("../queue/scheduler-worker.ts");
       const { loadProfile } = await import("../scheduler/profile-config.ts");
-      if (!env.databaseUrl) throw new Error("DATABASE_URL is required");
       surviveDatabaseOutages(log);
       const profile = await loadProfile(options.scheduler, options.profiles);
-      const pool = createPool(env.databaseUrl, {
-        max: options.concurrency * 2 + 4,
-        name: `omega-worker-${profile.name}`,
-      });
+      const databases = await workerDatabases(options.cells);
       const maintenance = {
         lostAfterMs: options.lostAfter ?? duration(process.env.OMEGA_LOST_AFTER ?? "30s"),
         checkEveryMs: options.checkEvery ?? duration(process.env.OMEGA_CHECK_EVERY ?? "5s"),
       };
-      // A process that cannot start must not linger for the pool's idle timeout.
-      const worker = await whenDatabaseAnswers(log, async () => {
-        await ensureMigrated(pool);
-        return startSchedulerWorker({
-          pool,
-          profile,
-          concurrency: options.concurrency,
-          logger: log,
-          maintenance,
+      // One scheduler worker per database, in this process: each serves every cell of its database.
+      const running: { stop(): Promise<void> }[] = [];
+      const stopAll = () => Promise.all(running.map((r) => r.stop()));
+      for (const url of databases) {
+        const pool = createPool(url, {
+          max: options.concurrency * 2 + 4,
+          name: `omega-worker-${profile.name}`,
         });
-      }).catch(async (error: unknown) => {
-        await pool.end();
-        throw error;
-      });
+        // A process that cannot start must not linger for the pool's idle timeout.
+        const worker = await whenDatabaseAnswers(log, async () => {
+          await ensureMigrated(pool);
+          return startSchedulerWorker({
+            pool,
+            profile,
+            concurrency: options.concurrency,
+            logger: log,
+            maintenance,
+          });
+        }).catch(async (error: unknown) => {
+          await pool.end();
+          await stopAll();
+          throw error;
+        });
+        running.push({ stop: () => worker.stop().finally(() => pool.end()) });
+      }
       onShutdown(log, async () => {
-        await worker.stop();
-        await pool.end();
+        await stopAll();
       });
     });
+}
+
+/**
+ * The databases this worker schedules in: DATABASE_URL, or with --cells the partitions that own
+ * those cells (the router's directory says which). A worker serves every cell of a partition it
+ * connects to — a partition's cells share its queue — so --cells picks partitions, not cells.
+ */
+async function workerDatabases(cells: string[] | undefined): Promise<string[]> {
+  if (!cells) {
+    if (!env.databaseUrl) throw new Error("DATABASE_URL is required");
+    return [env.databaseUrl];
+  }
+  if (!env.partitions || !env.routerUrl)
+    throw new Error("--cells needs OMEGA_PARTITIONS and OMEGA_ROUTER_URL");
+  const { partitionsOfCells } = await import("../router/cell-partitions.ts");
+  const owners = await whenDatabaseAnswers(log, () =>
+    partitionsOfCells(env.routerUrl ?? "", env.partitions ?? [], cells),
+  );
+  for (const o of owners)
+    log.info({ partition: o.index, cells: o.cells }, "serving the partition of these cells");
+  return owners.map((o) => o.url);
 }

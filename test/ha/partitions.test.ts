@@ -22,7 +22,7 @@ import { moveCell } from "../../src/router/move-cell.ts";
 import { makeMachine } from "../support/factories.ts";
 import { invariantViolations, schedulableButPending } from "../support/invariants.ts";
 import { type PgServer, pgServerUnavailable, startPgServer } from "../support/pg-server.ts";
-import { omega } from "../support/processes.ts";
+import { omega, waitFor } from "../support/processes.ts";
 import {
   createRaceCell,
   profilesFile,
@@ -177,6 +177,43 @@ describe.skipIf(unavailable)("partitions behind a PL/Proxy router", () => {
       await stopAll(workers);
     }
   }, 180_000);
+
+  it("omega worker --cells serves the partitions that own those cells, in one process", async () => {
+    await makeMachine(partitions[1]!, { cell: "c1", name: "c1-m1", cpu: 1000, memory: 1024 });
+    const worker = omega(["worker", "--scheduler", "batch", "--cells", "c1,c2"], {
+      DATABASE_URL: undefined,
+      OMEGA_PARTITIONS: servers.map((s) => s.url).join(" "),
+      OMEGA_ROUTER_URL: routerUrl,
+    });
+    try {
+      const ids: number[] = [];
+      for (const cell of ["c1", "c2"]) {
+        const spec = { cell, tasks: 1, resources: { cpu: "100m", memory: "64Mi" } };
+        ids.push((await router.query("select omega.submit_job('initech', $1) as id", [spec])).rows[0].id);
+      }
+      await waitFor(
+        async () => {
+          const placed = await Promise.all(
+            [1, 2].map(async (p, i) => {
+              const { rows } = await partitions[p]!.query("select state from omega.jobs where id = $1", [
+                ids[i],
+              ]);
+              return rows[0]?.state !== "pending";
+            }),
+          );
+          return placed.every(Boolean);
+        },
+        30_000,
+        "both jobs placed",
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}\n${worker.output()}`);
+      });
+      expect(worker.output()).toContain('"partition":1');
+      expect(worker.output()).toContain('"partition":2');
+    } finally {
+      expect(await worker.stop("SIGTERM"), worker.output()).toBe(0);
+    }
+  });
 
   it("a cell moved to another partition under load loses nothing", async () => {
     await router.query("select omega.create_tenant('umbrella', $1)", [sha256("umbrella-token")]);
