@@ -577,6 +577,7 @@ CREATE OR REPLACE FUNCTION omega.commit_plan(p_cell text, p_scheduler text, p_ta
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET jit TO 'off'
+ SET plan_cache_mode TO 'force_generic_plan'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 #variable_conflict use_column
@@ -584,12 +585,14 @@ declare
   started timestamptz := clock_timestamp();
   v_plan_id bigint;
   decisions omega.plan_decision[];
-  ev_ids bigint[];
-  ev_for bigint[];
+  ev_ids bigint[] := coalesce(p_victim_ids, '{}');
+  ev_for bigint[] := coalesce(p_victim_for, '{}');
   forced_ids bigint[] := '{}';
   forced_reasons text[] := '{}';
   failing record;
-  s text;
+  breakers bigint[];
+  busy bigint[];
+  v_committed integer;
 begin
   if p_transaction_mode not in ('incremental', 'all-or-nothing') then
     raise exception using errcode = 'OM422', message = format('unknown transaction mode %L', p_transaction_mode);
@@ -601,188 +604,78 @@ begin
      or cardinality(p_task_ids) is distinct from cardinality(p_machine_versions) then
     raise exception using errcode = 'OM422', message = 'task, machine and version arrays must have the same length';
   end if;
-  if coalesce(cardinality(p_victim_ids), 0) <> coalesce(cardinality(p_victim_for), 0) then
+  if cardinality(ev_ids) <> cardinality(ev_for) then
     raise exception using errcode = 'OM422', message = 'victim and victim_for arrays must have the same length';
   end if;
 
-  -- Shared: commits never wait for each other here, only for a quota being set (put_quota).
-  perform pg_advisory_xact_lock_shared(omega.quota_lock_key(p_cell));
-  -- The jobs from the plan's tasks and victims, by id: not a scan of the cell's jobs.
-  perform from omega.jobs j
-  where j.cell = p_cell and j.id = any (array(
-      select t.job_id from omega.tasks t where t.cell = p_cell and t.id = any (p_task_ids)
-      union select c.job_id from omega.claims c where c.cell = p_cell and c.task_id = any (p_victim_ids)))
-  order by j.id for update;
-  perform from omega.machines m
-  where m.cell = p_cell and m.id = any (p_machine_ids)
-  order by m.id for update;
-  perform from omega.quotas q
-  where q.cell = p_cell and q.tenant_id in (
-      select j.tenant_id from omega.tasks t join omega.jobs j on j.cell = t.cell and j.id = t.job_id
-      where t.cell = p_cell and t.id = any (p_task_ids)
-      union select c.tenant_id from omega.claims c where c.cell = p_cell and c.task_id = any (p_victim_ids))
-  order by q.tenant_id, q.band for update;
+  busy := omega.plan_lock(p_cell, p_task_ids, p_machine_ids, ev_ids);
+  if cardinality(busy) > 0 then
+    select array_agg(u.t), array_fill('machine_busy'::text, array[count(*)::integer]) into forced_ids, forced_reasons
+    from unnest(p_task_ids, p_machine_ids) as u(t, m) where u.m = any (busy);
+  end if;
 
-  -- Victims on their own: each must hold a claim on its preemptor's machine, of strictly lower
-  -- priority, and production never evicts production. One bad victim fails its preemptor, whose
-  -- other victims then stay.
-  for failing in
-    with v as (
-      select x.victim_id, x.for_task, x.ord, c.task_id is not null as held, c.machine_id, c.priority as victim_priority,
-        target.machine_id as target, pj.priority as preemptor_priority,
-        row_number() over (partition by x.victim_id order by x.ord) > 1 as duplicate
-      from unnest(p_victim_ids, p_victim_for) with ordinality as x(victim_id, for_task, ord)
-      left join omega.claims c on c.cell = p_cell and c.task_id = x.victim_id
-      left join lateral (select u.machine_id from unnest(p_task_ids, p_machine_ids) as u(task_id, machine_id)
-                         where u.task_id = x.for_task limit 1) target on true
-      left join omega.tasks pt on pt.cell = p_cell and pt.id = x.for_task
-      left join omega.jobs pj on pj.cell = p_cell and pj.id = pt.job_id
-    )
-    select v.for_task, min(case
-        when v.target is null or v.preemptor_priority is null or v.duplicate then 'victim_invalid'
-        when not v.held then 'victim_gone'
-        when v.machine_id <> v.target then 'victim_invalid'
-        when v.victim_priority >= v.preemptor_priority or (v.victim_priority >= 200 and v.preemptor_priority >= 200)
-          then 'victim_not_preemptible'
-        end) as reason
-    from v group by v.for_task
-    having bool_or(not v.held or v.target is null or v.preemptor_priority is null or v.duplicate
-      or v.machine_id <> v.target or v.victim_priority >= v.preemptor_priority
-      or (v.victim_priority >= 200 and v.preemptor_priority >= 200))
-  loop
-    forced_ids := forced_ids || failing.for_task;
-    forced_reasons := forced_reasons || failing.reason::text;
-  end loop;
-  select coalesce(array_agg(x.v order by x.ord), '{}'), coalesce(array_agg(x.f order by x.ord), '{}')
-    into ev_ids, ev_for
-  from unnest(p_victim_ids, p_victim_for) with ordinality as x(v, f, ord)
-  where x.f <> all (forced_ids);
-
-  -- Decide; a preemptor that fails gives its victims back, which can only fail more placements,
-  -- so this converges (at most once per preemptor).
-  loop
-    -- A gang job keeps zero claims or at least minAvailable: evictions that would leave it in
-    -- between fail every preemptor taking part in them.
-    for failing in
-      select distinct e.f as for_task
-      from unnest(ev_ids, ev_for) as e(v, f)
-      join omega.claims c on c.cell = p_cell and c.task_id = e.v
-      join omega.jobs j on j.cell = p_cell and j.id = c.job_id
-      where j.gang_min is not null
-        and (select count(*) from omega.claims c2 where c2.cell = p_cell and c2.job_id = j.id)
-          - (select count(*) from omega.claims c3 where c3.cell = p_cell and c3.job_id = j.id and c3.task_id = any (ev_ids))
-          between 1 and j.gang_min - 1
-    loop
-      forced_ids := forced_ids || failing.for_task;
-      forced_reasons := forced_reasons || 'victim_breaks_gang'::text;
-    end loop;
-    select coalesce(array_agg(x.v order by x.ord), '{}'), coalesce(array_agg(x.f order by x.ord), '{}')
-      into ev_ids, ev_for
-    from unnest(ev_ids, ev_for) with ordinality as x(v, f, ord)
-    where x.f <> all (forced_ids);
-
+  if cardinality(ev_ids) = 0 then
     decisions := array(select d from omega.decide_plan(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
-      p_transaction_mode, p_conflict_mode, ev_ids, forced_ids, forced_reasons) d);
-
-    select coalesce(array_agg(d.task_id), '{}') as ids, coalesce(array_agg(d.reason), '{}') as reasons
-      into failing
-    from unnest(decisions) d
-    where d.reason is not null and d.task_id = any (ev_for) and d.task_id <> all (forced_ids);
-    exit when cardinality(failing.ids) = 0;
-    forced_ids := forced_ids || failing.ids;
-    forced_reasons := forced_reasons || failing.reasons;
-    select coalesce(array_agg(x.v order by x.ord), '{}'), coalesce(array_agg(x.f order by x.ord), '{}')
-      into ev_ids, ev_for
-    from unnest(ev_ids, ev_for) with ordinality as x(v, f, ord)
-    where x.f <> all (forced_ids);
-  end loop;
-
-  v_plan_id := nextval(pg_get_serial_sequence('omega.plans', 'id'));
-
-  -- Evict: victims give their claims back and wait again, saying who took their place.
-  if cardinality(ev_ids) > 0 then
-    perform omega.release_claims(p_cell, ev_ids);
-    for s in
-      with requeued as (
-        update omega.tasks t
-        set state = 'pending', pending_since = now(),
-            reason = format('preempted by job %s (task %s)', pt.job_id, e.f)
-        from unnest(ev_ids, ev_for) as e(v, f)
-        join omega.tasks pt on pt.cell = p_cell and pt.id = e.f
-        where t.cell = p_cell and t.id = e.v and t.state in ('placed', 'running')
-        returning t.job_id
-      ), per_job as (
-        select r.job_id, count(*) as n from requeued r group by r.job_id
-      ), job_updates as (
-        update omega.jobs j set pending_count = j.pending_count + pj.n, state = 'pending', blocked = false,
-          updated_at = now()
-        from per_job pj where j.cell = p_cell and j.id = pj.job_id
-        returning j.scheduler
-      )
-      select distinct ju.scheduler from job_updates ju
+      p_transaction_mode, p_conflict_mode, '{}', forced_ids, forced_reasons) d);
+  else
+    -- Preemption: decide with the victims counted as gone. A preemptor that fails gives its victims
+    -- back, which can only fail more placements, so this converges (at most once per preemptor).
+    select forced_ids || coalesce(array_agg(v.for_task), '{}'), forced_reasons || coalesce(array_agg(v.reason), '{}')
+      into forced_ids, forced_reasons
+    from omega.plan_victim_verdicts(p_cell, p_task_ids, p_machine_ids, ev_ids, ev_for) v;
     loop
-      perform omega.wake(p_cell, s);
+      select coalesce(array_agg(x.v order by x.ord), '{}'), coalesce(array_agg(x.f order by x.ord), '{}')
+        into ev_ids, ev_for
+      from unnest(ev_ids, ev_for) with ordinality as x(v, f, ord)
+      where x.f <> all (forced_ids);
+      breakers := array(select omega.plan_gang_breakers(p_cell, ev_ids, ev_for));
+      if cardinality(breakers) > 0 then
+        forced_ids := forced_ids || breakers;
+        forced_reasons := forced_reasons || array_fill('victim_breaks_gang'::text, array[cardinality(breakers)]);
+        continue;
+      end if;
+      decisions := array(select d from omega.decide_plan(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
+        p_transaction_mode, p_conflict_mode, ev_ids, forced_ids, forced_reasons) d);
+      select coalesce(array_agg(d.task_id), '{}') as ids, coalesce(array_agg(d.reason), '{}') as reasons
+        into failing
+      from unnest(decisions) d
+      where d.reason is not null and d.task_id = any (ev_for) and d.task_id <> all (forced_ids);
+      exit when cardinality(failing.ids) = 0;
+      forced_ids := forced_ids || failing.ids;
+      forced_reasons := forced_reasons || failing.reasons;
     end loop;
   end if;
 
-  return query
-  with decided as (
-    select d.* from unnest(decisions) d
-  ),
-  accepted as (
-    select d.task_id, d.machine_id, d.job_id, j.tenant_id, j.priority, j.cpu, j.memory, j.gpu, j.disk
-    from decided d join omega.jobs j on j.cell = p_cell and j.id = d.job_id
-    where d.reason is null
-  ),
-  new_claims as (
-    insert into omega.claims (cell, task_id, job_id, machine_id, tenant_id, priority, cpu, memory, gpu, disk, scheduler, plan_id)
-    select p_cell, a.task_id, a.job_id, a.machine_id, a.tenant_id, a.priority, a.cpu, a.memory, a.gpu, a.disk, p_scheduler, v_plan_id
-    from accepted a
-  ),
-  machine_updates as (
-    update omega.machines m
-    set used_cpu = m.used_cpu + a.cpu, used_memory = m.used_memory + a.memory,
-        used_gpu = m.used_gpu + a.gpu, used_disk = m.used_disk + a.disk, tasks = m.tasks + a.n
-    from (select a.machine_id, sum(a.cpu) as cpu, sum(a.memory) as memory, sum(a.gpu) as gpu,
-                 sum(a.disk) as disk, count(*) as n
-          from accepted a group by a.machine_id) a
-    where m.cell = p_cell and m.id = a.machine_id
-  ),
-  task_updates as (
-    update omega.tasks t set state = 'placed', reason = null
-    from accepted a where t.cell = p_cell and t.id = a.task_id
-  ),
-  job_updates as (
-    update omega.jobs j
-    set pending_count = j.pending_count - a.n,
-        state = case when j.pending_count = a.n then 'placed' else j.state end,
-        updated_at = now()
-    from (select a.job_id, count(*) as n from accepted a group by a.job_id) a
-    where j.cell = p_cell and j.id = a.job_id
-  ),
-  plan_log as (
-    insert into omega.plans (cell, id, scheduler, worker, transaction_mode, conflict_mode, attempted, committed,
-      rejected, evicted, duration_ms)
-    overriding system value
-    select p_cell, v_plan_id, p_scheduler, p_worker, p_transaction_mode, p_conflict_mode,
-      (select count(*) from decided), (select count(*) from accepted),
-      (select coalesce(jsonb_object_agg(r.reason, r.n), '{}')
-       from (select d.reason, count(*) as n from decided d where d.reason is not null group by d.reason) r),
-      cardinality(ev_ids),
-      extract(epoch from clock_timestamp() - started) * 1000
-  )
+  v_plan_id := nextval(pg_get_serial_sequence('omega.plans', 'id'));
+  if cardinality(ev_ids) > 0 then
+    perform omega.plan_evict(p_cell, ev_ids, ev_for);
+  end if;
+  v_committed := omega.plan_apply(p_cell, p_scheduler, v_plan_id, decisions);
+
+  -- Step 5, the log: one row per plan (omega.scheduler_stats sums them).
+  insert into omega.plans (cell, id, scheduler, worker, transaction_mode, conflict_mode, attempted, committed,
+    rejected, evicted, duration_ms)
+  overriding system value
+  select p_cell, v_plan_id, p_scheduler, p_worker, p_transaction_mode, p_conflict_mode,
+    cardinality(decisions), v_committed,
+    (select coalesce(jsonb_object_agg(r.reason, r.n), '{}')
+     from (select d.reason, count(*) as n from unnest(decisions) d where d.reason is not null group by d.reason) r),
+    cardinality(ev_ids),
+    extract(epoch from clock_timestamp() - started) * 1000;
+
   -- One row per proposed placement, in plan order, then one per eviction.
-  select o.task_id, o.machine_id, o.outcome, o.reason
-  from (
-    select d.ord::bigint as k, d.task_id, d.machine_id,
-      case when d.reason is null then 'committed' else 'rejected' end as outcome, d.reason
-    from decided d
-    union all
-    select cardinality(p_task_ids) + e.ord, e.v, d.machine_id, 'evicted', format('preempted by task %s', e.f)
+  return query
+  select d.task_id, d.machine_id,
+    case when d.reason is null then 'committed' else 'rejected' end, d.reason
+  from unnest(decisions) d
+  order by d.ord;
+  if cardinality(ev_ids) > 0 then
+    return query
+    select e.v, d.machine_id, 'evicted'::text, format('preempted by task %s', e.f)
     from unnest(ev_ids, ev_for) with ordinality as e(v, f, ord)
-    join decided d on d.task_id = e.f and d.reason is null
-  ) o
-  order by o.k;
+    join unnest(decisions) d on d.task_id = e.f and d.reason is null
+    order by e.ord;
+  end if;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.constraints_match(labels jsonb, taints jsonb, selector jsonb, affinity jsonb, tolerations jsonb)
@@ -1152,6 +1045,48 @@ AS $function$
   returning j.*
 $function$
 
+CREATE OR REPLACE FUNCTION omega.lease_work(p_cell text, p_scheduler text, p_owner text, p_limit integer, p_lease_seconds integer)
+ RETURNS TABLE(id bigint, priority integer, cpu bigint, memory bigint, gpu bigint, disk bigint, selector jsonb, affinity jsonb, tolerations jsonb, max_per_machine integer, spread_by text, gang_min integer, task_count integer, tenant_id bigint, pending bigint[], claimed_on bigint[], quota_band text, quota_cpu bigint, quota_memory bigint, quota_gpu bigint, quota_disk bigint)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+begin
+  perform set_config('synchronous_commit', 'off', true);
+  return query
+  with pick as materialized (
+    -- As omega.lease_jobs: materialized, so that SKIP LOCKED is evaluated once.
+    select c.id from omega.jobs c
+    join (select j.id, row_number() over (partition by j.priority, j.tenant_id order by j.id) as turn
+          from omega.jobs j
+          where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked
+            and (j.lease_expires is null or j.lease_expires < now())) r on r.id = c.id
+    where c.cell = p_cell and c.state = 'pending' and not c.blocked
+      and (c.lease_expires is null or c.lease_expires < now())
+    order by c.priority desc, r.turn, c.id
+    limit p_limit
+    for update of c skip locked
+  ), leased as (
+    update omega.jobs j
+    set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
+    from pick
+    where j.cell = p_cell and j.id = pick.id
+    returning j.*
+  )
+  -- (Quantities are a domain over bigint: RETURN QUERY wants the declared types exactly.)
+  select l.id, l.priority, l.cpu::bigint, l.memory::bigint, l.gpu::bigint, l.disk::bigint, l.selector, l.affinity, l.tolerations,
+    l.max_per_machine, l.spread_by, l.gang_min, l.task_count, l.tenant_id,
+    array(select t.id from omega.tasks t where t.cell = p_cell and t.job_id = l.id and t.state = 'pending' order by t.id),
+    array(select c.machine_id from omega.claims c where c.cell = p_cell and c.job_id = l.id),
+    q.band, (q.cpu - q.used_cpu)::bigint, (q.memory - q.used_memory)::bigint, (q.gpu - q.used_gpu)::bigint,
+    (q.disk - q.used_disk)::bigint
+  from leased l
+  left join omega.quotas q on q.cell = p_cell and q.tenant_id = l.tenant_id and q.band = omega.band(l.priority)
+  order by l.priority desc, l.id;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.mark_machine_lost(p_cell text, p_machine_id bigint, p_silence interval)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -1177,15 +1112,25 @@ begin
   return true;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.may_preempt(p_victim integer, p_preemptor integer)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select p_victim < p_preemptor and not (p_victim >= 200 and p_preemptor >= 200)
+$function$
+
 CREATE OR REPLACE FUNCTION omega.park_job(p_cell text, p_job_id bigint, p_owner text, p_seen_epoch bigint, p_reason text)
  RETURNS boolean
  LANGUAGE plpgsql
  SECURITY DEFINER
+ SET plan_cache_mode TO 'force_generic_plan'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   current_epoch bigint;
 begin
+  perform set_config('synchronous_commit', 'off', true);
   perform from omega.jobs where cell = p_cell and id = p_job_id for update;
   select capacity_epoch into current_epoch from omega.cells where name = p_cell for share;
   update omega.tasks set reason = p_reason where cell = p_cell and job_id = p_job_id and state = 'pending';
@@ -1283,6 +1228,155 @@ begin
   end if;
   lo := omega.parse_duration_ms(v, 'runtime');
   return array[lo, lo];
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.plan_apply(p_cell text, p_scheduler text, p_plan_id bigint, p_decisions omega.plan_decision[])
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+declare
+  n integer;
+begin
+  with accepted as (
+    select d.task_id, d.machine_id, d.job_id, j.tenant_id, j.priority, j.cpu, j.memory, j.gpu, j.disk
+    from unnest(p_decisions) d join omega.jobs j on j.cell = p_cell and j.id = d.job_id
+    where d.reason is null
+  ), new_claims as (
+    insert into omega.claims (cell, task_id, job_id, machine_id, tenant_id, priority, cpu, memory, gpu, disk, scheduler, plan_id)
+    select p_cell, a.task_id, a.job_id, a.machine_id, a.tenant_id, a.priority, a.cpu, a.memory, a.gpu, a.disk, p_scheduler, p_plan_id
+    from accepted a
+  ), machine_updates as (
+    update omega.machines m
+    set used_cpu = m.used_cpu + a.cpu, used_memory = m.used_memory + a.memory,
+        used_gpu = m.used_gpu + a.gpu, used_disk = m.used_disk + a.disk, tasks = m.tasks + a.n
+    from (select a.machine_id, sum(a.cpu) as cpu, sum(a.memory) as memory, sum(a.gpu) as gpu,
+                 sum(a.disk) as disk, count(*) as n
+          from accepted a group by a.machine_id) a
+    where m.cell = p_cell and m.id = a.machine_id
+  ), task_updates as (
+    update omega.tasks t set state = 'placed', reason = null
+    from accepted a where t.cell = p_cell and t.id = a.task_id
+  ), job_updates as (
+    update omega.jobs j
+    set pending_count = j.pending_count - a.n,
+        state = case when j.pending_count = a.n then 'placed' else j.state end,
+        lease_owner = case when j.pending_count = a.n then null else j.lease_owner end,
+        lease_expires = case when j.pending_count = a.n then null else j.lease_expires end,
+        updated_at = now()
+    from (select a.job_id, count(*) as n from accepted a group by a.job_id) a
+    where j.cell = p_cell and j.id = a.job_id
+  )
+  select count(*) into n from accepted;
+  return n;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.plan_evict(p_cell text, p_victim_ids bigint[], p_victim_for bigint[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+declare
+  s text;
+begin
+  perform omega.release_claims(p_cell, p_victim_ids);
+  for s in
+    with requeued as (
+      update omega.tasks t
+      set state = 'pending', pending_since = now(),
+          reason = case when vj.tenant_id = pj.tenant_id then format('preempted by job %s (task %s)', pt.job_id, e.f)
+                        else format('preempted by a job of priority %s', pj.priority) end
+      from unnest(p_victim_ids, p_victim_for) as e(v, f)
+      join omega.tasks pt on pt.cell = p_cell and pt.id = e.f
+      join omega.jobs pj on pj.cell = p_cell and pj.id = pt.job_id
+      join omega.tasks vt on vt.cell = p_cell and vt.id = e.v
+      join omega.jobs vj on vj.cell = p_cell and vj.id = vt.job_id
+      where t.cell = p_cell and t.id = e.v and t.state in ('placed', 'running')
+      returning t.job_id
+    ), per_job as (
+      select r.job_id, count(*) as n from requeued r group by r.job_id
+    ), job_updates as (
+      update omega.jobs j set pending_count = j.pending_count + pj.n, state = 'pending', blocked = false,
+        updated_at = now()
+      from per_job pj where j.cell = p_cell and j.id = pj.job_id
+      returning j.scheduler
+    )
+    select distinct ju.scheduler from job_updates ju
+  loop
+    perform omega.wake(p_cell, s);
+  end loop;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.plan_gang_breakers(p_cell text, p_victim_ids bigint[], p_victim_for bigint[])
+ RETURNS SETOF bigint
+ LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+begin
+  return query
+  select distinct e.f
+  from unnest(p_victim_ids, p_victim_for) as e(v, f)
+  join omega.claims c on c.cell = p_cell and c.task_id = e.v
+  join omega.jobs j on j.cell = p_cell and j.id = c.job_id
+  where j.gang_min is not null
+    and (select count(*) from omega.claims c2 where c2.cell = p_cell and c2.job_id = j.id)
+      - (select count(*) from omega.claims c3 where c3.cell = p_cell and c3.job_id = j.id and c3.task_id = any (p_victim_ids))
+      between 1 and j.gang_min - 1;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.plan_lock(p_cell text, p_task_ids bigint[], p_machine_ids bigint[], p_victim_ids bigint[])
+ RETURNS bigint[]
+ LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+declare
+  v_job_ids bigint[];
+  v_locked bigint[];
+begin
+  perform pg_advisory_xact_lock_shared(omega.quota_lock_key(p_cell));
+  v_job_ids := array(
+    select t.job_id from omega.tasks t where t.cell = p_cell and t.id = any (p_task_ids)
+    union select c.job_id from omega.claims c where c.cell = p_cell and c.task_id = any (p_victim_ids));
+  perform from omega.jobs j where j.cell = p_cell and j.id = any (v_job_ids) order by j.id for update;
+  v_locked := array(select m.id from omega.machines m where m.cell = p_cell and m.id = any (p_machine_ids)
+                    order by m.id for update skip locked);
+  perform from omega.quotas q
+  where q.cell = p_cell
+    and q.tenant_id in (select j.tenant_id from omega.jobs j where j.cell = p_cell and j.id = any (v_job_ids))
+  order by q.tenant_id, q.band for update;
+  -- The ones that exist but were not locked (a missing machine is machine_not_found, not busy).
+  return array(select m.id from omega.machines m where m.cell = p_cell and m.id = any (p_machine_ids)
+               except select unnest(v_locked));
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.plan_victim_verdicts(p_cell text, p_task_ids bigint[], p_machine_ids bigint[], p_victim_ids bigint[], p_victim_for bigint[])
+ RETURNS TABLE(for_task bigint, reason text)
+ LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+#variable_conflict use_column
+begin
+  return query
+  with v as (
+    select x.victim_id, x.for_task, c.task_id is not null as held, c.machine_id, c.priority as victim_priority,
+      target.machine_id as target, pj.priority as preemptor_priority,
+      row_number() over (partition by x.victim_id order by x.ord) > 1 as duplicate
+    from unnest(p_victim_ids, p_victim_for) with ordinality as x(victim_id, for_task, ord)
+    left join omega.claims c on c.cell = p_cell and c.task_id = x.victim_id
+    left join lateral (select u.machine_id from unnest(p_task_ids, p_machine_ids) as u(task_id, machine_id)
+                       where u.task_id = x.for_task limit 1) target on true
+    left join omega.tasks pt on pt.cell = p_cell and pt.id = x.for_task
+    left join omega.jobs pj on pj.cell = p_cell and pj.id = pt.job_id
+  ), verdicts as (
+    select v.for_task, case
+        when v.target is null or v.preemptor_priority is null or v.duplicate then 'victim_invalid'
+        when not v.held then 'victim_gone'
+        when v.machine_id <> v.target then 'victim_invalid'
+        when not omega.may_preempt(v.victim_priority, v.preemptor_priority) then 'victim_not_preemptible'
+      end as reason
+    from v
+  )
+  select vd.for_task, min(vd.reason) from verdicts vd where vd.reason is not null group by vd.for_task;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.put_machine(p_cell text, p_name text, p_resources jsonb, p_labels jsonb DEFAULT '{}'::jsonb, p_taints jsonb DEFAULT '[]'::jsonb)
@@ -1477,16 +1571,19 @@ end $function$
 
 CREATE OR REPLACE FUNCTION omega.release_leases(p_cell text, p_job_ids bigint[], p_owner text)
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
  SECURITY DEFINER
+ SET plan_cache_mode TO 'force_generic_plan'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+begin
+  perform set_config('synchronous_commit', 'off', true);
   update omega.jobs j set lease_owner = null, lease_expires = null
   from (select id from omega.jobs
         where cell = p_cell and id = any (p_job_ids) and lease_owner = p_owner
         order by id for update) mine
-  where j.cell = p_cell and j.id = mine.id
-$function$
+  where j.cell = p_cell and j.id = mine.id;
+end $function$
 
 CREATE OR REPLACE FUNCTION omega.remove_machine(p_cell text, p_name text)
  RETURNS void
@@ -1514,10 +1611,15 @@ end $function$
 
 CREATE OR REPLACE FUNCTION omega.renew_leases(p_cell text, p_job_ids bigint[], p_owner text, p_lease_seconds integer)
  RETURNS integer
- LANGUAGE sql
+ LANGUAGE plpgsql
  SECURITY DEFINER
+ SET plan_cache_mode TO 'force_generic_plan'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+declare
+  n integer;
+begin
+  perform set_config('synchronous_commit', 'off', true);
   with mine as (
     select id from omega.jobs
     where cell = p_cell and id = any (p_job_ids) and lease_owner = p_owner
@@ -1528,8 +1630,9 @@ AS $function$
     from mine where j.cell = p_cell and j.id = mine.id
     returning j.id
   )
-  select count(*)::integer from renewed
-$function$
+  select count(*)::integer into n from renewed;
+  return n;
+end $function$
 
 CREATE OR REPLACE FUNCTION omega.replicate_tenant(p_id bigint, p_name text, p_token_hash bytea)
  RETURNS bigint
@@ -1878,6 +1981,38 @@ begin
   return v_job_id;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.submit_jobs(p_tenants text[], p_specs jsonb[], p_client_tokens text[])
+ RETURNS TABLE(ord integer, id bigint, created boolean, error_code text, error_message text)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  i integer;
+  v_id bigint;
+  v_created boolean;
+  v_code text;
+  v_message text;
+begin
+  if cardinality(p_tenants) is distinct from cardinality(p_specs)
+     or cardinality(p_tenants) is distinct from cardinality(p_client_tokens) then
+    raise exception using errcode = 'OM422', message = 'tenant, spec and client token arrays must have the same length';
+  end if;
+  for i in 1 .. coalesce(cardinality(p_specs), 0) loop
+    begin
+      v_id := omega.submit_job(p_tenants[i], p_specs[i], p_client_tokens[i]);
+      -- A job this transaction inserted carries its now(); a repeated idempotent submission does not.
+      select j.created_at = now() into v_created from omega.jobs j where j.id = v_id;
+      return query select i, v_id, v_created, null::text, null::text;
+    exception when others then
+      get stacked diagnostics v_code = returned_sqlstate, v_message = message_text;
+      return query select i, null::bigint, false, v_code, v_message;
+    end;
+  end loop;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.tolerates(taints jsonb, tolerations jsonb)
  RETURNS boolean
  LANGUAGE sql
@@ -1903,18 +2038,13 @@ end $function$
 
 CREATE OR REPLACE FUNCTION omega.wake(p_cell text, p_scheduler text)
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select graphile_worker.add_job(
-    -- One task identifier per scheduler: a worker only takes the wake-ups of its own scheduler.
-    'schedule:' || p_scheduler,
-    json_build_object('cell', p_cell, 'scheduler', p_scheduler),
-    job_key => format('schedule:%s:%s:%s', p_cell, p_scheduler, pg_backend_pid() % 8),
-    job_key_mode => 'preserve_run_at',
-    max_attempts => 25);
-$function$
+begin
+  perform pg_notify('omega_wake', p_cell || ' ' || p_scheduler);
+end $function$
 
 CREATE OR REPLACE FUNCTION omega.wake_stale()
  RETURNS integer
@@ -1926,6 +2056,7 @@ declare
   r record;
   n integer := 0;
 begin
+  perform set_config('synchronous_commit', 'off', true);
   for r in
     select distinct cell, scheduler from omega.jobs
     where state = 'pending' and not blocked and (lease_expires is null or lease_expires < now())
@@ -2029,7 +2160,11 @@ grant execute on function omega.job_started_stays_running() to public
 
 grant execute on function omega.lease_jobs(text,text,text,integer,integer) to omega_scheduler
 
+grant execute on function omega.lease_work(text,text,text,integer,integer) to omega_scheduler
+
 grant execute on function omega.mark_machine_lost(text,bigint,interval) to omega_scheduler
+
+grant execute on function omega.may_preempt(integer,integer) to public
 
 grant execute on function omega.park_job(text,bigint,text,bigint,text) to omega_scheduler
 
@@ -2038,6 +2173,16 @@ grant execute on function omega.parse_duration_ms(jsonb,text) to public
 grant execute on function omega.parse_quantity(jsonb,text) to public
 
 grant execute on function omega.parse_runtime(jsonb) to public
+
+grant execute on function omega.plan_apply(text,text,bigint,omega.plan_decision[]) to public
+
+grant execute on function omega.plan_evict(text,bigint[],bigint[]) to public
+
+grant execute on function omega.plan_gang_breakers(text,bigint[],bigint[]) to public
+
+grant execute on function omega.plan_lock(text,bigint[],bigint[],bigint[]) to public
+
+grant execute on function omega.plan_victim_verdicts(text,bigint[],bigint[],bigint[],bigint[]) to public
 
 grant execute on function omega.put_machine(text,text,jsonb,jsonb,jsonb) to omega_api
 
@@ -2068,6 +2213,8 @@ grant execute on function omega.submit_job(text,jsonb) to omega_api
 grant execute on function omega.submit_job(text,jsonb,text) to omega_api
 
 grant execute on function omega.submit_job_core(text,jsonb) to omega_api
+
+grant execute on function omega.submit_jobs(text[],jsonb[],text[]) to omega_api
 
 grant execute on function omega.tolerates(jsonb,jsonb) to public
 

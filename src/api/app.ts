@@ -4,6 +4,7 @@ import type { Pool } from "../db/pool.ts";
 import type { Logger } from "../log.ts";
 import { createAuth } from "./auth.ts";
 import type { ApiContext } from "./context.ts";
+import { LoadShedder } from "./load-shedding.ts";
 import { httpMetrics } from "./metrics.ts";
 import { notFoundHandler, problemHandler } from "./problem.ts";
 import { agentRoutes } from "./routes/agents.ts";
@@ -14,12 +15,18 @@ import { machineRoutes } from "./routes/machines.ts";
 import { quotaRoutes } from "./routes/quotas.ts";
 import { schedulerRoutes } from "./routes/schedulers.ts";
 import { tenantRoutes } from "./routes/tenants.ts";
+import { SubmissionBatcher } from "./submission-batcher.ts";
 
 export interface AppOptions {
   pool: Pool;
   /** The token that may do everything (OMEGA_ADMIN_TOKEN). */
   adminToken: string;
   logger: Logger;
+  /**
+   * Requests waiting for a database connection beyond which new ones get 503 at once. (Default:
+   * 16 per pool connection: a burst queues for tens of milliseconds, a saturated database sheds.)
+   */
+  maxWaiting?: number;
 }
 
 // Probes and scrapes arrive every few seconds: log them only at debug level.
@@ -45,12 +52,21 @@ function requestLog(logger: Logger): RequestHandler {
 }
 
 /** The HTTP API of SPEC.md: JSON under /v1, problem+json errors, bearer auth, probes and metrics. */
-export function createApp({ pool, adminToken, logger }: AppOptions): express.Express {
-  const ctx: ApiContext = { pool, db: createKysely(pool), auth: createAuth(pool, adminToken), logger };
+export function createApp({ pool, adminToken, logger, maxWaiting }: AppOptions): express.Express {
+  const shedder = new LoadShedder(pool, maxWaiting ?? 16 * (pool.options.max ?? 10));
+  const ctx: ApiContext = {
+    pool,
+    db: createKysely(pool),
+    auth: createAuth(pool, adminToken),
+    logger,
+    shedder,
+    submissions: new SubmissionBatcher(pool, shedder),
+  };
   const app = express();
   app.disable("x-powered-by");
   app.set("query parser", "simple");
   app.use(requestLog(logger), httpMetrics);
+  app.use("/v1", shedder.middleware);
   // Bodies are parsed per route, after authentication: no work for a request that will be refused.
   for (const routes of [
     healthRoutes,

@@ -14,6 +14,8 @@ export interface ServerOptions {
   logger: Logger;
   /** How long close() lets in-flight requests finish before cutting them off. (Default: 10000.) */
   shutdownTimeoutMs?: number;
+  /** See AppOptions. */
+  maxWaiting?: number;
 }
 
 export interface RunningServer {
@@ -40,7 +42,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     res.on("close", () => active.delete(res));
   });
   // After the listener above, so that it sees every response before the app writes to it.
-  server.on("request", createApp({ pool, adminToken, logger }));
+  server.on("request", createApp({ pool, adminToken, logger, maxWaiting: options.maxWaiting }));
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

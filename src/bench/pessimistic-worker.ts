@@ -1,6 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { createPool } from "../db/pool.ts";
-import { commitPlan, leaseJobs, loadJobViews, parkJob, releaseLeases } from "../db/scheduling.ts";
+import {
+  commitPlan,
+  leaseJobs,
+  loadJobViews,
+  parkJob,
+  registerScheduler,
+  releaseLeases,
+} from "../db/scheduling.ts";
 import { MACHINE_COLUMNS, type MachineRow, toMachineView } from "../db/snapshot.ts";
 import { formatExplanation, InFlight, mulberry32, planJob, seedFrom } from "../placement/index.ts";
 import type { Placement } from "../placement/types.ts";
@@ -30,11 +37,14 @@ export async function startPessimisticWorker(options: {
   url: string;
   cell: string;
   scheduler: string;
+  profiles?: string;
 }): Promise<{ stop(): Promise<void> }> {
-  const profile = await loadProfile(options.scheduler);
+  const profile = await loadProfile(options.scheduler, options.profiles);
   const owner = `pessimistic@${process.pid}:${randomUUID().slice(0, 8)}`;
   const pool = createPool(options.url, { max: 1, name: "omega-pessimistic" });
   const client = await pool.connect();
+  // So that jobs may name it (a profile from --profiles is new to the database).
+  await registerScheduler(client, profile.name, profile);
   const totals: PessimisticTotals = { plans: 0, committed: 0, lockMs: 0, planMs: 0, commitMs: 0 };
   let stopping = false;
   const loop = (async () => {
@@ -83,6 +93,9 @@ export async function startPessimisticWorker(options: {
       const plan = planJob(machines, job, profile, inflight, random);
       placements.push(...plan.placements);
       if (plan.explanation) unplaced.set(job.id, formatExplanation(plan.explanation));
+      // Omega's decision time, as the optimistic loop spends it — here with the machines locked.
+      const think = profile.decisionTime;
+      if (think) await new Promise((r) => setTimeout(r, think.jobMs + think.taskMs * plan.placements.length));
     }
     totals.planMs += performance.now() - t;
 

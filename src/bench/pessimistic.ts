@@ -16,12 +16,21 @@ export interface PessimisticSchedulers {
  */
 export async function startPessimistic(
   url: string,
-  options: { cell: string; scheduler: string; count: number },
+  options: { cell: string; scheduler: string; count: number; profiles?: string },
 ): Promise<PessimisticSchedulers> {
   const children = Array.from({ length: options.count }, () => {
     const child = spawn(
       process.execPath,
-      [cli, "bench", "pessimistic-worker", "--cell", options.cell, "--scheduler", options.scheduler],
+      [
+        cli,
+        "bench",
+        "pessimistic-worker",
+        "--cell",
+        options.cell,
+        "--scheduler",
+        options.scheduler,
+        ...(options.profiles ? ["--profiles", options.profiles] : []),
+      ],
       {
         env: { ...process.env, DATABASE_URL: url, OMEGA_PARENT_PID: String(process.pid) },
         stdio: ["ignore", "pipe", "inherit"],

@@ -20,7 +20,8 @@ export async function startBenchServer(): Promise<BenchServer> {
     return { url: process.env.DATABASE_URL, kind: "DATABASE_URL", stop: async () => {} };
   }
   const dir = await mkdtemp(path.join(tmpdir(), "omega-bench-"));
-  const server = await startEmbedded(dir, { quiet: true, durable: true });
+  // pg_stat_statements: the reports give database time per job (src/bench/db-cost.ts).
+  const server = await startEmbedded(dir, { quiet: true, durable: true, preload: ["pg_stat_statements"] });
   return {
     url: server.url,
     kind: "embedded",

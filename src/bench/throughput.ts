@@ -1,3 +1,5 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Pool } from "../db/pool.ts";
 import { type CeilingResult, measureCeiling } from "./ceiling.ts";
@@ -20,6 +22,8 @@ export interface ThroughputOptions {
   workers: number[];
   scheduler: string;
   concurrency: number;
+  /** Omega's t_job for every scheduler, optimistic and pessimistic (0: none). */
+  decisionMs: number;
   seed: number;
 }
 
@@ -48,6 +52,7 @@ export async function runThroughput(options: ThroughputOptions): Promise<void> {
   const shape = machineShape(jobs, options.machines);
   const server = await startBenchServer();
   const databases = benchDatabases(server.url);
+  const thinking = await decisionProfile(options);
   let machine: MachineInfo | undefined;
   const rows: Record<string, unknown>[] = [];
   try {
@@ -57,13 +62,14 @@ export async function runThroughput(options: ThroughputOptions): Promise<void> {
           machine = await describeMachine(db.pool, server.kind);
           console.log(machineLine(machine));
         }
-        return placeOptimistic(db, jobs, options, n);
+        return placeOptimistic(db, jobs, thinking, n);
       });
       const pessimistic = await onFreshDatabase(databases, `pess_${n}`, options, shape, (db) =>
-        placePessimistic(db, jobs, options, n),
+        placePessimistic(db, jobs, thinking, n),
       );
       const ceiling = await onFreshDatabase(databases, `ceil_${n}`, options, shape, async (db) => {
-        await submitJobs(db.pool, jobs, { cell: CELL, tenant: TENANT, scheduler: options.scheduler });
+        // (No scheduler runs here: any profile the database knows will do.)
+        await submitJobs(db.pool, jobs, { cell: CELL, tenant: TENANT, scheduler: "batch" });
         return measureCeiling(db.url, CELL, n);
       });
       rows.push(summarise(n, ours, pessimistic, ceiling));
@@ -71,9 +77,10 @@ export async function runThroughput(options: ThroughputOptions): Promise<void> {
   } finally {
     await databases.close();
     await server.stop();
+    if (thinking.profiles) await rm(path.dirname(thinking.profiles), { recursive: true, force: true });
   }
   printTable(
-    `throughput: ${options.tasks.toLocaleString("en-US")} tasks, ${options.machines.toLocaleString("en-US")} machines`,
+    `throughput: ${options.tasks.toLocaleString("en-US")} tasks, ${options.machines.toLocaleString("en-US")} machines${options.decisionMs > 0 ? `, ${options.decisionMs} ms of decision time per job` : ""}`,
     rows.map((r) => r.table as Record<string, number>),
   );
   const report = rows.map(({ table: _, ...rest }) => rest);
@@ -103,6 +110,23 @@ export async function runThroughput(options: ThroughputOptions): Promise<void> {
     rows: report,
   });
   console.log(`\nwrote ${file} and ${RESULTS_DIR}/throughput.svg`);
+}
+
+/** The scheduler both sides run: the profile asked for, or one that also thinks `decisionMs` per job. */
+async function decisionProfile(
+  options: ThroughputOptions,
+): Promise<ThroughputOptions & { profiles?: string }> {
+  if (options.decisionMs === 0) return options;
+  const dir = await mkdtemp(path.join(tmpdir(), "omega-bench-profiles-"));
+  const profiles = path.join(dir, "profiles.json");
+  const scheduler = `${options.scheduler}-thinking`;
+  await writeFile(
+    profiles,
+    JSON.stringify({
+      [scheduler]: { extends: options.scheduler, decisionTime: { jobMs: options.decisionMs, taskMs: 0 } },
+    }),
+  );
+  return { ...options, scheduler, profiles };
 }
 
 /** Machines sized so that the workload fills about half the cell (at least 32 cores, 128 GiB). */
@@ -159,13 +183,14 @@ async function timePlacement(
 async function placeOptimistic(
   db: BenchDatabase,
   jobs: readonly JobShape[],
-  options: ThroughputOptions,
+  options: ThroughputOptions & { profiles?: string },
   n: number,
 ) {
   const workers = await startWorkers(db.pool, db.url, {
     scheduler: options.scheduler,
     count: n,
     concurrency: options.concurrency,
+    profiles: options.profiles,
   });
   let seconds: number;
   try {
@@ -194,10 +219,15 @@ async function placeOptimistic(
 async function placePessimistic(
   db: BenchDatabase,
   jobs: readonly JobShape[],
-  options: ThroughputOptions,
+  options: ThroughputOptions & { profiles?: string },
   n: number,
 ) {
-  const schedulers = await startPessimistic(db.url, { cell: CELL, scheduler: options.scheduler, count: n });
+  const schedulers = await startPessimistic(db.url, {
+    cell: CELL,
+    scheduler: options.scheduler,
+    count: n,
+    profiles: options.profiles,
+  });
   let seconds: number;
   let totals: Awaited<ReturnType<typeof schedulers.stop>> | undefined;
   try {

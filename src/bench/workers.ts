@@ -108,7 +108,7 @@ export async function waitForListeners(
   for (;;) {
     const { rows } = await pool.query<{ n: number }>(
       `select count(*)::int as n from pg_stat_activity
-       where datname = current_database() and application_name = $1 and query ilike 'listen%'`,
+       where datname = current_database() and application_name = $1 and query ilike 'listen omega_wake%'`,
       [application],
     );
     if ((rows[0]?.n ?? 0) >= count) return;

@@ -29,6 +29,12 @@ export function benchCommand(): Command {
       positiveInt,
       2,
     )
+    .option(
+      "--decision-ms <n>",
+      "Omega's t_job: time each scheduler spends deciding per job, optimistic and pessimistic alike (Default: 0)",
+      (v) => (v.trim() === "0" ? 0 : positiveInt(v)),
+      0,
+    )
     .option("--seed <n>", "workload seed (Default: 1)", positiveInt, 1)
     .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing about speed")
     .action(async ({ quick, ...options }) => {
@@ -44,9 +50,9 @@ export function benchCommand(): Command {
     .option("--machines <n>", "machines in the cell (Default: 1000)", positiveInt, 1_000)
     .option(
       "--rates <list>",
-      "offered loads in jobs/s, in order (Default: 50,100,200,500,1000)",
+      "offered loads in jobs/s, in order (Default: 50,200,500,1000)",
       list,
-      [50, 100, 200, 500, 1000],
+      [50, 200, 500, 1000],
     )
     .option("--seconds <n>", "seconds of submissions per rate (Default: 10)", positiveInt, 10)
     .option("--workers <n>", "scheduler worker processes (Default: 2)", positiveInt, 2)
@@ -55,8 +61,24 @@ export function benchCommand(): Command {
     .action(async ({ quick, ...options }) => {
       const { runLatency } = await import("../bench/latency.ts");
       await runLatency(
-        quick ? { ...options, machines: 100, rates: [20, 100], seconds: 1, workers: 1 } : options,
+        quick ? { ...options, machines: 100, rates: [20, 200], seconds: 1, workers: 1 } : options,
       );
+    });
+
+  bench
+    .command("burst")
+    .description(
+      "open-loop HTTP submissions at a fixed rate against a cell they fill: all accepted, what fits placed fast",
+    )
+    .option("--machines <n>", "machines in the cell, 32 cores each (Default: 200)", positiveInt, 200)
+    .option("--rate <n>", "jobs/s offered (Default: 300)", positiveInt, 300)
+    .option("--seconds <n>", "seconds of submissions (Default: 30)", positiveInt, 30)
+    .option("--workers <n>", "scheduler worker processes (Default: 2)", positiveInt, 2)
+    .option("--seed <n>", "workload seed (Default: 1)", positiveInt, 1)
+    .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing about speed")
+    .action(async ({ quick, ...options }) => {
+      const { runBurst } = await import("../bench/burst.ts");
+      await runBurst(quick ? { ...options, machines: 4, rate: 50, seconds: 2, workers: 1 } : options);
     });
 
   bench
@@ -112,7 +134,8 @@ export function benchCommand(): Command {
     .command("pessimistic-worker", { hidden: true })
     .requiredOption("--cell <name>")
     .option("--scheduler <name>", "scheduler profile (Default: batch)", "batch")
-    .action(async (options: { cell: string; scheduler: string }) => {
+    .option("--profiles <file>", "JSON file of scheduler profiles")
+    .action(async (options: { cell: string; scheduler: string; profiles?: string }) => {
       const { startPessimisticWorker } = await import("../bench/pessimistic-worker.ts");
       const { log } = await import("../log.ts");
       const { onShutdown } = await import("./shutdown.ts");

@@ -19,7 +19,7 @@ const PASSWORD = "omega";
  */
 export async function startEmbedded(
   dir: string,
-  options: { port?: number; quiet?: boolean; durable?: boolean } = {},
+  options: { port?: number; quiet?: boolean; durable?: boolean; preload?: string[] } = {},
 ): Promise<EmbeddedDatabase> {
   const dataDir = path.resolve(dir, "pg");
   await mkdir(path.dirname(dataDir), { recursive: true });
@@ -40,6 +40,11 @@ export async function startEmbedded(
       "-c",
       "max_connections=300",
       ...(options.durable ? [] : ["-c", "fsync=off", "-c", "synchronous_commit=off"]),
+      ...(options.preload?.length ? ["-c", `shared_preload_libraries=${options.preload.join(",")}`] : []),
+      // Statements inside functions too: that is where the time of a commit goes.
+      ...(options.preload?.includes("pg_stat_statements")
+        ? ["-c", "pg_stat_statements.track=all", "-c", "pg_stat_statements.track_planning=on"]
+        : []),
     ],
     onLog: () => {},
     onError: options.quiet ? () => {} : (message) => process.stderr.write(`postgres: ${String(message)}\n`),

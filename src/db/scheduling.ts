@@ -3,19 +3,6 @@ import type { VictimView } from "../placement/preemption.ts";
 import type { JobView, Placement, QuotaView } from "../placement/types.ts";
 import type { Queryable } from "./queries/queryable.ts";
 
-interface JobInputRow {
-  job_id: number;
-  tenant_id: number;
-  pending: string[];
-  claimed_on: string[];
-  /** Null when no quota limits the job. */
-  band: QuotaView["band"] | null;
-  cpu: number | null;
-  memory: number | null;
-  gpu: number | null;
-  disk: number | null;
-}
-
 /**
  * The database side of a scheduler worker: lease work, read what a plan needs, commit the plan,
  * park what cannot be placed. Every write goes through a stored procedure. Each call runs on a pool
@@ -57,56 +44,108 @@ export async function leaseJobs(
   return rows;
 }
 
+/** A row of omega.lease_work: the job, and what a plan needs of it. */
+interface LeasedWorkRow extends LeasedJob {
+  pending: string[];
+  claimed_on: string[];
+  /** Null when no quota limits the job. */
+  quota_band: QuotaView["band"] | null;
+  quota_cpu: number | null;
+  quota_memory: number | null;
+  quota_gpu: number | null;
+  quota_disk: number | null;
+}
+
 /**
- * The pending tasks, per-machine claim counts and free quota of the given jobs, as planning input.
- * One statement, so it costs one round trip and runs on a client inside a transaction as well.
+ * Leases up to `limit` jobs and reads their planning input in the same round trip
+ * (omega.lease_work): the job, its pending tasks, where its placed tasks are, its free quota.
+ */
+export async function leaseWork(
+  db: Queryable,
+  args: { cell: string; scheduler: string; owner: string; limit: number; leaseSeconds: number },
+): Promise<{ leased: LeasedJob[]; views: JobView[] }> {
+  const { rows } = await db.query<LeasedWorkRow>("select * from omega.lease_work($1, $2, $3, $4, $5)", [
+    args.cell,
+    args.scheduler,
+    args.owner,
+    args.limit,
+    args.leaseSeconds,
+  ]);
+  return { leased: rows, views: rows.map((row) => jobView(row, row)) };
+}
+
+/**
+ * The same planning input for jobs already leased (a retry round), in one statement, so it costs
+ * one round trip and runs on a client inside a transaction as well.
  */
 export async function loadJobViews(
   db: Queryable,
   cell: string,
   jobs: readonly LeasedJob[],
 ): Promise<JobView[]> {
-  const { rows } = await db.query<JobInputRow>(
-    `select j.id as job_id, j.tenant_id,
+  const { rows } = await db.query<Omit<LeasedWorkRow, keyof LeasedJob> & { job_id: number }>(
+    `select j.id as job_id,
        array(select t.id from omega.tasks t
              where t.cell = $1 and t.job_id = j.id and t.state = 'pending' order by t.id) as pending,
        array(select c.machine_id from omega.claims c where c.cell = $1 and c.job_id = j.id) as claimed_on,
-       q.band, q.cpu - q.used_cpu as cpu, q.memory - q.used_memory as memory, q.gpu - q.used_gpu as gpu,
-       q.disk - q.used_disk as disk
+       q.band as quota_band, q.cpu - q.used_cpu as quota_cpu, q.memory - q.used_memory as quota_memory,
+       q.gpu - q.used_gpu as quota_gpu, q.disk - q.used_disk as quota_disk
      from unnest($2::bigint[], $3::bigint[], $4::text[]) as j(id, tenant_id, band)
      left join omega.quotas q on q.cell = $1 and q.tenant_id = j.tenant_id and q.band = j.band`,
     [cell, jobs.map((j) => j.id), jobs.map((j) => j.tenant_id), jobs.map((j) => bandOf(j.priority))],
   );
-  const pending = new Map<number, number[]>();
-  const placed = new Map<number, Map<number, number>>();
-  const quotaOf = new Map<number, QuotaView>();
-  for (const r of rows) {
-    pending.set(r.job_id, r.pending.map(Number));
-    const perMachine = new Map<number, number>();
-    for (const m of r.claimed_on) perMachine.set(Number(m), (perMachine.get(Number(m)) ?? 0) + 1);
-    placed.set(r.job_id, perMachine);
-    if (r.band) {
-      const free = { cpu: r.cpu ?? 0, memory: r.memory ?? 0, gpu: r.gpu ?? 0, disk: r.disk ?? 0 };
-      quotaOf.set(r.job_id, { key: `${r.tenant_id}:${r.band}`, band: r.band, free });
-    }
-  }
-  return jobs.map((j) => ({
-    id: j.id,
-    priority: j.priority,
-    request: { cpu: j.cpu, memory: j.memory, gpu: j.gpu, disk: j.disk },
+  const byJob = new Map(rows.map((r) => [r.job_id, r]));
+  return jobs.map((j) => {
+    const input = byJob.get(j.id);
+    return jobView(
+      input ?? {
+        ...j,
+        pending: [],
+        claimed_on: [],
+        quota_band: null,
+        quota_cpu: null,
+        quota_memory: null,
+        quota_gpu: null,
+        quota_disk: null,
+      },
+      j,
+    );
+  });
+}
+
+function jobView(input: Omit<LeasedWorkRow, keyof LeasedJob>, job: LeasedJob): JobView {
+  const placedPerMachine = new Map<number, number>();
+  for (const m of input.claimed_on)
+    placedPerMachine.set(Number(m), (placedPerMachine.get(Number(m)) ?? 0) + 1);
+  const quota: QuotaView | null = input.quota_band
+    ? {
+        key: `${job.tenant_id}:${input.quota_band}`,
+        band: input.quota_band,
+        free: {
+          cpu: input.quota_cpu ?? 0,
+          memory: input.quota_memory ?? 0,
+          gpu: input.quota_gpu ?? 0,
+          disk: input.quota_disk ?? 0,
+        },
+      }
+    : null;
+  return {
+    id: job.id,
+    priority: job.priority,
+    request: { cpu: job.cpu, memory: job.memory, gpu: job.gpu, disk: job.disk },
     constraints: {
-      selector: j.selector,
-      affinity: j.affinity,
-      tolerations: j.tolerations,
-      maxPerMachine: j.max_per_machine,
-      spreadBy: j.spread_by,
+      selector: job.selector,
+      affinity: job.affinity,
+      tolerations: job.tolerations,
+      maxPerMachine: job.max_per_machine,
+      spreadBy: job.spread_by,
     },
-    taskCount: j.task_count,
-    gangMin: j.gang_min,
-    quota: quotaOf.get(j.id) ?? null,
-    pendingTaskIds: pending.get(j.id) ?? [],
-    placedPerMachine: placed.get(j.id) ?? new Map(),
-  }));
+    taskCount: job.task_count,
+    gangMin: job.gang_min,
+    quota,
+    pendingTaskIds: input.pending.map(Number),
+    placedPerMachine,
+  };
 }
 
 import type { PlacementOutcome } from "../scheduler/interfaces.ts";

@@ -1,12 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { Logger as QueueLogger, run, type Task } from "graphile-worker";
+import { Logger as QueueLogger, run } from "graphile-worker";
 import type { Pool } from "../db/pool.ts";
 import { registerScheduler, wakeStale } from "../db/scheduling.ts";
 import type { Logger } from "../log.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import { evaluate } from "../scheduler/evaluate.ts";
 import { postgresBackend } from "../scheduler/postgres-backend.ts";
+import { CellLoops } from "./cell-loops.ts";
 import {
   DEFAULT_MAINTENANCE,
   ensureMaintenance,
@@ -15,6 +16,7 @@ import {
   maintenanceTasks,
 } from "./maintenance.ts";
 import { superviseRunner } from "./supervised-runner.ts";
+import { listenForWakeUps } from "./wake-listener.ts";
 
 export interface SchedulerWorker {
   owner: string;
@@ -29,11 +31,12 @@ export interface SchedulerWorker {
 const STALE_SWEEP_MS = 2_000;
 
 /**
- * One scheduler worker: takes its scheduler's wake-ups from the graphile-worker queue (task
- * `schedule:<name>`, so workers of other schedulers never see them) and runs evaluations. Keeps
- * one snapshot per cell in memory across evaluations and syncs it incrementally. Every worker also
- * takes the cluster's maintenance job (the lost-machine check), and restarts its graphile-worker
- * runner if it dies (a database restart, say).
+ * One scheduler worker. Wake-ups of its scheduler arrive as notifications on `omega_wake` (sent by
+ * omega.wake: a submission, freed capacity, another worker asking for help) and start an
+ * evaluation of that cell; a notification is one round trip, not a queue row to insert, fetch and
+ * delete. Keeps one snapshot per cell in memory across evaluations and syncs it incrementally.
+ * Every worker also runs the cluster's maintenance (the lost-machine check) on graphile-worker, and
+ * restarts that runner if it dies (a database restart, say).
  */
 export async function startSchedulerWorker(options: {
   pool: Pool;
@@ -47,27 +50,51 @@ export async function startSchedulerWorker(options: {
   const owner = `${profile.name}@${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   await registerScheduler(pool, profile.name, profile);
   const backends = new Map<string, ReturnType<typeof postgresBackend>>();
-  const backendFor = (cell: string) => {
+  const loops = new Map<string, CellLoops>();
+  let evaluations = 0;
+
+  const evaluateCell = async (cell: string) => {
     const backend = backends.get(cell) ?? postgresBackend(pool, cell, profile, owner);
     backends.set(cell, backend);
-    return backend;
-  };
-
-  const schedule: Task = async (payload, helpers) => {
-    const { cell } = payload as { cell: string };
-    const stats = await evaluate({ profile, ...backendFor(cell), evaluationId: helpers.job.id });
+    const stats = await evaluate({ profile, ...backend, evaluationId: `${owner}:${++evaluations}` });
     if (stats.attempted > 0 || stats.parked > 0 || stats.deferred > 0)
       logger.info({ cell, scheduler: profile.name, ...stats }, "evaluation");
   };
+  const wake = (cell: string) => {
+    let cellLoops = loops.get(cell);
+    if (!cellLoops) {
+      cellLoops = new CellLoops(
+        options.concurrency,
+        () => evaluateCell(cell),
+        (error) => logger.warn({ err: error, cell }, "evaluation failed"),
+      );
+      loops.set(cell, cellLoops);
+    }
+    cellLoops.wake();
+  };
+  // Work nobody holds (a wake-up sent while no worker listened, the lapsed leases of a dead
+  // worker): omega.wake_stale notifies for it, and this worker's listener hears its own share.
+  const reconcile = () => {
+    wakeStale(pool).catch((error) => logger.warn({ err: error }, "stale sweep failed"));
+  };
+  const listener = listenForWakeUps({
+    pool,
+    scheduler: profile.name,
+    logger,
+    onWake: wake,
+    onListening: reconcile,
+  });
 
   const runner = await superviseRunner(async () => {
     const started = await run({
       pgPool: pool,
-      concurrency: options.concurrency,
+      concurrency: 1,
       noHandleSignals: true,
       pollInterval: 2_000,
       taskList: {
-        [`schedule:${profile.name}`]: schedule,
+        // Wake-ups queued by the omega.wake of migrations before 0021, on a database upgraded
+        // while they waited: an evaluation of their cell, as they meant.
+        [`schedule:${profile.name}`]: async (payload) => wake((payload as { cell: string }).cell),
         ...maintenanceTasks(pool, options.maintenance ?? DEFAULT_MAINTENANCE, logger),
       },
       crontab: maintenanceCrontab,
@@ -79,9 +106,7 @@ export async function startSchedulerWorker(options: {
     );
     return started;
   }, logger);
-  const sweep = setInterval(() => {
-    wakeStale(pool).catch((error) => logger.warn({ err: error }, "stale sweep failed"));
-  }, STALE_SWEEP_MS);
+  const sweep = setInterval(reconcile, STALE_SWEEP_MS);
   sweep.unref();
   logger.info(
     { scheduler: profile.name, owner, concurrency: options.concurrency },
@@ -92,7 +117,9 @@ export async function startSchedulerWorker(options: {
     owner,
     async stop() {
       clearInterval(sweep);
-      // graphile-worker lets running evaluations finish; their commits are atomic either way.
+      await listener.stop();
+      // Running evaluations finish; their commits are atomic either way.
+      await Promise.all([...loops.values()].map((l) => l.stop()));
       await runner.stop();
       await Promise.all([...backends.values()].map((b) => b.close()));
     },

@@ -3,10 +3,20 @@ import { planPreemption, preemptionCandidates } from "../placement/preemption.ts
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import { quotaShortfall } from "../placement/quota.ts";
 import type { JobPlan, JobView, Placement } from "../placement/types.ts";
-import type { Committer, Snapshot, VictimSource, WorkQueue } from "./interfaces.ts";
+import type { Committer, PlacementOutcome, Snapshot, VictimSource, WorkQueue } from "./interfaces.ts";
 
 /** Machines examined for victims per job that fits nowhere (each costs a look at its claims). */
 const PREEMPTION_CANDIDATES = 32;
+
+/**
+ * Placements per commit, at most (a job's placements always go together, so one big job may
+ * exceed it). A commit holds its machines' row locks until it is durable; a plan of 5,000
+ * placements held a third of a 10,000-machine cell for a second, and every other scheduler's
+ * commit touching one of those machines lost its placements there (machine_busy). Commits of about
+ * a thousand placements cost the same per placement (the write ceiling's batch) and free their
+ * machines five times sooner.
+ */
+export const COMMIT_CHUNK = 1_000;
 
 export interface EvaluationStats {
   plans: number;
@@ -68,12 +78,17 @@ export async function evaluate(deps: EvaluationDeps): Promise<EvaluationStats> {
 }
 
 async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: EvaluationStats): Promise<void> {
-  const deferred = new Set<number>();
+  // Jobs whose lease is gone already: placed completely (the commit gave the lease back), parked
+  // (so did park), or deferred (held on purpose, given back later).
+  const settled = new Set<number>();
   try {
-    await planRounds(deps, leased, stats, deferred);
+    await planRounds(deps, leased, stats, settled);
   } finally {
+    const done = leased.filter((job) => settled.has(job.id)).map((job) => job.id);
+    deps.queue.forget(done);
     // Also when a round failed: the leases must not stay with a worker that no longer plans them.
-    await deps.queue.release(leased.filter((job) => !deferred.has(job.id)).map((job) => job.id));
+    const held = leased.filter((job) => !settled.has(job.id)).map((job) => job.id);
+    if (held.length > 0) await deps.queue.release(held);
   }
 }
 
@@ -81,7 +96,7 @@ async function planRounds(
   deps: EvaluationDeps,
   leased: JobView[],
   stats: EvaluationStats,
-  deferred: Set<number>,
+  settled: Set<number>,
 ): Promise<void> {
   const { profile, snapshot, committer, queue } = deps;
   const sleep = deps.sleep ?? defaultSleep;
@@ -96,7 +111,6 @@ async function planRounds(
     const random = mulberry32(seedFrom(deps.evaluationId, snapshot.stateVersion, round));
     const inflight = new InFlight();
     const plans = new Map<number, JobPlan>();
-    const placements: Placement[] = [];
     for (const job of jobs) {
       const plan = planJob(snapshot.list(), job, profile, inflight, random);
       plans.set(job.id, plan);
@@ -108,14 +122,17 @@ async function planRounds(
     for (const job of jobs) {
       const plan = plans.get(job.id);
       if (plan && plan.unplaced > 0) await preempt(deps, job, plan, inflight, random);
-      placements.push(...(plan?.placements ?? []));
     }
     stats.planMs += performance.now() - t;
 
     t = performance.now();
-    const outcomes = placements.length > 0 ? await committer.commit(placements) : [];
+    const outcomes: PlacementOutcome[] = [];
+    const chunkSize = profile.transactionMode === "all-or-nothing" ? Number.POSITIVE_INFINITY : COMMIT_CHUNK;
+    for (const chunk of commitChunks(jobs, plans, chunkSize)) {
+      outcomes.push(...(await committer.commit(chunk)));
+      stats.plans++;
+    }
     stats.commitMs += performance.now() - t;
-    stats.plans += placements.length > 0 ? 1 : 0;
     const proposed = outcomes.filter((o) => o.outcome !== "evicted");
     stats.attempted += proposed.length;
     stats.evicted += outcomes.length - proposed.length;
@@ -133,19 +150,24 @@ async function planRounds(
       const committed = plan.placements.filter((p) => committedByTask.has(p.taskId)).length;
       const rejected = plan.placements.length - committed;
       const remaining = job.pendingTaskIds.length - committed;
-      if (remaining <= 0) continue;
+      if (remaining <= 0) {
+        settled.add(job.id);
+        continue;
+      }
       if (rejected === 0 && plan.explanation && planHeld) {
         // Nothing collided: the rest fits nowhere on current state. Park until capacity appears.
         const reason = formatExplanation(plan.explanation);
-        if (await queue.park(job.id, snapshot.capacityEpoch, reason)) stats.parked++;
-        else retry.push(job.id);
+        if (await queue.park(job.id, snapshot.capacityEpoch, reason)) {
+          stats.parked++;
+          settled.add(job.id);
+        } else retry.push(job.id);
         continue;
       }
       const count = committed > 0 ? 0 : (fruitless.get(job.id) ?? 0) + 1;
       fruitless.set(job.id, count);
       if (count >= profile.maxAttempts) {
         await queue.defer(job.id);
-        deferred.add(job.id);
+        settled.add(job.id);
         stats.deferred++;
         continue;
       }
@@ -155,6 +177,27 @@ async function planRounds(
     // Jitter: colliding schedulers should not retry in lockstep.
     if (jobs.length > 0) await sleep(Math.random() * 5 * Math.min(round + 1, 10));
   }
+}
+
+/** The plan's placements in commits of at most `size`, each job's placements in one of them. */
+export function commitChunks(
+  jobs: readonly JobView[],
+  plans: ReadonlyMap<number, JobPlan>,
+  size: number,
+): Placement[][] {
+  const chunks: Placement[][] = [];
+  let current: Placement[] = [];
+  for (const job of jobs) {
+    const placements = plans.get(job.id)?.placements ?? [];
+    if (placements.length === 0) continue;
+    if (current.length > 0 && current.length + placements.length > size) {
+      chunks.push(current);
+      current = [];
+    }
+    current.push(...placements);
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }
 
 /**

@@ -47,6 +47,8 @@ export interface WorkQueue {
   defer(jobId: number): Promise<void>;
   /** Gives the jobs back (one round trip for the whole batch). */
   release(jobIds: readonly number[]): Promise<void>;
+  /** Jobs whose last pending task a commit placed: the commit gave their leases back with it. */
+  forget(jobIds: readonly number[]): void;
   /** Asks another worker to join in: there is more work than one lease holds. */
   shareLoad(): Promise<void>;
 }

@@ -53,9 +53,9 @@ export function postgresBackend(
   };
   const queue: WorkQueue = {
     async lease(limit) {
-      const jobs = await db.leaseJobs(pool, { cell, scheduler: profile.name, owner, limit, leaseSeconds });
-      for (const j of jobs) leased.set(j.id, j);
-      return db.loadJobViews(pool, cell, jobs);
+      const work = await db.leaseWork(pool, { cell, scheduler: profile.name, owner, limit, leaseSeconds });
+      for (const j of work.leased) leased.set(j.id, j);
+      return work.views;
     },
     reload(jobIds) {
       return db.loadJobViews(
@@ -88,6 +88,13 @@ export function postgresBackend(
     async release(jobIds) {
       for (const id of jobIds) deferrals.delete(id);
       await giveBack(jobIds);
+    },
+    forget(jobIds) {
+      for (const id of jobIds) {
+        deferrals.delete(id);
+        // A deferred job keeps its entry until its timer gives it back.
+        if (!deferred.has(id)) leased.delete(id);
+      }
     },
     shareLoad: () => db.wake(pool, cell, profile.name),
   };

@@ -42,6 +42,30 @@ describe("omega.commit_plan", () => {
     expect(job_.rows[0]).toEqual({ state: "placed", pending_count: 0 });
   });
 
+  it("does not wait for a machine another transaction holds: its placements are machine_busy, the rest commit", async () => {
+    const busy = await makeMachine(db.pool);
+    const free = await makeMachine(db.pool);
+    const job = await submitJob(db.pool, { tasks: 2, resources: { cpu: 1000 } });
+    const [t1, t2] = await pendingTaskIds(db.pool, job);
+    const holder = await db.pool.connect();
+    try {
+      await holder.query("begin");
+      await holder.query("select from omega.machines where id = $1 for update", [busy.id]);
+      const started = performance.now();
+      const out = await commitPlan(db.pool, [
+        { taskId: t1!, machineId: busy.id, version: busy.version },
+        { taskId: t2!, machineId: free.id, version: free.version },
+      ]);
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(out.map((o) => o.reason)).toEqual(["machine_busy", null]);
+    } finally {
+      await holder.query("rollback");
+      holder.release();
+    }
+    const { rows } = await db.pool.query("select task_id, machine_id from omega.claims");
+    expect(rows).toEqual([{ task_id: t2, machine_id: free.id }]);
+  });
+
   it("rejects a placement that no longer fits, writing nothing for it", async () => {
     const m = await makeMachine(db.pool, { cpu: 3000 });
     const job = await submitJob(db.pool, { tasks: 2, resources: { cpu: 2000 } });

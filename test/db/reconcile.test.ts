@@ -8,44 +8,35 @@ import {
   pendingTaskIds,
   submitJob,
 } from "../support/factories.ts";
+import { recordWakeUps, type WakeUpRecorder } from "../support/wake-ups.ts";
 
-// The reconcile every worker runs every 5 s (omega.wake_stale): no pending work is forgotten,
-// whatever happened to its wake-up.
+// The reconcile every worker runs every 2 s (omega.wake_stale): no pending work is forgotten,
+// whatever happened to its wake-up (a notification is lost when no worker listens).
 let db: TestDatabase;
+let wakeUps: WakeUpRecorder;
 beforeAll(async () => {
   db = await createTestDatabase();
   await makeCell(db.pool);
   await makeTenant(db.pool);
+  wakeUps = await recordWakeUps(db.pool);
 });
-afterAll(() => db.drop());
+afterAll(async () => {
+  await wakeUps.stop();
+  await db.drop();
+});
 beforeEach(async () => {
-  await db.pool.query("delete from graphile_worker._private_jobs");
   await db.pool.query("update omega.jobs set state = 'cancelled', pending_count = 0 where state = 'pending'");
+  await wakeUps.take();
 });
 
-const wakeUps = async () =>
-  (
-    await db.pool.query<{ locked: boolean }>(
-      "select locked_at is not null as locked from graphile_worker._private_jobs where key like 'schedule:east:batch:%'",
-    )
-  ).rows;
 const wakeStale = async () => (await db.pool.query("select omega.wake_stale() as n")).rows[0].n;
 
-it("re-enqueues the wake-up of pending work whose wake-up was lost", async () => {
+it("a submission wakes its scheduler, and the reconcile wakes it again while nobody holds the work", async () => {
   await submitJob(db.pool);
-  await db.pool.query("delete from graphile_worker._private_jobs"); // lost
+  expect(await wakeUps.take()).toEqual(["east batch"]);
+  // That notification was lost (no worker listening): the reconcile sends another.
   expect(await wakeStale()).toBe(1);
-  expect(await wakeUps()).toEqual([{ locked: false }]);
-});
-
-it("enqueues a fresh wake-up when the only one is locked by a worker that died", async () => {
-  await submitJob(db.pool);
-  // graphile-worker keeps a dead worker's lock for 4 hours.
-  await db.pool.query(
-    "update graphile_worker._private_jobs set locked_at = now(), locked_by = 'dead-worker'",
-  );
-  await wakeStale();
-  expect(await wakeUps()).toEqual([{ locked: false }]);
+  expect(await wakeUps.take()).toEqual(["east batch"]);
 });
 
 it("leaves a job leased by a live worker alone, and wakes it once the lease has expired", async () => {
@@ -54,7 +45,6 @@ it("leaves a job leased by a live worker alone, and wakes it once the lease has 
     "update omega.jobs set lease_owner = 'w', lease_expires = now() + interval '15 seconds' where id = $1",
     [job],
   );
-  await db.pool.query("delete from graphile_worker._private_jobs");
   expect(await wakeStale()).toBe(0);
   await db.pool.query("update omega.jobs set lease_expires = now() - interval '1 second' where id = $1", [
     job,
@@ -69,11 +59,11 @@ it("leaves a parked job to capacity_freed: a task that finishes unparks it and w
   await commitPlan(db.pool, [{ taskId: task, machineId: m.id, version: 0 }]);
   const parked = await submitJob(db.pool, { resources: { cpu: 1000 } });
   await db.pool.query("update omega.jobs set blocked = true where id = $1", [parked]);
-  await db.pool.query("delete from graphile_worker._private_jobs");
+  await wakeUps.take();
   expect(await wakeStale()).toBe(0);
 
   await db.pool.query("select omega.report_task('east', 'solo', $1, 'succeeded')", [task]);
   const after = await db.pool.query("select blocked from omega.jobs where id = $1", [parked]);
   expect(after.rows[0].blocked).toBe(false);
-  expect(await wakeUps()).toEqual([{ locked: false }]);
+  expect(await wakeUps.take()).toEqual(["east batch"]);
 });

@@ -9,8 +9,10 @@ import {
   pendingTaskIds,
 } from "../support/factories.ts";
 import { invariantViolations } from "../support/invariants.ts";
+import { recordWakeUps, type WakeUpRecorder } from "../support/wake-ups.ts";
 
 let api: Api;
+let wakeUps: WakeUpRecorder;
 let tenant: string;
 let agent: string;
 const machines: Record<string, { id: number }> = {};
@@ -21,8 +23,12 @@ beforeAll(async () => {
   for (const name of ["m1", "m2", "m3"]) machines[name] = await makeMachine(api.db.pool, { name });
   tenant = (await makeTenant(api.db.pool)).token;
   agent = await makeAgentToken(api.db.pool);
+  wakeUps = await recordWakeUps(api.db.pool);
 });
-afterAll(() => api.close());
+afterAll(async () => {
+  await wakeUps.stop();
+  await api.close();
+});
 
 async function submit(spec: Record<string, unknown>): Promise<{ id: number; tasks: number[] }> {
   const reply = await api.call("POST", "/v1/jobs", {
@@ -102,17 +108,15 @@ it("a failed task is retried up to the job's maxRetries, then the job fails", as
   const job = await submit({ maxRetries: 1 });
   const [task] = job.tasks as [number];
   await place([task], "m1");
+  await wakeUps.take();
   const first = await reportTask("m1", task, "failed", "exit 3");
   expect(first.body).toMatchObject({
     state: "pending",
     jobState: "pending",
     reason: "retry 1 of 1 after: exit 3",
   });
-  // Back to pending, with its scheduler woken in the same transaction.
-  const wake = await api.db.pool.query(
-    "select count(*)::int as n from graphile_worker.jobs where key like 'schedule:east:batch:%'",
-  );
-  expect(wake.rows[0].n).toBe(1);
+  // Back to pending, with its scheduler woken by the same transaction.
+  expect(await wakeUps.take()).toContain("east batch");
   const pending = await api.call("GET", `/v1/jobs/${job.id}`, { token: tenant });
   expect(pending.body.pendingReasons).toEqual([{ reason: "retry 1 of 1 after: exit 3", tasks: 1 }]);
 

@@ -58,17 +58,36 @@ describe("omega bench --quick", { timeout: 120_000 }, () => {
     await svg("throughput.svg");
   });
 
-  it("latency: percentiles per offered rate, and where p99 passes 100 ms", async () => {
+  it("latency: percentiles, database ms and write transactions per job per offered rate, and the verdicts", async () => {
     const { report } = await runQuick("latency");
-    expect(report.rows.map((r: { rate: number }) => r.rate)).toEqual([20, 100]);
+    expect(report.rows.map((r: { rate: number }) => r.rate)).toEqual([20, 200]);
     for (const row of report.rows) {
       expect(row.jobs).toBe(row.rate);
       expect(row.failed).toBe(0);
       expect(row.placedP50Ms).toBeLessThanOrEqual(row.placedP99Ms);
       expect(row.acceptP50Ms).toBeLessThanOrEqual(row.acceptP99Ms);
+      expect(row.writeTxPerJob).toBeGreaterThan(0);
+      // Null where the server has no pg_stat_statements (a DATABASE_URL of the user's own).
+      expect(row.dbMsPerJob === null || row.dbMsPerJob > 0).toBe(true);
     }
-    expect(report).toHaveProperty("p99Over100msAtRate");
+    expect(report.verdicts).toEqual([expect.stringMatching(/^200 jobs\/s: p99 .* (met|missed)$/)]);
     await svg("latency.svg");
+  });
+
+  it("burst: every request's fate, placement of what fits, parked and evicted work", async () => {
+    const { report } = await runQuick("burst");
+    expect(report.row).toMatchObject({
+      requests: 100,
+      refused: 0,
+      accepted: 100,
+      jobsPlaced: expect.any(Number),
+      jobsParked: expect.any(Number),
+      writeTxPerJob: expect.any(Number),
+    });
+    // 4 machines of 32 cores for ~250 one-core tasks: some placed, the rest parked.
+    expect(report.row.tasksHolding).toBeGreaterThan(0);
+    expect(report.row.jobsParked).toBeGreaterThan(0);
+    expect(report.verdict).toMatch(/^every request accepted: yes/);
   });
 
   it("omega: conflict fraction and busyness vs schedulers, t_job and modes", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { batchProfile, type SchedulerProfile } from "../../src/placement/profiles.ts";
 import type { JobView, MachineView, Placement } from "../../src/placement/types.ts";
-import { evaluate } from "../../src/scheduler/evaluate.ts";
+import { commitChunks, evaluate } from "../../src/scheduler/evaluate.ts";
 import type { Committer, PlacementOutcome, Snapshot, WorkQueue } from "../../src/scheduler/interfaces.ts";
 import { job, machine } from "./placement-factories.ts";
 
@@ -40,6 +40,7 @@ function harness(
   const parked: { jobId: number; epoch: number; reason: string; afterPlans: number }[] = [];
   const deferred: number[] = [];
   const released: number[] = [];
+  const forgotten: number[] = [];
   let leased = false;
   let shared = 0;
   const fresh = (j: JobView): JobView => ({
@@ -66,6 +67,9 @@ function harness(
     async release(jobIds) {
       released.push(...jobIds);
     },
+    forget(jobIds) {
+      forgotten.push(...jobIds);
+    },
     async shareLoad() {
       shared++;
     },
@@ -82,18 +86,42 @@ function harness(
         slept.push(ms);
       },
     });
-  return { run, snapshot, plans, committed, parked, deferred, released, queue, shared: () => shared, slept };
+  return {
+    run,
+    snapshot,
+    plans,
+    committed,
+    parked,
+    deferred,
+    released,
+    forgotten,
+    queue,
+    shared: () => shared,
+    slept,
+  };
 }
 
 describe("evaluate (the Omega loop)", () => {
-  it("plans every leased job into one commit and releases the leases", async () => {
+  it("plans every leased job into one commit, whose leases go with it (no release round trip)", async () => {
     const jobs = [job({ tasks: 3 }), job({ tasks: 2, pendingTaskIds: [10, 11] })];
     const h = harness([machine(), machine()], jobs, () => null);
     const stats = await h.run();
     expect(h.plans).toHaveLength(1);
     expect(h.plans[0]?.map((p) => p.taskId).sort((a, b) => a - b)).toEqual([1, 2, 3, 10, 11]);
     expect(stats).toMatchObject({ plans: 1, attempted: 5, committed: 5, rejected: 0, parked: 0 });
-    expect(h.released.sort()).toEqual(jobs.map((j) => j.id).sort());
+    expect(h.released).toEqual([]);
+    expect(h.forgotten.sort()).toEqual(jobs.map((j) => j.id).sort());
+  });
+
+  it("releases the leases of jobs it still holds when a round fails", async () => {
+    const jobs = [job({ tasks: 2 })];
+    // A rejection forces a second round, whose reload fails.
+    const failing = harness([machine()], jobs, () => "insufficient_resources");
+    failing.queue.reload = async () => {
+      throw new Error("database gone");
+    };
+    await expect(failing.run()).rejects.toThrow("database gone");
+    expect(failing.released).toEqual([jobs[0]?.id]);
   });
 
   it("retries rejected placements on a fresh snapshot, then defers (not parks) after maxAttempts fruitless rounds", async () => {
@@ -181,5 +209,28 @@ describe("evaluate (the Omega loop)", () => {
     const h = harness([machine()], [job({ tasks: 2 })], () => null);
     await h.run();
     expect(h.slept).toEqual([]);
+  });
+});
+
+describe("commitChunks", () => {
+  const plan = (n: number, first: number) => ({
+    placements: Array.from({ length: n }, (_, i) => ({ taskId: first + i, machineId: 1, machineVersion: 1 })),
+    unplaced: 0,
+    explanation: null,
+  });
+  const jobs = [job({ tasks: 1 }), job({ tasks: 1 }), job({ tasks: 1 }), job({ tasks: 1 })];
+  const sizes = (chunks: { length: number }[]) => chunks.map((c) => c.length);
+
+  it("fills commits up to the size, never splitting a job, and lets a bigger job go alone", () => {
+    const plans = new Map([
+      [jobs[0]!.id, plan(3, 0)],
+      [jobs[1]!.id, plan(2, 10)],
+      [jobs[2]!.id, plan(7, 20)],
+      [jobs[3]!.id, plan(0, 30)],
+    ]);
+    expect(sizes(commitChunks(jobs, plans, 5))).toEqual([5, 7]);
+    expect(sizes(commitChunks(jobs, plans, 4))).toEqual([3, 2, 7]);
+    expect(sizes(commitChunks(jobs, plans, Number.POSITIVE_INFINITY))).toEqual([12]);
+    expect(commitChunks(jobs, new Map(), 5)).toEqual([]);
   });
 });

@@ -41,7 +41,7 @@ export function healthRoutes(ctx: ApiContext): Router {
   router
     .route("/readyz")
     .get(async (_req, res) => {
-      const problem = await ready(ctx);
+      const problem = ctx.shedder.shedding ? "shedding load: the database is saturated" : await ready(ctx);
       if (problem) sendProblem(res, 503, problem);
       else res.json({ status: "ready" });
     })

@@ -1,11 +1,9 @@
 import { Router } from "express";
 import { z } from "zod";
-import { withTransaction } from "../../db/pool.ts";
 import { jobCancel } from "../../db/queries/job-cancel.ts";
 import { jobEvents } from "../../db/queries/job-events.ts";
 import { jobGet } from "../../db/queries/job-get.ts";
 import { jobList } from "../../db/queries/job-list.ts";
-import { jobSubmit } from "../../db/queries/job-submit.ts";
 import { jobSpecSchema, nameSchema } from "../../domain/job-spec.ts";
 import { principalOf, tenantScope } from "../auth.ts";
 import type { ApiContext } from "../context.ts";
@@ -44,7 +42,7 @@ function idempotencyKey(value: string | undefined): string | undefined {
   return value;
 }
 
-export function jobRoutes({ pool, auth }: ApiContext): Router {
+export function jobRoutes({ pool, auth, submissions }: ApiContext): Router {
   const router = Router();
 
   router
@@ -63,9 +61,8 @@ export function jobRoutes({ pool, auth }: ApiContext): Router {
       const spec = validate(jobSpecSchema, req.body);
       const tenant = principalOf(res);
       if (tenant.kind !== "tenant") throw new Error("auth.tenant let a non-tenant through");
-      // The job is read back after the commit: inside the transaction the read would hold the
-      // scheduler's wake-up row locked (every submission upserts it) and halve submissions/s.
-      const { id, created } = await withTransaction(pool, (tx) => jobSubmit(tx, tenant.name, spec, key));
+      // Committed with the submissions that arrive meanwhile (group commit), then read back.
+      const { id, created } = await submissions.submit({ tenant: tenant.name, spec, clientToken: key });
       const job = await jobGet(pool, id);
       if (!job) throw new Error("a submitted job could not be read back");
       // A retry with the same key answers as the first request did (Stripe's Idempotent-Replayed).

@@ -1,0 +1,40 @@
+import type { RequestHandler } from "express";
+import type { Pool } from "../db/pool.ts";
+import { HttpProblem } from "./problem.ts";
+
+/** How long /readyz keeps saying "shedding load" after the last request it turned away. */
+const SHEDDING_SHOWN_MS = 1_000;
+
+/**
+ * Backpressure: beyond what the database can take, a request is refused at once with 503 and
+ * Retry-After instead of queueing for a connection until it times out — a client learns in
+ * milliseconds, not seconds, and the work already accepted keeps its pace. /readyz says "shedding
+ * load" while it happens, so a load balancer sends new clients elsewhere.
+ */
+export class LoadShedder {
+  private shedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly pool: Pool,
+    /** Requests waiting for a database connection beyond which new ones are refused. */
+    private readonly maxWaiting: number,
+  ) {}
+
+  /** Refuses requests while too many wait for a connection (mounted before the /v1 routes). */
+  readonly middleware: RequestHandler = (_req, _res, next) => {
+    if (this.pool.waitingCount >= this.maxWaiting) throw this.refuse("requests are waiting for the database");
+    next();
+  };
+
+  /** The 503 to throw when some part of the API is full; records that load is being shed. */
+  refuse(why: string): HttpProblem {
+    this.shedAt = Date.now();
+    return new HttpProblem(503, `the server is at capacity (${why}); retry after 1 s`, {
+      headers: { "Retry-After": "1" },
+    });
+  }
+
+  get shedding(): boolean {
+    return Date.now() - this.shedAt < SHEDDING_SHOWN_MS;
+  }
+}

@@ -1,0 +1,64 @@
+import type { Queryable } from "../db/queries/queryable.ts";
+
+/** What the database spent between two readings. */
+export interface DbCost {
+  /** Transactions that wrote (were given a transaction id), from the server's xid counter. */
+  writeTransactions: number;
+  /** Execution time of top-level statements, from pg_stat_statements; null where it is not loaded. */
+  statementMs: number | null;
+  /**
+   * The most expensive statements (mean ms per call, calls), top-level and nested in functions
+   * alike, for finding where the time goes.
+   */
+  top: { toplevel: boolean; query: string; calls: number; meanMs: number; totalMs: number }[];
+}
+
+export interface DbCostMeter {
+  stop(): Promise<DbCost>;
+}
+
+/**
+ * Reads the server's transaction-id counter and pg_stat_statements before and after a measurement.
+ * Every other database on the server counts too: numbers are exact only on a bench's own server.
+ */
+export async function startDbCost(db: Queryable): Promise<DbCostMeter> {
+  const statements = await hasStatements(db);
+  if (statements) await db.query("select pg_stat_statements_reset()");
+  const xid0 = await currentXid(db);
+  return {
+    async stop() {
+      // The reading itself takes one id.
+      const writeTransactions = (await currentXid(db)) - xid0 - 1;
+      if (!statements) return { writeTransactions, statementMs: null, top: [] };
+      const { rows } = await db.query<{ toplevel: boolean; query: string; calls: number; total: number }>(
+        `select toplevel, query, calls::float8 as calls, total_exec_time as total from pg_stat_statements
+         where query not ilike '%pg_stat_statements%' order by total_exec_time desc`,
+      );
+      return {
+        writeTransactions,
+        statementMs: rows.filter((r) => r.toplevel).reduce((sum, r) => sum + r.total, 0),
+        top: rows.slice(0, 25).map((r) => ({
+          toplevel: r.toplevel,
+          query: r.query.replace(/\s+/g, " ").slice(0, 160),
+          calls: r.calls,
+          meanMs: r.total / r.calls,
+          totalMs: r.total,
+        })),
+      };
+    },
+  };
+}
+
+async function currentXid(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ xid: string }>("select pg_current_xact_id()::text as xid");
+  return Number(rows[0]?.xid ?? 0);
+}
+
+async function hasStatements(db: Queryable): Promise<boolean> {
+  const { rows } = await db.query<{ loaded: boolean }>(
+    "select 'pg_stat_statements' = any(string_to_array(current_setting('shared_preload_libraries'), ',')) as loaded",
+  );
+  if (!rows[0]?.loaded) return false;
+  await db.query("create extension if not exists pg_stat_statements");
+  return true;
+}

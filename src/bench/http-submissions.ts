@@ -1,0 +1,81 @@
+import type { Pool } from "../db/pool.ts";
+import { openLoop } from "./open-loop.ts";
+import { progress } from "./progress.ts";
+
+export interface SubmittedOverHttp {
+  /** Ids of the jobs answered 201. */
+  ids: number[];
+  /** Due time → 201 received, per accepted job, ms. */
+  accept: number[];
+  /** Requests answered otherwise (or not at all), by status ("error" for no answer). */
+  refused: Record<string, number>;
+}
+
+/** Creates a tenant through the API and returns its token. */
+export async function createTenantOverHttp(
+  apiUrl: string,
+  adminToken: string,
+  name: string,
+): Promise<string> {
+  const res = await fetch(`${apiUrl}/v1/tenants`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ name }),
+  });
+  if (res.status !== 201) throw new Error(`creating the tenant: HTTP ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { token: string }).token;
+}
+
+/**
+ * POSTs `spec(i)` open loop at `rate` jobs/s for `seconds` (no coordinated omission: latency runs
+ * from when each request was due), with a progress bar.
+ */
+export async function submitOverHttp(
+  apiUrl: string,
+  token: string,
+  rate: number,
+  seconds: number,
+  spec: (i: number) => Record<string, unknown>,
+): Promise<SubmittedOverHttp> {
+  const result: SubmittedOverHttp = { ids: [], accept: [], refused: {} };
+  const refuse = (why: string) => {
+    result.refused[why] = (result.refused[why] ?? 0) + 1;
+  };
+  const bar = progress(`${String(rate).padStart(5)} jobs/s`, Math.round(rate * seconds), "jobs accepted");
+  await openLoop(rate, seconds, async (i, dueAt) => {
+    try {
+      const res = await fetch(`${apiUrl}/v1/jobs`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(spec(i)),
+      });
+      const body = (await res.json()) as { id?: number };
+      if (res.status === 201 && body.id) {
+        result.accept.push(performance.now() - dueAt);
+        result.ids.push(body.id);
+      } else refuse(String(res.status));
+    } catch {
+      refuse("error");
+    }
+    bar.update(result.ids.length);
+  });
+  bar.stop();
+  return result;
+}
+
+/**
+ * Per job now placed, the time from its row's creation to the end of the commit that placed its
+ * last task (plans.committed_at is that call's start), on the database's clock.
+ */
+export async function placedLatencies(pool: Pool, ids: readonly number[]): Promise<number[]> {
+  const { rows } = await pool.query<{ ms: number }>(
+    `select extract(epoch from max(p.committed_at + p.duration_ms * interval '1 ms') - j.created_at)::float8 * 1000 as ms
+     from omega.jobs j
+     join omega.claims c on c.cell = j.cell and c.job_id = j.id
+     join omega.plans p on p.cell = c.cell and p.id = c.plan_id
+     where j.id = any($1) and j.state = 'placed'
+     group by j.id, j.created_at`,
+    [ids],
+  );
+  return rows.map((r) => r.ms);
+}

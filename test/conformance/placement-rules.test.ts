@@ -1,0 +1,325 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { leaseWork } from "../../src/db/scheduling.ts";
+import { CellSnapshot } from "../../src/db/snapshot.ts";
+import { bandOf } from "../../src/domain/priority.ts";
+import { InFlight, mulberry32, planJob } from "../../src/placement/index.ts";
+import { mayPreempt } from "../../src/placement/preemption.ts";
+import { batchProfile } from "../../src/placement/profiles.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import {
+  commitPlan,
+  emptyState,
+  type MachineSpec,
+  makeCell,
+  makeMachine,
+  makeTenant,
+  pendingTaskIds,
+  setQuota,
+  submitJob,
+} from "../support/factories.ts";
+
+/**
+ * One rule, one verdict. The planner (TypeScript) and the commit procedure (SQL) both apply the
+ * placement rules; if they disagree, a scheduler proposes what the commit refuses, forever (Nomad
+ * #9506), or never proposes what the commit would take. Each case below is a machine, a job and
+ * what is already there, with the number of the job's tasks that may land on that machine; it is
+ * run through the real planner (on a real snapshot and a real lease) and through
+ * omega.commit_plan, and both must give that number.
+ */
+interface Case {
+  name: string;
+  /** The machine the job's tasks are proposed on. */
+  machine: MachineSpec & { state?: "draining" | "down" };
+  /** Machines no task can use (no capacity) that still count as values of a spread label. */
+  others?: MachineSpec[];
+  /** Resources already held on the machine (by a best-effort filler job of another tenant). */
+  used?: { cpu?: number; memory?: number; gpu?: number; disk?: number };
+  job: Record<string, unknown>;
+  /** Tasks of the job placed on the machine before the verdict. */
+  alreadyPlaced?: number;
+  quota?: { band: "batch" | "production"; resources: Record<string, number> };
+  /** How many of the job's pending tasks may land on the machine. */
+  placed: number;
+}
+
+const one = { cpu: 1000, memory: 1024 };
+const CASES: Record<string, Case[]> = {
+  fit: [
+    { name: "fits exactly", machine: { cpu: 4000 }, used: { cpu: 3000 }, job: { resources: one }, placed: 1 },
+    {
+      name: "one millicore short",
+      machine: { cpu: 4000 },
+      used: { cpu: 3001 },
+      job: { resources: one },
+      placed: 0,
+    },
+    {
+      name: "memory short",
+      machine: { memory: 2048 },
+      used: { memory: 1025 },
+      job: { resources: one },
+      placed: 0,
+    },
+    { name: "no gpu on the machine", machine: { gpu: 0 }, job: { resources: { gpu: 1 } }, placed: 0 },
+    { name: "two of three fit", machine: { cpu: 2000 }, job: { tasks: 3, resources: one }, placed: 2 },
+    { name: "disk counts", machine: { disk: 100 }, job: { resources: { disk: 101 } }, placed: 0 },
+  ],
+  "machine state": [
+    { name: "up", machine: {}, job: { resources: one }, placed: 1 },
+    { name: "draining", machine: { state: "draining" }, job: { resources: one }, placed: 0 },
+    { name: "down", machine: { state: "down" }, job: { resources: one }, placed: 0 },
+  ],
+  selector: [
+    {
+      name: "matches",
+      machine: { labels: { disk: "ssd", zone: "a" } },
+      job: { constraints: { selector: { disk: "ssd" } } },
+      placed: 1,
+    },
+    {
+      name: "other value",
+      machine: { labels: { disk: "hdd" } },
+      job: { constraints: { selector: { disk: "ssd" } } },
+      placed: 0,
+    },
+    { name: "label missing", machine: {}, job: { constraints: { selector: { disk: "ssd" } } }, placed: 0 },
+    { name: "empty selector", machine: {}, job: { constraints: { selector: {} } }, placed: 1 },
+  ],
+  affinity: [
+    ...(
+      [
+        ["In, value listed", { zone: "a" }, { key: "zone", op: "In", values: ["a", "b"] }, 1],
+        ["In, value not listed", { zone: "c" }, { key: "zone", op: "In", values: ["a", "b"] }, 0],
+        ["In, label missing", {}, { key: "zone", op: "In", values: ["a"] }, 0],
+        ["In, no values", { zone: "a" }, { key: "zone", op: "In", values: [] }, 0],
+        ["NotIn, value listed", { zone: "a" }, { key: "zone", op: "NotIn", values: ["a"] }, 0],
+        ["NotIn, other value", { zone: "b" }, { key: "zone", op: "NotIn", values: ["a"] }, 1],
+        ["NotIn, label missing", {}, { key: "zone", op: "NotIn", values: ["a"] }, 1],
+        ["Exists", { gpu: "" }, { key: "gpu", op: "Exists" }, 1],
+        ["Exists, missing", {}, { key: "gpu", op: "Exists" }, 0],
+        ["DoesNotExist", {}, { key: "gpu", op: "DoesNotExist" }, 1],
+        ["DoesNotExist, present", { gpu: "x" }, { key: "gpu", op: "DoesNotExist" }, 0],
+      ] as const
+    ).map(([name, labels, term, placed]) => ({
+      name,
+      machine: { labels: { ...labels } },
+      job: { constraints: { affinity: [term] } },
+      placed,
+    })),
+    {
+      name: "every term must hold",
+      machine: { labels: { zone: "a", disk: "ssd" } },
+      job: {
+        constraints: {
+          affinity: [
+            { key: "zone", op: "In", values: ["a"] },
+            { key: "disk", op: "NotIn", values: ["ssd"] },
+          ],
+        },
+      },
+      placed: 0,
+    },
+  ],
+  tolerations: [
+    ...(
+      [
+        ["no taints", [], [], 1],
+        ["taint not tolerated", [{ key: "dedicated", value: "ml" }], [], 0],
+        ["same key and value", [{ key: "dedicated", value: "ml" }], [{ key: "dedicated", value: "ml" }], 1],
+        ["other value", [{ key: "dedicated", value: "ml" }], [{ key: "dedicated", value: "web" }], 0],
+        ["no value tolerates every value", [{ key: "dedicated", value: "ml" }], [{ key: "dedicated" }], 1],
+        [
+          "valued toleration, taint without value",
+          [{ key: "dedicated" }],
+          [{ key: "dedicated", value: "ml" }],
+          0,
+        ],
+        ["other key", [{ key: "dedicated" }], [{ key: "gpu" }], 0],
+        ["every taint must be tolerated", [{ key: "a" }, { key: "b" }], [{ key: "a" }], 0],
+      ] as const
+    ).map(([name, taints, tolerations, placed]) => ({
+      name,
+      machine: { taints: [...taints] },
+      job: { constraints: { tolerations: [...tolerations] } },
+      placed,
+    })),
+  ],
+  maxPerMachine: [
+    { name: "one of two", machine: {}, job: { tasks: 2, constraints: { maxPerMachine: 1 } }, placed: 1 },
+    {
+      name: "already there",
+      machine: {},
+      job: { tasks: 2, constraints: { maxPerMachine: 1 } },
+      alreadyPlaced: 1,
+      placed: 0,
+    },
+    { name: "room for three", machine: {}, job: { tasks: 3, constraints: { maxPerMachine: 3 } }, placed: 3 },
+  ],
+  spread: [
+    {
+      name: "share of one value: ceil(2 / 2)",
+      machine: { labels: { zone: "a" } },
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0 }],
+      job: { tasks: 2, constraints: { spreadBy: "zone" } },
+      placed: 1,
+    },
+    {
+      name: "machine without the label",
+      machine: {},
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0 }],
+      job: { tasks: 2, constraints: { spreadBy: "zone" } },
+      placed: 0,
+    },
+    {
+      name: "a value only: every task",
+      machine: { labels: { zone: "a" } },
+      job: { tasks: 3, constraints: { spreadBy: "zone" } },
+      placed: 3,
+    },
+    {
+      name: "share taken already: ceil(2 / 2) held",
+      machine: { labels: { zone: "a" } },
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0 }],
+      job: { tasks: 1, constraints: { spreadBy: "zone" } },
+      alreadyPlaced: 1,
+      placed: 0,
+    },
+  ],
+  gang: [
+    {
+      name: "room for the gang",
+      machine: { cpu: 3000 },
+      job: { tasks: 3, resources: one, gang: { minAvailable: 3 } },
+      placed: 3,
+    },
+    {
+      name: "room for less",
+      machine: { cpu: 2000 },
+      job: { tasks: 3, resources: one, gang: { minAvailable: 3 } },
+      placed: 0,
+    },
+    {
+      name: "room for minAvailable",
+      machine: { cpu: 2000 },
+      job: { tasks: 3, resources: one, gang: { minAvailable: 2 } },
+      placed: 2,
+    },
+  ],
+  quota: [
+    {
+      name: "within",
+      machine: {},
+      job: { tasks: 2, resources: one, priority: "batch" },
+      quota: { band: "batch", resources: { cpu: 2000 } },
+      placed: 2,
+    },
+    {
+      name: "one of two",
+      machine: {},
+      job: { tasks: 2, resources: one, priority: "batch" },
+      quota: { band: "batch", resources: { cpu: 1500 } },
+      placed: 1,
+    },
+    {
+      name: "another band's quota does not count",
+      machine: {},
+      job: { tasks: 2, resources: one, priority: "production" },
+      quota: { band: "batch", resources: { cpu: 1000 } },
+      placed: 2,
+    },
+  ],
+};
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(() => db.drop());
+
+async function arrange(c: Case): Promise<{ machineId: number; jobId: number }> {
+  await emptyState(db.pool);
+  await makeCell(db.pool);
+  await makeTenant(db.pool);
+  await makeTenant(db.pool, "filler");
+  const { state, ...spec } = c.machine;
+  const machine = await makeMachine(db.pool, { cpu: 4000, memory: 8192, gpu: 0, disk: 1000, ...spec });
+  for (const other of c.others ?? []) await makeMachine(db.pool, other);
+  if (c.used) {
+    const filler = await submitJob(db.pool, { priority: 50, resources: { ...c.used } }, "filler");
+    const placed = await commitPlan(db.pool, [
+      { taskId: (await pendingTaskIds(db.pool, filler))[0] as number, machineId: machine.id, version: 0 },
+    ]);
+    expect(placed[0]?.outcome).toBe("committed");
+  }
+  if (c.quota) await setQuota(db.pool, c.quota.resources, { band: c.quota.band });
+  const alreadyPlaced = c.alreadyPlaced ?? 0;
+  const tasks = ((c.job.tasks as number | undefined) ?? 1) + alreadyPlaced;
+  const jobId = await submitJob(db.pool, { resources: one, ...c.job, tasks });
+  if (alreadyPlaced > 0) {
+    const ids = (await pendingTaskIds(db.pool, jobId)).slice(0, alreadyPlaced);
+    await commitPlan(
+      db.pool,
+      ids.map((taskId) => ({ taskId, machineId: machine.id, version: 0 })),
+    );
+  }
+  if (state) await db.pool.query("select omega.set_machine_state('east', $1, $2)", [machine.name, state]);
+  return { machineId: machine.id, jobId };
+}
+
+/** The planner's verdict: its tasks placed on the machine, planned on a fresh snapshot and lease. */
+async function plannerVerdict(machineId: number, jobId: number): Promise<number> {
+  const snapshot = new CellSnapshot(db.pool, "east");
+  await snapshot.sync();
+  const scheduler = (await db.pool.query("select scheduler from omega.jobs where id = $1", [jobId])).rows[0];
+  const { views } = await leaseWork(db.pool, {
+    cell: "east",
+    scheduler: scheduler.scheduler,
+    owner: "conformance",
+    limit: 10,
+    leaseSeconds: 5,
+  });
+  const view = views.find((v) => v.id === jobId);
+  if (!view) throw new Error("the job was not leased");
+  // Every filter on, and every machine sampled: the verdict is the rules', not the sampling's.
+  const profile = { ...batchProfile, sampleSize: 1_000 };
+  const plan = planJob(snapshot.list(), view, profile, new InFlight(), mulberry32(1));
+  return plan.placements.filter((p) => p.machineId === machineId).length;
+}
+
+/** The commit procedure's verdict: every pending task proposed on the machine, in one plan. */
+async function commitVerdict(machineId: number, jobId: number): Promise<number> {
+  const tasks = await pendingTaskIds(db.pool, jobId);
+  const outcomes = await commitPlan(
+    db.pool,
+    tasks.map((taskId) => ({ taskId, machineId, version: 0 })),
+  );
+  return outcomes.filter((o) => o.outcome === "committed").length;
+}
+
+describe.each(Object.entries(CASES))("%s: the planner and the commit agree", (_rule, cases) => {
+  it.each(cases.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
+    const { machineId, jobId } = await arrange(c);
+    const planner = await plannerVerdict(machineId, jobId);
+    const commit = await commitVerdict(machineId, jobId);
+    expect({ planner, commit }).toEqual({ planner: c.placed, commit: c.placed });
+  });
+});
+
+describe("priority rules: TypeScript and SQL agree on every boundary", () => {
+  const priorities = [0, 1, 50, 99, 100, 101, 150, 199, 200, 201, 250, 999];
+  it("may preempt (strictly lower, never production by production)", async () => {
+    const pairs = priorities.flatMap((victim) => priorities.map((preemptor) => [victim, preemptor] as const));
+    const { rows } = await db.pool.query<{ v: number; p: number; may: boolean }>(
+      "select v, p, omega.may_preempt(v, p) as may from unnest($1::int[], $2::int[]) as x(v, p)",
+      [pairs.map(([v]) => v), pairs.map(([, p]) => p)],
+    );
+    expect(rows.map((r) => mayPreempt(r.p, r.v))).toEqual(rows.map((r) => r.may));
+    expect(rows.filter((r) => r.may).length).toBeGreaterThan(0);
+  });
+  it("band", async () => {
+    const { rows } = await db.pool.query<{ p: number; band: string }>(
+      "select p, omega.band(p) as band from generate_series(0, 999) p",
+    );
+    expect(rows.map((r) => bandOf(r.p))).toEqual(rows.map((r) => r.band));
+  });
+});
