@@ -6,12 +6,12 @@
  * is lost: its keeper is SIGKILLed and its PostgreSQL stopped with `pg_ctl -m immediate stop`.
  *
  * Asserts: the standby is promoted; /readyz says 503 (naming the missing primary) while there is
- * none and 200 after; the workers' graphile-worker LISTENs come back on the new primary; every job
- * acknowledged before the kill exists afterwards with the id it was acknowledged with (synchronous
- * replication: nothing acknowledged is lost), and every key made exactly one job; every job
- * reaches a final state with exactly one final event; the invariants hold, sampled throughout and
- * at the end. Reports the RTO: kill → first placement committed on the new primary (and kill →
- * promotion, kill → /readyz 200).
+ * none and 200 after; the workers' LISTENs (graphile-worker's queue and omega_wake) come back on
+ * the new primary; every job acknowledged before the kill exists afterwards with the id it was
+ * acknowledged with (synchronous replication: nothing acknowledged is lost), and every key made
+ * exactly one job; every job reaches a final state with exactly one final event; the invariants
+ * hold, sampled throughout and at the end. Reports the RTO: kill → first placement committed on the
+ * new primary (and kill → promotion, kill → /readyz 200).
  *
  * Runs on its own (`npm run test:ha`): it needs pg_auto_failover (`postgresql-15-auto-failover`),
  * which .ci/run installs; without it the drill is skipped, saying why.
@@ -83,7 +83,9 @@ it.skipIf(unavailable)(
       const logs = processes.map((p) => p.output().slice(-3000)).join("\n---\n");
       throw new Error(`${error.message}\n${logs}\n--- pg_autoctl ---\n${cluster.logs().slice(-4000)}`);
     };
-    await waitFor(async () => (await listeners(pool)) >= 2, 60_000, "two workers listening").catch(diagnose);
+    await waitFor(async () => bothListening(await listeners(pool)), 60_000, "two workers listening").catch(
+      diagnose,
+    );
     await waitFor(
       async () => (await pool.query("select count(*)::int as n from omega.machine_agents")).rows[0].n === 4,
       60_000,
@@ -158,9 +160,11 @@ it.skipIf(unavailable)(
     expect(promoted).not.toBe(first);
     // graphile-worker re-LISTENs with its own backoff (up to 60 s after a long outage: its 2 s poll
     // keeps work flowing meanwhile), so give it that long.
-    await waitFor(async () => (await listeners(pool)) >= 2, 90_000, "both workers to LISTEN again").catch(
-      diagnose,
-    );
+    await waitFor(
+      async () => bothListening(await listeners(pool)),
+      90_000,
+      "both workers to LISTEN again",
+    ).catch(diagnose);
     const relistenedMs = Date.now() - killAt;
 
     // Nothing acknowledged is lost; each key made exactly one job, the one its answer named.
@@ -219,11 +223,18 @@ it.skipIf(unavailable)(
   300_000,
 );
 
-/** graphile-worker's LISTEN connections of the scheduler workers on the server `pool` reaches. */
-async function listeners(pool: Pool): Promise<number> {
-  const { rows } = await pool.query<{ n: number }>(
-    `select count(*)::int as n from pg_stat_activity
-     where application_name like 'omega-worker-%' and query ilike 'listen%'`,
+/**
+ * The scheduler workers' LISTEN connections on the server `pool` reaches: graphile-worker's (its
+ * queue) and ours (omega_wake, the wake-ups).
+ */
+async function listeners(pool: Pool): Promise<{ queue: number; wake: number }> {
+  const { rows } = await pool.query<{ queue: number; wake: number }>(
+    `select count(*) filter (where query ilike 'listen "jobs:insert"%')::int as queue,
+            count(*) filter (where query ilike 'listen omega_wake%')::int as wake
+     from pg_stat_activity where application_name like 'omega-worker-%'`,
   );
-  return rows[0]?.n ?? 0;
+  return rows[0] ?? { queue: 0, wake: 0 };
 }
+
+/** Both workers listen on both channels. */
+const bothListening = ({ queue, wake }: { queue: number; wake: number }) => queue >= 2 && wake >= 2;
