@@ -59,6 +59,10 @@ returns table (id bigint, priority integer, cpu bigint, memory bigint, gpu bigin
 language plpgsql set plan_cache_mode = force_generic_plan as $$
 #variable_conflict use_column
 begin
+  -- A scheduler no worker registered leases nothing (and a typo is an error, not an empty queue).
+  if not exists (select from omega.schedulers where name = p_scheduler) then
+    raise exception using errcode = 'OM422', message = format('scheduler %L is not registered', p_scheduler);
+  end if;
   perform set_config('synchronous_commit', 'off', true);
   return query
   with pick as materialized (
@@ -127,7 +131,7 @@ begin
 end $$;
 call omega.grant_entry_point('renew_leases', '{omega_scheduler}');
 
--- As in 0004, without waiting for the WAL flush (see the top).
+-- As in 0004, without waiting for the WAL flush (see the top), and for the lease holder only.
 create or replace function omega.park_job(p_cell text, p_job_id bigint, p_owner text, p_seen_epoch bigint, p_reason text)
 returns boolean
 language plpgsql set plan_cache_mode = force_generic_plan as $$
@@ -135,7 +139,12 @@ declare
   current_epoch bigint;
 begin
   perform set_config('synchronous_commit', 'off', true);
-  perform from omega.jobs where cell = p_cell and id = p_job_id for update;
+  -- Only the lease holder parks a job: a worker whose lease lapsed must not write the reason
+  -- another worker's tasks show, nor park work that worker is placing.
+  perform from omega.jobs where cell = p_cell and id = p_job_id and lease_owner = p_owner for update;
+  if not found then
+    return false;
+  end if;
   select capacity_epoch into current_epoch from omega.cells where name = p_cell for share;
   update omega.tasks set reason = p_reason where cell = p_cell and job_id = p_job_id and state = 'pending';
   if current_epoch > p_seen_epoch then

@@ -2,7 +2,7 @@
 
 table omega.agent_tokens (cell omega.name not null, token_hash bytea not null, created_at timestamp with time zone not null default now())
 
-table omega.cells (name omega.name not null, capacity_epoch bigint not null default 0, created_at timestamp with time zone not null default now())
+table omega.cells (name omega.name not null, capacity_epoch bigint not null default 0, created_at timestamp with time zone not null default now(), missing_quota_batch text not null default 'unlimited'::text, missing_quota_production text not null default 'none'::text)
 
 table omega.claims (cell omega.name not null, task_id bigint not null, job_id bigint not null, machine_id bigint not null, tenant_id bigint not null, priority integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, scheduler omega.name not null, plan_id bigint, placed_at timestamp with time zone not null default now())
 
@@ -16,7 +16,7 @@ table omega.machine_removals (cell omega.name not null, machine_id bigint not nu
 
 table omega.machine_watch (singleton boolean not null default true, watching_since timestamp with time zone not null, checked_at timestamp with time zone not null)
 
-table omega.machines (cell omega.name not null, id bigint not null, name text not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, used_cpu bigint not null default 0, used_memory bigint not null default 0, used_gpu bigint not null default 0, used_disk bigint not null default 0, tasks integer not null default 0, labels jsonb not null default '{}'::jsonb, taints jsonb not null default '[]'::jsonb, state text not null default 'up'::text, version bigint not null default 1, changed_xid xid8 not null default pg_current_xact_id(), created_at timestamp with time zone not null default now())
+table omega.machines (cell omega.name not null, id bigint not null, name text not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, used_cpu bigint not null default 0, used_memory bigint not null default 0, used_gpu bigint not null default 0, used_disk bigint not null default 0, tasks integer not null default 0, labels jsonb not null default '{}'::jsonb, taints jsonb not null default '[]'::jsonb, state text not null default 'up'::text, version bigint not null default 1, changed_xid xid8 not null default pg_current_xact_id(), created_at timestamp with time zone not null default now(), max_tasks integer not null default 110)
 
 table omega.plans (cell omega.name not null, id bigint not null, scheduler omega.name not null, worker text not null default ''::text, transaction_mode text not null, conflict_mode text not null, attempted integer not null, committed integer not null, rejected jsonb not null default '{}'::jsonb, evicted integer not null default 0, committed_at timestamp with time zone not null default now(), duration_ms double precision not null default 0)
 
@@ -26,7 +26,7 @@ table omega.schedulers (name omega.name not null, profile jsonb not null default
 
 table omega.tasks (cell omega.name not null, id bigint not null, job_id bigint not null, index integer not null, state text not null default 'pending'::text, pending_since timestamp with time zone not null default now(), reason text, attempts integer not null default 0, ran_on bigint)
 
-table omega.tenants (id bigint not null, name omega.name not null, token_hash bytea not null, created_at timestamp with time zone not null default now())
+table omega.tenants (id bigint not null, name omega.name not null, token_hash bytea not null, created_at timestamp with time zone not null default now(), max_priority integer not null default 199, max_tasks_per_job integer not null default 10000, max_pending_tasks integer not null default 100000, jobs_per_minute integer not null default 600, min_task_cpu bigint not null default 10, min_task_memory bigint not null default 0)
 
 constraint name_check on -: CHECK ((VALUE ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'::text))
 
@@ -39,6 +39,10 @@ constraint agent_tokens_pkey on omega.agent_tokens: PRIMARY KEY (cell)
 constraint agent_tokens_token_hash_check on omega.agent_tokens: CHECK ((octet_length(token_hash) = 32))
 
 constraint agent_tokens_token_hash_key on omega.agent_tokens: UNIQUE (token_hash)
+
+constraint cells_missing_quota_batch_check on omega.cells: CHECK ((missing_quota_batch = ANY (ARRAY['unlimited'::text, 'none'::text])))
+
+constraint cells_missing_quota_production_check on omega.cells: CHECK ((missing_quota_production = ANY (ARRAY['unlimited'::text, 'none'::text])))
 
 constraint cells_pkey on omega.cells: PRIMARY KEY (name)
 
@@ -126,6 +130,10 @@ constraint machines_cell_name_key on omega.machines: UNIQUE (cell, name)
 
 constraint machines_labels_check on omega.machines: CHECK ((jsonb_typeof(labels) = 'object'::text))
 
+constraint machines_max_tasks on omega.machines: CHECK ((tasks <= max_tasks))
+
+constraint machines_max_tasks_check on omega.machines: CHECK (((max_tasks >= 1) AND (max_tasks <= 100000)))
+
 constraint machines_name_check on omega.machines: CHECK ((name ~ '^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$'::text))
 
 constraint machines_pkey on omega.machines: PRIMARY KEY (cell, id)
@@ -192,6 +200,18 @@ constraint tasks_pkey on omega.tasks: PRIMARY KEY (cell, id)
 
 constraint tasks_state_check on omega.tasks: CHECK ((state = ANY (ARRAY['pending'::text, 'placed'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
 
+constraint tenants_jobs_per_minute_check on omega.tenants: CHECK (((jobs_per_minute >= 1) AND (jobs_per_minute <= 1000000)))
+
+constraint tenants_max_pending_tasks_check on omega.tenants: CHECK (((max_pending_tasks >= 1) AND (max_pending_tasks <= 100000000)))
+
+constraint tenants_max_priority_check on omega.tenants: CHECK (((max_priority >= 0) AND (max_priority <= 999)))
+
+constraint tenants_max_tasks_per_job_check on omega.tenants: CHECK (((max_tasks_per_job >= 1) AND (max_tasks_per_job <= 100000)))
+
+constraint tenants_min_task_cpu_check on omega.tenants: CHECK (((min_task_cpu >= 0) AND (min_task_cpu <= '1000000000000'::bigint)))
+
+constraint tenants_min_task_memory_check on omega.tenants: CHECK (((min_task_memory >= 0) AND (min_task_memory <= '1000000000000'::bigint)))
+
 constraint tenants_name_key on omega.tenants: UNIQUE (name)
 
 constraint tenants_pkey on omega.tenants: PRIMARY KEY (id)
@@ -221,6 +241,8 @@ CREATE INDEX jobs_by_id ON omega.jobs USING btree (id)
 CREATE INDEX jobs_by_tenant ON omega.jobs USING btree (tenant_id, id)
 
 CREATE UNIQUE INDEX jobs_client_token ON omega.jobs USING btree (tenant_id, client_token, cell) WHERE (client_token IS NOT NULL)
+
+CREATE INDEX jobs_pending_by_tenant ON omega.jobs USING btree (tenant_id) INCLUDE (pending_count) WHERE (state = 'pending'::text)
 
 CREATE UNIQUE INDEX jobs_pkey ON omega.jobs USING btree (cell, id)
 
@@ -295,7 +317,8 @@ view omega.machine_usage as SELECT m.cell,
     m.labels,
     m.taints,
     m.version,
-    m.id AS machine_id
+    m.id AS machine_id,
+    m.max_tasks
    FROM (omega.machines m
      LEFT JOIN ( SELECT claims.cell,
             claims.machine_id,
@@ -447,10 +470,22 @@ AS $function$
 declare
   q omega.quotas;
   dims text[];
+  v_band text := omega.band(p_priority);
+  v_policy text;
 begin
+  if v_band = 'best-effort' then return; end if;
   select * into q from omega.quotas
-  where cell = p_cell and tenant_id = p_tenant and band = omega.band(p_priority);
-  if not found then return; end if;
+  where cell = p_cell and tenant_id = p_tenant and band = v_band;
+  if not found then
+    select case v_band when 'batch' then missing_quota_batch else missing_quota_production end
+      into v_policy from omega.cells where name = p_cell;
+    if v_policy = 'none' then
+      raise exception using errcode = 'OM422',
+        message = format('priority: the tenant has no %s quota in cell %s, and there a missing quota means none; '
+          'the admin sets one with PUT /v1/quotas/<tenant>/%s/%s', v_band, p_cell, p_cell, v_band);
+    end if;
+    return;
+  end if;
   dims := array_remove(array[
     case when p_cpu * p_at_once > q.cpu then format('cpu %s > %s', p_cpu * p_at_once, q.cpu) end,
     case when p_memory * p_at_once > q.memory then format('memory %s > %s', p_memory * p_at_once, q.memory) end,
@@ -471,6 +506,8 @@ CREATE OR REPLACE FUNCTION omega.check_constraints(c jsonb)
 AS $function$
 declare
   k text;
+  t jsonb;
+  i integer := 0;
 begin
   if jsonb_typeof(c) is distinct from 'object' then
     raise exception using errcode = 'OM422', message = 'constraints: an object is required';
@@ -480,30 +517,120 @@ begin
       raise exception using errcode = 'OM422', message = format('constraints: unknown field %L', k);
     end if;
   end loop;
-  if c ? 'selector' and (jsonb_typeof(c -> 'selector') <> 'object'
-      or exists (select from jsonb_each(c -> 'selector') e where jsonb_typeof(e.value) <> 'string')) then
-    raise exception using errcode = 'OM422', message = 'constraints.selector: an object of string values is required';
+  if c ? 'selector' then
+    perform omega.check_label_map(c -> 'selector', 'constraints.selector');
   end if;
-  if c ? 'affinity' and (jsonb_typeof(c -> 'affinity') <> 'array'
-      or exists (select from jsonb_array_elements(c -> 'affinity') t
-                 where jsonb_typeof(t) <> 'object' or jsonb_typeof(t -> 'key') is distinct from 'string'
-                   or coalesce(t ->> 'op', '') not in ('In', 'NotIn', 'Exists', 'DoesNotExist')
-                   or (t ? 'values' and (jsonb_typeof(t -> 'values') <> 'array'
-                       or exists (select from jsonb_array_elements(t -> 'values') v where jsonb_typeof(v) <> 'string'))))) then
-    raise exception using errcode = 'OM422',
-      message = 'constraints.affinity: an array of {key, op: In|NotIn|Exists|DoesNotExist, values: [string]} is required';
+  if c ? 'affinity' then
+    if jsonb_typeof(c -> 'affinity') <> 'array' or jsonb_array_length(c -> 'affinity') > 100 then
+      raise exception using errcode = 'OM422', message = 'constraints.affinity: an array of at most 100 {key, op, values?} terms is required';
+    end if;
+    for t in select value from jsonb_array_elements(c -> 'affinity') loop
+      if jsonb_typeof(t) is distinct from 'object'
+         or exists (select from jsonb_object_keys(t) tk where tk not in ('key', 'op', 'values'))
+         or jsonb_typeof(t -> 'key') is distinct from 'string'
+         or coalesce(t ->> 'op', '') not in ('In', 'NotIn', 'Exists', 'DoesNotExist') then
+        raise exception using errcode = 'OM422',
+          message = format('constraints.affinity.%s: {key, op: In|NotIn|Exists|DoesNotExist, values?: [string]} is required', i);
+      end if;
+      perform omega.check_label_key(t ->> 'key', format('constraints.affinity.%s.key', i));
+      if t ? 'values' then
+        if jsonb_typeof(t -> 'values') <> 'array' or jsonb_array_length(t -> 'values') > 100 then
+          raise exception using errcode = 'OM422', message = format('constraints.affinity.%s.values: an array of at most 100 strings is required', i);
+        end if;
+        perform omega.check_label_value(v, format('constraints.affinity.%s.values', i)) from jsonb_array_elements(t -> 'values') v;
+      end if;
+      -- In and NotIn with no values would match nothing, or everything: a job that waits forever.
+      if t ->> 'op' in ('In', 'NotIn') and coalesce(jsonb_array_length(t -> 'values'), 0) = 0 then
+        raise exception using errcode = 'OM422',
+          message = format('constraints.affinity.%s.values: %s needs a non-empty list of values', i, t ->> 'op');
+      elsif t ->> 'op' in ('Exists', 'DoesNotExist') and coalesce(jsonb_array_length(t -> 'values'), 0) > 0 then
+        raise exception using errcode = 'OM422', message = format('constraints.affinity.%s.values: %s takes no values', i, t ->> 'op');
+      end if;
+      i := i + 1;
+    end loop;
   end if;
-  if c ? 'tolerations' and (jsonb_typeof(c -> 'tolerations') <> 'array'
-      or exists (select from jsonb_array_elements(c -> 'tolerations') t
-                 where jsonb_typeof(t) <> 'object' or jsonb_typeof(t -> 'key') is distinct from 'string'
-                   or (t ? 'value' and jsonb_typeof(t -> 'value') <> 'string'))) then
-    raise exception using errcode = 'OM422', message = 'constraints.tolerations: an array of {key, value?} is required';
+  if c ? 'tolerations' then
+    perform omega.check_key_values(c -> 'tolerations', 'constraints.tolerations');
   end if;
   if c ? 'maxPerMachine' and not omega.is_whole(c -> 'maxPerMachine', 1, 100000) then
     raise exception using errcode = 'OM422', message = 'constraints.maxPerMachine: a whole number from 1 to 100000 is required';
   end if;
-  if c ? 'spreadBy' and jsonb_typeof(c -> 'spreadBy') <> 'string' then
-    raise exception using errcode = 'OM422', message = 'constraints.spreadBy: a label name is required';
+  if c ? 'spreadBy' then
+    if jsonb_typeof(c -> 'spreadBy') <> 'string' then
+      raise exception using errcode = 'OM422', message = 'constraints.spreadBy: a label name is required';
+    end if;
+    perform omega.check_label_key(c ->> 'spreadBy', 'constraints.spreadBy');
+  end if;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.check_key_values(p_list jsonb, p_field text)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+declare
+  t jsonb;
+  i integer := 0;
+begin
+  if jsonb_typeof(p_list) is distinct from 'array' then
+    raise exception using errcode = 'OM422', message = format('%s: an array of {key, value?} objects is required', p_field);
+  end if;
+  if jsonb_array_length(p_list) > 100 then
+    raise exception using errcode = 'OM422', message = format('%s: at most 100 entries', p_field);
+  end if;
+  for t in select value from jsonb_array_elements(p_list) loop
+    if jsonb_typeof(t) is distinct from 'object' or exists (select from jsonb_object_keys(t) k where k not in ('key', 'value'))
+       or jsonb_typeof(t -> 'key') is distinct from 'string' then
+      raise exception using errcode = 'OM422', message = format('%s.%s: an object {key, value?} is required', p_field, i);
+    end if;
+    perform omega.check_label_key(t ->> 'key', format('%s.%s.key', p_field, i));
+    if t ? 'value' then
+      perform omega.check_label_value(t -> 'value', format('%s.%s.value', p_field, i));
+    end if;
+    i := i + 1;
+  end loop;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.check_label_key(p_key text, p_field text)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+begin
+  if p_key is null or p_key !~ '^[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?$' then
+    raise exception using errcode = 'OM422',
+      message = format('%s: %s must be 1-253 letters, digits, ''.'', ''_'', ''-'' or ''/''', p_field, coalesce(quote_literal(p_key), 'a key'));
+  end if;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.check_label_map(p_map jsonb, p_field text)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+declare
+  e record;
+begin
+  if jsonb_typeof(p_map) is distinct from 'object' then
+    raise exception using errcode = 'OM422', message = format('%s: an object of string values is required', p_field);
+  end if;
+  if (select count(*) from jsonb_object_keys(p_map)) > 100 then
+    raise exception using errcode = 'OM422', message = format('%s: at most 100 entries', p_field);
+  end if;
+  for e in select key, value from jsonb_each(p_map) loop
+    perform omega.check_label_key(e.key, p_field);
+    perform omega.check_label_value(e.value, p_field || '.' || e.key);
+  end loop;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.check_label_value(p_value jsonb, p_field text)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+begin
+  if jsonb_typeof(p_value) is distinct from 'string' or length(p_value #>> '{}') > 253 then
+    raise exception using errcode = 'OM422', message = format('%s: a string of at most 253 characters is required', p_field);
   end if;
 end $function$
 
@@ -513,15 +640,8 @@ CREATE OR REPLACE FUNCTION omega.check_labels(p_labels jsonb, p_taints jsonb)
  IMMUTABLE
 AS $function$
 begin
-  if jsonb_typeof(p_labels) is distinct from 'object'
-     or exists (select from jsonb_each(p_labels) e where jsonb_typeof(e.value) <> 'string') then
-    raise exception using errcode = 'OM422', message = 'labels: an object of string values is required';
-  end if;
-  if jsonb_typeof(p_taints) is distinct from 'array'
-     or exists (select from jsonb_array_elements(p_taints) t
-                where jsonb_typeof(t) <> 'object' or jsonb_typeof(t -> 'key') is distinct from 'string') then
-    raise exception using errcode = 'OM422', message = 'taints: an array of {key, value?} objects is required';
-  end if;
+  perform omega.check_label_map(p_labels, 'labels');
+  perform omega.check_key_values(p_taints, 'taints');
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.check_resources(p_resources jsonb)
@@ -721,7 +841,8 @@ AS $function$
   ),
   -- What the evictions give back, to machines and to quotas.
   freed as (
-    select e.machine_id, sum(e.cpu) as cpu, sum(e.memory) as memory, sum(e.gpu) as gpu, sum(e.disk) as disk
+    select e.machine_id, sum(e.cpu) as cpu, sum(e.memory) as memory, sum(e.gpu) as gpu, sum(e.disk) as disk,
+      count(*) as n
     from evicted e group by e.machine_id
   ),
   credit as (
@@ -739,6 +860,7 @@ AS $function$
       m.memory - m.used_memory + coalesce(fr.memory, 0) as free_memory,
       m.gpu - m.used_gpu + coalesce(fr.gpu, 0) as free_gpu,
       m.disk - m.used_disk + coalesce(fr.disk, 0) as free_disk,
+      m.max_tasks - m.tasks + coalesce(fr.n, 0) as free_slots,
       q.cell is not null as has_quota,
       q.cpu - q.used_cpu + coalesce(cr.cpu, 0) as quota_cpu,
       q.memory - q.used_memory + coalesce(cr.memory, 0) as quota_memory,
@@ -811,13 +933,16 @@ AS $function$
       then 'spread' else s.r2 end as r3
     from per_machine s
   ),
-  -- Capacity: running sums per machine, in plan order, over the placements still standing.
+  -- Capacity: running sums per machine, in plan order, over the placements still standing; then
+  -- the machine's task cap (maxTasks: claims there, less the plan's evictions, plus the plan's).
   fit as (
     select s.*, case
       when s.r3 is null and (
         sum(s.cpu) over w > s.free_cpu or sum(s.memory) over w > s.free_memory
         or sum(s.gpu) over w > s.free_gpu or sum(s.disk) over w > s.free_disk)
-      then 'insufficient_resources' else s.r3 end as r4
+      then 'insufficient_resources'
+      when s.r3 is null and count(*) over w > s.free_slots then 'max_tasks'
+      else s.r3 end as r4
     from per_domain s
     window w as (partition by s.machine_id, s.r3 is null order by s.ord)
   ),
@@ -991,7 +1116,8 @@ begin
         case when v_memory > 0 then (m.memory - m.used_memory) / v_memory end,
         case when v_gpu > 0 then (m.gpu - m.used_gpu) / v_gpu end,
         case when v_disk > 0 then (m.disk - m.used_disk) / v_disk end,
-        v_max)
+        v_max,
+        greatest(m.max_tasks - m.tasks, 0)::bigint)
     end
   from omega.machines m
   where m.cell = p_cell and m.state = 'up'
@@ -1054,6 +1180,10 @@ CREATE OR REPLACE FUNCTION omega.lease_work(p_cell text, p_scheduler text, p_own
 AS $function$
 #variable_conflict use_column
 begin
+  -- A scheduler no worker registered leases nothing (and a typo is an error, not an empty queue).
+  if not exists (select from omega.schedulers where name = p_scheduler) then
+    raise exception using errcode = 'OM422', message = format('scheduler %L is not registered', p_scheduler);
+  end if;
   perform set_config('synchronous_commit', 'off', true);
   return query
   with pick as materialized (
@@ -1096,6 +1226,15 @@ AS $function$
 declare
   v_state text;
 begin
+  -- A machine never heard from gets its agent row, heard from at registration.
+  insert into omega.machine_agents (cell, machine_id, last_heartbeat)
+  select m.cell, m.id, m.created_at from omega.machines m
+  where m.cell = p_cell and m.id = p_machine_id and exists (select from omega.agent_tokens t where t.cell = p_cell)
+  on conflict (cell, machine_id) do nothing;
+  update omega.machine_agents a set last_heartbeat = m.created_at
+  from omega.machines m
+  where a.cell = p_cell and a.machine_id = p_machine_id and a.last_heartbeat is null
+    and m.cell = a.cell and m.id = a.machine_id and exists (select from omega.agent_tokens t where t.cell = p_cell);
   perform from omega.machine_agents
   where cell = p_cell and machine_id = p_machine_id and lost_at is null and last_heartbeat < now() - p_silence
   for update;
@@ -1131,7 +1270,12 @@ declare
   current_epoch bigint;
 begin
   perform set_config('synchronous_commit', 'off', true);
-  perform from omega.jobs where cell = p_cell and id = p_job_id for update;
+  -- Only the lease holder parks a job: a worker whose lease lapsed must not write the reason
+  -- another worker's tasks show, nor park work that worker is placing.
+  perform from omega.jobs where cell = p_cell and id = p_job_id and lease_owner = p_owner for update;
+  if not found then
+    return false;
+  end if;
   select capacity_epoch into current_epoch from omega.cells where name = p_cell for share;
   update omega.tasks set reason = p_reason where cell = p_cell and job_id = p_job_id and state = 'pending';
   if current_epoch > p_seen_epoch then
@@ -1182,6 +1326,9 @@ begin
       raise exception using errcode = 'OM422', message = format('resources.%s: a number must be a whole count of base units', dimension);
     end if;
   elsif jsonb_typeof(v) = 'string' then
+    if length(v #>> '{}') > 64 then
+      raise exception using errcode = 'OM422', message = format('resources.%s: is not a quantity (too long)', dimension);
+    end if;
     m := regexp_match(v #>> '{}', '^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$');
     if m is null then
       raise exception using errcode = 'OM422', message = format('resources.%s: %s is not a quantity (examples: "500m", "2", "512Mi", "4Gi")', dimension, v);
@@ -1379,7 +1526,7 @@ begin
   select vd.for_task, min(vd.reason) from verdicts vd where vd.reason is not null group by vd.for_task;
 end $function$
 
-CREATE OR REPLACE FUNCTION omega.put_machine(p_cell text, p_name text, p_resources jsonb, p_labels jsonb DEFAULT '{}'::jsonb, p_taints jsonb DEFAULT '[]'::jsonb)
+CREATE OR REPLACE FUNCTION omega.put_machine(p_cell text, p_name text, p_resources jsonb, p_labels jsonb DEFAULT '{}'::jsonb, p_taints jsonb DEFAULT '[]'::jsonb, p_max_tasks integer DEFAULT NULL::integer)
  RETURNS omega.machines
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -1396,15 +1543,21 @@ begin
   if p_name is null or p_name !~ '^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$' then
     raise exception using errcode = 'OM422', message = format('name: %L is not a valid machine name', p_name);
   end if;
-  perform omega.check_labels(p_labels, p_taints);
-  insert into omega.machines as old (cell, name, cpu, memory, gpu, disk, labels, taints)
+  perform omega.check_labels(coalesce(p_labels, 'null'), coalesce(p_taints, 'null'));
+  if p_max_tasks is not null and p_max_tasks not between 1 and 100000 then
+    raise exception using errcode = 'OM422', message = 'maxTasks: a whole number from 1 to 100000 is required';
+  end if;
+  insert into omega.machines as old (cell, name, cpu, memory, gpu, disk, labels, taints, max_tasks)
   values (p_cell, p_name, omega.parse_quantity(p_resources -> 'cpu', 'cpu'), omega.parse_quantity(p_resources -> 'memory', 'memory'),
-    omega.parse_quantity(p_resources -> 'gpu', 'gpu'), omega.parse_quantity(p_resources -> 'disk', 'disk'), p_labels, p_taints)
+    omega.parse_quantity(p_resources -> 'gpu', 'gpu'), omega.parse_quantity(p_resources -> 'disk', 'disk'), p_labels, p_taints,
+    coalesce(p_max_tasks, 110))
   on conflict (cell, name) do update
     set cpu = excluded.cpu, memory = excluded.memory, gpu = excluded.gpu, disk = excluded.disk,
-        labels = excluded.labels, taints = excluded.taints
-    where (old.cpu, old.memory, old.gpu, old.disk, old.labels, old.taints)
-      is distinct from (excluded.cpu, excluded.memory, excluded.gpu, excluded.disk, excluded.labels, excluded.taints)
+        labels = excluded.labels, taints = excluded.taints,
+        max_tasks = coalesce(p_max_tasks, old.max_tasks)
+    where (old.cpu, old.memory, old.gpu, old.disk, old.labels, old.taints, old.max_tasks)
+      is distinct from (excluded.cpu, excluded.memory, excluded.gpu, excluded.disk, excluded.labels, excluded.taints,
+                        coalesce(p_max_tasks, old.max_tasks))
   returning * into m;
   if m.id is null then
     select * into m from omega.machines where cell = p_cell and name = p_name;
@@ -1417,6 +1570,9 @@ exception when check_violation then
   if v_constraint like 'machines_used_%' then
     raise exception using errcode = 'OM409',
       message = format('machine %L: the new capacity is below what its current claims use', p_name);
+  elsif v_constraint = 'machines_max_tasks' then
+    raise exception using errcode = 'OM409',
+      message = format('machine %L: maxTasks is below the number of tasks it holds now', p_name);
   end if;
   raise;
 end $function$
@@ -1747,6 +1903,50 @@ begin
   where t.cell = p_cell and t.id = p_task_id;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.report_tasks(p_cell text, p_machine text, p_reports jsonb)
+ RETURNS TABLE(task_id bigint, status integer, state text, job_state text, reason text, detail text)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  r jsonb;
+  v_task bigint;
+  v_row record;
+  v_code text;
+  v_message text;
+begin
+  if jsonb_typeof(p_reports) is distinct from 'array' or jsonb_array_length(p_reports) > 1000 then
+    raise exception using errcode = 'OM422', message = 'reports: an array of at most 1000 {task, state, reason?} is required';
+  end if;
+  if not exists (select from omega.machines m where m.cell = p_cell and m.name = p_machine) then
+    raise exception using errcode = 'OM404', message = format('machine %L does not exist in cell %L', p_machine, p_cell);
+  end if;
+  perform from omega.jobs j
+  where j.cell = p_cell and j.id in (
+    select t.job_id from omega.tasks t
+    where t.cell = p_cell and t.id in (select (e ->> 'task')::bigint from jsonb_array_elements(p_reports) e
+                                       where omega.is_whole(e -> 'task', 1, 9007199254740991)))
+  order by j.id for update;
+  for r in select value from jsonb_array_elements(p_reports) loop
+    v_task := case when omega.is_whole(r -> 'task', 1, 9007199254740991) then (r ->> 'task')::bigint end;
+    begin
+      if jsonb_typeof(r) <> 'object' or v_task is null
+         or exists (select from jsonb_object_keys(r) k where k not in ('task', 'state', 'reason'))
+         or jsonb_typeof(r -> 'state') is distinct from 'string'
+         or (r ? 'reason' and jsonb_typeof(r -> 'reason') <> 'string') then
+        raise exception using errcode = 'OM422', message = 'a report is {task: id, state: running|succeeded|failed, reason?: string}';
+      end if;
+      select * into v_row from omega.report_task(p_cell, p_machine, v_task, r ->> 'state', r ->> 'reason');
+      return query select v_row.task_id, 200, v_row.state, v_row.job_state, v_row.reason, null::text;
+    exception when sqlstate 'OM404' or sqlstate 'OM409' or sqlstate 'OM422' then
+      get stacked diagnostics v_code := returned_sqlstate, v_message := message_text;
+      return query select v_task, substr(v_code, 3)::integer, null::text, null::text, null::text, v_message;
+    end;
+  end loop;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.return_lost_tasks(p_cell text, p_machine_id bigint)
  RETURNS integer
  LANGUAGE plpgsql
@@ -1831,6 +2031,94 @@ begin
   return m;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.set_quota_policy(p_cell text, p_policy jsonb)
+ RETURNS omega.cells
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  c omega.cells;
+  k text;
+begin
+  if jsonb_typeof(p_policy) is distinct from 'object' then
+    raise exception using errcode = 'OM422', message = 'the policy must be a JSON object';
+  end if;
+  for k in select jsonb_object_keys(p_policy) loop
+    if k not in ('batch', 'production') then
+      raise exception using errcode = 'OM422', message = format('%s: unknown field (the bands with quotas are batch and production)', k);
+    end if;
+    if coalesce(p_policy ->> k, '') not in ('unlimited', 'none') then
+      raise exception using errcode = 'OM422', message = format('%s: "unlimited" or "none" is required', k);
+    end if;
+  end loop;
+  update omega.cells set
+    missing_quota_batch = coalesce(p_policy ->> 'batch', missing_quota_batch),
+    missing_quota_production = coalesce(p_policy ->> 'production', missing_quota_production)
+  where name = p_cell
+  returning * into c;
+  if c.name is null then
+    raise exception using errcode = 'OM404', message = format('cell %L does not exist', p_cell);
+  end if;
+  return c;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.set_tenant_limits(p_tenant text, p_limits jsonb)
+ RETURNS omega.tenants
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  t omega.tenants;
+  k text;
+  v_max_priority integer;
+  v_min jsonb := coalesce(p_limits -> 'minTaskRequest', '{}');
+begin
+  if jsonb_typeof(p_limits) is distinct from 'object' then
+    raise exception using errcode = 'OM422', message = 'the limits must be a JSON object';
+  end if;
+  for k in select jsonb_object_keys(p_limits) loop
+    if k not in ('maxPriority', 'maxTasksPerJob', 'maxPendingTasks', 'jobsPerMinute', 'minTaskRequest') then
+      raise exception using errcode = 'OM422', message = format('%s: unknown field', k);
+    end if;
+  end loop;
+  if p_limits ? 'maxPriority' then
+    v_max_priority := case
+      when jsonb_typeof(p_limits -> 'maxPriority') = 'string' then
+        case p_limits ->> 'maxPriority' when 'best-effort' then 99 when 'batch' then 199 when 'production' then 999 end
+      when omega.is_whole(p_limits -> 'maxPriority', 0, 999) then (p_limits ->> 'maxPriority')::integer end;
+    if v_max_priority is null then
+      raise exception using errcode = 'OM422', message = 'maxPriority: a whole number 0-999 or one of best-effort, batch, production is required';
+    end if;
+  end if;
+  if p_limits ? 'maxTasksPerJob' and not omega.is_whole(p_limits -> 'maxTasksPerJob', 1, 100000) then
+    raise exception using errcode = 'OM422', message = 'maxTasksPerJob: a whole number from 1 to 100000 is required';
+  end if;
+  if p_limits ? 'maxPendingTasks' and not omega.is_whole(p_limits -> 'maxPendingTasks', 1, 100000000) then
+    raise exception using errcode = 'OM422', message = 'maxPendingTasks: a whole number from 1 to 100000000 is required';
+  end if;
+  if p_limits ? 'jobsPerMinute' and not omega.is_whole(p_limits -> 'jobsPerMinute', 1, 1000000) then
+    raise exception using errcode = 'OM422', message = 'jobsPerMinute: a whole number from 1 to 1000000 is required';
+  end if;
+  if jsonb_typeof(v_min) <> 'object' or exists (select from jsonb_object_keys(v_min) mk where mk not in ('cpu', 'memory')) then
+    raise exception using errcode = 'OM422', message = 'minTaskRequest: an object {cpu?, memory?} is required';
+  end if;
+  update omega.tenants set
+    max_priority = coalesce(v_max_priority, max_priority),
+    max_tasks_per_job = coalesce((p_limits ->> 'maxTasksPerJob')::integer, max_tasks_per_job),
+    max_pending_tasks = coalesce((p_limits ->> 'maxPendingTasks')::integer, max_pending_tasks),
+    jobs_per_minute = coalesce((p_limits ->> 'jobsPerMinute')::integer, jobs_per_minute),
+    min_task_cpu = case when v_min ? 'cpu' then omega.parse_quantity(v_min -> 'cpu', 'cpu') else min_task_cpu end,
+    min_task_memory = case when v_min ? 'memory' then omega.parse_quantity(v_min -> 'memory', 'memory') else min_task_memory end
+  where name = p_tenant
+  returning * into t;
+  if t.id is null then
+    raise exception using errcode = 'OM404', message = format('tenant %L does not exist', p_tenant);
+  end if;
+  return t;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.submit_job(p_tenant text, p_spec jsonb)
  RETURNS bigint
  LANGUAGE sql
@@ -1897,60 +2185,90 @@ end $function$
 CREATE OR REPLACE FUNCTION omega.submit_job_core(p_tenant text, p_spec jsonb)
  RETURNS bigint
  LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_tenant_id bigint;
-  v_cell text := p_spec ->> 'cell';
+  v_tenant omega.tenants;
+  v_cell text;
   v_tasks integer;
   v_priority integer;
   v_scheduler text;
   v_res jsonb := coalesce(p_spec -> 'resources', 'null');
   v_con jsonb := coalesce(p_spec -> 'constraints', '{}');
+  v_cpu bigint;
+  v_memory bigint;
+  v_gpu bigint;
+  v_disk bigint;
   v_gang_min integer;
+  v_pending bigint;
   v_job_id bigint;
   k text;
 begin
   if jsonb_typeof(p_spec) is distinct from 'object' then
     raise exception using errcode = 'OM422', message = 'the job spec must be a JSON object';
   end if;
-  select id into v_tenant_id from omega.tenants where name = p_tenant;
-  if v_tenant_id is null then
+  select * into v_tenant from omega.tenants where name = p_tenant;
+  if v_tenant.id is null then
     raise exception using errcode = 'OM404', message = format('tenant %L does not exist', p_tenant);
   end if;
   for k in select jsonb_object_keys(p_spec) loop
     if k not in ('name', 'cell', 'priority', 'scheduler', 'tasks', 'resources', 'constraints', 'gang') then
-      raise exception using errcode = 'OM422', message = format('unknown field %L', k);
+      raise exception using errcode = 'OM422', message = format('%s: unknown field', k);
     end if;
   end loop;
-  if v_cell is null or not exists (select from omega.cells where name = v_cell) then
-    raise exception using errcode = 'OM422', message = format('cell: %s does not exist', coalesce(quote_literal(v_cell), 'is required and'));
+  if jsonb_typeof(p_spec -> 'cell') is distinct from 'string' then
+    raise exception using errcode = 'OM422', message = 'cell: a cell name is required';
   end if;
-  if jsonb_typeof(p_spec -> 'tasks') is distinct from 'number' or (p_spec ->> 'tasks')::numeric not between 1 and 100000
-     or (p_spec ->> 'tasks')::numeric <> trunc((p_spec ->> 'tasks')::numeric) then
+  v_cell := p_spec ->> 'cell';
+  if not exists (select from omega.cells where name = v_cell) then
+    raise exception using errcode = 'OM422', message = format('cell: %L does not exist', v_cell);
+  end if;
+  if not omega.is_whole(p_spec -> 'tasks', 1, 100000) then
     raise exception using errcode = 'OM422', message = 'tasks: a whole number from 1 to 100000 is required';
   end if;
   v_tasks := (p_spec ->> 'tasks')::integer;
+  if v_tasks > v_tenant.max_tasks_per_job then
+    raise exception using errcode = 'OM422',
+      message = format('tasks: at most %s per job for this tenant (its maxTasksPerJob; the admin may raise it)', v_tenant.max_tasks_per_job);
+  end if;
   perform omega.check_resources(v_res);
+  v_cpu := omega.parse_quantity(v_res -> 'cpu', 'cpu');
+  v_memory := omega.parse_quantity(v_res -> 'memory', 'memory');
+  v_gpu := omega.parse_quantity(v_res -> 'gpu', 'gpu');
+  v_disk := omega.parse_quantity(v_res -> 'disk', 'disk');
+  -- A task that asks for nothing fits everywhere forever: thousands would pile on one machine.
+  if v_cpu < v_tenant.min_task_cpu then
+    raise exception using errcode = 'OM422',
+      message = format('resources.cpu: each task must request at least %s millicores (this tenant''s minimum; the admin may lower it)', v_tenant.min_task_cpu);
+  end if;
+  if v_memory < v_tenant.min_task_memory then
+    raise exception using errcode = 'OM422',
+      message = format('resources.memory: each task must request at least %s MiB (this tenant''s minimum; the admin may lower it)', v_tenant.min_task_memory);
+  end if;
   v_priority := case
     when p_spec -> 'priority' is null then 100
     when jsonb_typeof(p_spec -> 'priority') = 'string' then
       case p_spec ->> 'priority' when 'best-effort' then 50 when 'batch' then 150 when 'production' then 250 end
-    when jsonb_typeof(p_spec -> 'priority') = 'number' and (p_spec ->> 'priority')::numeric between 0 and 999
-      and (p_spec ->> 'priority')::numeric = trunc((p_spec ->> 'priority')::numeric)
-      then (p_spec ->> 'priority')::integer
+    when omega.is_whole(p_spec -> 'priority', 0, 999) then (p_spec ->> 'priority')::integer
     end;
   if v_priority is null then
-    raise exception using errcode = 'OM422', message = 'priority: a whole number 0-999 or one of best-effort, batch, production';
+    raise exception using errcode = 'OM422', message = 'priority: must be a whole number 0-999 or one of best-effort, batch, production';
+  end if;
+  if v_priority > v_tenant.max_priority then
+    raise exception using errcode = 'OM422',
+      message = format('priority: %s is above this tenant''s maximum, %s (%s); the admin grants more with PUT /v1/tenants/%s/limits',
+        v_priority, v_tenant.max_priority, omega.band(v_tenant.max_priority), p_tenant);
+  end if;
+  if p_spec ? 'scheduler' and (jsonb_typeof(p_spec -> 'scheduler') <> 'string'
+      or p_spec ->> 'scheduler' !~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$') then
+    raise exception using errcode = 'OM422', message = 'scheduler: a scheduler name is required';
   end if;
   v_scheduler := coalesce(p_spec ->> 'scheduler', case when v_priority >= 200 then 'service' else 'batch' end);
   if not exists (select from omega.schedulers where name = v_scheduler) then
     raise exception using errcode = 'OM422', message = format('scheduler: %L is not a known scheduler profile', v_scheduler);
   end if;
   perform omega.check_constraints(v_con);
-  if p_spec ? 'name' and jsonb_typeof(p_spec -> 'name') is distinct from 'string' then
-    raise exception using errcode = 'OM422', message = 'name: a string is required';
+  if p_spec ? 'name' and (jsonb_typeof(p_spec -> 'name') is distinct from 'string' or length(p_spec ->> 'name') > 253) then
+    raise exception using errcode = 'OM422', message = 'name: a string of at most 253 characters is required';
   end if;
   if p_spec ? 'gang' then
     if jsonb_typeof(p_spec -> 'gang') is distinct from 'object'
@@ -1960,16 +2278,21 @@ begin
     end if;
     v_gang_min := (p_spec -> 'gang' ->> 'minAvailable')::integer;
   end if;
-  perform omega.check_admission(v_cell, v_tenant_id, v_priority,
-    omega.parse_quantity(v_res -> 'cpu', 'cpu'), omega.parse_quantity(v_res -> 'memory', 'memory'),
-    omega.parse_quantity(v_res -> 'gpu', 'gpu'), omega.parse_quantity(v_res -> 'disk', 'disk'),
-    coalesce(v_gang_min, 1));
+  perform omega.check_admission(v_cell, v_tenant.id, v_priority, v_cpu, v_memory, v_gpu, v_disk, coalesce(v_gang_min, 1));
+  -- Last: the only check that reads more than a row. Concurrent submissions of one tenant may pass
+  -- it together (by at most the jobs in flight): a bound on a backlog, not an invariant.
+  select coalesce(sum(pending_count), 0) into v_pending
+  from omega.jobs where tenant_id = v_tenant.id and state = 'pending';
+  if v_pending + v_tasks > v_tenant.max_pending_tasks then
+    raise exception using errcode = 'OM429',
+      message = format('tasks: this tenant has %s tasks waiting to be placed and may have at most %s (its maxPendingTasks); '
+        'submit again when some are placed', v_pending, v_tenant.max_pending_tasks);
+  end if;
 
   insert into omega.jobs (cell, tenant_id, name, priority, scheduler, task_count, pending_count,
     cpu, memory, gpu, disk, selector, affinity, tolerations, max_per_machine, spread_by, gang_min)
-  values (v_cell, v_tenant_id, coalesce(p_spec ->> 'name', ''), v_priority, v_scheduler, v_tasks, v_tasks,
-    omega.parse_quantity(v_res -> 'cpu', 'cpu'), omega.parse_quantity(v_res -> 'memory', 'memory'),
-    omega.parse_quantity(v_res -> 'gpu', 'gpu'), omega.parse_quantity(v_res -> 'disk', 'disk'),
+  values (v_cell, v_tenant.id, coalesce(p_spec ->> 'name', ''), v_priority, v_scheduler, v_tasks, v_tasks,
+    v_cpu, v_memory, v_gpu, v_disk,
     coalesce(v_con -> 'selector', '{}'), coalesce(v_con -> 'affinity', '[]'), coalesce(v_con -> 'tolerations', '[]'),
     (v_con ->> 'maxPerMachine')::integer, v_con ->> 'spreadBy', v_gang_min)
   returning id into v_job_id;
@@ -2012,6 +2335,14 @@ begin
     end;
   end loop;
 end $function$
+
+CREATE OR REPLACE FUNCTION omega.tenant_reason(p_reason text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select regexp_replace(p_reason, '^preempted by (job|task) [0-9]+( \(task [0-9]+\))?$', 'preempted by higher-priority work')
+$function$
 
 CREATE OR REPLACE FUNCTION omega.tolerates(taints jsonb, tolerations jsonb)
  RETURNS boolean
@@ -2132,6 +2463,14 @@ grant execute on function omega.check_admission(text,bigint,integer,bigint,bigin
 
 grant execute on function omega.check_constraints(jsonb) to public
 
+grant execute on function omega.check_key_values(jsonb,text) to public
+
+grant execute on function omega.check_label_key(text,text) to public
+
+grant execute on function omega.check_label_map(jsonb,text) to public
+
+grant execute on function omega.check_label_value(jsonb,text) to public
+
 grant execute on function omega.check_labels(jsonb,jsonb) to public
 
 grant execute on function omega.check_resources(jsonb) to public
@@ -2184,7 +2523,7 @@ grant execute on function omega.plan_lock(text,bigint[],bigint[],bigint[]) to pu
 
 grant execute on function omega.plan_victim_verdicts(text,bigint[],bigint[],bigint[],bigint[]) to public
 
-grant execute on function omega.put_machine(text,text,jsonb,jsonb,jsonb) to omega_api
+grant execute on function omega.put_machine(text,text,jsonb,jsonb,jsonb,integer) to omega_api
 
 grant execute on function omega.put_quota(text,text,text,jsonb) to omega_api
 
@@ -2202,11 +2541,17 @@ grant execute on function omega.renew_leases(text,bigint[],text,integer) to omeg
 
 grant execute on function omega.report_task(text,text,bigint,text,text) to omega_api
 
+grant execute on function omega.report_tasks(text,text,jsonb) to omega_api
+
 grant execute on function omega.return_lost_tasks(text,bigint) to omega_scheduler
 
 grant execute on function omega.return_to_pending(text,bigint[],text) to public
 
 grant execute on function omega.set_machine_state(text,text,text) to omega_api
+
+grant execute on function omega.set_quota_policy(text,jsonb) to omega_api
+
+grant execute on function omega.set_tenant_limits(text,jsonb) to omega_api
 
 grant execute on function omega.submit_job(text,jsonb) to omega_api
 
@@ -2215,6 +2560,8 @@ grant execute on function omega.submit_job(text,jsonb,text) to omega_api
 grant execute on function omega.submit_job_core(text,jsonb) to omega_api
 
 grant execute on function omega.submit_jobs(text[],jsonb[],text[]) to omega_api
+
+grant execute on function omega.tenant_reason(text) to public
 
 grant execute on function omega.tolerates(jsonb,jsonb) to public
 

@@ -38,6 +38,11 @@ export interface AgentClient {
   /** The machine's claims, or "unchanged" when they still match `etag`. */
   claims(machine: string, etag?: string): Promise<{ claims: Claims; etag: string } | "unchanged">;
   report(machine: string, taskId: number, state: ReportedState, reason?: string): Promise<void>;
+  /** Many reports in one call; each result is 200 or the status that refused it. */
+  reportMany(
+    machine: string,
+    reports: { task: number; state: ReportedState; reason?: string }[],
+  ): Promise<{ taskId: number; status: number; detail: string | null }[]>;
 }
 
 export function agentClient(options: { url: string; token: string; cell: string }): AgentClient {
@@ -91,6 +96,10 @@ export function agentClient(options: { url: string; token: string; cell: string 
     },
     async report(machine, taskId, state, reason) {
       await call("POST", `${machinePath(machine)}/tasks/${taskId}`, reason ? { state, reason } : { state });
+    },
+    async reportMany(machine, reports) {
+      const { body } = await call("POST", `${machinePath(machine)}/reports`, { reports });
+      return body.results;
     },
   };
 }

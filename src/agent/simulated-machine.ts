@@ -10,7 +10,15 @@ export interface SimulationOptions {
   /** The share of tasks that fail ("exit 1") instead of succeeding. */
   failRate: number;
   random?: () => number;
+  /** How long a stop may spend sending the reports still owed. (Default: 5 s.) */
+  drainMs?: number;
 }
+
+/** Reports per call: omega.report_tasks takes up to 1000; smaller calls keep each transaction short. */
+export const REPORT_BATCH = 500;
+/** Task ids per heartbeat: a machine running more sends them over several heartbeats. */
+export const HEARTBEAT_PAGE = 5000;
+const DEFAULT_DRAIN_MS = 5_000;
 
 interface LocalTask {
   timer: NodeJS.Timeout | undefined;
@@ -25,14 +33,19 @@ interface LocalTask {
  * longer claimed here — moved away while the machine was silent, cancelled, preempted. Reports that
  * could not be delivered (the API or its database is down) are sent again on the next round; a
  * refused one (409: the task is not ours any more) is dropped and the task stopped.
+ *
+ * The heartbeat has a loop of its own, so that no amount of reporting can delay it past the
+ * lost-machine timeout (issue 17: thousands of reports sent one by one before the next heartbeat
+ * took a whole cell down); reports go in batches of REPORT_BATCH, and the running list in pages of
+ * HEARTBEAT_PAGE.
  */
 export class SimulatedMachine {
   private readonly tasks = new Map<number, LocalTask>();
   /** Undelivered reports, the latest per task, in order. */
   private readonly reports = new Map<number, { state: ReportedState; reason?: string }>();
   private etag: string | undefined;
-  private lastHeartbeat = 0;
   private timer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly random: () => number;
 
@@ -46,29 +59,60 @@ export class SimulatedMachine {
   }
 
   start(): void {
+    this.loop(
+      "round",
+      () => this.round(),
+      this.options.pollMs,
+      (t) => {
+        this.timer = t;
+      },
+    );
+    this.loop(
+      "heartbeat",
+      () => this.heartbeat(),
+      this.options.heartbeatMs,
+      (t) => {
+        this.heartbeatTimer = t;
+      },
+    );
+  }
+
+  /** Runs `work` now and then `everyMs` after each run ends, until stopped. */
+  private loop(what: string, work: () => Promise<void>, everyMs: number, keep: (t: NodeJS.Timeout) => void) {
     let lastFailure = "";
-    const round = async () => {
+    const run = async () => {
       try {
-        await this.round();
+        await work();
         lastFailure = "";
       } catch (error) {
         // Said once per kind of failure, not every round of an outage.
         const failure = String((error as Error).message);
         if (failure !== lastFailure)
-          this.logger.warn({ machine: this.name, err: error }, "agent round failed");
+          this.logger.warn({ machine: this.name, err: error }, `agent ${what} failed`);
         lastFailure = failure;
       }
-      if (!this.stopped) this.timer = setTimeout(round, this.options.pollMs);
+      if (!this.stopped) keep(setTimeout(run, everyMs));
     };
-    void round();
+    void run();
   }
 
-  /** Stops polling and the local tasks' timers; sends what it still owes once, best effort. */
+  /**
+   * Stops polling, heartbeating and the local tasks' timers; sends what it still owes, in batches,
+   * for at most `drainMs` (a SIGTERM must end: what is left is sent again by the next agent, or
+   * found by the lost-machine check).
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.heartbeatTimer);
     for (const task of this.tasks.values()) clearTimeout(task.timer);
-    await this.flushReports().catch(() => {});
+    const deadline = Date.now() + (this.options.drainMs ?? DEFAULT_DRAIN_MS);
+    let timeout: NodeJS.Timeout | undefined;
+    const expired = new Promise<void>((resolve) => {
+      timeout = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    });
+    await Promise.race([this.flushReports(deadline).catch(() => {}), expired]);
+    clearTimeout(timeout);
   }
 
   /** Task ids running here (not finished). */
@@ -77,7 +121,6 @@ export class SimulatedMachine {
   }
 
   private async round(): Promise<void> {
-    if (Date.now() - this.lastHeartbeat >= this.options.heartbeatMs) await this.heartbeat();
     await this.flushReports();
     const fetched = await this.client.claims(this.name, this.etag);
     if (fetched !== "unchanged") {
@@ -87,11 +130,14 @@ export class SimulatedMachine {
     await this.flushReports();
   }
 
+  /** One heartbeat, its running list in pages (the first page alone says the machine is alive). */
   private async heartbeat(): Promise<void> {
-    const reply = await this.client.heartbeat(this.name, this.running());
-    this.lastHeartbeat = Date.now();
-    if (reply.cameBack) this.logger.info({ machine: this.name, state: reply.state }, "machine is back");
-    for (const id of reply.stop) this.stopTask(id, "no longer claimed here");
+    const running = this.running();
+    for (let from = 0; from === 0 || from < running.length; from += HEARTBEAT_PAGE) {
+      const reply = await this.client.heartbeat(this.name, running.slice(from, from + HEARTBEAT_PAGE));
+      if (reply.cameBack) this.logger.info({ machine: this.name, state: reply.state }, "machine is back");
+      for (const id of reply.stop) this.stopTask(id, "no longer claimed here");
+    }
   }
 
   private reconcile(claimed: ClaimedTask[]): void {
@@ -130,19 +176,30 @@ export class SimulatedMachine {
     this.logger.debug({ machine: this.name, task: id, why }, "task stopped");
   }
 
-  private async flushReports(): Promise<void> {
-    for (const [id, report] of [...this.reports]) {
-      try {
-        await this.client.report(this.name, id, report.state, report.reason);
-      } catch (error) {
-        // Not refused for being someone else's task (an outage, a bad token): sent again next round.
-        if (!(error instanceof AgentRefusal) || (error.status !== 404 && error.status !== 409)) throw error;
-        this.logger.debug({ machine: this.name, task: id, detail: error.message }, "report refused");
-        this.stopTask(id, error.message);
-        continue;
+  /** Sends the reports owed, REPORT_BATCH per call, until none is left or `deadline` passes. */
+  private async flushReports(deadline = Number.POSITIVE_INFINITY): Promise<void> {
+    const owed = [...this.reports];
+    for (let from = 0; from < owed.length && Date.now() < deadline; from += REPORT_BATCH) {
+      const batch = owed.slice(from, from + REPORT_BATCH);
+      const results = await this.client.reportMany(
+        this.name,
+        batch.map(([task, r]) =>
+          r.reason ? { task, state: r.state, reason: r.reason } : { task, state: r.state },
+        ),
+      );
+      for (const [i, [id, report]] of batch.entries()) {
+        const result = results[i];
+        if (!result) continue;
+        if (result.status === 404 || result.status === 409) {
+          // Not this machine's task any more (moved away, cancelled): stop it and forget it.
+          this.logger.debug({ machine: this.name, task: id, detail: result.detail }, "report refused");
+          this.stopTask(id, result.detail ?? "refused");
+          continue;
+        }
+        if (result.status !== 200) throw new AgentRefusal(result.status, result.detail ?? "report refused");
+        if (this.reports.get(id) === report) this.reports.delete(id);
+        if (report.state !== "running") this.tasks.delete(id);
       }
-      if (this.reports.get(id) === report) this.reports.delete(id);
-      if (report.state !== "running") this.tasks.delete(id);
     }
   }
 }

@@ -32,7 +32,32 @@ export interface AppOptions {
 // Probes and scrapes arrive every few seconds: log them only at debug level.
 const QUIET_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
 
-/** One line per request once answered: method, url, status, milliseconds. */
+// Query parameters whose values are secrets when a client puts them in a URL (a bearer token as
+// ?access_token=, an API key): the request log keeps the name and drops the value.
+const SECRET_PARAM = /token|key|secret|passw|auth|sig/i;
+
+/** The URL as the request log shows it: the values of secret-looking parameters replaced. */
+export function redactedUrl(url: string): string {
+  const q = url.indexOf("?");
+  if (q < 0) return url;
+  const params = url
+    .slice(q + 1)
+    .split("&")
+    .map((pair) => {
+      const eq = pair.indexOf("=");
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name);
+      } catch {
+        // A malformed escape: judge the name as written.
+      }
+      return eq >= 0 && SECRET_PARAM.test(decoded) ? `${name}=[redacted]` : pair;
+    });
+  return `${url.slice(0, q)}?${params.join("&")}`;
+}
+
+/** One line per request once answered: method, url (secrets redacted), status, milliseconds. */
 function requestLog(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint();
@@ -40,7 +65,7 @@ function requestLog(logger: Logger): RequestHandler {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const line = {
         method: req.method,
-        url: req.originalUrl,
+        url: redactedUrl(req.originalUrl),
         status: res.statusCode,
         ms: Math.round(ms * 10) / 10,
       };

@@ -14,7 +14,7 @@ import { HttpProblem } from "./problem.ts";
 
 export type Principal =
   | { kind: "admin" }
-  | { kind: "tenant"; id: number; name: string }
+  | { kind: "tenant"; id: number; name: string; jobsPerMinute: number }
   | { kind: "agent"; cell: string };
 
 // Visible ASCII, bounded (a superset of RFC 6750's b64token, so that a configured admin token with,
@@ -35,7 +35,7 @@ export function principalOf(res: Response): Principal {
 }
 
 /** The tenant a tenant token stands for, or undefined for the admin (who sees every tenant). */
-export function tenantScope(res: Response): { id: number; name: string } | undefined {
+export function tenantScope(res: Response): { id: number; name: string; jobsPerMinute: number } | undefined {
   const principal = principalOf(res);
   return principal.kind === "tenant" ? principal : undefined;
 }
@@ -68,7 +68,7 @@ export function createAuth(pool: Pool, adminToken: string): Auth {
     }
     const tenant = token.startsWith(TENANT_TOKEN_PREFIX) ? await tenantGetByToken(pool, digest) : undefined;
     if (!tenant) throw unauthorized("the token is not valid", "invalid_token");
-    return { kind: "tenant", id: tenant.id, name: tenant.name };
+    return { kind: "tenant", id: tenant.id, name: tenant.name, jobsPerMinute: tenant.jobsPerMinute };
   }
 
   function requiring(allowed: (p: Principal, req: Request) => string | undefined): RequestHandler {

@@ -4,7 +4,7 @@
  * out by hand.
  */
 import { z } from "zod";
-import { heartbeatBodySchema, taskReportBodySchema } from "../domain/agent-bodies.ts";
+import { heartbeatBodySchema, reportsBodySchema, taskReportBodySchema } from "../domain/agent-bodies.ts";
 import {
   cellBodySchema,
   jobSpecSchema,
@@ -83,11 +83,16 @@ const jobDetail = {
       }),
       placements: {
         type: "array",
+        description: "One page, by task index (?after=<taskIndex>&limit=, at most 1000).",
         items: object({ taskIndex: int, taskId: int, machine: str, placedAt: time }),
+      },
+      next: {
+        type: ["integer", "null"],
+        description: "Pass as ?after= for the next page; null on the last.",
       },
       pendingReasons: {
         type: "array",
-        description: "Why tasks are still pending, one entry per reason, most tasks first.",
+        description: "Why tasks are still pending, one entry per reason, most tasks first (at most 20).",
         items: object({ reason: str, tasks: int }),
       },
     }),
@@ -204,11 +209,44 @@ export const schemas: Record<string, Schema> = {
     capacity: ref("Resources"),
     used: ref("Resources"),
     tasks: int,
+    maxTasks: { type: "integer", description: "At most this many tasks on the machine (Default: 110)." },
     labels: { type: "object", additionalProperties: str },
     taints: { type: "array", items: { type: "object" } },
     version: int,
   }),
   Tenant: object({ id: int, name: str, createdAt: time }),
+  TenantLimits: object(
+    {
+      tenant: str,
+      maxPriority: { type: "integer", description: "(Default: 199, the top of batch.)" },
+      maxTasksPerJob: { type: "integer", description: "(Default: 10,000.)" },
+      maxPendingTasks: { type: "integer", description: "Over every cell. (Default: 100,000.)" },
+      jobsPerMinute: { type: "integer", description: "A token bucket per API process. (Default: 600.)" },
+      minTaskRequest: object({ cpu: int, memory: int }),
+    },
+    "What the admin lets a tenant ask for. PUT takes any subset (maxPriority may be a band name).",
+  ),
+  QuotaPolicy: object(
+    { cell: str, batch: { enum: ["unlimited", "none"] }, production: { enum: ["unlimited", "none"] } },
+    "What a missing quota means in the cell, per band (Default: batch unlimited, production none).",
+  ),
+  ReportsBody: fromZod(reportsBodySchema),
+  TaskReports: object({
+    results: {
+      type: "array",
+      items: object({
+        taskId: int,
+        status: {
+          type: "integer",
+          description: "200, or the status that refused this report (404, 409, 422)",
+        },
+        state: nullable(taskStates),
+        jobState: nullable(taskStates),
+        reason: nullable(str),
+        detail: nullable(str),
+      }),
+    },
+  }),
   TenantToken: {
     allOf: [
       ref("Tenant"),

@@ -97,8 +97,25 @@ const paths = {
   },
   "/v1/cells/{cell}/machines": {
     get: op("Machines with capacity, usage and state", "any", {
-      parameters: [cell],
-      responses: { ...ok("the machines", listOf("machines", "Machine")), ...errors(401, 404) },
+      parameters: [
+        cell,
+        queryParam("after", "cursor: the `next` of the previous page (a machine name)"),
+        queryParam("limit", "page size (Default: 1000)", { type: "integer", minimum: 1, maximum: 1000 }),
+      ],
+      responses: {
+        ...ok("a page of machines, by name", {
+          type: "object",
+          properties: {
+            machines: { type: "array", items: ref("Machine") },
+            next: {
+              type: ["string", "null"],
+              description: "Pass as ?after= for the next page; null on the last.",
+            },
+          },
+          required: ["machines", "next"],
+        }),
+        ...errors(401, 404, 422),
+      },
     }),
   },
   "/v1/cells/{cell}/machines/{name}": {
@@ -163,6 +180,27 @@ const paths = {
       },
     }),
   },
+  "/v1/cells/{cell}/machines/{name}/reports": {
+    post: op("Report many tasks of the machine at once (at most 1000); each result stands alone", "agent", {
+      parameters: [cell, machine],
+      requestBody: body("ReportsBody"),
+      responses: {
+        ...ok("one result per report, in order", ref("TaskReports")),
+        ...errors(400, 401, 403, 404, 413, 415, 422),
+      },
+    }),
+  },
+  "/v1/cells/{cell}/quota-policy": {
+    get: op("What a missing quota means in the cell, per band", "any", {
+      parameters: [cell],
+      responses: { ...ok("the policy", ref("QuotaPolicy")), ...errors(401, 404) },
+    }),
+    put: op("Set what a missing quota means in the cell: unlimited or none, per band", "admin", {
+      parameters: [cell],
+      requestBody: { required: true, content: json({ type: "object" }) },
+      responses: { ...ok("the policy", ref("QuotaPolicy")), ...errors(400, 401, 403, 404, 413, 415, 422) },
+    }),
+  },
   "/v1/cells/{cell}/machines/{name}/tasks/{task}": {
     post: op("Report a task of the machine running, succeeded or failed", "agent", {
       parameters: [cell, machine, taskId],
@@ -184,6 +222,17 @@ const paths = {
         ...ok("created", ref("TenantToken"), "201"),
         ...errors(400, 401, 403, 409, 413, 415, 422),
       },
+    }),
+  },
+  "/v1/tenants/{name}/limits": {
+    get: op("A tenant's rights and admission limits (the admin, or the tenant itself)", "any", {
+      parameters: [pathParam("name", "tenant name")],
+      responses: { ...ok("the limits", ref("TenantLimits")), ...errors(401, 404) },
+    }),
+    put: op("Set a tenant's rights and admission limits (fields left out keep their value)", "admin", {
+      parameters: [pathParam("name", "tenant name")],
+      requestBody: { required: true, content: json({ type: "object" }) },
+      responses: { ...ok("the limits", ref("TenantLimits")), ...errors(400, 401, 403, 404, 413, 415, 422) },
     }),
   },
   "/v1/tenants/{name}/token": {
@@ -248,14 +297,25 @@ const paths = {
           },
           content: json(ref("JobDetail")),
         },
-        ...errors(400, 401, 403, 413, 415, 422),
+        ...errors(400, 401, 403, 413, 415, 422, 429),
       },
     }),
   },
   "/v1/jobs/{id}": {
-    get: op("A job, its placements, and why any task is still pending (owner or admin)", "any", {
-      parameters: [jobId],
-      responses: { ...ok("the job", ref("JobDetail")), ...errors(401, 404) },
+    get: op("A job, a page of its placements, and why any task is still pending (owner or admin)", "any", {
+      parameters: [
+        jobId,
+        queryParam("after", "cursor: the `next` of the previous page (a task index)", {
+          type: "integer",
+          minimum: 0,
+        }),
+        queryParam("limit", "placements per page (Default: 1000)", {
+          type: "integer",
+          minimum: 1,
+          maximum: 1000,
+        }),
+      ],
+      responses: { ...ok("the job", ref("JobDetail")), ...errors(401, 404, 422) },
     }),
     delete: op("Cancel a job: its claims are released in the same transaction (owner or admin)", "any", {
       parameters: [jobId],
@@ -309,7 +369,8 @@ const responses = Object.fromEntries(
       [409, "conflicts with the current state"],
       [413, "the body is larger than 1 MiB"],
       [415, "the body is not application/json"],
-      [422, "the request is not valid; `errors` names the fields"],
+      [422, "the request is not valid; `errors` names the fields (the first 20, and `errorCount`)"],
+      [429, "over the tenant's jobs per minute or pending tasks; Retry-After says when to try again"],
     ] as const
   ).map(([status, description]) => [String(status), problem(description)]),
 );

@@ -20,7 +20,15 @@ export interface Problem {
   status: number;
   detail: string;
   errors?: FieldError[];
+  /** How many field errors there were, when `errors` holds only the first MAX_FIELD_ERRORS. */
+  errorCount?: number;
 }
+
+/**
+ * A problem document lists at most this many field errors (and says how many there were): a 1 MiB
+ * body of unknown keys would otherwise answer with one entry per key, megabytes of it.
+ */
+export const MAX_FIELD_ERRORS = 20;
 
 /** A refusal raised by a route: becomes a problem response with this status. */
 export class HttpProblem extends Error {
@@ -43,28 +51,44 @@ export class HttpProblem extends Error {
 
 export function sendProblem(res: Response, status: number, detail: string, errors?: FieldError[]): void {
   const body: Problem = { type: "about:blank", title: STATUS_CODES[status] ?? "Error", status, detail };
-  if (errors?.length) body.errors = errors;
+  if (errors?.length) body.errors = errors.slice(0, MAX_FIELD_ERRORS);
+  if (totalOf(errors) > MAX_FIELD_ERRORS) body.errorCount = totalOf(errors);
   res.status(status).type("application/problem+json").send(JSON.stringify(body));
 }
 
 /** zod issues as one error per field; an unknown field is named by its own path. */
 export function fieldErrors(error: z.ZodError): FieldError[] {
-  return error.issues.flatMap((issue): FieldError[] => {
+  const errors: FieldError[] = [];
+  // Past the cap only the count matters: no path strings built for a hundred thousand unknown keys.
+  let count = 0;
+  for (const issue of error.issues) {
     const path = issue.path.map(String);
     if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) => ({ path: [...path, key].join("."), message: "unknown field" }));
+      for (const key of issue.keys.slice(0, Math.max(0, MAX_FIELD_ERRORS - errors.length))) {
+        errors.push({ path: [...path, key].join("."), message: "unknown field" });
+      }
+      count += issue.keys.length;
+      continue;
     }
+    count += 1;
+    if (errors.length >= MAX_FIELD_ERRORS) continue;
     const message =
       issue.code === "invalid_key" ? `invalid key: ${issue.issues[0]?.message ?? ""}` : issue.message;
-    return [{ path: path.join("."), message }];
-  });
+    errors.push({ path: path.join("."), message });
+  }
+  return Object.assign(errors, { total: count });
+}
+
+/** The number of field errors behind a (possibly capped) list from fieldErrors. */
+function totalOf(errors: FieldError[] | undefined): number {
+  return (errors as (FieldError[] & { total?: number }) | undefined)?.total ?? errors?.length ?? 0;
 }
 
 // The procedures prefix their messages with the field they refuse ("resources.cpu: ...").
 const FIELD_PREFIX = /^([A-Za-z][\w.]*): (.+)$/s;
 
 function sqlFieldErrors(status: number, message: string): FieldError[] | undefined {
-  if (status !== 422) return undefined;
+  if (status !== 422 && status !== 429) return undefined;
   const match = FIELD_PREFIX.exec(message);
   return match ? [{ path: match[1] ?? "", message: match[2] ?? message }] : undefined;
 }
@@ -98,6 +122,8 @@ function classify(error: unknown): HttpProblem | undefined {
   if (refusal) {
     return new HttpProblem(refusal.status, refusal.detail, {
       errors: sqlFieldErrors(refusal.status, refusal.detail),
+      // A tenant over its pending-task limit: its tasks are placed within seconds when they fit.
+      headers: refusal.status === 429 ? { "Retry-After": "10" } : {},
     });
   }
   if (typeof error !== "object" || error === null) return undefined;

@@ -5,9 +5,20 @@
 import express, { type Request, type RequestHandler } from "express";
 import type { z } from "zod";
 import { MACHINE_NAME_PATTERN, NAME_PATTERN } from "../domain/job-spec.ts";
+import { refuseCrowdedObjects } from "./crowded-objects.ts";
 import { HttpProblem } from "./problem.ts";
+import { refuseProtoKeys } from "./proto-keys.ts";
 
-const parseJson = express.json({ limit: "1mb", strict: true, type: isJson });
+// Requests whose raw body holds "__proto__" somewhere: only those are walked for such a key.
+const mentionsProto = new WeakSet<object>();
+const parseJson = express.json({
+  limit: "1mb",
+  strict: true,
+  type: isJson,
+  verify: (req, _res, buf) => {
+    if (buf.includes("__proto__")) mentionsProto.add(req);
+  },
+});
 
 function isJson(req: { headers: { "content-type"?: string | undefined } }): boolean {
   const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
@@ -26,11 +37,20 @@ export const jsonBody: RequestHandler = (req, res, next) => {
     next(new HttpProblem(400, "the request body is empty; a JSON object is required"));
     return;
   }
-  parseJson(req, res, next);
+  parseJson(req, res, (error?: unknown) => {
+    if (error) return next(error);
+    try {
+      if (mentionsProto.has(req)) refuseProtoKeys(req.body);
+    } catch (refusal) {
+      return next(refusal);
+    }
+    next();
+  });
 };
 
 /** Parses `value` with `schema`; a ZodError becomes a 422 with per-field errors. */
 export function validate<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  refuseCrowdedObjects(schema, value);
   return schema.parse(value);
 }
 

@@ -12,6 +12,15 @@ export interface ApiProcess {
 }
 
 /**
+ * Node flags that write a CPU profile of a bench's child process when it exits, into
+ * $OMEGA_BENCH_CPU_PROF (open it in Chrome's DevTools): where the API's and workers' time goes.
+ */
+export function cpuProfiling(): string[] {
+  const dir = process.env.OMEGA_BENCH_CPU_PROF;
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
+}
+
+/**
  * A real `omega serve` process on a free loopback port, ready when /readyz says so. Its own
  * process, so the load generator and the server do not share an event loop.
  */
@@ -20,7 +29,7 @@ export async function startApiProcess(databaseUrl: string): Promise<ApiProcess> 
   const adminToken = newAdminToken();
   const child: ChildProcess = spawn(
     process.execPath,
-    [cli, "serve", "--port", String(port), "--host", "127.0.0.1"],
+    [...cpuProfiling(), cli, "serve", "--port", String(port), "--host", "127.0.0.1"],
     {
       env: {
         ...process.env,

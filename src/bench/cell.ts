@@ -17,6 +17,9 @@ export interface CellShape {
  */
 export async function createCell(db: Queryable, shape: CellShape): Promise<void> {
   await db.query("select omega.create_cell($1)", [shape.name]);
+  // Every band open without a quota (production's default is closed, issue 17): the benchmarks
+  // measure the scheduler, not a tenant's rights.
+  await db.query(`select omega.set_quota_policy($1, '{"production": "unlimited"}')`, [shape.name]);
   await db.query(
     `insert into omega.machines (cell, name, cpu, memory, labels)
      select $1, 'm' || i, $3, $4, jsonb_build_object('zone', 'z' || (i % $5)) from generate_series(1, $2) i`,
@@ -24,7 +27,23 @@ export async function createCell(db: Queryable, shape: CellShape): Promise<void>
   );
 }
 
-/** A tenant for SQL submissions (its token is not needed: omega.submit_job takes the tenant's name). */
+/**
+ * A tenant for SQL submissions (its token is not needed: omega.submit_job takes the tenant's name),
+ * with every right and no admission limit to speak of: the benchmarks measure the scheduler, not a
+ * tenant's limits (the `noisy` scenario sets its own).
+ */
 export async function createTenant(db: Queryable, name: string): Promise<void> {
-  await db.query("insert into omega.tenants (name, token_hash) values ($1, $2)", [name, sha256(name)]);
+  await db.query(
+    `insert into omega.tenants (name, token_hash, max_priority, max_tasks_per_job, max_pending_tasks, jobs_per_minute)
+     values ($1, $2, 999, 100000, 100000000, 1000000)`,
+    [name, sha256(name)],
+  );
 }
+
+/** The limits a bench tenant made over HTTP gets (POST /v1/tenants takes them). */
+export const UNLIMITED_TENANT = {
+  maxPriority: 999,
+  maxTasksPerJob: 100_000,
+  maxPendingTasks: 100_000_000,
+  jobsPerMinute: 1_000_000,
+} as const;

@@ -1,4 +1,5 @@
 import type { Pool } from "../db/pool.ts";
+import { UNLIMITED_TENANT } from "./cell.ts";
 import { openLoop } from "./open-loop.ts";
 import { progress } from "./progress.ts";
 
@@ -11,7 +12,10 @@ export interface SubmittedOverHttp {
   refused: Record<string, number>;
 }
 
-/** Creates a tenant through the API and returns its token. */
+/**
+ * Creates a tenant through the API and returns its token. It gets every right and no admission
+ * limit to speak of (UNLIMITED_TENANT): the benchmarks measure the scheduler, not a tenant's limits.
+ */
 export async function createTenantOverHttp(
   apiUrl: string,
   adminToken: string,
@@ -20,7 +24,7 @@ export async function createTenantOverHttp(
   const res = await fetch(`${apiUrl}/v1/tenants`, {
     method: "POST",
     headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-    body: JSON.stringify({ name }),
+    body: JSON.stringify({ name, limits: UNLIMITED_TENANT }),
   });
   if (res.status !== 201) throw new Error(`creating the tenant: HTTP ${res.status} ${await res.text()}`);
   return ((await res.json()) as { token: string }).token;

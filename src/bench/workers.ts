@@ -1,6 +1,7 @@
 import { createInterface } from "node:readline";
 import { spawnWorker, type WorkerProcess } from "../cli/worker-process.ts";
 import type { Pool } from "../db/pool.ts";
+import { cpuProfiling } from "./api-process.ts";
 
 /** What one worker process reported about its evaluations (summed from its "evaluation" log lines). */
 export interface WorkerTotals {
@@ -55,6 +56,7 @@ export async function startWorkers(
       env: { LOG_LEVEL: "info", OMEGA_PARENT_PID: String(process.pid) },
       stdout: "pipe",
       args,
+      nodeArgs: cpuProfiling(),
     });
     processes.push(worker);
     if (worker.child.stdout) {

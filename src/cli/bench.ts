@@ -129,6 +129,26 @@ export function benchCommand(): Command {
       );
     });
 
+  bench
+    .command("noisy")
+    .description(
+      "noisy neighbour: a tenant's 1-task submit latency while another submits 100,000-task jobs (with default and raised limits)",
+    )
+    .option("--machines <n>", "machines in the cell (Default: 1000)", positiveInt, 1_000)
+    .option("--seconds <n>", "seconds of submissions per run (Default: 20)", positiveInt, 20)
+    .option("--rate <n>", "the quiet tenant's 1-task jobs per second (Default: 20)", positiveInt, 20)
+    .option("--noisy-tasks <n>", "tasks in each noisy job (Default: 100000)", positiveInt, 100_000)
+    .option("--noisy-concurrency <n>", "noisy submissions in flight (Default: 4)", positiveInt, 4)
+    .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing about speed")
+    .action(async ({ quick, ...options }) => {
+      const { runNoisy } = await import("../bench/noisy.ts");
+      await runNoisy(
+        quick
+          ? { ...options, machines: 50, seconds: 2, rate: 10, noisyTasks: 20_000, noisyConcurrency: 2 }
+          : options,
+      );
+    });
+
   // One pessimistic scheduler of the throughput baseline; started by the bench, not by people.
   bench
     .command("pessimistic-worker", { hidden: true })

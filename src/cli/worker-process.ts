@@ -16,9 +16,23 @@ export interface WorkerProcess {
 export function spawnWorker(
   databaseUrl: string,
   scheduler: string,
-  options: { env?: Record<string, string>; stdout?: "inherit" | "ignore" | "pipe"; args?: string[] } = {},
+  options: {
+    env?: Record<string, string>;
+    stdout?: "inherit" | "ignore" | "pipe";
+    args?: string[];
+    /** Node's own flags (a CPU profile, say). */
+    nodeArgs?: string[];
+  } = {},
 ): WorkerProcess {
-  const child = spawn(process.execPath, [cli, "worker", "--scheduler", scheduler, ...(options.args ?? [])], {
+  const args = [
+    ...(options.nodeArgs ?? []),
+    cli,
+    "worker",
+    "--scheduler",
+    scheduler,
+    ...(options.args ?? []),
+  ];
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, DATABASE_URL: databaseUrl, ...options.env },
     stdio: ["ignore", options.stdout ?? "inherit", "inherit"],
   });

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -9,7 +10,22 @@ export interface EmbeddedDatabase {
 }
 
 const USER = "postgres";
-const PASSWORD = "omega";
+// What data directories made before passwords were generated were initialised with.
+const LEGACY_PASSWORD = "omega";
+
+/**
+ * The superuser's password: generated when the data directory is first made and kept beside it
+ * (readable by its owner only), so that no two installations share one that anyone can read in
+ * this file.
+ */
+async function superuserPassword(dir: string, dataDir: string): Promise<string> {
+  const file = path.join(dir, "pg.password");
+  if (existsSync(file)) return (await readFile(file, "utf8")).trim();
+  if (existsSync(path.join(dataDir, "PG_VERSION"))) return LEGACY_PASSWORD;
+  const password = randomBytes(24).toString("base64url");
+  await writeFile(file, password, { mode: 0o600 });
+  return password;
+}
 
 /**
  * Starts (creating it on first use) a PostgreSQL server whose data lives in `dir`, for when no
@@ -26,11 +42,12 @@ export async function startEmbedded(
   if (process.getuid?.() === 0) await letPostgresUserIn(path.dirname(dataDir));
   await stopOrphan(dataDir);
   const port = options.port ?? (await freePort());
+  const password = await superuserPassword(path.dirname(dataDir), dataDir);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     user: USER,
-    password: PASSWORD,
+    password,
     port,
     persistent: true,
     createPostgresUser: true,
@@ -53,7 +70,7 @@ export async function startEmbedded(
   await server.start();
   await writeFile(path.join(path.dirname(dataDir), "pg.port"), String(port));
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    url: `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
     stop: () => server.stop(),
   };
 }

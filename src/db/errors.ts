@@ -13,6 +13,8 @@ const byCode: Record<string, { status: number; title: string }> = {
   OM404: { status: 404, title: "Not Found" },
   OM409: { status: 409, title: "Conflict" },
   OM422: { status: 422, title: "Unprocessable Content" },
+  // Too much already in flight (a tenant's pending tasks): the same request may pass later.
+  OM429: { status: 429, title: "Too Many Requests" },
   "23505": { status: 409, title: "Conflict" },
   "23503": { status: 422, title: "Unprocessable Content" },
   "23514": { status: 422, title: "Unprocessable Content" },

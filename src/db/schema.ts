@@ -32,6 +32,8 @@ export interface AgentTokens {
 export interface Cells {
   capacity_epoch: Generated<number>;
   created_at: Generated<Timestamp>;
+  missing_quota_batch: Generated<string>;
+  missing_quota_production: Generated<string>;
   name: string;
 }
 
@@ -134,6 +136,7 @@ export interface Machines {
   gpu: number | null;
   id: Generated<number>;
   labels: Generated<Json>;
+  max_tasks: Generated<number>;
   memory: number | null;
   name: string;
   state: Generated<string>;
@@ -155,6 +158,7 @@ export interface MachineUsage {
   labels: Json | null;
   machine: string | null;
   machine_id: number | null;
+  max_tasks: number | null;
   state: string | null;
   taints: Json | null;
   tasks: number | null;
@@ -275,6 +279,12 @@ export interface Tasks {
 export interface Tenants {
   created_at: Generated<Timestamp>;
   id: Generated<number>;
+  jobs_per_minute: Generated<number>;
+  max_pending_tasks: Generated<number>;
+  max_priority: Generated<number>;
+  max_tasks_per_job: Generated<number>;
+  min_task_cpu: Generated<number>;
+  min_task_memory: Generated<number>;
   name: string;
   token_hash: Buffer;
 }

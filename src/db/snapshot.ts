@@ -75,7 +75,7 @@ export class CellSnapshot implements Snapshot {
 
 /** The machine columns planning needs, as `toMachineView` reads them. */
 export const MACHINE_COLUMNS =
-  "id, name, state, cpu, memory, gpu, disk, used_cpu, used_memory, used_gpu, used_disk, tasks, labels, taints, version";
+  "id, name, state, cpu, memory, gpu, disk, used_cpu, used_memory, used_gpu, used_disk, tasks, max_tasks, labels, taints, version";
 
 export interface MachineRow extends Record<Dimension, number> {
   id: number;
@@ -86,6 +86,7 @@ export interface MachineRow extends Record<Dimension, number> {
   used_gpu: number;
   used_disk: number;
   tasks: number;
+  max_tasks: number;
   labels: Record<string, string>;
   taints: Taint[];
   version: number;
@@ -106,6 +107,7 @@ export function toMachineView(row: MachineRow): MachineView {
     capacity,
     used,
     tasks: row.tasks,
+    maxTasks: row.max_tasks,
     labels: row.labels,
     taints: row.taints,
     version: row.version,

@@ -21,5 +21,17 @@ export const taskReportBodySchema = z.strictObject({
   reason: text(1000).optional(),
 });
 
+/** The most reports one call may carry (omega.report_tasks checks the same bound). */
+export const MAX_REPORTS = 1000;
+
+/** Many tasks' transitions in one call: one transaction instead of one HTTP call per task. */
+export const reportsBodySchema = z.strictObject({
+  reports: z
+    .array(z.strictObject({ task: taskId, state: z.enum(REPORTED_STATES), reason: text(1000).optional() }))
+    .min(1)
+    .max(MAX_REPORTS),
+});
+
+export type ReportsBody = z.output<typeof reportsBodySchema>;
 export type HeartbeatBody = z.output<typeof heartbeatBodySchema>;
 export type TaskReportBody = z.output<typeof taskReportBodySchema>;

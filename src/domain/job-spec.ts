@@ -44,9 +44,18 @@ export const machineNameSchema = z
 const labelKey = z.string().regex(LABEL_KEY_PATTERN, "must be 1-253 letters, digits, '.', '_', '-' or '/'");
 const labelValue = text(253);
 
-const labelsSchema = z
-  .record(labelKey, labelValue)
-  .refine((labels) => Object.keys(labels).length <= LIST_MAX, `at most ${LIST_MAX} entries`);
+/**
+ * A string map (labels, a selector): label keys, short string values, at most LIST_MAX entries.
+ * (z.record would skip an own "__proto__" key without a word: request bodies are refused before
+ * they get here when they hold one, see src/api/proto-keys.ts.)
+ */
+function stringMap() {
+  return z
+    .record(labelKey, labelValue)
+    .refine((map) => Object.keys(map).length <= LIST_MAX, `at most ${LIST_MAX} entries`);
+}
+
+const labelsSchema = stringMap();
 
 const keyValueSchema = z.strictObject({ key: labelKey, value: labelValue.optional() });
 
@@ -130,10 +139,7 @@ const affinityTermSchema = z
   });
 
 export const constraintsSchema = z.strictObject({
-  selector: z
-    .record(labelKey, labelValue)
-    .refine((s) => Object.keys(s).length <= LIST_MAX, `at most ${LIST_MAX} entries`)
-    .optional(),
+  selector: stringMap().optional(),
   affinity: z.array(affinityTermSchema).max(LIST_MAX).optional(),
   tolerations: z.array(keyValueSchema).max(LIST_MAX).optional(),
   maxPerMachine: z.int().min(1).max(100_000).optional(),
@@ -184,10 +190,23 @@ export const machineBodySchema = z.strictObject({
   resources: resourcesSchema,
   labels: labelsSchema.optional(),
   taints: z.array(keyValueSchema).max(LIST_MAX).optional(),
+  maxTasks: z
+    .int()
+    .min(1)
+    .max(100_000)
+    .optional()
+    .meta({ description: "At most this many tasks on the machine, whatever their requests (Default: 110)" }),
 });
 
 export const cellBodySchema = z.strictObject({ name: nameSchema });
-export const tenantBodySchema = z.strictObject({ name: nameSchema });
+export const tenantBodySchema = z.strictObject({
+  name: nameSchema,
+  // Checked by omega.set_tenant_limits, the one place its rules live (see PUT /v1/tenants/:name/limits).
+  limits: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .meta({ description: "the tenant's rights and limits, as PUT /v1/tenants/:name/limits takes them" }),
+});
 export const quotaBodySchema = z.strictObject({ resources: quotaLimitsSchema });
 
 /** The normalised job spec: quantities and priority are numbers. */

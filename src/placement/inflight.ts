@@ -13,6 +13,7 @@ export class InFlight implements InFlightView {
   readonly #used = new Map<number, Resources>();
   readonly #perJob = new Map<number, Map<number, number>>();
   readonly #quota = new Map<string, Resources>();
+  readonly #perMachine = new Map<number, number>();
   #placements = 0;
 
   used(machineId: number): Readonly<Resources> {
@@ -21,6 +22,10 @@ export class InFlight implements InFlightView {
 
   count(jobId: number, machineId: number): number {
     return this.#perJob.get(jobId)?.get(machineId) ?? 0;
+  }
+
+  tasksOn(machineId: number): number {
+    return this.#perMachine.get(machineId) ?? 0;
   }
 
   tasksOf(jobId: number): ReadonlyMap<number, number> {
@@ -46,6 +51,7 @@ export class InFlight implements InFlightView {
       this.#perJob.set(job.id, machines);
     }
     machines.set(machineId, (machines.get(machineId) ?? 0) + 1);
+    this.#perMachine.set(machineId, this.tasksOn(machineId) + 1);
     this.#placements++;
   }
 
@@ -58,6 +64,7 @@ export class InFlight implements InFlightView {
     else machines.set(machineId, n - 1);
     addInto(this.#used, machineId, job.request, -1);
     if (job.quota) addInto(this.#quota, job.quota.key, job.request, -1);
+    this.#perMachine.set(machineId, this.tasksOn(machineId) - 1);
     this.#placements--;
   }
 }

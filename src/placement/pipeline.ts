@@ -13,6 +13,7 @@ import { explain } from "./explain.ts";
 import { affinity } from "./filters/affinity.ts";
 import { capacity } from "./filters/capacity.ts";
 import { machineState } from "./filters/machine-state.ts";
+import { machineTasks } from "./filters/machine-tasks.ts";
 import { maxPerMachine } from "./filters/max-per-machine.ts";
 import { selector } from "./filters/selector.ts";
 import { tolerations } from "./filters/tolerations.ts";
@@ -63,6 +64,8 @@ export const STAGES: readonly Stage[] = [
   { name: "affinity", filter: affinity, perTask: false, alwaysOn: false },
   // Safety, always on. Per task, as the plan fills machines; first of those, as it rules out the most.
   { name: "capacity", filter: capacity, perTask: true, alwaysOn: true },
+  // Safety, always on. Per task (the plan adds to the machine's count); one addition and a compare.
+  { name: "machineTasks", filter: machineTasks, perTask: true, alwaysOn: true },
   // Per task too (the job's count on a machine grows with the plan); only jobs that set a cap.
   { name: "maxPerMachine", filter: maxPerMachine, perTask: true, alwaysOn: false },
 ];

@@ -33,7 +33,11 @@ export function mayPreempt(preemptor: number, victim: number): boolean {
   return victim < preemptor && !(victim >= 200 && preemptor >= 200);
 }
 
-/** Machines the job could use if room were made: every rule but capacity holds, and it is big enough. */
+/**
+ * Machines the job could use if room were made: every rule but capacity and the task cap holds, and
+ * it is big enough. (A machine full of tiny low-priority tasks — at its cap — is room to be made
+ * too, or a flood of best-effort tasks would shut production out.)
+ */
 export function preemptionCandidates(
   machines: readonly MachineView[],
   job: JobView,
@@ -43,7 +47,7 @@ export function preemptionCandidates(
   limit: number,
 ): MachineView[] {
   const filters = activeStages(config)
-    .filter((s) => s.name !== "capacity")
+    .filter((s) => s.name !== "capacity" && s.name !== "machineTasks")
     .map((s) => s.filter);
   const fits = (m: MachineView) =>
     shortDimension(m.capacity, ZERO, ZERO, job.request) === null &&
@@ -72,6 +76,8 @@ export function planPreemption(
 ): Placement[] {
   const taken = new Set<number>();
   const freed = new Map<number, Resources>();
+  // Claims this plan already evicts per machine: slots under the task cap as well as resources.
+  const evicted = new Map<number, number>();
   // A gang victim's job may lose only its claims above minAvailable.
   const gangBudget = new Map<number, number>();
   const tally =
@@ -94,6 +100,7 @@ export function planPreemption(
         machine,
         inflight,
         freed.get(machine.id),
+        evicted.get(machine.id) ?? 0,
         job,
         victimsOn.get(machine.id) ?? [],
         taken,
@@ -108,6 +115,7 @@ export function planPreemption(
       if (v.gangMin !== null) gangBudget.set(v.jobId, budgetOf(v, gangBudget) - 1);
       addTo(freed, chosen.machine.id, v.request);
     }
+    evicted.set(chosen.machine.id, (evicted.get(chosen.machine.id) ?? 0) + chosen.victims.length);
     placements.push({
       taskId,
       machineId: chosen.machine.id,
@@ -133,6 +141,7 @@ function chooseVictims(
   machine: MachineView,
   inflight: InFlight,
   alreadyFreed: Resources | undefined,
+  alreadyEvicted: number,
   job: JobView,
   candidates: readonly VictimView[],
   taken: ReadonlySet<number>,
@@ -151,15 +160,22 @@ function chooseVictims(
   subtract(used, inflight.used(machine.id), -1);
   if (alreadyFreed) subtract(used, alreadyFreed, 1);
   for (const v of pool) subtract(used, v.request, 1);
-  const fits = () => shortDimension(machine.capacity, used, ZERO, job.request) === null;
+  // Claims on the machine once the plan so far and these victims are accounted for.
+  let tasks = machine.tasks + inflight.tasksOn(machine.id) - alreadyEvicted - pool.length;
+  const fits = () =>
+    tasks < machine.maxTasks && shortDimension(machine.capacity, used, ZERO, job.request) === null;
   if (!fits()) return null;
   // Reprieve from the highest priority down: keep every victim the task can do without.
   const victims = new Set(pool);
   for (let i = pool.length - 1; i >= 0; i--) {
     const v = pool[i] as VictimView;
     subtract(used, v.request, -1);
+    tasks++;
     if (fits()) victims.delete(v);
-    else subtract(used, v.request, 1);
+    else {
+      subtract(used, v.request, 1);
+      tasks--;
+    }
   }
   // Possibly none: a gang may complete on room that was free once its other tasks evict.
   return [...victims];

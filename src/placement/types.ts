@@ -37,7 +37,10 @@ export interface MachineView {
   state: MachineState;
   capacity: Resources;
   used: Resources;
+  /** Claims on the machine, all jobs. */
   tasks: number;
+  /** At most this many claims on the machine, whatever their requests (Kubernetes' max pods). */
+  maxTasks: number;
   labels: Readonly<Record<string, string>>;
   taints: readonly Taint[];
   version: number;
@@ -96,6 +99,7 @@ export type RejectionReason =
   | "affinity mismatch"
   | "taint not tolerated"
   | "max per machine reached"
+  | "machine task cap reached"
   | "spread label missing"
   | "spread share reached";
 
@@ -107,7 +111,8 @@ export type FilterName =
   | "selector"
   | "affinity"
   | "tolerations"
-  | "maxPerMachine";
+  | "maxPerMachine"
+  | "machineTasks";
 export type ScorerName = "leastAllocated" | "mostAllocated" | "balancedAllocation" | "spread";
 
 /** What a scheduler profile tells the pipeline (the rest of a profile drives the retry loop). */
@@ -131,6 +136,8 @@ export interface InFlightView {
   used(machineId: number): Readonly<Resources>;
   /** Tasks of the job the plan puts on the machine. */
   count(jobId: number, machineId: number): number;
+  /** Tasks of every job the plan puts on the machine. */
+  tasksOn(machineId: number): number;
   /** Tasks of the job the plan puts on each machine (by machine id). */
   tasksOf(jobId: number): ReadonlyMap<number, number>;
   /** Resources the plan charges to a quota (by QuotaView.key). */

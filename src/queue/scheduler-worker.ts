@@ -52,11 +52,17 @@ export async function startSchedulerWorker(options: {
   const backends = new Map<string, ReturnType<typeof postgresBackend>>();
   const loops = new Map<string, CellLoops>();
   let evaluations = 0;
+  let stopping = false;
 
   const evaluateCell = async (cell: string) => {
     const backend = backends.get(cell) ?? postgresBackend(pool, cell, profile, owner);
     backends.set(cell, backend);
-    const stats = await evaluate({ profile, ...backend, evaluationId: `${owner}:${++evaluations}` });
+    const stats = await evaluate({
+      profile,
+      ...backend,
+      evaluationId: `${owner}:${++evaluations}`,
+      stopping: () => stopping,
+    });
     if (stats.attempted > 0 || stats.parked > 0 || stats.deferred > 0)
       logger.info({ cell, scheduler: profile.name, ...stats }, "evaluation");
   };
@@ -116,6 +122,7 @@ export async function startSchedulerWorker(options: {
   return {
     owner,
     async stop() {
+      stopping = true;
       clearInterval(sweep);
       await listener.stop();
       // Running evaluations finish; their commits are atomic either way.

@@ -41,6 +41,8 @@ export interface EvaluationDeps {
   /** Identifies this evaluation in shuffle seeds, so a run can be replayed. */
   evaluationId: string;
   sleep?: (ms: number) => Promise<void>;
+  /** True once the worker is stopping: the evaluation finishes its batch and leases no more. */
+  stopping?: () => boolean;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -69,6 +71,7 @@ export async function evaluate(deps: EvaluationDeps): Promise<EvaluationStats> {
   };
   const { profile, queue } = deps;
   for (;;) {
+    if (deps.stopping?.()) return stats;
     const jobs = await queue.lease(profile.batchSize);
     if (jobs.length === 0) return stats;
     // A full lease suggests a backlog: let another worker take the next batch meanwhile.

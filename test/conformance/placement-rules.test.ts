@@ -7,6 +7,7 @@ import { mayPreempt } from "../../src/placement/preemption.ts";
 import { batchProfile } from "../../src/placement/profiles.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import {
+  allowAnyPriority,
   commitPlan,
   emptyState,
   type MachineSpec,
@@ -15,6 +16,7 @@ import {
   makeTenant,
   pendingTaskIds,
   setQuota,
+  setTenantLimits,
   submitJob,
 } from "../support/factories.ts";
 
@@ -91,7 +93,7 @@ const CASES: Record<string, Case[]> = {
         ["In, value listed", { zone: "a" }, { key: "zone", op: "In", values: ["a", "b"] }, 1],
         ["In, value not listed", { zone: "c" }, { key: "zone", op: "In", values: ["a", "b"] }, 0],
         ["In, label missing", {}, { key: "zone", op: "In", values: ["a"] }, 0],
-        ["In, no values", { zone: "a" }, { key: "zone", op: "In", values: [] }, 0],
+        // (In with no values is refused at submission, over HTTP and SQL alike: submission.test.ts.)
         ["NotIn, value listed", { zone: "a" }, { key: "zone", op: "NotIn", values: ["a"] }, 0],
         ["NotIn, other value", { zone: "b" }, { key: "zone", op: "NotIn", values: ["a"] }, 1],
         ["NotIn, label missing", {}, { key: "zone", op: "NotIn", values: ["a"] }, 1],
@@ -143,6 +145,17 @@ const CASES: Record<string, Case[]> = {
       job: { constraints: { tolerations: [...tolerations] } },
       placed,
     })),
+  ],
+  "machine task cap": [
+    { name: "two of three", machine: { maxTasks: 2 }, job: { tasks: 3 }, placed: 2 },
+    { name: "full", machine: { maxTasks: 1 }, job: { tasks: 1 }, alreadyPlaced: 1, placed: 0 },
+    {
+      name: "other jobs' tasks count",
+      machine: { maxTasks: 2 },
+      used: { cpu: 100 },
+      job: { tasks: 2 },
+      placed: 1,
+    },
   ],
   maxPerMachine: [
     { name: "one of two", machine: {}, job: { tasks: 2, constraints: { maxPerMachine: 1 } }, placed: 1 },
@@ -241,6 +254,10 @@ async function arrange(c: Case): Promise<{ machineId: number; jobId: number }> {
   await makeCell(db.pool);
   await makeTenant(db.pool);
   await makeTenant(db.pool, "filler");
+  // Placement rules, not admission: any band, and requests of any size (issue 17's limits).
+  await allowAnyPriority(db.pool);
+  for (const tenant of ["acme", "filler"])
+    await setTenantLimits(db.pool, { minTaskRequest: { cpu: 0 } }, tenant);
   const { state, ...spec } = c.machine;
   const machine = await makeMachine(db.pool, { cpu: 4000, memory: 8192, gpu: 0, disk: 1000, ...spec });
   for (const other of c.others ?? []) await makeMachine(db.pool, other);

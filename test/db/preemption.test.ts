@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import {
+  allowAnyPriority,
   commitPlan,
   emptyState,
   makeCell,
@@ -41,6 +42,7 @@ describe("preemption in omega.commit_plan", () => {
     await emptyState(db.pool);
     await makeCell(db.pool);
     await makeTenant(db.pool);
+    await allowAnyPriority(db.pool);
     m = await makeMachine(db.pool, { cpu: 4000, memory: 8192 });
   });
 

@@ -185,7 +185,10 @@ describe("the HTTP API, end to end (no scheduler running: jobs stay pending)", (
 
   it("pages through jobs with ?limit and ?after", async () => {
     for (let i = 0; i < 5; i++) {
-      await api.call("POST", "/v1/jobs", { token, body: { cell: "east", tasks: 1, resources: { cpu: 1 } } });
+      await api.call("POST", "/v1/jobs", {
+        token,
+        body: { cell: "east", tasks: 1, resources: { cpu: 100 } },
+      });
     }
     const seen: number[] = [];
     let after = 0;

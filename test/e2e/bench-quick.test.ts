@@ -131,4 +131,18 @@ describe("omega bench --quick", { timeout: 120_000 }, () => {
     await svg("scale-sync.svg");
     await svg("scale-plan.svg");
   });
+
+  it("noisy: a quiet tenant's submit percentiles beside a noisy one's huge jobs, default and raised limits", async () => {
+    const { report, output } = await runQuick("noisy");
+    expect(report.rows.map((r: { noisyLimits: string }) => r.noisyLimits)).toEqual(["default", "raised"]);
+    const [defaults, raised] = report.rows;
+    // Default limits: 20,000-task jobs are over maxTasksPerJob (10,000) and refused at admission.
+    expect(defaults).toMatchObject({ noisyAccepted: 0, quietFailed: 0 });
+    expect(defaults.noisyRefused).toBeGreaterThan(0);
+    // Raised by the admin: they are accepted, and the quiet tenant is still answered.
+    expect(raised.noisyAccepted).toBeGreaterThan(0);
+    expect(raised).toMatchObject({ quietFailed: 0, quietP99Ms: expect.any(Number) });
+    expect(report.targetP99Ms).toBe(50);
+    expect(output).toMatch(/quiet submit p99 [\d.]+ ms (meets|misses) the 50 ms target/);
+  });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { makeCell, makeMachine, makeTenant, submitJob } from "../support/factories.ts";
+import { allowAnyPriority, makeCell, makeMachine, makeTenant, submitJob } from "../support/factories.ts";
 import { type OmegaProcess, omega, waitFor } from "../support/processes.ts";
 
 let db: TestDatabase;
@@ -21,6 +21,7 @@ afterAll(async () => {
 /** A cell of `machines` 4-core machines. */
 async function cell(name: string, machines: number): Promise<void> {
   await makeCell(db.pool, name);
+  await allowAnyPriority(db.pool, "acme", name);
   for (let i = 0; i < machines; i++)
     await makeMachine(db.pool, { cell: name, name: `${name}-${i}`, cpu: 4000, memory: 16384 });
 }

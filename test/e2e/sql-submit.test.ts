@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { makeCell, makeMachine, makeTenant } from "../support/factories.ts";
+import { allowAnyPriority, makeCell, makeMachine, makeTenant } from "../support/factories.ts";
 import { type OmegaProcess, omega, waitFor } from "../support/processes.ts";
 
 let db: TestDatabase;
@@ -9,6 +9,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   await makeCell(db.pool);
   await makeTenant(db.pool);
+  await allowAnyPriority(db.pool);
   for (const zone of ["a", "b", "c"]) await makeMachine(db.pool, { name: `m-${zone}`, labels: { zone } });
   workers = ["batch", "service"].map((s) => omega(["worker", "--scheduler", s], { DATABASE_URL: db.url }));
 });

@@ -24,7 +24,7 @@ import { afterAll, expect, it } from "vitest";
 import { type EmbeddedDatabase, startEmbedded } from "../../src/db/embedded.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { createPool } from "../../src/db/pool.ts";
-import { makeAgentToken, makeCell, makeTenant } from "../support/factories.ts";
+import { allowAnyPriority, makeAgentToken, makeCell, makeTenant } from "../support/factories.ts";
 import { invariantViolations } from "../support/invariants.ts";
 import { freePort, type OmegaProcess, omega, waitFor } from "../support/processes.ts";
 import { replayStories } from "./stories.ts";
@@ -66,6 +66,7 @@ it(
     await migrate(pool);
     await makeCell(pool, "soak");
     const tenant = (await makeTenant(pool, "acme")).token;
+    await allowAnyPriority(pool, "acme", "soak");
     const agentToken = await makeAgentToken(pool, "soak");
 
     const processes = new Set<OmegaProcess>();

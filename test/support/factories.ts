@@ -26,6 +26,8 @@ export interface MachineSpec {
   disk?: number;
   labels?: Record<string, string>;
   taints?: { key: string; value?: string }[];
+  /** Tasks the machine may hold (Default: the database's, 110). */
+  maxTasks?: number;
 }
 
 let machineSeq = 0;
@@ -34,13 +36,17 @@ export async function makeMachine(
   spec: MachineSpec = {},
 ): Promise<{ id: number; name: string; version: number }> {
   const name = spec.name ?? `m${++machineSeq}`;
-  const { rows } = await pool.query("select id, name, version from omega.put_machine($1, $2, $3, $4, $5)", [
-    spec.cell ?? "east",
-    name,
-    { cpu: spec.cpu ?? 4000, memory: spec.memory ?? 8192, gpu: spec.gpu ?? 0, disk: spec.disk ?? 0 },
-    spec.labels ?? {},
-    JSON.stringify(spec.taints ?? []),
-  ]);
+  const { rows } = await pool.query(
+    "select id, name, version from omega.put_machine($1, $2, $3, $4, $5, $6)",
+    [
+      spec.cell ?? "east",
+      name,
+      { cpu: spec.cpu ?? 4000, memory: spec.memory ?? 8192, gpu: spec.gpu ?? 0, disk: spec.disk ?? 0 },
+      spec.labels ?? {},
+      JSON.stringify(spec.taints ?? []),
+      spec.maxTasks ?? null,
+    ],
+  );
   return rows[0];
 }
 
@@ -52,6 +58,24 @@ export async function makeTenant(
   const tenant = await tenantCreate(pool, name, hash);
   if (!tenant) throw new Error(`tenant ${name} exists`);
   return { id: tenant.id, name, token };
+}
+
+/**
+ * Lets a tenant submit any priority and a cell admit work in bands with no quota: for tests about
+ * something else than tenant rights (issue 17 made both opt-in: production needs the admin's grant).
+ */
+export async function allowAnyPriority(pool: Pool, tenant = "acme", cell = "east"): Promise<void> {
+  await pool.query(`select omega.set_tenant_limits($1, '{"maxPriority": 999}')`, [tenant]);
+  await pool.query(`select omega.set_quota_policy($1, '{"production": "unlimited"}')`, [cell]);
+}
+
+/** Sets a tenant's limits through the same procedure as the API (PUT /v1/tenants/:name/limits). */
+export async function setTenantLimits(
+  pool: Pool,
+  limits: Record<string, unknown>,
+  tenant = "acme",
+): Promise<void> {
+  await pool.query("select omega.set_tenant_limits($1, $2)", [tenant, limits]);
 }
 
 /** Issues the cell's agent token (replacing any previous one) and returns it. */

@@ -55,6 +55,16 @@ const CHECKS: readonly { invariant: string; sql: string }[] = [
       where s.cpu > m.cpu or s.memory > m.memory or s.gpu > m.gpu or s.disk > m.disk`,
   },
   {
+    // Issue 17: a machine holds at most max_tasks claims (Kubernetes' max pods), whatever they ask.
+    invariant: "1b task cap: a machine holds more claims than its max_tasks",
+    sql: `
+      select m.name, m.max_tasks, count(c.task_id)::int as claims
+      from omega.machines m
+      join omega.claims c on c.cell = m.cell and c.machine_id = m.id
+      group by m.cell, m.id, m.name, m.max_tasks
+      having count(c.task_id) > m.max_tasks`,
+  },
+  {
     invariant: "1 capacity: machines.used_* and tasks differ from the sums of its claims",
     sql: `
       select m.name, m.used_cpu, m.used_memory, m.used_gpu, m.used_disk, m.tasks,

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Pool } from "../../src/db/pool.ts";
-import { makeCell, makeMachine, makeTenant } from "./factories.ts";
+import { allowAnyPriority, makeCell, makeMachine, makeTenant } from "./factories.ts";
 import { invariantViolations, schedulableButPending, type Violation } from "./invariants.ts";
 import { type OmegaProcess, omega, waitFor } from "./processes.ts";
 import type { RaceWorkload } from "./race-workload.ts";
@@ -17,7 +17,10 @@ const TENANTS = ["acme", "globex"] as const;
 
 export async function createRaceCell(pool: Pool, workload: RaceWorkload): Promise<void> {
   await makeCell(pool, workload.cell);
-  for (const tenant of TENANTS) await makeTenant(pool, tenant);
+  for (const tenant of TENANTS) {
+    await makeTenant(pool, tenant);
+    await allowAnyPriority(pool, tenant, workload.cell);
+  }
   for (const m of workload.machines) {
     await makeMachine(pool, {
       cell: workload.cell,

@@ -16,6 +16,7 @@ export function machine(spec: MachineSpec = {}): MachineView {
     name: `m${id}`,
     state: "up",
     tasks: 0,
+    maxTasks: 110,
     labels: {},
     taints: [],
     version: 1,

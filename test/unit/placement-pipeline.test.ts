@@ -122,14 +122,18 @@ describe("planJob", () => {
     expect(explained(p)).toBe("0/3 machines fit: 3 max per machine reached");
   });
 
-  it("runs only the filters a profile names, but always machineState and capacity", () => {
+  it("runs only the filters a profile names, but always machineState, capacity and machineTasks", () => {
     const up = machine({ labels: { zone: "b" } });
     const j = job({ tasks: 5, constraints: { selector: { zone: "a" } } });
     const p = planOne([drainingMachine({ labels: { zone: "a" } }), up], j, config({ filters: [] }));
     expect(new Set(machinesUsed(p))).toEqual(new Set([up.id]));
     expect(p.placements).toHaveLength(4);
     expect(explained(p)).toBe("0/2 machines fit: 1 insufficient cpu, 1 machine not up");
-    expect(STAGES.filter((s) => s.alwaysOn).map((s) => s.name)).toEqual(["machineState", "capacity"]);
+    expect(STAGES.filter((s) => s.alwaysOn).map((s) => s.name)).toEqual([
+      "machineState",
+      "capacity",
+      "machineTasks",
+    ]);
   });
 
   describe("gangs", () => {

@@ -51,6 +51,21 @@ describe("planPreemption", () => {
     expect(p?.victims).toEqual([3]);
   });
 
+  it("makes room under the task cap: one slot, the lowest priority, on a machine full of tiny tasks", () => {
+    // Plenty of cpu, but the machine holds its cap of 3 claims (issue 17: a flood of best-effort
+    // tasks must not shut higher priorities out).
+    const m = machine({
+      capacity: { cpu: 64_000, memory: 1 << 20 },
+      used: { cpu: 30, memory: 0 },
+      tasks: 3,
+      maxTasks: 3,
+    });
+    const j = job({ priority: 300, request: { cpu: 1000, memory: 0 } });
+    const on = new Map([[m.id, [victim(1, 60, 10), victim(2, 40, 10), victim(3, 50, 10)]]]);
+    const [p] = planPreemption([m], [m], j, [1, 2], 0, new InFlight(), on);
+    expect(p).toEqual({ taskId: 1, machineId: m.id, machineVersion: m.version, victims: [2] });
+  });
+
   it("spares a gang's tasks at or below its minimum", () => {
     const m = full(4000);
     const j = job({ priority: 300, request: { cpu: 2000, memory: 0 } });

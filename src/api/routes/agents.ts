@@ -10,7 +10,8 @@ import { agentTokenRotate } from "../../db/queries/agent-token-rotate.ts";
 import { machineClaims, machineClaimsVersion } from "../../db/queries/machine-claims.ts";
 import { machineHeartbeat } from "../../db/queries/machine-heartbeat.ts";
 import { taskReport } from "../../db/queries/task-report.ts";
-import { heartbeatBodySchema, taskReportBodySchema } from "../../domain/agent-bodies.ts";
+import { taskReports } from "../../db/queries/task-reports.ts";
+import { heartbeatBodySchema, reportsBodySchema, taskReportBodySchema } from "../../domain/agent-bodies.ts";
 import { newAgentToken } from "../../domain/tokens.ts";
 import type { ApiContext } from "../context.ts";
 import { HttpProblem, methodNotAllowed } from "../problem.ts";
@@ -71,6 +72,18 @@ export function agentRoutes({ pool, auth }: ApiContext): Router {
       const claims = await machineClaims(pool, cell, machine);
       if (!claims) throw notFound();
       res.setHeader("ETag", `"${claims.version}"`).json(claims);
+    })
+    .all(methodNotAllowed);
+
+  // Many reports in one call (issue 17: an agent running thousands of tasks sent one call per task,
+  // serially, in the loop that also heartbeats). Each result says what became of its report.
+  router
+    .route("/v1/cells/:cell/machines/:name/reports")
+    .post(auth.agent, jsonBody, async (req, res) => {
+      const cell = nameParam(req, "cell", "cell");
+      const machine = machineNameParam(req);
+      const { reports } = validate(reportsBodySchema, req.body);
+      res.json({ results: await taskReports(pool, cell, machine, reports) });
     })
     .all(methodNotAllowed);
 

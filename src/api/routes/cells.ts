@@ -3,15 +3,23 @@ import { z } from "zod";
 import { capacityGet } from "../../db/queries/capacity-get.ts";
 import { cellCreate } from "../../db/queries/cell-create.ts";
 import { cellExists, cellGet, cellList } from "../../db/queries/cell-list.ts";
+import { quotaPolicyGet, quotaPolicySet } from "../../db/queries/cell-quota-policy.ts";
 import { cellBodySchema, constraintsSchema, resourcesSchema } from "../../domain/job-spec.ts";
 import type { ApiContext } from "../context.ts";
 import { HttpProblem, methodNotAllowed } from "../problem.ts";
+import { protoKeyPath } from "../proto-keys.ts";
 import { jsonBody, nameParam, validate } from "../request.ts";
 
 /** A query parameter holding URL-encoded JSON. */
 const jsonParam = z.string().transform((value, ctx) => {
   try {
-    return JSON.parse(value) as unknown;
+    const parsed = JSON.parse(value) as unknown;
+    const proto = protoKeyPath(parsed);
+    if (proto !== undefined) {
+      ctx.addIssue({ code: "custom", message: `"__proto__" is not accepted as a key (at ${proto})` });
+      return z.NEVER;
+    }
+    return parsed;
   } catch {
     ctx.addIssue({ code: "custom", message: "must be URL-encoded JSON" });
     return z.NEVER;
@@ -51,6 +59,21 @@ export function cellRoutes({ pool, auth }: ApiContext): Router {
       const cell = await cellGet(pool, name);
       if (!cell) throw new HttpProblem(404, `cell "${name}" does not exist`);
       res.json(cell);
+    })
+    .all(methodNotAllowed);
+
+  // What a missing quota means here, per band (issue 17): "unlimited", or "none" (the band needs a
+  // quota). Validated by omega.set_quota_policy.
+  router
+    .route("/v1/cells/:cell/quota-policy")
+    .get(auth.any, async (req, res) => {
+      const name = nameParam(req, "cell", "cell");
+      const policy = await quotaPolicyGet(pool, name);
+      if (!policy) throw new HttpProblem(404, `cell "${name}" does not exist`);
+      res.json(policy);
+    })
+    .put(auth.admin, jsonBody, async (req, res) => {
+      res.json(await quotaPolicySet(pool, nameParam(req, "cell", "cell"), req.body));
     })
     .all(methodNotAllowed);
 

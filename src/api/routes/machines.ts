@@ -1,4 +1,5 @@
 import { Router } from "express";
+import { z } from "zod";
 import { cellExists } from "../../db/queries/cell-list.ts";
 import { machineList } from "../../db/queries/machine-list.ts";
 import { machinePut } from "../../db/queries/machine-put.ts";
@@ -9,6 +10,17 @@ import type { ApiContext } from "../context.ts";
 import { HttpProblem, methodNotAllowed } from "../problem.ts";
 import { jsonBody, machineNameParam, nameParam, param, validate } from "../request.ts";
 
+// Pages of at most 1,000 machines (issue 17: no response may hold the event loop for long).
+const machinesQuery = z.strictObject({
+  after: z.string().max(253).optional(),
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,4}$/, "must be a whole number")
+    .transform(Number)
+    .pipe(z.number().min(1).max(1000))
+    .optional(),
+});
+
 export function machineRoutes({ pool, db, auth }: ApiContext): Router {
   const router = Router();
 
@@ -17,7 +29,8 @@ export function machineRoutes({ pool, db, auth }: ApiContext): Router {
     .get(auth.any, async (req, res) => {
       const cell = nameParam(req, "cell", "cell");
       if (!(await cellExists(pool, cell))) throw new HttpProblem(404, `cell "${cell}" does not exist`);
-      res.json({ machines: await machineList(db, cell) });
+      const { after, limit } = validate(machinesQuery, req.query);
+      res.json(await machineList(db, cell, { after, limit: limit ?? 1000 }));
     })
     .all(methodNotAllowed);
 

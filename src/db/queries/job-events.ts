@@ -27,9 +27,11 @@ export async function jobEvents(
   const cell = job.rows[0]?.cell;
   if (cell === undefined) return undefined;
   const { rows } = await db.query<JobEvent>(
-    `select id, at, kind, task_index as "taskIndex", task_id as "taskId", machine, reason
+    // A tenant reads tenant-neutral reasons (omega.tenant_reason): no other tenant's job ids.
+    `select id, at, kind, task_index as "taskIndex", task_id as "taskId", machine,
+       case when $5 then omega.tenant_reason(reason) else reason end as reason
      from omega.events where cell = $1 and job_id = $2 and id > $3 order by id limit $4`,
-    [cell, jobId, options.after, options.limit + 1],
+    [cell, jobId, options.after, options.limit + 1, options.tenantId !== undefined],
   );
   const events = rows.slice(0, options.limit);
   const next = rows.length > options.limit ? (events[events.length - 1]?.id ?? null) : null;

@@ -10,6 +10,8 @@ export interface Machine {
   capacity: Resources;
   used: Resources;
   tasks: number;
+  /** At most this many tasks on the machine (Kubernetes' max pods). */
+  maxTasks: number;
   labels: Record<string, string>;
   taints: { key: string; value?: string }[];
   version: number;
@@ -24,19 +26,29 @@ export function machineOf(row: Record<string, unknown>): Machine {
     capacity: resourcesOf(row, "capacity_"),
     used: resourcesOf(row, "used_"),
     tasks: Number(row.tasks ?? 0),
+    maxTasks: Number(row.max_tasks ?? 110),
     labels: (row.labels ?? {}) as Record<string, string>,
     taints: (row.taints ?? []) as { key: string; value?: string }[],
     version: Number(row.version),
   };
 }
 
-/** The machines of a cell with capacity, usage (summed from claims) and state, by name. */
-export async function machineList(db: Kysely<DB>, cell: string): Promise<Machine[]> {
-  const rows = await db
-    .selectFrom("machine_usage")
-    .selectAll()
-    .where("cell", "=", cell)
+/**
+ * A page of the machines of a cell with capacity, usage (summed from claims) and state, by name:
+ * those after `after`, at most `limit` (a cell of 50,000 machines is not one response). `next` is
+ * the name to pass as `after` for the following page, null on the last.
+ */
+export async function machineList(
+  db: Kysely<DB>,
+  cell: string,
+  page: { after?: string | undefined; limit: number },
+): Promise<{ machines: Machine[]; next: string | null }> {
+  let query = db.selectFrom("machine_usage").selectAll().where("cell", "=", cell);
+  if (page.after !== undefined) query = query.where("machine", ">", page.after);
+  const rows = await query
     .orderBy("machine")
+    .limit(page.limit + 1)
     .execute();
-  return rows.map(machineOf);
+  const machines = rows.slice(0, page.limit).map(machineOf);
+  return { machines, next: rows.length > page.limit ? (machines.at(-1)?.name ?? null) : null };
 }

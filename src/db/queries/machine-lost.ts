@@ -8,7 +8,9 @@ export interface LostCheck {
 }
 
 /**
- * The lost-machine check: machines whose agent has been silent for `silenceMs` are taken down, one
+ * The lost-machine check: machines whose agent has been silent for `silenceMs` — or, in a cell run
+ * by agents (it has an agent token), that never heartbeated and were registered that long ago (a
+ * machine that never speaks is a black hole for the work placed on it) — are taken down, one
  * transaction each, and then the tasks of every lost machine still holding claims are returned to
  * pending, one transaction each (jobs must be locked before machines: see omega.return_lost_tasks).
  * The second step also finishes what a check that crashed between the two left behind.
@@ -20,11 +22,14 @@ export async function checkLostMachines(pool: Pool, silenceMs: number, maxGapMs:
   const silence = `${silenceMs} milliseconds`;
   const silent = await pool.query<{ cell: string; machine_id: number; name: string }>(
     `with watch as (select omega.watch_machines($2::interval) as since)
-     select a.cell, a.machine_id, m.name from omega.machine_agents a
-     join omega.machines m on m.cell = a.cell and m.id = a.machine_id
-     where a.lost_at is null and a.last_heartbeat < now() - $1::interval and m.state in ('up', 'draining')
+     select m.cell, m.id as machine_id, m.name from omega.machines m
+     left join omega.machine_agents a on a.cell = m.cell and a.machine_id = m.id
+     where a.lost_at is null
+       and (a.last_heartbeat is not null or exists (select from omega.agent_tokens t where t.cell = m.cell))
+       and coalesce(a.last_heartbeat, m.created_at) < now() - $1::interval
+       and m.state in ('up', 'draining')
        and (select since from watch) <= now() - $1::interval
-     order by a.cell, a.machine_id`,
+     order by m.cell, m.id`,
     [silence, `${maxGapMs} milliseconds`],
   );
   const lost: LostCheck["lost"] = [];

@@ -7,9 +7,9 @@ import type { Queryable } from "./queryable.ts";
 const SQL = `
   select m.cell, m.name as machine, m.state,
     m.cpu as capacity_cpu, m.memory as capacity_memory, m.gpu as capacity_gpu, m.disk as capacity_disk,
-    m.used_cpu, m.used_memory, m.used_gpu, m.used_disk, m.tasks, m.labels, m.taints, m.version,
+    m.used_cpu, m.used_memory, m.used_gpu, m.used_disk, m.tasks, m.max_tasks, m.labels, m.taints, m.version,
     m.created_at = now() as created
-  from omega.put_machine($1, $2, $3, $4, $5) m`;
+  from omega.put_machine($1, $2, $3, $4, $5, $6) m`;
 
 /** Registers or updates a machine (omega.put_machine); `created` is false for an update. */
 export async function machinePut(
@@ -24,6 +24,7 @@ export async function machinePut(
     JSON.stringify(body.resources),
     JSON.stringify(body.labels ?? {}),
     JSON.stringify(body.taints ?? []),
+    body.maxTasks ?? null,
   ]);
   const row = rows[0] as Record<string, unknown>;
   return { machine: machineOf(row), created: row.created === true };

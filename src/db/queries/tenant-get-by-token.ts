@@ -4,9 +4,9 @@ import type { Queryable } from "./queryable.ts";
 export async function tenantGetByToken(
   db: Queryable,
   tokenHash: Buffer,
-): Promise<{ id: number; name: string } | undefined> {
-  const { rows } = await db.query<{ id: number; name: string }>(
-    "select id, name from omega.tenants where token_hash = $1",
+): Promise<{ id: number; name: string; jobsPerMinute: number } | undefined> {
+  const { rows } = await db.query<{ id: number; name: string; jobsPerMinute: number }>(
+    `select id, name, jobs_per_minute as "jobsPerMinute" from omega.tenants where token_hash = $1`,
     [tokenHash],
   );
   return rows[0];

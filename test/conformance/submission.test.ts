@@ -1,0 +1,201 @@
+/**
+ * One table of job specs and one of machine specs, each run through HTTP (POST /v1/jobs, PUT
+ * /v1/cells/:cell/machines/:name) and through SQL (omega.submit_job, omega.put_machine), asserting
+ * the same verdict on both sides. The two used to drift: an affinity term {"op": "In"} with no values
+ * was refused over HTTP and accepted in SQL (a job that waits forever), and SQL took label keys,
+ * selectors and taints HTTP refuses (issue 10; L1, L2 of issue 17).
+ *
+ * SQL runs in a transaction rolled back after each case, so what one case submits changes nothing
+ * for the next; HTTP submissions are cancelled.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Api, startApi } from "../support/api-client.ts";
+import { makeCell, makeMachine, makeTenant } from "../support/factories.ts";
+
+type Verdict = "accepted" | "refused";
+
+let api: Api;
+let token: string;
+beforeAll(async () => {
+  api = await startApi();
+  await makeCell(api.db.pool);
+  await makeMachine(api.db.pool, { name: "m1", labels: { zone: "a" } });
+  token = (await makeTenant(api.db.pool, "acme")).token;
+});
+afterAll(() => api?.close());
+
+const ok = { cell: "east", tasks: 1, resources: { cpu: 100 } };
+const spec = (extra: Record<string, unknown>) => ({ ...ok, ...extra });
+const constraints = (c: Record<string, unknown>) => spec({ constraints: c });
+const many = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, "v"]));
+const long = (n: number) => "x".repeat(n);
+
+const JOBS: [string, unknown, Verdict][] = [
+  ["the smallest job", ok, "accepted"],
+  ["quantity strings", spec({ resources: { cpu: "500m", memory: "1Gi", disk: "10Gi" } }), "accepted"],
+  ["a band name", spec({ priority: "batch" }), "accepted"],
+  ["best-effort", spec({ priority: "best-effort" }), "accepted"],
+  ["priority 199, the default maximum", spec({ priority: 199 }), "accepted"],
+  [
+    "every constraint",
+    constraints({
+      selector: { zone: "a", "example.com/tier": "web" },
+      affinity: [
+        { key: "zone", op: "In", values: ["a", "b"] },
+        { key: "gpu", op: "DoesNotExist" },
+        { key: "ssd", op: "Exists", values: [] },
+      ],
+      tolerations: [{ key: "dedicated", value: "ml" }, { key: "spot" }],
+      maxPerMachine: 1,
+      spreadBy: "zone",
+    }),
+    "accepted",
+  ],
+  ["a 100-entry selector", constraints({ selector: many(100) }), "accepted"],
+  ["a gang of every task", spec({ tasks: 3, gang: { minAvailable: 3 } }), "accepted"],
+  ["a 253-character name", spec({ name: long(253) }), "accepted"],
+  ["extensions", spec({ maxRetries: 0, runtime: { min: "1s", max: "2m" } }), "accepted"],
+  ["a named scheduler", spec({ scheduler: "service" }), "accepted"],
+
+  ["In with no values", constraints({ affinity: [{ key: "zone", op: "In" }] }), "refused"],
+  [
+    "NotIn with an empty list",
+    constraints({ affinity: [{ key: "zone", op: "NotIn", values: [] }] }),
+    "refused",
+  ],
+  [
+    "Exists with values",
+    constraints({ affinity: [{ key: "zone", op: "Exists", values: ["a"] }] }),
+    "refused",
+  ],
+  ["an unknown operator", constraints({ affinity: [{ key: "zone", op: "Gt", values: ["1"] }] }), "refused"],
+  ["an unknown term field", constraints({ affinity: [{ key: "zone", op: "Exists", weight: 1 }] }), "refused"],
+  ["an empty affinity key", constraints({ affinity: [{ key: "", op: "Exists" }] }), "refused"],
+  ["a numeric affinity value", constraints({ affinity: [{ key: "z", op: "In", values: [1] }] }), "refused"],
+  ["an empty selector key", constraints({ selector: { "": "a" } }), "refused"],
+  ["a selector key with a space", constraints({ selector: { "a b": "a" } }), "refused"],
+  [
+    "a __proto__ selector key",
+    JSON.parse(
+      '{"cell":"east","tasks":1,"resources":{"cpu":100},"constraints":{"selector":{"__proto__":"x"}}}',
+    ),
+    "refused",
+  ],
+  ["a 101-entry selector", constraints({ selector: many(101) }), "refused"],
+  ["a numeric selector value", constraints({ selector: { zone: 1 } }), "refused"],
+  ["a 254-character selector value", constraints({ selector: { zone: long(254) } }), "refused"],
+  ["a toleration with an empty key", constraints({ tolerations: [{ key: "" }] }), "refused"],
+  [
+    "a toleration with an unknown field",
+    constraints({ tolerations: [{ key: "a", effect: "NoSchedule" }] }),
+    "refused",
+  ],
+  [
+    "101 tolerations",
+    constraints({ tolerations: Array.from({ length: 101 }, () => ({ key: "a" })) }),
+    "refused",
+  ],
+  ["an empty spreadBy", constraints({ spreadBy: "" }), "refused"],
+  ["maxPerMachine 0", constraints({ maxPerMachine: 0 }), "refused"],
+  ["maxPerMachine 1.5", constraints({ maxPerMachine: 1.5 }), "refused"],
+  ["an unknown constraint", constraints({ nodeName: "m1" }), "refused"],
+  ["an unknown field", spec({ color: "red" }), "refused"],
+  ["no cell", { tasks: 1, resources: { cpu: 100 } }, "refused"],
+  ["an unknown cell", spec({ cell: "nope" }), "refused"],
+  ["a numeric cell", spec({ cell: 5 }), "refused"],
+  ["0 tasks", spec({ tasks: 0 }), "refused"],
+  ["1.5 tasks", spec({ tasks: 1.5 }), "refused"],
+  ["tasks as a string", spec({ tasks: "1" }), "refused"],
+  ["more tasks than the tenant's maxTasksPerJob", spec({ tasks: 10_001 }), "refused"],
+  ["a zero request", spec({ resources: {} }), "refused"],
+  ["a request below the minimum", spec({ resources: { cpu: 9, memory: 1024 } }), "refused"],
+  ["an unknown resource", spec({ resources: { cpu: 100, tpu: 1 } }), "refused"],
+  ["a negative cpu", spec({ resources: { cpu: -1 } }), "refused"],
+  ["a fractional number of millicores", spec({ resources: { cpu: 100.5 } }), "refused"],
+  ["a quantity that is not one", spec({ resources: { cpu: "lots" } }), "refused"],
+  ["a 65-character quantity", spec({ resources: { cpu: `${"0".repeat(62)}100` } }), "refused"],
+  ["priority 1000", spec({ priority: 1000 }), "refused"],
+  ["an unknown band", spec({ priority: "urgent" }), "refused"],
+  ["production without the right", spec({ priority: "production" }), "refused"],
+  ["priority 999 without the right", spec({ priority: 999 }), "refused"],
+  ["an unknown scheduler", spec({ scheduler: "nope" }), "refused"],
+  ["a numeric scheduler", spec({ scheduler: 5 }), "refused"],
+  ["a gang larger than the job", spec({ tasks: 2, gang: { minAvailable: 3 } }), "refused"],
+  ["an unknown gang field", spec({ gang: { minAvailable: 1, max: 2 } }), "refused"],
+  ["a 254-character name", spec({ name: long(254) }), "refused"],
+  ["a numeric name", spec({ name: 5 }), "refused"],
+  ["a runtime that is not a duration", spec({ runtime: "5x" }), "refused"],
+  ["maxRetries 101", spec({ maxRetries: 101 }), "refused"],
+];
+
+const resources = { cpu: "4", memory: "8Gi" };
+const MACHINES: [string, Record<string, unknown>, Verdict][] = [
+  ["a machine", { resources }, "accepted"],
+  [
+    "labels, taints and a task cap",
+    {
+      resources,
+      labels: { zone: "b", "example.com/rack": "r1" },
+      taints: [{ key: "dedicated", value: "ml" }],
+      maxTasks: 500,
+    },
+    "accepted",
+  ],
+  ["100 labels", { resources, labels: many(100) }, "accepted"],
+  ["an empty label key", { resources, labels: { "": "a" } }, "refused"],
+  ["a label key with a space", { resources, labels: { "a b": "a" } }, "refused"],
+  ["a __proto__ label key", JSON.parse('{"resources":{"cpu":"4"},"labels":{"__proto__":"x"}}'), "refused"],
+  ["101 labels", { resources, labels: many(101) }, "refused"],
+  ["a numeric label value", { resources, labels: { zone: 1 } }, "refused"],
+  ["a 254-character label value", { resources, labels: { zone: long(254) } }, "refused"],
+  ["a taint with no key", { resources, taints: [{ value: "x" }] }, "refused"],
+  ["a taint with an empty key", { resources, taints: [{ key: "" }] }, "refused"],
+  ["a taint with an unknown field", { resources, taints: [{ key: "a", effect: "NoSchedule" }] }, "refused"],
+  ["101 taints", { resources, taints: Array.from({ length: 101 }, () => ({ key: "a" })) }, "refused"],
+  ["maxTasks 0", { resources, maxTasks: 0 }, "refused"],
+  ["maxTasks 100001", { resources, maxTasks: 100_001 }, "refused"],
+  ["an unknown resource", { resources: { cpu: "4", tpu: 1 } }, "refused"],
+];
+
+/** Runs `sql` in a transaction that is rolled back: accepted, or refused with OM422. */
+async function sqlVerdict(sql: string, params: unknown[]): Promise<Verdict | string> {
+  const client = await api.db.pool.connect();
+  try {
+    await client.query("begin");
+    await client.query(sql, params);
+    return "accepted";
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    return code === "OM422" ? "refused" : `error ${code}: ${(error as Error).message}`;
+  } finally {
+    await client.query("rollback");
+    client.release();
+  }
+}
+
+function httpVerdict(status: number, text: string): Verdict | string {
+  if (status === 201 || status === 200) return "accepted";
+  return status === 422 ? "refused" : `HTTP ${status}: ${text}`;
+}
+
+describe("a job spec gets the same verdict over HTTP and in SQL", () => {
+  it.each(JOBS)("%s", async (_what, body, expected) => {
+    const http = await api.call("POST", "/v1/jobs", { token, body });
+    if (http.status === 201) await api.call("DELETE", `/v1/jobs/${http.body.id}`, { token });
+    const sql = await sqlVerdict("select omega.submit_job('acme', $1::jsonb)", [JSON.stringify(body)]);
+    expect({ http: httpVerdict(http.status, http.text), sql }).toEqual({ http: expected, sql: expected });
+  });
+});
+
+describe("a machine gets the same verdict over HTTP and in SQL", () => {
+  it.each(MACHINES)("%s", async (_what, body, expected) => {
+    const sql = await sqlVerdict("select omega.put_machine('east', 'm-sql', $1, $2, $3, $4)", [
+      JSON.stringify(body.resources),
+      JSON.stringify(body.labels ?? {}),
+      JSON.stringify(body.taints ?? []),
+      body.maxTasks ?? null,
+    ]);
+    const http = await api.call("PUT", "/v1/cells/east/machines/m-http", { body });
+    expect({ http: httpVerdict(http.status, http.text), sql }).toEqual({ http: expected, sql: expected });
+  });
+});
