@@ -286,6 +286,22 @@ CREATE UNIQUE INDEX tenants_pkey ON omega.tenants USING btree (id)
 
 CREATE UNIQUE INDEX tenants_token_hash_key ON omega.tenants USING btree (token_hash)
 
+view omega.cell_usage as SELECT c.name AS cell,
+    (count(m.id) FILTER (WHERE (m.state = 'up'::text)))::integer AS machines_up,
+    (COALESCE(sum((m.cpu)::bigint) FILTER (WHERE (m.state = 'up'::text)), (0)::numeric))::bigint AS capacity_cpu,
+    (COALESCE(sum(m.used_cpu), (0)::numeric))::bigint AS used_cpu,
+    (COALESCE(sum((m.memory)::bigint) FILTER (WHERE (m.state = 'up'::text)), (0)::numeric))::bigint AS capacity_memory,
+    (COALESCE(sum(m.used_memory), (0)::numeric))::bigint AS used_memory,
+    ( SELECT count(*) AS count
+           FROM omega.jobs j
+          WHERE (((j.cell)::text = (c.name)::text) AND (j.state <> ALL (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])))) AS jobs_unfinished,
+    ( SELECT count(*) AS count
+           FROM omega.tasks t
+          WHERE (((t.cell)::text = (c.name)::text) AND (t.state = 'pending'::text))) AS tasks_pending
+   FROM (omega.cells c
+     LEFT JOIN omega.machines m ON (((m.cell)::text = (c.name)::text)))
+  GROUP BY c.name;
+
 view omega.machine_usage as SELECT m.cell,
     m.name AS machine,
     m.state,
@@ -1791,6 +1807,16 @@ begin
   return n;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.replicate_tenant(p_id bigint, p_name text, p_token_hash bytea)
+ RETURNS bigint
+ LANGUAGE sql
+AS $function$
+  insert into omega.tenants (id, name, token_hash) overriding system value
+  values (p_id, p_name, p_token_hash)
+  on conflict (id) do update set name = excluded.name, token_hash = excluded.token_hash
+  returning id
+$function$
+
 CREATE OR REPLACE FUNCTION omega.report_task(p_cell text, p_machine text, p_task_id bigint, p_state text, p_reason text DEFAULT NULL::text)
  RETURNS TABLE(task_id bigint, job_id bigint, task_index integer, state text, job_state text, reason text)
  LANGUAGE plpgsql
@@ -2599,6 +2625,8 @@ grant select on table omega.schedulers to omega_api, omega_reader, omega_schedul
 grant select on table omega.tasks to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.tenants to omega_api
+
+grant select on view omega.cell_usage to omega_api, omega_reader, omega_scheduler
 
 grant select on view omega.machine_usage to omega_api, omega_reader, omega_scheduler
 

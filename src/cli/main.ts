@@ -6,6 +6,7 @@ import { benchCommand } from "./bench.ts";
 import { clientCommands } from "./client/commands.ts";
 import { explain } from "./errors.ts";
 import { migrateCommand } from "./migrate.ts";
+import { moveCellCommand } from "./move-cell.ts";
 import { serveCommand } from "./serve.ts";
 import { startCommand } from "./start.ts";
 import { workerCommand } from "./worker.ts";
@@ -16,7 +17,14 @@ const program = new Command("omega")
   .description("An Omega-style shared-state cluster scheduler whose whole state lives in PostgreSQL")
   .version(version, "-v, --version", "print the version")
   .showHelpAfterError();
-for (const command of [startCommand(), migrateCommand(), serveCommand(), workerCommand(), agentCommand()]) {
+for (const command of [
+  startCommand(),
+  migrateCommand(),
+  serveCommand(),
+  workerCommand(),
+  agentCommand(),
+  moveCellCommand(),
+]) {
   program.addCommand(command.helpGroup("Run it:"));
 }
 for (const command of clientCommands()) {

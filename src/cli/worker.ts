@@ -1,14 +1,17 @@
 import { Command } from "commander";
+import { env } from "../config.ts";
 import { ensureMigrated } from "../db/migrate.ts";
 import { createPool } from "../db/pool.ts";
 import { whenDatabaseAnswers } from "../db/when-database-answers.ts";
 import { databaseUrlOrLocal } from "../instance/local.ts";
-import { logFor } from "../log.ts";
+import { type Logger, logFor } from "../log.ts";
 import { duration, positiveInt } from "./args.ts";
 import { onShutdown } from "./shutdown.ts";
+import { surviveDatabaseOutages } from "./survive-outages.ts";
 
 interface WorkerOptions {
   scheduler: string;
+  cells?: string[];
   profiles?: string;
   concurrency: number;
   lostAfter?: number;
@@ -22,6 +25,15 @@ export function workerCommand(): Command {
     .description("run one scheduler worker process (start as many as you like, of any schedulers)")
     .requiredOption("--scheduler <name>", "scheduler profile to run: batch, service, or one from --profiles")
     .option("--profiles <file>", "JSON file of scheduler profiles (merged over the built-in ones)")
+    .option(
+      "--cells <cells>",
+      "serve the partitions that own these cells (comma-separated; needs $OMEGA_PARTITIONS and $OMEGA_ROUTER_URL; Default: DATABASE_URL's cells)",
+      (value: string) =>
+        value
+          .split(",")
+          .map((c) => c.trim())
+          .filter(Boolean),
+    )
     .option("--concurrency <n>", "evaluations run at once by this process (Default: 2)", positiveInt, 2)
     .option(
       "--lost-after <duration>",
@@ -46,12 +58,9 @@ export function workerCommand(): Command {
       const { loadProfile } = await import("../scheduler/profile-config.ts");
       const { serveMetrics } = await import("../metrics/server.ts");
       const log = logFor(`worker:${options.scheduler}`);
-      const databaseUrl = await databaseUrlOrLocal(log);
+      surviveDatabaseOutages(log);
       const profile = await loadProfile(options.scheduler, options.profiles);
-      const pool = createPool(databaseUrl, {
-        max: options.concurrency * 2 + 4,
-        name: `omega-worker-${profile.name}`,
-      });
+      const databases = await workerDatabases(options.cells, log);
       const maintenance = {
         lostAfterMs: options.lostAfter ?? duration(process.env.OMEGA_LOST_AFTER ?? "30s"),
         checkEveryMs: options.checkEvery ?? duration(process.env.OMEGA_CHECK_EVERY ?? "5s"),
@@ -59,27 +68,55 @@ export function workerCommand(): Command {
       const metrics = options.metricsPort
         ? await serveMetrics(options.metricsPort, options.metricsHost, log)
         : undefined;
-      // A process that cannot start must not linger for the pool's idle timeout.
-      const worker = await whenDatabaseAnswers(log, async () => {
-        await ensureMigrated(pool);
-        return startSchedulerWorker({
-          pool,
-          profile,
-          concurrency: options.concurrency,
-          logger: log,
-          maintenance,
+      // One scheduler worker per database, in this process: each serves every cell of its database.
+      const running: { stop(): Promise<void> }[] = [];
+      const stopAll = () => Promise.all(running.map((r) => r.stop()));
+      for (const url of databases) {
+        const pool = createPool(url, {
+          max: options.concurrency * 2 + 4,
+          name: `omega-worker-${profile.name}`,
         });
-      }).catch(async (error: unknown) => {
-        await metrics?.close();
-        await pool.end();
-        throw error;
-      });
+        // A process that cannot start must not linger for the pool's idle timeout.
+        const worker = await whenDatabaseAnswers(log, async () => {
+          await ensureMigrated(pool);
+          return startSchedulerWorker({
+            pool,
+            profile,
+            concurrency: options.concurrency,
+            logger: log,
+            maintenance,
+          });
+        }).catch(async (error: unknown) => {
+          await pool.end();
+          await stopAll();
+          await metrics?.close();
+          throw error;
+        });
+        running.push({ stop: () => worker.stop().finally(() => pool.end()) });
+      }
       onShutdown(log, async () => {
-        await worker.stop();
+        await stopAll();
         await metrics?.close();
-        await pool.end();
       });
       // Started by `omega start`: it prints its banner once every worker says it is ready.
       process.send?.({ omega: "ready" });
     });
+}
+
+/**
+ * The databases this worker schedules in: DATABASE_URL, or with --cells the partitions that own
+ * those cells (the router's directory says which). A worker serves every cell of a partition it
+ * connects to — a partition's cells share its queue — so --cells picks partitions, not cells.
+ */
+async function workerDatabases(cells: string[] | undefined, log: Logger): Promise<string[]> {
+  if (!cells) return [await databaseUrlOrLocal(log)];
+  if (!env.partitions || !env.routerUrl)
+    throw new Error("--cells needs OMEGA_PARTITIONS and OMEGA_ROUTER_URL");
+  const { partitionsOfCells } = await import("../router/cell-partitions.ts");
+  const owners = await whenDatabaseAnswers(log, () =>
+    partitionsOfCells(env.routerUrl ?? "", env.partitions ?? [], cells),
+  );
+  for (const o of owners)
+    log.info({ partition: o.index, cells: o.cells }, "serving the partition of these cells");
+  return owners.map((o) => o.url);
 }

@@ -1,4 +1,6 @@
 import pg from "pg";
+import { type ConnectionTargets, parseConnectionString } from "./connection-string.ts";
+import { multiHostClient } from "./multi-host-client.ts";
 
 // bigint columns (ids, quantities) fit in a double for every value the schema allows (≤ 10^12 per
 // quantity, ids from sequences), so parse them as numbers rather than strings.
@@ -7,9 +9,16 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 export type Pool = pg.Pool;
 export type Client = pg.PoolClient;
 
+/**
+ * A pool on `connectionString`. A multi-host string (`postgres://a:5432,b:5432/db`, `host=a,b`) or
+ * one with target_session_attrs gets a Client that picks the host and checks it takes writes (see
+ * multi-host-client.ts); a plain one is node-postgres's own.
+ */
 export function createPool(connectionString: string, options: { max?: number; name?: string } = {}): pg.Pool {
+  const targets = multiHostTargets(connectionString);
   const pool = new pg.Pool({
     connectionString,
+    ...(targets ? { Client: multiHostClient(targets).Client } : {}),
     max: options.max ?? 10,
     application_name: options.name ?? "omega",
     connectionTimeoutMillis: 10_000,
@@ -18,6 +27,20 @@ export function createPool(connectionString: string, options: { max?: number; na
   pool.on("error", () => {});
   pool.on("connect", (client) => client.on("error", () => {}));
   return pool;
+}
+
+/**
+ * The hosts to choose from when the string names several or asks for a read-write session;
+ * undefined for anything else, which node-postgres reads as it always has (a form this parser does
+ * not know, such as a Unix socket path, included).
+ */
+function multiHostTargets(connectionString: string): ConnectionTargets | undefined {
+  try {
+    const targets = parseConnectionString(connectionString);
+    return targets.targets.length > 1 || targets.readWrite ? targets : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs `work` in one transaction on one connection; rolls back when it throws. */

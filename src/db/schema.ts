@@ -37,6 +37,17 @@ export interface Cells {
   name: string;
 }
 
+export interface CellUsage {
+  capacity_cpu: number | null;
+  capacity_memory: number | null;
+  cell: string | null;
+  jobs_unfinished: number | null;
+  machines_up: number | null;
+  tasks_pending: number | null;
+  used_cpu: number | null;
+  used_memory: number | null;
+}
+
 export interface Claims {
   cell: string;
   cpu: number | null;
@@ -280,6 +291,7 @@ export interface Tenants {
 
 export interface DB {
   agent_tokens: AgentTokens;
+  cell_usage: CellUsage;
   cells: Cells;
   claims: Claims;
   events: Events;

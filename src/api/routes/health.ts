@@ -17,6 +17,8 @@ async function ready(ctx: ApiContext): Promise<string | undefined> {
     (migrated) => (migrated ? undefined : "the database is not migrated (run: omega migrate)"),
     (error: unknown) => {
       ctx.logger.warn({ err: error }, "readiness check failed");
+      // A multi-host connection string with no primary among its hosts (a failover in progress).
+      if ((error as { code?: string }).code === "08001") return (error as Error).message;
       return "the database is unreachable or not migrated";
     },
   );
