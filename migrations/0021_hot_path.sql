@@ -10,7 +10,12 @@
 -- So, here:
 -- * the hot functions keep generic plans (plan_cache_mode = force_generic_plan): planned once per
 --   connection, not once per call; SQL-language bodies on the path become PL/pgSQL for the same
---   reason (PostgreSQL before 18 plans a SQL function's body at every call);
+--   reason (PostgreSQL before 18 plans a SQL function's body at every call). A generic plan is
+--   kept for the connection's life, so it must not depend on how big the tables were when it was
+--   made: a plan made on a young cell chose sequential scans of jobs and tasks, and kept them as
+--   the tables grew (commits slowed from 2 ms to 40 ms within seconds). Every access on the hot
+--   path is by key, so these functions also run with enable_seqscan off: the plan is the index
+--   plan, whatever the statistics said then;
 -- * a wake-up is a NOTIFY (what graphile-worker's own wake-up is made of): no row, no key, and
 --   identical notifications of one transaction are delivered once;
 -- * leasing returns everything a plan needs in the same round trip;
@@ -56,7 +61,7 @@ returns table (id bigint, priority integer, cpu bigint, memory bigint, gpu bigin
   selector jsonb, affinity jsonb, tolerations jsonb, max_per_machine integer, spread_by text, gang_min integer,
   task_count integer, tenant_id bigint, pending bigint[], claimed_on bigint[],
   quota_band text, quota_cpu bigint, quota_memory bigint, quota_gpu bigint, quota_disk bigint)
-language plpgsql set plan_cache_mode = force_generic_plan as $$
+language plpgsql set plan_cache_mode = force_generic_plan set enable_seqscan = off as $$
 #variable_conflict use_column
 begin
   -- A scheduler no worker registered leases nothing (and a typo is an error, not an empty queue).
@@ -98,7 +103,7 @@ end $$;
 call omega.grant_entry_point('lease_work', '{omega_scheduler}');
 
 create or replace function omega.release_leases(p_cell text, p_job_ids bigint[], p_owner text) returns void
-language plpgsql set plan_cache_mode = force_generic_plan as $$
+language plpgsql set plan_cache_mode = force_generic_plan set enable_seqscan = off as $$
 begin
   perform set_config('synchronous_commit', 'off', true);
   update omega.jobs j set lease_owner = null, lease_expires = null
@@ -111,7 +116,7 @@ call omega.grant_entry_point('release_leases', '{omega_scheduler}');
 
 create or replace function omega.renew_leases(p_cell text, p_job_ids bigint[], p_owner text, p_lease_seconds integer)
 returns integer
-language plpgsql set plan_cache_mode = force_generic_plan as $$
+language plpgsql set plan_cache_mode = force_generic_plan set enable_seqscan = off as $$
 declare
   n integer;
 begin
@@ -134,7 +139,7 @@ call omega.grant_entry_point('renew_leases', '{omega_scheduler}');
 -- As in 0004, without waiting for the WAL flush (see the top), and for the lease holder only.
 create or replace function omega.park_job(p_cell text, p_job_id bigint, p_owner text, p_seen_epoch bigint, p_reason text)
 returns boolean
-language plpgsql set plan_cache_mode = force_generic_plan as $$
+language plpgsql set plan_cache_mode = force_generic_plan set enable_seqscan = off as $$
 declare
   current_epoch bigint;
 begin
@@ -188,7 +193,7 @@ call omega.grant_entry_point('wake_stale', '{omega_scheduler}');
 -- scheduler made the first slower. Returns the busy machines.
 create function omega.plan_lock(p_cell text, p_task_ids bigint[], p_machine_ids bigint[], p_victim_ids bigint[])
 returns bigint[]
-language plpgsql set plan_cache_mode = force_generic_plan as $$
+language plpgsql set plan_cache_mode = force_generic_plan set enable_seqscan = off as $$
 declare
   v_job_ids bigint[];
   v_locked bigint[];
@@ -215,7 +220,7 @@ end $$;
 create function omega.plan_victim_verdicts(p_cell text, p_task_ids bigint[], p_machine_ids bigint[],
   p_victim_ids bigint[], p_victim_for bigint[])
 returns table (for_task bigint, reason text)
-language plpgsql set plan_cache_mode = force_generic_plan as $$
+language plpgsql set plan_cache_mode = force_generic_plan set enable_seqscan = off as $$
 #variable_conflict use_column
 begin
   return query
@@ -245,7 +250,7 @@ end $$;
 -- claims (but some) fail every preemptor taking part in them.
 create function omega.plan_gang_breakers(p_cell text, p_victim_ids bigint[], p_victim_for bigint[])
 returns setof bigint
-language plpgsql set plan_cache_mode = force_generic_plan as $$
+language plpgsql set plan_cache_mode = force_generic_plan set enable_seqscan = off as $$
 begin
   return query
   select distinct e.f
@@ -262,7 +267,7 @@ end $$;
 -- took their place only when it is their own tenant's: another tenant's job ids are not theirs to
 -- learn (the commit's outcome rows name the preemptor for the scheduler).
 create function omega.plan_evict(p_cell text, p_victim_ids bigint[], p_victim_for bigint[]) returns void
-language plpgsql set plan_cache_mode = force_generic_plan as $$
+language plpgsql set plan_cache_mode = force_generic_plan set enable_seqscan = off as $$
 declare
   s text;
 begin
@@ -299,7 +304,7 @@ end $$;
 -- anything left to plan for it.
 create function omega.plan_apply(p_cell text, p_scheduler text, p_plan_id bigint, p_decisions omega.plan_decision[])
 returns integer
-language plpgsql set plan_cache_mode = force_generic_plan as $$
+language plpgsql set plan_cache_mode = force_generic_plan set enable_seqscan = off as $$
 declare
   n integer;
 begin
@@ -353,7 +358,7 @@ create or replace function omega.commit_plan(
 ) returns table (task_id bigint, machine_id bigint, outcome text, reason text)
 -- No JIT: short OLTP work whose estimated cost can pass jit_above_cost on a big plan (a 4,000-
 -- placement commit once spent 1.4 s compiling and 0.3 s executing). Generic plans: see the top.
-language plpgsql set jit = off set plan_cache_mode = force_generic_plan as $$
+language plpgsql set jit = off set plan_cache_mode = force_generic_plan set enable_seqscan = off as $$
 #variable_conflict use_column
 declare
   started timestamptz := clock_timestamp();

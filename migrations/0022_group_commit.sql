@@ -9,7 +9,7 @@
 -- meanwhile overflows to the slow lookup.)
 create function omega.submit_jobs(p_tenants text[], p_specs jsonb[], p_client_tokens text[])
 returns table (ord integer, id bigint, created boolean, error_code text, error_message text)
-language plpgsql set plan_cache_mode = force_generic_plan as $$
+language plpgsql set plan_cache_mode = force_generic_plan set enable_seqscan = off as $$
 #variable_conflict use_column
 declare
   i integer;

@@ -698,6 +698,7 @@ CREATE OR REPLACE FUNCTION omega.commit_plan(p_cell text, p_scheduler text, p_ta
  SECURITY DEFINER
  SET jit TO 'off'
  SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 #variable_conflict use_column
@@ -1176,6 +1177,7 @@ CREATE OR REPLACE FUNCTION omega.lease_work(p_cell text, p_scheduler text, p_own
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 #variable_conflict use_column
@@ -1281,6 +1283,7 @@ CREATE OR REPLACE FUNCTION omega.park_job(p_cell text, p_job_id bigint, p_owner 
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
@@ -1398,6 +1401,7 @@ CREATE OR REPLACE FUNCTION omega.plan_apply(p_cell text, p_scheduler text, p_pla
  RETURNS integer
  LANGUAGE plpgsql
  SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
 AS $function$
 declare
   n integer;
@@ -1439,6 +1443,7 @@ CREATE OR REPLACE FUNCTION omega.plan_evict(p_cell text, p_victim_ids bigint[], 
  RETURNS void
  LANGUAGE plpgsql
  SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
 AS $function$
 declare
   s text;
@@ -1475,6 +1480,7 @@ CREATE OR REPLACE FUNCTION omega.plan_gang_breakers(p_cell text, p_victim_ids bi
  RETURNS SETOF bigint
  LANGUAGE plpgsql
  SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
 AS $function$
 begin
   return query
@@ -1492,6 +1498,7 @@ CREATE OR REPLACE FUNCTION omega.plan_lock(p_cell text, p_task_ids bigint[], p_m
  RETURNS bigint[]
  LANGUAGE plpgsql
  SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
 AS $function$
 declare
   v_job_ids bigint[];
@@ -1517,6 +1524,7 @@ CREATE OR REPLACE FUNCTION omega.plan_victim_verdicts(p_cell text, p_task_ids bi
  RETURNS TABLE(for_task bigint, reason text)
  LANGUAGE plpgsql
  SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
 AS $function$
 #variable_conflict use_column
 begin
@@ -1747,6 +1755,7 @@ CREATE OR REPLACE FUNCTION omega.release_leases(p_cell text, p_job_ids bigint[],
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
@@ -1787,6 +1796,7 @@ CREATE OR REPLACE FUNCTION omega.renew_leases(p_cell text, p_job_ids bigint[], p
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
@@ -2326,6 +2336,7 @@ CREATE OR REPLACE FUNCTION omega.submit_jobs(p_tenants text[], p_specs jsonb[], 
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 #variable_conflict use_column

@@ -72,6 +72,8 @@ export async function submitOverHttp(
  * last task (plans.committed_at is that call's start), on the database's clock.
  */
 export async function placedLatencies(pool: Pool, ids: readonly number[]): Promise<number[]> {
+  // Fresh statistics first: planned on the empty tables' estimates, this join took minutes.
+  await pool.query("analyze omega.jobs, omega.claims, omega.plans");
   const { rows } = await pool.query<{ ms: number }>(
     `select extract(epoch from max(p.committed_at + p.duration_ms * interval '1 ms') - j.created_at)::float8 * 1000 as ms
      from omega.jobs j

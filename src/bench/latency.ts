@@ -105,6 +105,7 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
   await waitUntilPlaced(pool, sent.ids);
   const placed = await placedLatencies(pool, sent.ids);
   const cost = await meter.stop();
+  const conflicts = await rejectedByReason(pool, sent.ids);
   if (process.env.OMEGA_BENCH_PROFILE) console.table(cost.top);
   const perJob = (n: number | null) =>
     n === null || sent.ids.length === 0 ? null : round(n / sent.ids.length, 2);
@@ -120,7 +121,20 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
     placedMaxMs: round(Math.max(...placed), 1),
     dbMsPerJob: perJob(cost.statementMs),
     writeTxPerJob: perJob(cost.writeTransactions),
+    rejected: JSON.stringify(conflicts),
   };
+}
+
+/** Placements the commits of these jobs' plans rejected, by reason (the plans of this rate). */
+async function rejectedByReason(pool: Pool, ids: readonly number[]): Promise<Record<string, number>> {
+  const { rows } = await pool.query<{ reason: string; n: number }>(
+    `select r.key as reason, sum(r.value::int)::int as n
+     from omega.plans p, jsonb_each_text(p.rejected) r
+     where p.cell = $1 and p.id >= (select min(c.plan_id) from omega.claims c where c.cell = $1 and c.job_id = any($2))
+     group by r.key order by n desc`,
+    [CELL, ids],
+  );
+  return Object.fromEntries(rows.map((r) => [r.reason, r.n]));
 }
 
 /** Waits until every job is placed (they all fit: the cell is far bigger than the load). */
