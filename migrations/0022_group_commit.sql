@@ -4,7 +4,7 @@
 --
 -- Each job is checked and inserted by omega.submit_job — the one authority on what a job spec may
 -- say — inside its own subtransaction: a refused job is reported in its row and changes nothing,
--- and the others of the batch are kept. (A batch's subtransactions each take a transaction id;
+-- and the others of the batch are kept. (A batch of one raises the refusal instead.) (A batch's subtransactions each take a transaction id;
 -- callers keep batches to a few dozen, under the 64 a backend caches, so that no snapshot taken
 -- meanwhile overflows to the slow lookup.)
 create function omega.submit_jobs(p_tenants text[], p_specs jsonb[], p_client_tokens text[])
@@ -21,6 +21,13 @@ begin
   if cardinality(p_tenants) is distinct from cardinality(p_specs)
      or cardinality(p_tenants) is distinct from cardinality(p_client_tokens) then
     raise exception using errcode = 'OM422', message = 'tenant, spec and client token arrays must have the same length';
+  end if;
+  -- Alone (light load), a job needs no subtransaction: its refusal is the statement's error.
+  if cardinality(p_specs) = 1 then
+    v_id := omega.submit_job(p_tenants[1], p_specs[1], p_client_tokens[1]);
+    select j.created_at = now() into v_created from omega.jobs j where j.id = v_id;
+    return query select 1, v_id, v_created, null::text, null::text;
+    return;
   end if;
   for i in 1 .. coalesce(cardinality(p_specs), 0) loop
     begin

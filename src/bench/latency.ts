@@ -113,6 +113,7 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
     rate,
     jobs: sent.ids.length,
     failed: Object.values(sent.refused).reduce((a, b) => a + b, 0),
+    failedBy: JSON.stringify(sent.refused),
     acceptP50Ms: round(percentile(sent.accept, 50), 1),
     acceptP99Ms: round(percentile(sent.accept, 99), 1),
     placedP50Ms: round(percentile(placed, 50), 1),
