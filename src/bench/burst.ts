@@ -1,15 +1,9 @@
 import type { Pool } from "../db/pool.ts";
 import { mulberry32 } from "../placement/random.ts";
-import { startApiProcess } from "./api-process.ts";
-import { createCell } from "./cell.ts";
-import { benchDatabases } from "./database.ts";
 import { startDbCost } from "./db-cost.ts";
-import { createTenantOverHttp, placedLatencies, submitOverHttp } from "./http-submissions.ts";
-import { describeMachine, machineLine } from "./machine-info.ts";
+import { onHttpStage, placedLatencies, submitOverHttp } from "./http-submissions.ts";
 import { printTable, writeResults } from "./report.ts";
-import { startBenchServer } from "./server.ts";
 import { percentile, round } from "./stats.ts";
-import { startWorkers } from "./workers.ts";
 
 export interface BurstOptions {
   machines: number;
@@ -33,30 +27,9 @@ const PLACED_P50_TARGET_MS = 100;
  */
 export async function runBurst(options: BurstOptions): Promise<void> {
   const started = performance.now();
-  const server = await startBenchServer();
-  const databases = benchDatabases(server.url);
-  const db = await databases.create("burst");
-  let row: Record<string, number | string | null>;
-  let machine: Awaited<ReturnType<typeof describeMachine>>;
-  try {
-    machine = await describeMachine(db.pool, server.kind);
-    console.log(machineLine(machine));
-    await createCell(db.pool, { name: CELL, machines: options.machines, cpu: 32_000, memory: 131_072 });
-    await db.pool.query("analyze");
-    const api = await startApiProcess(db.url);
-    const workers = await startWorkers(db.pool, db.url, { scheduler: "batch", count: options.workers });
-    try {
-      const token = await createTenantOverHttp(api.url, api.adminToken, "burst");
-      row = await burst(db.pool, api.url, token, options);
-    } finally {
-      await workers.stop();
-      await api.stop();
-    }
-  } finally {
-    await db.drop();
-    await databases.close();
-    await server.stop();
-  }
+  const { machine, result: row } = await onHttpStage(CELL, options, (pool, apiUrl, token) =>
+    burst(pool, apiUrl, token, options),
+  );
   printTable(
     `burst: ${options.rate} jobs/s for ${options.seconds} s on ${options.machines} machines, ${options.workers} worker processes`,
     [row],

@@ -1,7 +1,46 @@
 import type { Pool } from "../db/pool.ts";
-import { UNLIMITED_TENANT } from "./cell.ts";
+import { startApiProcess } from "./api-process.ts";
+import { createCell, UNLIMITED_TENANT } from "./cell.ts";
+import { benchDatabases } from "./database.ts";
+import { describeMachine, type MachineInfo, machineLine } from "./machine-info.ts";
 import { openLoop } from "./open-loop.ts";
 import { progress } from "./progress.ts";
+import { startBenchServer } from "./server.ts";
+import { startWorkers } from "./workers.ts";
+
+/**
+ * The stage of the HTTP scenarios: a fresh database with a cell of `machines` machines of 32 cores
+ * and 128 GiB, a real `omega serve`, `workers` real `batch` worker processes and a tenant; `work`
+ * gets the database's pool, the API's URL and the tenant's token. Everything is stopped after.
+ */
+export async function onHttpStage<T>(
+  label: string,
+  shape: { machines: number; workers: number },
+  work: (pool: Pool, apiUrl: string, token: string) => Promise<T>,
+): Promise<{ machine: MachineInfo; result: T }> {
+  const server = await startBenchServer();
+  const databases = benchDatabases(server.url);
+  const db = await databases.create(label);
+  try {
+    const machine = await describeMachine(db.pool, server.kind);
+    console.log(machineLine(machine));
+    await createCell(db.pool, { name: label, machines: shape.machines, cpu: 32_000, memory: 131_072 });
+    await db.pool.query("analyze");
+    const api = await startApiProcess(db.url);
+    const workers = await startWorkers(db.pool, db.url, { scheduler: "batch", count: shape.workers });
+    try {
+      const token = await createTenantOverHttp(api.url, api.adminToken, label);
+      return { machine, result: await work(db.pool, api.url, token) };
+    } finally {
+      await workers.stop();
+      await api.stop();
+    }
+  } finally {
+    await db.drop();
+    await databases.close();
+    await server.stop();
+  }
+}
 
 export interface SubmittedOverHttp {
   /** Ids of the jobs answered 201. */

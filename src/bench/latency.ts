@@ -1,17 +1,11 @@
 import path from "node:path";
 import type { Pool } from "../db/pool.ts";
 import { mulberry32 } from "../placement/random.ts";
-import { startApiProcess } from "./api-process.ts";
-import { createCell } from "./cell.ts";
 import { writeLineChart } from "./chart.ts";
-import { benchDatabases } from "./database.ts";
 import { startDbCost } from "./db-cost.ts";
-import { createTenantOverHttp, placedLatencies, submitOverHttp } from "./http-submissions.ts";
-import { describeMachine, machineLine } from "./machine-info.ts";
+import { onHttpStage, placedLatencies, submitOverHttp } from "./http-submissions.ts";
 import { printTable, RESULTS_DIR, writeResults } from "./report.ts";
-import { startBenchServer } from "./server.ts";
 import { percentile, round } from "./stats.ts";
-import { startWorkers } from "./workers.ts";
 
 export interface LatencyOptions {
   machines: number;
@@ -33,30 +27,11 @@ const P99_TARGETS: Record<number, number> = { 200: 50, 1000: 250 };
  */
 export async function runLatency(options: LatencyOptions): Promise<void> {
   const started = performance.now();
-  const server = await startBenchServer();
-  const databases = benchDatabases(server.url);
-  const db = await databases.create("latency");
-  const rows: Record<string, number | string | null>[] = [];
-  let machine: Awaited<ReturnType<typeof describeMachine>>;
-  try {
-    machine = await describeMachine(db.pool, server.kind);
-    console.log(machineLine(machine));
-    await createCell(db.pool, { name: CELL, machines: options.machines, cpu: 32_000, memory: 131_072 });
-    await db.pool.query("analyze");
-    const api = await startApiProcess(db.url);
-    const workers = await startWorkers(db.pool, db.url, { scheduler: "batch", count: options.workers });
-    try {
-      const token = await createTenantOverHttp(api.url, api.adminToken, "latency");
-      for (const rate of options.rates) rows.push(await measureRate(db.pool, api.url, token, rate, options));
-    } finally {
-      await workers.stop();
-      await api.stop();
-    }
-  } finally {
-    await db.drop();
-    await databases.close();
-    await server.stop();
-  }
+  const { machine, result: rows } = await onHttpStage(CELL, options, async (pool, apiUrl, token) => {
+    const rows: Record<string, number | string | null>[] = [];
+    for (const rate of options.rates) rows.push(await measureRate(pool, apiUrl, token, rate, options));
+    return rows;
+  });
   printTable(`latency: ${options.machines} machines, ${options.workers} worker processes`, rows);
   const verdicts = rows
     .filter((r) => P99_TARGETS[r.rate as number] !== undefined)
