@@ -136,7 +136,17 @@ begin
 end $$;
 call omega.grant_entry_point('renew_leases', '{omega_scheduler}');
 
--- As in 0004, without waiting for the WAL flush (see the top), and for the lease holder only.
+-- Parking, with a reconcile for the wake-up it can miss. capacity_freed unparks a cell's blocked
+-- jobs SKIP LOCKED (it holds machine locks, and jobs are locked before machines by every writer),
+-- so a parked job whose row another transaction held at that instant — a commit that named it as a
+-- victim and then evicted nothing, say — stayed parked although room had appeared (the race test
+-- caught one, idle with room for its tasks). A parked job now records the capacity epoch it was
+-- parked on, and the reconcile unparks any job parked on an epoch older than its cell's.
+alter table omega.jobs add column blocked_epoch bigint;
+create index jobs_parked on omega.jobs (cell, id) where blocked and state = 'pending';
+
+-- As in 0004, without waiting for the WAL flush (see the top), for the lease holder only, and
+-- recording the epoch.
 create or replace function omega.park_job(p_cell text, p_job_id bigint, p_owner text, p_seen_epoch bigint, p_reason text)
 returns boolean
 language plpgsql set plan_cache_mode = force_generic_plan set enable_seqscan = off as $$
@@ -156,12 +166,14 @@ begin
     perform omega.release_leases(p_cell, array[p_job_id], p_owner);
     return false;
   end if;
-  update omega.jobs set blocked = true, lease_owner = null, lease_expires = null
+  update omega.jobs set blocked = true, blocked_epoch = current_epoch, lease_owner = null, lease_expires = null
   where cell = p_cell and id = p_job_id and state = 'pending';
   return true;
 end $$;
 call omega.grant_entry_point('park_job', '{omega_scheduler}');
 
+-- The reconcile every worker runs: wakes the schedulers of pending work nobody holds, after
+-- unparking the jobs that missed an unpark (parked on an older capacity epoch than their cell's).
 create or replace function omega.wake_stale() returns integer
 language plpgsql as $$
 declare
@@ -169,6 +181,11 @@ declare
   n integer := 0;
 begin
   perform set_config('synchronous_commit', 'off', true);
+  update omega.jobs j set blocked = false
+  from (select p.cell, p.id from omega.jobs p join omega.cells c on c.name = p.cell
+        where p.blocked and p.state = 'pending' and coalesce(p.blocked_epoch, -1) < c.capacity_epoch
+        for update of p skip locked) missed
+  where j.cell = missed.cell and j.id = missed.id;
   for r in
     select distinct cell, scheduler from omega.jobs
     where state = 'pending' and not blocked and (lease_expires is null or lease_expires < now())

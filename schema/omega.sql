@@ -8,7 +8,7 @@ table omega.claims (cell omega.name not null, task_id bigint not null, job_id bi
 
 table omega.events (cell omega.name not null, id bigint not null, job_id bigint not null, task_id bigint, task_index integer, kind text not null, machine text, reason text, at timestamp with time zone not null default now())
 
-table omega.jobs (cell omega.name not null, id bigint not null, tenant_id bigint not null, name text not null default ''::text, priority integer not null, scheduler omega.name not null, task_count integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, selector jsonb not null default '{}'::jsonb, affinity jsonb not null default '[]'::jsonb, tolerations jsonb not null default '[]'::jsonb, max_per_machine integer, spread_by text, gang_min integer, state text not null default 'pending'::text, pending_count integer not null, lease_owner text, lease_expires timestamp with time zone, blocked boolean not null default false, created_at timestamp with time zone not null default now(), updated_at timestamp with time zone not null default now(), max_retries integer not null default 3, runtime_min_ms bigint, runtime_max_ms bigint, started_at timestamp with time zone, succeeded_count integer not null default 0, failed_count integer not null default 0, client_token text, request_hash bytea)
+table omega.jobs (cell omega.name not null, id bigint not null, tenant_id bigint not null, name text not null default ''::text, priority integer not null, scheduler omega.name not null, task_count integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, selector jsonb not null default '{}'::jsonb, affinity jsonb not null default '[]'::jsonb, tolerations jsonb not null default '[]'::jsonb, max_per_machine integer, spread_by text, gang_min integer, state text not null default 'pending'::text, pending_count integer not null, lease_owner text, lease_expires timestamp with time zone, blocked boolean not null default false, created_at timestamp with time zone not null default now(), updated_at timestamp with time zone not null default now(), max_retries integer not null default 3, runtime_min_ms bigint, runtime_max_ms bigint, started_at timestamp with time zone, succeeded_count integer not null default 0, failed_count integer not null default 0, client_token text, request_hash bytea, blocked_epoch bigint)
 
 table omega.machine_agents (cell omega.name not null, machine_id bigint not null, last_heartbeat timestamp with time zone, lost_at timestamp with time zone, lost_from text, generation bigint not null default 0)
 
@@ -241,6 +241,8 @@ CREATE INDEX jobs_by_id ON omega.jobs USING btree (id)
 CREATE INDEX jobs_by_tenant ON omega.jobs USING btree (tenant_id, id)
 
 CREATE UNIQUE INDEX jobs_client_token ON omega.jobs USING btree (tenant_id, client_token, cell) WHERE (client_token IS NOT NULL)
+
+CREATE INDEX jobs_parked ON omega.jobs USING btree (cell, id) WHERE (blocked AND (state = 'pending'::text))
 
 CREATE INDEX jobs_pending_by_tenant ON omega.jobs USING btree (tenant_id) INCLUDE (pending_count) WHERE (state = 'pending'::text)
 
@@ -1302,7 +1304,7 @@ begin
     perform omega.release_leases(p_cell, array[p_job_id], p_owner);
     return false;
   end if;
-  update omega.jobs set blocked = true, lease_owner = null, lease_expires = null
+  update omega.jobs set blocked = true, blocked_epoch = current_epoch, lease_owner = null, lease_expires = null
   where cell = p_cell and id = p_job_id and state = 'pending';
   return true;
 end $function$
@@ -2423,6 +2425,11 @@ declare
   n integer := 0;
 begin
   perform set_config('synchronous_commit', 'off', true);
+  update omega.jobs j set blocked = false
+  from (select p.cell, p.id from omega.jobs p join omega.cells c on c.name = p.cell
+        where p.blocked and p.state = 'pending' and coalesce(p.blocked_epoch, -1) < c.capacity_epoch
+        for update of p skip locked) missed
+  where j.cell = missed.cell and j.id = missed.id;
   for r in
     select distinct cell, scheduler from omega.jobs
     where state = 'pending' and not blocked and (lease_expires is null or lease_expires < now())

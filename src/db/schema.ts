@@ -79,6 +79,7 @@ export interface Events {
 export interface Jobs {
   affinity: Generated<Json>;
   blocked: Generated<boolean>;
+  blocked_epoch: number | null;
   cell: string;
   client_token: string | null;
   cpu: number | null;

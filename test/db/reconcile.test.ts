@@ -30,6 +30,12 @@ beforeEach(async () => {
 });
 
 const wakeStale = async () => (await db.pool.query("select omega.wake_stale() as n")).rows[0].n;
+/** Parks a job as omega.park_job does, on the cell's current capacity epoch. */
+const park = (job: number) =>
+  db.pool.query(
+    "update omega.jobs set blocked = true, blocked_epoch = (select capacity_epoch from omega.cells where name = 'east') where id = $1",
+    [job],
+  );
 
 it("a submission wakes its scheduler, and the reconcile wakes it again while nobody holds the work", async () => {
   await submitJob(db.pool);
@@ -58,12 +64,25 @@ it("leaves a parked job to capacity_freed: a task that finishes unparks it and w
   const [task] = (await pendingTaskIds(db.pool, running)) as [number];
   await commitPlan(db.pool, [{ taskId: task, machineId: m.id, version: 0 }]);
   const parked = await submitJob(db.pool, { resources: { cpu: 1000 } });
-  await db.pool.query("update omega.jobs set blocked = true where id = $1", [parked]);
+  await park(parked);
   await wakeUps.take();
   expect(await wakeStale()).toBe(0);
 
   await db.pool.query("select omega.report_task('east', 'solo', $1, 'succeeded')", [task]);
   const after = await db.pool.query("select blocked from omega.jobs where id = $1", [parked]);
   expect(after.rows[0].blocked).toBe(false);
+  expect(await wakeUps.take()).toEqual(["east batch"]);
+});
+
+it("unparks a job that missed its unpark: parked on an older capacity epoch than its cell's", async () => {
+  const job = await submitJob(db.pool, { resources: { cpu: 1000 } });
+  await park(job);
+  expect(await wakeStale()).toBe(0);
+  // Capacity was freed, but its unpark skipped the job (its row was locked at that instant).
+  await db.pool.query("update omega.cells set capacity_epoch = capacity_epoch + 1 where name = 'east'");
+  await wakeUps.take();
+  expect(await wakeStale()).toBe(1);
+  const { rows } = await db.pool.query("select blocked from omega.jobs where id = $1", [job]);
+  expect(rows[0].blocked).toBe(false);
   expect(await wakeUps.take()).toEqual(["east batch"]);
 });
