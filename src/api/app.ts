@@ -32,6 +32,8 @@ export interface AppOptions {
    * 16 per pool connection: a burst queues for tens of milliseconds, a saturated database sheds.)
    */
   maxWaiting?: number;
+  /** How long a submission may expect to wait for its transaction before it is refused (ms). */
+  submissionQueueDelayMs?: number;
   /** New events, for the streams (?follow=true). Without it, streams send history only. */
   feed?: EventFeed;
 }
@@ -89,7 +91,14 @@ function requestLog(logger: Logger): RequestHandler {
 const noFeed: EventFeed = { subscribe: () => () => {}, close: async () => {} };
 
 /** The HTTP API of SPEC.md: JSON under /v1, problem+json errors, bearer auth, probes and metrics. */
-export function createApp({ pool, adminToken, logger, maxWaiting, feed }: AppOptions): express.Express {
+export function createApp({
+  pool,
+  adminToken,
+  logger,
+  maxWaiting,
+  submissionQueueDelayMs,
+  feed,
+}: AppOptions): express.Express {
   const shedder = new LoadShedder(pool, maxWaiting ?? 16 * (pool.options.max ?? 10));
   const ctx: ApiContext = {
     pool,
@@ -97,7 +106,9 @@ export function createApp({ pool, adminToken, logger, maxWaiting, feed }: AppOpt
     auth: createAuth(pool, adminToken),
     logger,
     shedder,
-    submissions: new SubmissionBatcher(pool, shedder),
+    submissions: new SubmissionBatcher(pool, shedder, {
+      ...(submissionQueueDelayMs === undefined ? {} : { maxQueueDelayMs: submissionQueueDelayMs }),
+    }),
   };
   collectClusterFrom(pool);
   const app = express();

@@ -17,6 +17,8 @@ export interface ServerOptions {
   shutdownTimeoutMs?: number;
   /** See AppOptions. */
   maxWaiting?: number;
+  /** See AppOptions. */
+  submissionQueueDelayMs?: number;
 }
 
 export interface RunningServer {
@@ -44,7 +46,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   // After the listener above, so that it sees every response before the app writes to it.
   const feed = startEventFeed(pool, logger);
-  server.on("request", createApp({ pool, adminToken, logger, maxWaiting: options.maxWaiting, feed }));
+  server.on(
+    "request",
+    createApp({
+      pool,
+      adminToken,
+      logger,
+      maxWaiting: options.maxWaiting,
+      submissionQueueDelayMs: options.submissionQueueDelayMs,
+      feed,
+    }),
+  );
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error) => {
