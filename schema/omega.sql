@@ -242,7 +242,7 @@ CREATE INDEX jobs_by_tenant ON omega.jobs USING btree (tenant_id, id)
 
 CREATE UNIQUE INDEX jobs_client_token ON omega.jobs USING btree (tenant_id, client_token, cell) WHERE (client_token IS NOT NULL)
 
-CREATE INDEX jobs_parked ON omega.jobs USING btree (cell, id) WHERE (blocked AND (state = 'pending'::text))
+CREATE INDEX jobs_parked_in_turn ON omega.jobs USING btree (cell, COALESCE(blocked_epoch, ('-1'::integer)::bigint), priority DESC, id) WHERE (blocked AND (state = 'pending'::text))
 
 CREATE INDEX jobs_pending_by_tenant ON omega.jobs USING btree (tenant_id) INCLUDE (pending_count) WHERE (state = 'pending'::text)
 
@@ -445,21 +445,41 @@ end $function$
 CREATE OR REPLACE FUNCTION omega.capacity_freed(p_cell text)
  RETURNS void
  LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
 AS $function$
 declare
+  freed bigint[] := string_to_array(nullif(current_setting('omega.freed_machines', true), ''), ',')::bigint[];
+  room record;
   s text;
 begin
   update omega.cells set capacity_epoch = capacity_epoch + 1 where name = p_cell;
-  for s in
-    with unblocked as (
-      update omega.jobs j set blocked = false
-      from (select id from omega.jobs
-            where cell = p_cell and blocked and state = 'pending'
-            for update skip locked) b
-      where j.cell = p_cell and j.id = b.id
-      returning j.scheduler)
-    select distinct scheduler from unblocked
-  loop
+  if freed is null then
+    -- Not released claims (a machine up, a quota raised): every parked job may have a chance.
+    for s in
+      with unblocked as (
+        update omega.jobs j set blocked = false
+        from (select id from omega.jobs
+              where cell = p_cell and blocked and state = 'pending'
+              for update skip locked) b
+        where j.cell = p_cell and j.id = b.id
+        returning j.scheduler)
+      select distinct scheduler from unblocked
+    loop
+      perform omega.wake(p_cell, s);
+    end loop;
+    return;
+  end if;
+  perform set_config('omega.freed_machines', '', true);
+  select coalesce(sum(greatest(m.cpu - m.used_cpu, 0)), 0)::bigint as cpu,
+         coalesce(sum(greatest(m.memory - m.used_memory, 0)), 0)::bigint as memory,
+         coalesce(sum(greatest(m.gpu - m.used_gpu, 0)), 0)::bigint as gpu,
+         coalesce(sum(greatest(m.disk - m.used_disk, 0)), 0)::bigint as disk,
+         coalesce(sum(greatest(m.max_tasks - m.tasks, 0)), 0)::bigint as slots
+  into room
+  from omega.machines m
+  where m.cell = p_cell and m.id = any (freed) and m.state = 'up';
+  for s in select omega.unpark_within(p_cell, room.cpu, room.memory, room.gpu, room.disk, room.slots) loop
     perform omega.wake(p_cell, s);
   end loop;
 end $function$
@@ -1732,6 +1752,7 @@ CREATE OR REPLACE FUNCTION omega.release_claims(p_cell text, p_task_ids bigint[]
 AS $function$
 declare
   released integer;
+  freed bigint[];
 begin
   perform from omega.machines m
   where m.cell = p_cell
@@ -1747,8 +1768,13 @@ begin
     set used_cpu = m.used_cpu - pm.cpu, used_memory = m.used_memory - pm.memory,
         used_gpu = m.used_gpu - pm.gpu, used_disk = m.used_disk - pm.disk, tasks = m.tasks - pm.n
     from per_machine pm where m.cell = p_cell and m.id = pm.machine_id
+    returning m.id
   )
-  select count(*) into released from gone;
+  select (select count(*) from gone), array(select id from machine_updates) into released, freed;
+  if cardinality(freed) > 0 then
+    perform set_config('omega.freed_machines',
+      concat_ws(',', nullif(current_setting('omega.freed_machines', true), ''), array_to_string(freed, ',')), true);
+  end if;
   return released;
 end $function$
 
@@ -2404,6 +2430,45 @@ begin
   return new;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.unpark_within(p_cell text, p_cpu bigint, p_memory bigint, p_gpu bigint, p_disk bigint, p_slots bigint)
+ RETURNS SETOF text
+ LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+declare
+  j record;
+  n bigint;
+  schedulers text[] := '{}';
+begin
+  for j in
+    select p.id, p.scheduler, p.pending_count, p.cpu, p.memory, p.gpu, p.disk from omega.jobs p
+    where p.cell = p_cell and p.blocked and p.state = 'pending'
+    order by coalesce(p.blocked_epoch, -1), p.priority desc, p.id
+    limit 256
+    for update skip locked
+  loop
+    exit when p_slots <= 0;
+    -- How many of its pending tasks the room holds: one is enough to be worth a try.
+    n := least(j.pending_count, p_slots,
+      case when j.cpu > 0 then p_cpu / j.cpu else p_slots end,
+      case when j.memory > 0 then p_memory / j.memory else p_slots end,
+      case when j.gpu > 0 then p_gpu / j.gpu else p_slots end,
+      case when j.disk > 0 then p_disk / j.disk else p_slots end);
+    continue when n < 1;
+    update omega.jobs set blocked = false where cell = p_cell and id = j.id;
+    p_cpu := p_cpu - n * j.cpu;
+    p_memory := p_memory - n * j.memory;
+    p_gpu := p_gpu - n * j.gpu;
+    p_disk := p_disk - n * j.disk;
+    p_slots := p_slots - n;
+    if not j.scheduler = any (schedulers) then
+      schedulers := schedulers || j.scheduler::text;
+    end if;
+  end loop;
+  return query select unnest(schedulers);
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.wake(p_cell text, p_scheduler text)
  RETURNS void
  LANGUAGE plpgsql
@@ -2418,23 +2483,34 @@ CREATE OR REPLACE FUNCTION omega.wake_stale()
  RETURNS integer
  LANGUAGE plpgsql
  SECURITY DEFINER
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  r record;
+  c record;
   n integer := 0;
 begin
   perform set_config('synchronous_commit', 'off', true);
-  update omega.jobs j set blocked = false
-  from (select p.cell, p.id from omega.jobs p join omega.cells c on c.name = p.cell
-        where p.blocked and p.state = 'pending' and coalesce(p.blocked_epoch, -1) < c.capacity_epoch
-        for update of p skip locked) missed
-  where j.cell = missed.cell and j.id = missed.id;
-  for r in
-    select distinct cell, scheduler from omega.jobs
-    where state = 'pending' and not blocked and (lease_expires is null or lease_expires < now())
+  for c in select name, capacity_epoch from omega.cells loop
+    -- (Materialized: a LIMIT under a join may be run again for every row it joins.)
+    with missed as materialized (
+      select p.id from omega.jobs p
+      where p.cell = c.name and p.blocked and p.state = 'pending'
+        and coalesce(p.blocked_epoch, -1) < c.capacity_epoch
+      order by coalesce(p.blocked_epoch, -1), p.priority desc, p.id
+      limit 32
+      for update skip locked)
+    update omega.jobs j set blocked = false
+    from missed where j.cell = c.name and j.id = missed.id;
+  end loop;
+  for c in
+    select cl.name as cell, s.name as scheduler from omega.cells cl cross join omega.schedulers s
+    where exists (select from omega.jobs j
+                  where j.cell = cl.name and j.scheduler = s.name and j.state = 'pending' and not j.blocked
+                    and (j.lease_expires is null or j.lease_expires < now()))
   loop
-    perform omega.wake(r.cell, r.scheduler);
+    perform omega.wake(c.cell, c.scheduler);
     n := n + 1;
   end loop;
   return n;
@@ -2610,6 +2686,8 @@ grant execute on function omega.tenant_reason(text) to public
 grant execute on function omega.tolerates(jsonb,jsonb) to public
 
 grant execute on function omega.touch_machine() to public
+
+grant execute on function omega.unpark_within(text,bigint,bigint,bigint,bigint,bigint) to public
 
 grant execute on function omega.wake(text,text) to omega_scheduler
 
