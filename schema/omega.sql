@@ -1304,29 +1304,51 @@ CREATE OR REPLACE FUNCTION omega.park_job(p_cell text, p_job_id bigint, p_owner 
  RETURNS boolean
  LANGUAGE plpgsql
  SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return cardinality(omega.park_jobs(p_cell, array[p_job_id], p_owner, p_seen_epoch, array[p_reason])) > 0;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.park_jobs(p_cell text, p_job_ids bigint[], p_owner text, p_seen_epoch bigint, p_reasons text[])
+ RETURNS bigint[]
+ LANGUAGE plpgsql
+ SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
  SET enable_seqscan TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
+  mine bigint[];
   current_epoch bigint;
+  parked bigint[];
 begin
   perform set_config('synchronous_commit', 'off', true);
-  -- Only the lease holder parks a job: a worker whose lease lapsed must not write the reason
-  -- another worker's tasks show, nor park work that worker is placing.
-  perform from omega.jobs where cell = p_cell and id = p_job_id and lease_owner = p_owner for update;
-  if not found then
-    return false;
+  if cardinality(p_job_ids) is distinct from cardinality(p_reasons) then
+    raise exception using errcode = 'OM422', message = 'park_jobs: one reason per job is required';
+  end if;
+  select coalesce(array_agg(h.id), '{}') into mine
+  from (select id from omega.jobs
+        where cell = p_cell and id = any (p_job_ids) and lease_owner = p_owner
+        order by id for update) h;
+  if cardinality(mine) = 0 then
+    return '{}';
   end if;
   select capacity_epoch into current_epoch from omega.cells where name = p_cell for share;
-  update omega.tasks set reason = p_reason where cell = p_cell and job_id = p_job_id and state = 'pending';
+  update omega.tasks t set reason = r.reason
+  from unnest(p_job_ids, p_reasons) as r(job_id, reason)
+  where t.cell = p_cell and t.job_id = r.job_id and r.job_id = any (mine) and t.state = 'pending';
   if current_epoch > p_seen_epoch then
-    perform omega.release_leases(p_cell, array[p_job_id], p_owner);
-    return false;
+    perform omega.release_leases(p_cell, mine, p_owner);
+    return '{}';
   end if;
-  update omega.jobs set blocked = true, blocked_epoch = current_epoch, lease_owner = null, lease_expires = null
-  where cell = p_cell and id = p_job_id and state = 'pending';
-  return true;
+  with done as (
+    update omega.jobs set blocked = true, blocked_epoch = current_epoch, lease_owner = null, lease_expires = null
+    where cell = p_cell and id = any (mine) and state = 'pending'
+    returning id
+  )
+  select coalesce(array_agg(id), '{}') into parked from done;
+  return parked;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.parse_duration_ms(v jsonb, field text)
@@ -2626,6 +2648,8 @@ grant execute on function omega.mark_machine_lost(text,bigint,interval) to omega
 grant execute on function omega.may_preempt(integer,integer) to public
 
 grant execute on function omega.park_job(text,bigint,text,bigint,text) to omega_scheduler
+
+grant execute on function omega.park_jobs(text,bigint[],text,bigint,text[]) to omega_scheduler
 
 grant execute on function omega.parse_duration_ms(jsonb,text) to public
 
