@@ -248,7 +248,7 @@ CREATE INDEX jobs_pending_by_tenant ON omega.jobs USING btree (tenant_id) INCLUD
 
 CREATE UNIQUE INDEX jobs_pkey ON omega.jobs USING btree (cell, id)
 
-CREATE INDEX jobs_schedulable ON omega.jobs USING btree (cell, scheduler, priority DESC, id) WHERE ((state = 'pending'::text) AND (NOT blocked))
+CREATE INDEX jobs_queued ON omega.jobs USING btree (cell, scheduler, priority, tenant_id, id) WHERE ((state = 'pending'::text) AND (NOT blocked))
 
 CREATE INDEX machine_agents_lost ON omega.machine_agents USING btree (cell, machine_id) WHERE (lost_at IS NOT NULL)
 
@@ -1167,32 +1167,27 @@ end $function$
 
 CREATE OR REPLACE FUNCTION omega.lease_jobs(p_cell text, p_scheduler text, p_owner text, p_limit integer, p_lease_seconds integer)
  RETURNS SETOF omega.jobs
- LANGUAGE sql
+ LANGUAGE plpgsql
  SECURITY DEFINER
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+ SET enable_bitmapscan TO 'off'
+ SET enable_hashjoin TO 'off'
+ SET enable_mergejoin TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  -- Materialized: evaluated once. Rescanned inside the UPDATE's join, SKIP LOCKED would pass over
-  -- the rows this statement already updated and hand out the next batch, and the next.
-  with pick as materialized (
-    select c.id from omega.jobs c
-    join (select id, row_number() over (partition by priority, tenant_id order by id) as turn
-          from omega.jobs
-          where cell = p_cell and scheduler = p_scheduler and state = 'pending' and not blocked
-            and (lease_expires is null or lease_expires < now())) r on r.id = c.id
-    -- Repeated on the locked row: a job leased by a worker that committed after this snapshot is
-    -- re-checked here (EvalPlanQual), not leased twice.
-    where c.cell = p_cell and c.state = 'pending' and not c.blocked
-      and (c.lease_expires is null or c.lease_expires < now())
-    order by c.priority desc, r.turn, c.id
-    limit p_limit
-    for update of c skip locked
-  )
-  update omega.jobs j
-  set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
-  from pick
-  where j.cell = p_cell and j.id = pick.id
-  returning j.*
-$function$
+declare
+  v_job bigint;
+begin
+  -- One job at a time: a statement on the whole key is planned as a lookup whatever the statistics.
+  foreach v_job in array omega.pick_schedulable(p_cell, p_scheduler, p_limit) loop
+    return query
+    update omega.jobs j
+    set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
+    where j.cell = p_cell and j.id = v_job
+    returning j.*;
+  end loop;
+end $function$
 
 CREATE OR REPLACE FUNCTION omega.lease_work(p_cell text, p_scheduler text, p_owner text, p_limit integer, p_lease_seconds integer)
  RETURNS TABLE(id bigint, priority integer, cpu bigint, memory bigint, gpu bigint, disk bigint, selector jsonb, affinity jsonb, tolerations jsonb, max_per_machine integer, spread_by text, gang_min integer, task_count integer, tenant_id bigint, pending bigint[], claimed_on bigint[], quota_band text, quota_cpu bigint, quota_memory bigint, quota_gpu bigint, quota_disk bigint)
@@ -1200,45 +1195,39 @@ CREATE OR REPLACE FUNCTION omega.lease_work(p_cell text, p_scheduler text, p_own
  SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
  SET enable_seqscan TO 'off'
+ SET enable_bitmapscan TO 'off'
+ SET enable_hashjoin TO 'off'
+ SET enable_mergejoin TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 #variable_conflict use_column
+declare
+  v_job bigint;
 begin
   -- A scheduler no worker registered leases nothing (and a typo is an error, not an empty queue).
   if not exists (select from omega.schedulers where name = p_scheduler) then
     raise exception using errcode = 'OM422', message = format('scheduler %L is not registered', p_scheduler);
   end if;
   perform set_config('synchronous_commit', 'off', true);
-  return query
-  with pick as materialized (
-    -- As omega.lease_jobs: materialized, so that SKIP LOCKED is evaluated once.
-    select c.id from omega.jobs c
-    join (select j.id, row_number() over (partition by j.priority, j.tenant_id order by j.id) as turn
-          from omega.jobs j
-          where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked
-            and (j.lease_expires is null or j.lease_expires < now())) r on r.id = c.id
-    where c.cell = p_cell and c.state = 'pending' and not c.blocked
-      and (c.lease_expires is null or c.lease_expires < now())
-    order by c.priority desc, r.turn, c.id
-    limit p_limit
-    for update of c skip locked
-  ), leased as (
-    update omega.jobs j
-    set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
-    from pick
-    where j.cell = p_cell and j.id = pick.id
-    returning j.*
-  )
-  -- (Quantities are a domain over bigint: RETURN QUERY wants the declared types exactly.)
-  select l.id, l.priority, l.cpu::bigint, l.memory::bigint, l.gpu::bigint, l.disk::bigint, l.selector, l.affinity, l.tolerations,
-    l.max_per_machine, l.spread_by, l.gang_min, l.task_count, l.tenant_id,
-    array(select t.id from omega.tasks t where t.cell = p_cell and t.job_id = l.id and t.state = 'pending' order by t.id),
-    array(select c.machine_id from omega.claims c where c.cell = p_cell and c.job_id = l.id),
-    q.band, (q.cpu - q.used_cpu)::bigint, (q.memory - q.used_memory)::bigint, (q.gpu - q.used_gpu)::bigint,
-    (q.disk - q.used_disk)::bigint
-  from leased l
-  left join omega.quotas q on q.cell = p_cell and q.tenant_id = l.tenant_id and q.band = omega.band(l.priority)
-  order by l.priority desc, l.id;
+  -- One job at a time: a statement on the whole key is planned as a lookup whatever the statistics.
+  foreach v_job in array omega.pick_schedulable(p_cell, p_scheduler, p_limit) loop
+    return query
+    with leased as (
+      update omega.jobs j
+      set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
+      where j.cell = p_cell and j.id = v_job
+      returning j.*
+    )
+    -- (Quantities are a domain over bigint: RETURN QUERY wants the declared types exactly.)
+    select l.id, l.priority, l.cpu::bigint, l.memory::bigint, l.gpu::bigint, l.disk::bigint, l.selector, l.affinity, l.tolerations,
+      l.max_per_machine, l.spread_by, l.gang_min, l.task_count, l.tenant_id,
+      array(select t.id from omega.tasks t where t.cell = p_cell and t.job_id = l.id and t.state = 'pending' order by t.id),
+      array(select c.machine_id from omega.claims c where c.cell = p_cell and c.job_id = l.id),
+      q.band, (q.cpu - q.used_cpu)::bigint, (q.memory - q.used_memory)::bigint, (q.gpu - q.used_gpu)::bigint,
+      (q.disk - q.used_disk)::bigint
+    from leased l
+    left join omega.quotas q on q.cell = p_cell and q.tenant_id = l.tenant_id and q.band = omega.band(l.priority);
+  end loop;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.mark_machine_lost(p_cell text, p_machine_id bigint, p_silence interval)
@@ -1439,6 +1428,77 @@ begin
   end if;
   lo := omega.parse_duration_ms(v, 'runtime');
   return array[lo, lo];
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.pick_schedulable(p_cell text, p_scheduler text, p_limit integer)
+ RETURNS bigint[]
+ LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+ SET enable_bitmapscan TO 'off'
+ SET enable_hashjoin TO 'off'
+ SET enable_mergejoin TO 'off'
+AS $function$
+declare
+  queue_priorities integer[];
+  queue_tenants bigint[];
+  per_queue integer;
+  picked bigint[] := '{}';
+  candidates bigint[];
+begin
+  -- The queues, highest priority first: a skip scan of jobs_queued (backwards: priority desc).
+  with recursive queues as (
+    (select j.priority, j.tenant_id from omega.jobs j
+     where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked
+     order by j.priority desc, j.tenant_id desc
+     limit 1)
+    union all
+    select n.priority, n.tenant_id
+    from queues q cross join lateral (
+      select j.priority, j.tenant_id from omega.jobs j
+      where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked
+        and (j.priority, j.tenant_id) < (q.priority, q.tenant_id)
+      order by j.priority desc, j.tenant_id desc
+      limit 1) n
+  )
+  select array_agg(q.priority), array_agg(q.tenant_id) into queue_priorities, queue_tenants from queues q;
+  if queue_priorities is null then
+    return '{}';
+  end if;
+  per_queue := greatest(1, ceil(p_limit::numeric / cardinality(queue_priorities)))::integer;
+  -- Rows another lease holds right now are skipped: if the shares came up short for that, or
+  -- because some queues had fewer jobs than their share, look deeper into each queue.
+  loop
+    -- The candidates in leasing order, read from the queues' heads (no lock yet)…
+    candidates := array(
+      select h.id
+      from unnest(queue_priorities, queue_tenants) as q(priority, tenant_id)
+      cross join lateral (
+        select j.id from omega.jobs j
+        where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked
+          and j.priority = q.priority and j.tenant_id = q.tenant_id
+          and (j.lease_expires is null or j.lease_expires < now())
+          and j.id <> all (picked)
+        order by j.id
+        limit per_queue) h
+      order by q.priority desc, row_number() over (partition by q.priority, q.tenant_id order by h.id), h.id);
+    -- …then locked in that order, from the candidates alone (the join must start from them).
+    picked := picked || array(
+      select c.id
+      from unnest(candidates) with ordinality as u(id, turn)
+      cross join lateral (
+        select c.id from omega.jobs c
+        -- Repeated on the locked row: a job leased by a worker that committed after this snapshot
+        -- is re-checked here (EvalPlanQual), not leased twice.
+        where c.cell = p_cell and c.id = u.id
+          and c.state = 'pending' and not c.blocked and (c.lease_expires is null or c.lease_expires < now())
+        for update skip locked) c
+      order by u.turn
+      limit p_limit - cardinality(picked));
+    exit when cardinality(picked) >= p_limit or per_queue >= p_limit;
+    per_queue := least(p_limit, per_queue * 4);
+  end loop;
+  return picked;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.plan_apply(p_cell text, p_scheduler text, p_plan_id bigint, p_decisions omega.plan_decision[])
@@ -2656,6 +2716,8 @@ grant execute on function omega.parse_duration_ms(jsonb,text) to public
 grant execute on function omega.parse_quantity(jsonb,text) to public
 
 grant execute on function omega.parse_runtime(jsonb) to public
+
+grant execute on function omega.pick_schedulable(text,text,integer) to public
 
 grant execute on function omega.plan_apply(text,text,bigint,omega.plan_decision[]) to public
 
