@@ -1818,6 +1818,29 @@ begin
   return null;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.refresh_statistics()
+ RETURNS text[]
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  t record;
+  analyzed text[] := '{}';
+begin
+  for t in
+    select s.relname from pg_catalog.pg_stat_user_tables s
+    where s.schemaname = 'omega'
+      and s.relname in ('jobs', 'tasks', 'claims', 'machines', 'quotas', 'cells')
+      and s.n_mod_since_analyze >= greatest(500, s.n_live_tup / 4)
+    order by s.relname
+  loop
+    execute format('analyze omega.%I', t.relname);
+    analyzed := analyzed || t.relname::text;
+  end loop;
+  return analyzed;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.register_scheduler(p_name text, p_profile jsonb)
  RETURNS void
  LANGUAGE sql
@@ -2734,6 +2757,8 @@ grant execute on function omega.put_machine(text,text,jsonb,jsonb,jsonb,integer)
 grant execute on function omega.put_quota(text,text,text,jsonb) to omega_api
 
 grant execute on function omega.quota_lock_key(text) to public
+
+grant execute on function omega.refresh_statistics() to omega_scheduler
 
 grant execute on function omega.register_scheduler(text,jsonb) to omega_scheduler
 
