@@ -179,6 +179,13 @@ export const jobSpecSchema = z
       .optional()
       .meta({ description: "Extension: times each failed task is run again (Default: 3)" }),
     runtime: runtimeSchema.optional(),
+    locality: z
+      .strictObject({ label: labelKey, values: z.array(labelValue).min(1).max(LIST_MAX) })
+      .optional()
+      .meta({
+        description:
+          "machines holding the job's data: those whose label `label` is one of `values`; the flow scheduler prefers them (never a filter)",
+      }),
   })
   .superRefine((spec, ctx) => {
     if (spec.gang && spec.gang.minAvailable > spec.tasks) {

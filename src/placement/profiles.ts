@@ -1,3 +1,4 @@
+import { DEFAULT_FLOW_COSTS, type FlowCosts } from "./flow/costs.ts";
 import type { FilterName, PipelineConfig } from "./types.ts";
 
 /**
@@ -13,6 +14,8 @@ import type { FilterName, PipelineConfig } from "./types.ts";
  * - `batchSize`: jobs leased and planned together into one plan (one commit).
  * - `preemption`: a task that fits nowhere may evict lower-priority claims (SPEC's rules, which
  *   the commit procedure enforces whatever this says).
+ * - `flow` (optional): place each leased batch at once by min-cost flow with these costs (see
+ *   flow/plan-flow.ts) rather than job by job through the pipeline.
  * - `decisionTime` (optional, for experiments): extra time spent per planned job, `jobMs + taskMs ×
  *   tasks placed` — Omega's t_job and t_task — so the real system can reproduce the paper's §5.
  */
@@ -25,6 +28,7 @@ export interface SchedulerProfile extends PipelineConfig {
   batchSize: number;
   preemption: boolean;
   decisionTime?: { jobMs: number; taskMs: number };
+  flow?: FlowCosts;
 }
 
 const ALL_FILTERS: readonly FilterName[] = [
@@ -79,8 +83,32 @@ export const serviceProfile = Object.freeze<SchedulerProfile>({
   preemption: true,
 });
 
+/**
+ * Global: each lease of up to 128 jobs is placed at once by min-cost flow (Quincy, Firmament), with
+ * data locality, load balance, wait time and preemption as costs. What the flow leaves (shapes that
+ * do not mix on a machine) goes through the pipeline below, which spreads as `service` does.
+ */
+export const flowProfile = Object.freeze<SchedulerProfile>({
+  name: "flow",
+  description:
+    "global: a batch of jobs placed at once by min-cost flow (locality, load, wait, preemption costs)",
+  filters: ALL_FILTERS,
+  scorers: [
+    { name: "leastAllocated", weight: 1 },
+    { name: "balancedAllocation", weight: 1 },
+  ],
+  sampleSize: 16,
+  conflictMode: "fine",
+  transactionMode: "incremental",
+  maxAttempts: 3,
+  batchSize: 128,
+  preemption: true,
+  flow: DEFAULT_FLOW_COSTS,
+});
+
 /** The schedulers every deployment has (their names are seeded in omega.schedulers). */
 export const builtinProfiles: Readonly<Record<string, SchedulerProfile>> = Object.freeze({
   batch: batchProfile,
   service: serviceProfile,
+  flow: flowProfile,
 });

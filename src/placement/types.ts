@@ -78,6 +78,16 @@ export interface JobView {
   pendingTaskIds: readonly number[];
   /** How many of this job's tasks already hold a claim on each machine (by machine id). */
   placedPerMachine: ReadonlyMap<number, number>;
+  /** Optional: machines whose `label` is one of `values` hold the job's data (the flow scheduler's cost). */
+  locality?: Locality | null;
+  /** Optional: seconds the job has waited to be placed (the flow scheduler's unscheduled cost grows with it). */
+  waitSeconds?: number;
+}
+
+/** A data-locality preference (job spec `locality`): never filters, only costs. */
+export interface Locality {
+  label: string;
+  values: readonly string[];
 }
 
 export interface Placement {
@@ -183,4 +193,6 @@ export interface JobPlan {
   unplaced: number;
   /** Set when some task found no machine: why, over the whole snapshot. */
   explanation: Explanation | null;
+  /** False when the plan chose to leave the unplaced tasks waiting rather than preempt (flow). */
+  preempt?: boolean;
 }

@@ -1,4 +1,5 @@
 import { recordCommit } from "../metrics/scheduling.ts";
+import { planFlow } from "../placement/flow/plan-flow.ts";
 import { formatExplanation, InFlight, mulberry32, planJob, seedFrom } from "../placement/index.ts";
 import { planPreemption, preemptionCandidates, type VictimView } from "../placement/preemption.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
@@ -118,7 +119,11 @@ async function planRounds(
     const random = mulberry32(seedFrom(deps.evaluationId, snapshot.stateVersion, round));
     const inflight = new InFlight();
     const plans = new Map<number, JobPlan>();
-    for (const job of jobs) {
+    // The flow scheduler places the whole batch at once; the others job by job.
+    if (profile.flow)
+      for (const [id, plan] of planFlow(snapshot.list(), jobs, profile, inflight, random).plans)
+        plans.set(id, plan);
+    for (const job of profile.flow ? [] : jobs) {
       const plan = planJob(snapshot.list(), job, profile, inflight, random);
       plans.set(job.id, plan);
       // Omega's artificial decision time (experiments only): t_job + t_task × tasks.
@@ -129,7 +134,8 @@ async function planRounds(
     const victims = deps.victims && victimsReadOncePerRound(deps.victims);
     for (const job of jobs) {
       const plan = plans.get(job.id);
-      if (plan && plan.unplaced > 0) await preempt({ ...deps, victims }, job, plan, inflight, random);
+      if (plan && plan.unplaced > 0 && plan.preempt !== false)
+        await preempt({ ...deps, victims }, job, plan, inflight, random);
     }
     stats.planMs += performance.now() - t;
 

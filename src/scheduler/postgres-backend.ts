@@ -1,4 +1,5 @@
 import type { Pool } from "../db/pool.ts";
+import { withFlowInputs } from "../db/queries/job-flow-inputs.ts";
 import * as db from "../db/scheduling.ts";
 import { CellSnapshot } from "../db/snapshot.ts";
 import { trackLeases } from "../metrics/scheduling.ts";
@@ -57,14 +58,15 @@ export function postgresBackend(
     async lease(limit) {
       const work = await db.leaseWork(pool, { cell, scheduler: profile.name, owner, limit, leaseSeconds });
       for (const j of work.leased) leased.set(j.id, j);
-      return work.views;
+      return profile.flow ? withFlowInputs(pool, cell, work.views) : work.views;
     },
-    reload(jobIds) {
-      return db.loadJobViews(
+    async reload(jobIds) {
+      const views = await db.loadJobViews(
         pool,
         cell,
         jobIds.flatMap((id) => leased.get(id) ?? []),
       );
+      return profile.flow ? withFlowInputs(pool, cell, views) : views;
     },
     async park(jobs, seenEpoch) {
       for (const { jobId } of jobs) {
