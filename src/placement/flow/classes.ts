@@ -100,24 +100,28 @@ export function machineClasses(
   const byKey = new Map<string, MachineClass>();
   const slots: number[] = new Array(tasks.length);
   const local: boolean[] = new Array(tasks.length);
+  let total = 0;
+  for (const tc of tasks) total += tc.tasks;
   for (const machine of machines) {
+    // Capacity counted in tasks of the class that fits most; a class's own arc needs no more
+    // slots than it has tasks (so machines with room to spare share a class), the machine's no
+    // more than the plan has tasks in all.
     let levels = 0;
     let key = "";
     for (let i = 0; i < tasks.length; i++) {
       const tc = tasks[i] as TaskClass;
       const rep = tc.jobs[0] as JobView;
       let s = 0;
-      if (staticFilters.every((f) => f(machine, rep, inflight).ok)) {
-        s = Math.min(tc.tasks, slotsFor(machine, rep, inflight));
-      }
-      slots[i] = s;
-      local[i] = isLocal(machine, rep.locality);
+      if (staticFilters.every((f) => f(machine, rep, inflight).ok)) s = slotsFor(machine, rep, inflight);
       levels = Math.max(levels, s);
-      key += `${s}${local[i] ? "+" : "-"},`;
+      slots[i] = Math.min(tc.tasks, s);
+      local[i] = isLocal(machine, rep.locality);
+      key += `${slots[i]}${local[i] ? "+" : "-"},`;
     }
+    levels = Math.min(levels, total);
     if (levels === 0) continue;
     const load = Math.floor(utilisation(machine, inflight.used(machine.id)) * LOAD_BUCKETS) / LOAD_BUCKETS;
-    key += load;
+    key += `${levels}|${load}`;
     let mc = byKey.get(key);
     if (!mc) {
       mc = { machines: [], slots: [...slots], local: [...local], load, levels, cursor: 0 };
