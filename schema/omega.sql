@@ -8,7 +8,7 @@ table omega.claims (cell omega.name not null, task_id bigint not null, job_id bi
 
 table omega.events (cell omega.name not null, id bigint not null, job_id bigint not null, task_id bigint, task_index integer, kind text not null, machine text, reason text, at timestamp with time zone not null default now())
 
-table omega.jobs (cell omega.name not null, id bigint not null, tenant_id bigint not null, name text not null default ''::text, priority integer not null, scheduler omega.name not null, task_count integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, selector jsonb not null default '{}'::jsonb, affinity jsonb not null default '[]'::jsonb, tolerations jsonb not null default '[]'::jsonb, max_per_machine integer, spread_by text, gang_min integer, state text not null default 'pending'::text, pending_count integer not null, lease_owner text, lease_expires timestamp with time zone, blocked boolean not null default false, created_at timestamp with time zone not null default now(), updated_at timestamp with time zone not null default now(), max_retries integer not null default 3, runtime_min_ms bigint, runtime_max_ms bigint, started_at timestamp with time zone, succeeded_count integer not null default 0, failed_count integer not null default 0, client_token text, request_hash bytea, blocked_epoch bigint)
+table omega.jobs (cell omega.name not null, id bigint not null, tenant_id bigint not null, name text not null default ''::text, priority integer not null, scheduler omega.name not null, task_count integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, selector jsonb not null default '{}'::jsonb, affinity jsonb not null default '[]'::jsonb, tolerations jsonb not null default '[]'::jsonb, max_per_machine integer, spread_by text, gang_min integer, state text not null default 'pending'::text, pending_count integer not null, lease_owner text, lease_expires timestamp with time zone, blocked boolean not null default false, created_at timestamp with time zone not null default now(), updated_at timestamp with time zone not null default now(), max_retries integer not null default 3, runtime_min_ms bigint, runtime_max_ms bigint, started_at timestamp with time zone, succeeded_count integer not null default 0, failed_count integer not null default 0, client_token text, request_hash bytea, blocked_epoch bigint, locality jsonb)
 
 table omega.machine_agents (cell omega.name not null, machine_id bigint not null, last_heartbeat timestamp with time zone, lost_at timestamp with time zone, lost_from text, generation bigint not null default 0)
 
@@ -73,6 +73,8 @@ constraint jobs_client_token_check on omega.jobs: CHECK (((length(client_token) 
 constraint jobs_failed_count_check on omega.jobs: CHECK ((failed_count >= 0))
 
 constraint jobs_finished_tasks on omega.jobs: CHECK (((succeeded_count + failed_count) <= task_count))
+
+constraint jobs_locality_check on omega.jobs: CHECK ((jsonb_typeof(locality) = 'object'::text))
 
 constraint jobs_max_per_machine_check on omega.jobs: CHECK (((max_per_machine >= 1) AND (max_per_machine <= 100000)))
 
@@ -666,6 +668,31 @@ begin
   perform omega.check_key_values(p_taints, 'taints');
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.check_locality(p_locality jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+declare
+  v jsonb;
+  i integer := 0;
+begin
+  if jsonb_typeof(p_locality) is distinct from 'object'
+     or exists (select from jsonb_object_keys(p_locality) k where k not in ('label', 'values'))
+     or jsonb_typeof(p_locality -> 'label') is distinct from 'string' then
+    raise exception using errcode = 'OM422', message = 'locality: an object {label, values} is required';
+  end if;
+  perform omega.check_label_key(p_locality ->> 'label', 'locality.label');
+  if jsonb_typeof(p_locality -> 'values') is distinct from 'array'
+     or jsonb_array_length(p_locality -> 'values') not between 1 and 100 then
+    raise exception using errcode = 'OM422', message = 'locality.values: an array of 1-100 label values is required';
+  end if;
+  for v in select value from jsonb_array_elements(p_locality -> 'values') loop
+    perform omega.check_label_value(v, format('locality.values.%s', i));
+    i := i + 1;
+  end loop;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.check_resources(p_resources jsonb)
  RETURNS void
  LANGUAGE plpgsql
@@ -1002,6 +1029,21 @@ AS $function$
 begin
   raise exception using errcode = 'OM409', message = 'omega.events is append-only';
 end $function$
+
+CREATE OR REPLACE FUNCTION omega.flow_inputs(p_cell text, p_job_ids bigint[])
+ RETURNS TABLE(job_id bigint, locality jsonb, wait_seconds double precision)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select j.id, j.locality,
+    coalesce(extract(epoch from now() - (select min(t.pending_since) from omega.tasks t
+      where t.cell = p_cell and t.job_id = j.id and t.state = 'pending')), 0)::double precision
+  from omega.jobs j
+  where j.cell = p_cell and j.id = any (p_job_ids)
+$function$
 
 CREATE OR REPLACE PROCEDURE omega.grant_entry_point(IN p_name text, IN p_roles text[])
  LANGUAGE plpgsql
@@ -2371,7 +2413,7 @@ begin
     raise exception using errcode = 'OM404', message = format('tenant %L does not exist', p_tenant);
   end if;
   for k in select jsonb_object_keys(p_spec) loop
-    if k not in ('name', 'cell', 'priority', 'scheduler', 'tasks', 'resources', 'constraints', 'gang') then
+    if k not in ('name', 'cell', 'priority', 'scheduler', 'tasks', 'resources', 'constraints', 'gang', 'locality') then
       raise exception using errcode = 'OM422', message = format('%s: unknown field', k);
     end if;
   end loop;
@@ -2427,6 +2469,9 @@ begin
     raise exception using errcode = 'OM422', message = format('scheduler: %L is not a known scheduler profile', v_scheduler);
   end if;
   perform omega.check_constraints(v_con);
+  if p_spec ? 'locality' then
+    perform omega.check_locality(p_spec -> 'locality');
+  end if;
   if p_spec ? 'name' and (jsonb_typeof(p_spec -> 'name') is distinct from 'string' or length(p_spec ->> 'name') > 253) then
     raise exception using errcode = 'OM422', message = 'name: a string of at most 253 characters is required';
   end if;
@@ -2450,11 +2495,11 @@ begin
   end if;
 
   insert into omega.jobs (cell, tenant_id, name, priority, scheduler, task_count, pending_count,
-    cpu, memory, gpu, disk, selector, affinity, tolerations, max_per_machine, spread_by, gang_min)
+    cpu, memory, gpu, disk, selector, affinity, tolerations, max_per_machine, spread_by, gang_min, locality)
   values (v_cell, v_tenant.id, coalesce(p_spec ->> 'name', ''), v_priority, v_scheduler, v_tasks, v_tasks,
     v_cpu, v_memory, v_gpu, v_disk,
     coalesce(v_con -> 'selector', '{}'), coalesce(v_con -> 'affinity', '[]'), coalesce(v_con -> 'tolerations', '[]'),
-    (v_con ->> 'maxPerMachine')::integer, v_con ->> 'spreadBy', v_gang_min)
+    (v_con ->> 'maxPerMachine')::integer, v_con ->> 'spreadBy', v_gang_min, p_spec -> 'locality')
   returning id into v_job_id;
 
   insert into omega.tasks (cell, job_id, index)
@@ -2698,6 +2743,8 @@ grant execute on function omega.check_label_value(jsonb,text) to public
 
 grant execute on function omega.check_labels(jsonb,jsonb) to public
 
+grant execute on function omega.check_locality(jsonb) to public
+
 grant execute on function omega.check_resources(jsonb) to public
 
 grant execute on function omega.claims_are_immutable() to public
@@ -2713,6 +2760,8 @@ grant execute on function omega.create_cell(text) to omega_api
 grant execute on function omega.decide_plan(text,bigint[],bigint[],bigint[],text,text,bigint[],bigint[],text[]) to public
 
 grant execute on function omega.events_refuse_update() to public
+
+grant execute on function omega.flow_inputs(text,bigint[]) to omega_scheduler
 
 grant execute on function omega.heartbeat(text,text,bigint[]) to omega_api
 

@@ -91,6 +91,7 @@ export interface Jobs {
   id: Generated<number>;
   lease_expires: Timestamp | null;
   lease_owner: string | null;
+  locality: Json | null;
   max_per_machine: number | null;
   max_retries: Generated<number>;
   memory: number | null;

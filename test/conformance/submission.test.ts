@@ -56,6 +56,29 @@ const JOBS: [string, unknown, Verdict][] = [
   ["a 253-character name", spec({ name: long(253) }), "accepted"],
   ["extensions", spec({ maxRetries: 0, runtime: { min: "1s", max: "2m" } }), "accepted"],
   ["a named scheduler", spec({ scheduler: "service" }), "accepted"],
+  ["the flow scheduler", spec({ scheduler: "flow" }), "accepted"],
+  ["data locality", spec({ locality: { label: "rack", values: ["r1", "r2"] } }), "accepted"],
+  [
+    "locality with 100 values",
+    spec({ locality: { label: "rack", values: Array(100).fill("r") } }),
+    "accepted",
+  ],
+  ["locality with no values", spec({ locality: { label: "rack", values: [] } }), "refused"],
+  [
+    "locality with 101 values",
+    spec({ locality: { label: "rack", values: Array(101).fill("r") } }),
+    "refused",
+  ],
+  ["locality without a label", spec({ locality: { values: ["r1"] } }), "refused"],
+  ["locality with a bad label key", spec({ locality: { label: "a b", values: ["r1"] } }), "refused"],
+  ["locality with a numeric value", spec({ locality: { label: "rack", values: [1] } }), "refused"],
+  ["locality with a long value", spec({ locality: { label: "rack", values: [long(254)] } }), "refused"],
+  [
+    "locality with an unknown field",
+    spec({ locality: { label: "rack", values: ["r1"], weight: 1 } }),
+    "refused",
+  ],
+  ["locality as a string", spec({ locality: "rack=r1" }), "refused"],
 
   ["In with no values", constraints({ affinity: [{ key: "zone", op: "In" }] }), "refused"],
   [

@@ -120,6 +120,7 @@ describe("roles", () => {
         "watch_machines",
         "mark_machine_lost",
         "return_lost_tasks",
+        "flow_inputs",
       ],
       omega_api: [
         "submit_job",

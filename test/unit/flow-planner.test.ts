@@ -42,7 +42,8 @@ function modelCost(machines: MachineView[], jobs: JobView[], counts: number[][])
   machines.forEach((m, mi) => {
     const onIt = jobs.reduce((n, _, ji) => n + (counts[ji]?.[mi] ?? 0), 0);
     const levels = Math.min(total, slotsFor(m, jobs[0] as JobView, new InFlight()));
-    const load = Math.floor(utilisation(m, { cpu: 0, memory: 0, gpu: 0, disk: 0 }) * LOAD_BUCKETS) / LOAD_BUCKETS;
+    const load =
+      Math.floor(utilisation(m, { cpu: 0, memory: 0, gpu: 0, disk: 0 }) * LOAD_BUCKETS) / LOAD_BUCKETS;
     for (let k = 1; k <= onIt; k++) cost += loadCost(costs, load, k, levels);
   });
   return cost;
@@ -105,7 +106,12 @@ describe("the flow planner", () => {
       fc.property(cell, (spec) => {
         let taskId = 0;
         const machines = spec.machines.map((m, i) =>
-          machine({ id: i + 1, capacity: { cpu: m.cpu, memory: 0 }, used: { cpu: m.used }, labels: { rack: m.rack } }),
+          machine({
+            id: i + 1,
+            capacity: { cpu: m.cpu, memory: 0 },
+            used: { cpu: m.used },
+            labels: { rack: m.rack },
+          }),
         );
         const jobs = spec.jobs.map((j, i) =>
           job({
