@@ -17,7 +17,7 @@ const profileFile = z.record(
   z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/),
   z
     .object({
-      extends: z.enum(["batch", "service"]).default("batch"),
+      extends: z.enum(["batch", "service", "flow"]).default("batch"),
       filters: z.array(filterName).optional(),
       scorers: z
         .array(z.object({ name: scorerName, weight: z.number().min(0).max(100) }).strict())
@@ -31,6 +31,17 @@ const profileFile = z.record(
       maxAttempts: z.number().int().min(1).max(100).optional(),
       batchSize: z.number().int().min(1).max(10_000).optional(),
       preemption: z.boolean().optional(),
+      // The flow scheduler's costs (src/placement/flow/costs.ts); with it, a profile places by flow.
+      flow: z
+        .object({
+          locality: z.number().min(0).max(100),
+          load: z.number().min(0).max(100),
+          priority: z.number().min(0).max(100),
+          wait: z.number().min(0).max(100),
+          preemption: z.number().min(0).max(100_000),
+        })
+        .strict()
+        .optional(),
       decisionTime: z
         .object({ jobMs: z.number().min(0).max(600_000), taskMs: z.number().min(0).max(60_000) })
         .strict()

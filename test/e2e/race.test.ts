@@ -17,19 +17,38 @@ import {
 import { describeWorkload, raceWorkload } from "../support/race-workload.ts";
 
 /**
- * The race: four worker processes (two batch, two service) against one small, nearly full cell,
- * with a random workload arriving over several connections and cancellations in flight. At the
+ * The race: four worker processes (two batch, two service; or one each and two flow) against one
+ * small, nearly full cell, with a random workload arriving over several connections and
+ * cancellations in flight. At the
  * end SQL over the base tables proves every invariant and that every schedulable task is placed —
  * and conflicts must have happened, or the race proved nothing. Replay a failure with RACE_SEED.
  */
 
 const SEED = Number(process.env.RACE_SEED ?? Date.now() % 1_000_000);
 
-/** The built-in batch and service policies, in the conflict and transaction mode under test. */
+/** The built-in policies, in the conflict and transaction mode under test. */
+const TWO_EACH = ["batch", "service", "batch", "service"];
 const MODES = [
-  { mode: "fine, incremental", profiles: raceProfiles() },
-  { mode: "coarse, incremental", profiles: raceProfiles({ conflictMode: "coarse" }) },
-  { mode: "fine, all-or-nothing", profiles: raceProfiles({ transactionMode: "all-or-nothing" }) },
+  { mode: "fine, incremental", profiles: raceProfiles(), schedulers: TWO_EACH, flow: false },
+  {
+    mode: "coarse, incremental",
+    profiles: raceProfiles({ conflictMode: "coarse" }),
+    schedulers: TWO_EACH,
+    flow: false,
+  },
+  {
+    mode: "fine, all-or-nothing",
+    profiles: raceProfiles({ transactionMode: "all-or-nothing" }),
+    schedulers: TWO_EACH,
+    flow: false,
+  },
+  // The min-cost-flow scheduler (issue 16) against one of each: a third of the jobs name it.
+  {
+    mode: "fine, incremental, flow racing",
+    profiles: raceProfiles(),
+    schedulers: ["batch", "service", "flow", "flow"],
+    flow: true,
+  },
 ];
 
 let db: TestDatabase | undefined;
@@ -44,16 +63,12 @@ afterEach(async () => {
 describe("race", () => {
   it.each(MODES)(
     "$mode: no invariant breaks, every schedulable task is placed, conflicts happen",
-    async ({ mode, profiles }) => {
-      const workload = raceWorkload(SEED);
+    async ({ mode, profiles, schedulers, flow }) => {
+      const workload = raceWorkload(SEED, { flow });
       const context = `${mode}, ${describeWorkload(workload)} (replay: RACE_SEED=${SEED})`;
       db = await createTestDatabase();
       await createRaceCell(db.pool, workload);
-      workers = await startWorkers(
-        db.url,
-        ["batch", "service", "batch", "service"],
-        await profilesFile(profiles),
-      );
+      workers = await startWorkers(db.url, schedulers, await profilesFile(profiles));
 
       const violationsDuringRace = await runWorkload(db.pool, workload);
       await waitQuiescent(db.pool, 40_000);

@@ -41,6 +41,7 @@ export function raceProfiles(overrides: { conflictMode?: string; transactionMode
   return {
     batch: { extends: "batch", batchSize: 4, ...overrides },
     service: { extends: "service", batchSize: 2, ...overrides },
+    flow: { extends: "flow", batchSize: 8, ...overrides },
   };
 }
 

@@ -26,6 +26,8 @@ export interface RaceJobSpec {
   resources: { cpu: number; memory: number; gpu?: number };
   constraints?: Record<string, unknown>;
   gang?: { minAvailable: number };
+  scheduler?: string;
+  locality?: { label: string; values: string[] };
 }
 
 export interface RaceJob {
@@ -51,6 +53,11 @@ export interface RaceOptions {
   /** Fraction of the cell's cpu and memory the jobs that stay (are not cancelled) ask for. */
   target?: number;
   submitters?: number;
+  /**
+   * Every third job names the `flow` scheduler, and half of those name the zone of their data
+   * (`locality`). Derived from the job's index, so the rest of the workload is the same either way.
+   */
+  flow?: boolean;
 }
 
 const ZONES = ["a", "b", "c"] as const;
@@ -156,6 +163,10 @@ export function raceWorkload(seed: number, options: RaceOptions = {}): RaceWorkl
         ? { gang: { minAvailable: Math.max(1, Math.ceil(d.gangFraction * tasks)) } }
         : {}),
     };
+    if (options.flow && i % 3 === 0) {
+      spec.scheduler = "flow";
+      if (i % 6 === 0) spec.locality = { label: "zone", values: [ZONES[(i / 6) % ZONES.length]!] };
+    }
     jobs.push({ spec, submitter: d.submitter, delayMs: d.delayMs, cancelAfterMs: d.cancelAfterMs });
     if (d.cancelAfterMs === null) {
       asked.cpu += tasks * d.cpu;
