@@ -149,6 +149,42 @@ export function benchCommand(): Command {
       );
     });
 
+  bench
+    .command("flow")
+    .description(
+      "min-cost-flow planning time for one batch of pending tasks on a big cell, beside batch and service (no database)",
+    )
+    .option("--machines <n>", "machines in the cell (Default: 10000)", positiveInt, 10_000)
+    .option("--tasks <list>", "pending tasks per batch (Default: 1000,10000)", list, [1_000, 10_000])
+    .option("--repeat <n>", "runs per measurement; medians are reported (Default: 3)", positiveInt, 3)
+    .option("--seed <n>", "workload seed (Default: 1)", positiveInt, 1)
+    .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing about speed")
+    .action(async ({ quick, ...options }) => {
+      const { runFlowBench } = await import("../bench/flow.ts");
+      await runFlowBench(quick ? { ...options, machines: 200, tasks: [100, 400], repeat: 1 } : options);
+    });
+
+  bench
+    .command("quality")
+    .description(
+      "the same saturating workload through each scheduler: time, utilisation, unplaced tasks, stranded GPUs, locality hits",
+    )
+    .option("--machines <n>", "machines in the cell (Default: 1000)", positiveInt, 1_000)
+    .option("--demand <x>", "cpu asked as a multiple of the cell's (Default: 1.2)", Number.parseFloat, 1.2)
+    .option(
+      "--schedulers <list>",
+      "schedulers to compare (Default: batch,service,flow)",
+      (v: string) => v.split(",").map((s) => s.trim()),
+      ["batch", "service", "flow"],
+    )
+    .option("--seed <n>", "workload seed (Default: 1)", positiveInt, 1)
+    .option("--timeout <s>", "seconds to wait for a scheduler to settle (Default: 600)", positiveInt, 600)
+    .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing")
+    .action(async ({ quick, ...options }) => {
+      const { runQuality } = await import("../bench/quality.ts");
+      await runQuality(quick ? { ...options, machines: 40, timeout: 120 } : options);
+    });
+
   // One pessimistic scheduler of the throughput baseline; started by the bench, not by people.
   bench
     .command("pessimistic-worker", { hidden: true })

@@ -36,6 +36,8 @@ const profileFile = z.record(
         .object({
           locality: z.number().min(0).max(100),
           load: z.number().min(0).max(100),
+          pack: z.number().min(0).max(100).default(0),
+          gpu: z.number().min(0).max(100).default(1),
           priority: z.number().min(0).max(100),
           wait: z.number().min(0).max(100),
           preemption: z.number().min(0).max(100_000),

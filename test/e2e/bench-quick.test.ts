@@ -132,6 +132,44 @@ describe("omega bench --quick", { timeout: 120_000 }, () => {
     await svg("scale-plan.svg");
   });
 
+  it("flow: min-cost-flow planning time per batch beside batch and service", async () => {
+    const { report, output } = await runQuick("flow");
+    expect(report.rows.map((r: { tasks: number }) => r.tasks)).toEqual([100, 400]);
+    for (const row of report.rows) {
+      expect(row).toMatchObject({
+        machines: 200,
+        flowMs: expect.any(Number),
+        batchMs: expect.any(Number),
+        serviceMs: expect.any(Number),
+        taskClasses: expect.any(Number),
+        machineClasses: expect.any(Number),
+      });
+      // The cell starts up to 2/3 used: some GPU tasks may fit nowhere, for any scheduler.
+      expect(row.flowPlaced).toBeGreaterThan(row.tasks / 2);
+      expect(row.flowPlaced).toBeLessThanOrEqual(row.tasks);
+      expect(row.byFlow).toBeGreaterThan(0);
+      expect(row.batchPlaced).toBeGreaterThan(0);
+    }
+    expect(output).toMatch(/flow placed \d+ in [\d.]+ ms, (under|over) Firmament's one second/);
+  });
+
+  it("quality: the same saturating workload through batch, service and flow, with its quality columns", async () => {
+    const { report } = await runQuick("quality");
+    expect(report.rows.map((r: { scheduler: string }) => r.scheduler)).toEqual(["batch", "service", "flow"]);
+    for (const row of report.rows) {
+      expect(row).toMatchObject({
+        settled: "yes",
+        seconds: expect.any(Number),
+        cpuUtil: expect.any(Number),
+        strandedGpus: expect.any(Number),
+      });
+      // Saturated: demand is 1.2× the cpu, so some tasks wait whatever the scheduler.
+      expect(row.placed).toBeGreaterThan(0);
+      expect(row.unplaced).toBeGreaterThan(0);
+      expect(row.placed + row.unplaced).toBe(report.workload.tasks);
+    }
+  });
+
   it("noisy: a quiet tenant's submit percentiles beside a noisy one's huge jobs, default and raised limits", async () => {
     const { report, output } = await runQuick("noisy");
     expect(report.rows.map((r: { noisyLimits: string }) => r.noisyLimits)).toEqual(["default", "raised"]);

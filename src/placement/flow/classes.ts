@@ -34,6 +34,8 @@ export interface MachineClass {
   load: number;
   /** The most tasks of any one class a machine takes: the number of load levels. */
   levels: number;
+  /** GPUs of the first machine (all of the class have GPUs, or none has). */
+  gpus: number;
   /** Next machine to try (round-robin, so a class's tasks spread over its machines). */
   cursor: number;
 }
@@ -102,7 +104,16 @@ export function machineClasses(
   const local: boolean[] = new Array(tasks.length);
   let total = 0;
   for (const tc of tasks) total += tc.tasks;
+  // Static filters read the job's constraints only: run them once per distinct constraints.
+  const ruleKeys = new Map<string, number>();
+  const ruleOf = tasks.map((tc) => {
+    const key = JSON.stringify((tc.jobs[0] as JobView).constraints);
+    if (!ruleKeys.has(key)) ruleKeys.set(key, ruleKeys.size);
+    return ruleKeys.get(key) as number;
+  });
+  const allowed: (boolean | undefined)[] = new Array(ruleKeys.size);
   for (const machine of machines) {
+    allowed.fill(undefined);
     // Capacity counted in tasks of the class that fits most; a class's own arc needs no more
     // slots than it has tasks (so machines with room to spare share a class), the machine's no
     // more than the plan has tasks in all.
@@ -112,7 +123,13 @@ export function machineClasses(
       const tc = tasks[i] as TaskClass;
       const rep = tc.jobs[0] as JobView;
       let s = 0;
-      if (staticFilters.every((f) => f(machine, rep, inflight).ok)) s = slotsFor(machine, rep, inflight);
+      const rule = ruleOf[i] as number;
+      let ok = allowed[rule];
+      if (ok === undefined) {
+        ok = staticFilters.every((f) => f(machine, rep, inflight).ok);
+        allowed[rule] = ok;
+      }
+      if (ok) s = slotsFor(machine, rep, inflight);
       levels = Math.max(levels, s);
       slots[i] = Math.min(tc.tasks, s);
       local[i] = isLocal(machine, rep.locality);
@@ -121,10 +138,18 @@ export function machineClasses(
     levels = Math.min(levels, total);
     if (levels === 0) continue;
     const load = Math.floor(utilisation(machine, inflight.used(machine.id)) * LOAD_BUCKETS) / LOAD_BUCKETS;
-    key += `${levels}|${load}`;
+    key += `${levels}|${load}|${machine.capacity.gpu > 0 ? "gpu" : ""}`;
     let mc = byKey.get(key);
     if (!mc) {
-      mc = { machines: [], slots: [...slots], local: [...local], load, levels, cursor: 0 };
+      mc = {
+        machines: [],
+        slots: [...slots],
+        local: [...local],
+        load,
+        levels,
+        gpus: machine.capacity.gpu,
+        cursor: 0,
+      };
       byKey.set(key, mc);
     }
     mc.machines.push(machine);

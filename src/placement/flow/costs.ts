@@ -6,6 +6,10 @@
  *   not one of `values` costs `locality × 100` (the data must travel).
  * - load: the k-th task the plan puts on a machine costs `load × 100 × utilisation after it`, a
  *   convex cost (one arc per level), so the flow spreads work over the emptiest machines.
+ * - pack: a task costs `pack × 100 × (1 − utilisation)` of its machine, the same for every task
+ *   (linear, so a flow can express it): the flow fills the fullest machines first, as `batch` does.
+ * - gpu: a task that asks for no GPU costs `gpu × 100` on a machine that has GPUs, so CPU work
+ *   leaves GPU machines to GPU work while it has anywhere else to go.
  * - unscheduled: leaving a task pending costs more than any placement (so the flow places every
  *   task it can), plus `priority × job priority` and `wait × seconds waited` (capped at an hour):
  *   when room is short, older and higher-priority work wins it — Quincy's cost that grows with
@@ -20,6 +24,10 @@ export interface FlowCosts {
   locality: number;
   /** Weight of load balance (×100 per task at full utilisation). (Default: 1.) */
   load: number;
+  /** Weight of packing (×100 per task on an empty machine). (Default: 0.) */
+  pack: number;
+  /** Weight of keeping GPU machines for GPU work (×100 per CPU-only task there). (Default: 1.) */
+  gpu: number;
   /** Cost per unit of job priority of leaving a task pending. (Default: 1.) */
   priority: number;
   /** Cost per second waited of leaving a task pending. (Default: 1.) */
@@ -31,6 +39,8 @@ export interface FlowCosts {
 export const DEFAULT_FLOW_COSTS: Readonly<FlowCosts> = Object.freeze({
   locality: 2,
   load: 1,
+  pack: 0,
+  gpu: 1,
   priority: 1,
   wait: 1,
   preemption: 100,
@@ -73,9 +83,20 @@ export function loadCost(costs: FlowCosts, u0: number, k: number, slots: number)
   return Math.round(costs.load * 100 * Math.min(1, after));
 }
 
+/** What the machine itself costs one task: packing and GPU reservation (linear in tasks). */
+export function machineCost(
+  costs: FlowCosts,
+  load: number,
+  machineGpus: number,
+  requestGpus: number,
+): number {
+  const pack = Math.round(costs.pack * 100 * (1 - load));
+  return pack + (machineGpus > 0 && requestGpus === 0 ? Math.round(costs.gpu * 100) : 0);
+}
+
 /** More than any placement costs: the flow prefers placing a task anywhere to leaving it pending. */
 export function unscheduledBase(costs: FlowCosts): number {
-  return localityCost(costs, false) + Math.round(costs.load * 100) + 1;
+  return localityCost(costs, false) + machineCost(costs, 0, 1, 0) + Math.round(costs.load * 100) + 1;
 }
 
 export function unscheduledCost(costs: FlowCosts, job: Pick<JobView, "priority" | "waitSeconds">): number {

@@ -2,7 +2,7 @@
  * The flow scheduler's planner: places a whole batch of jobs at once by min-cost flow (Quincy,
  * with Firmament's equivalence classes), where `batch` and `service` place one task at a time.
  *
- *   source ─(pending)─▶ job ─(quota allows)─▶ task class ─(locality cost)─▶ machine class
+ *   source ─(pending)─▶ job ─(quota allows)─▶ task class ─(locality, pack, gpu)─▶ machine class
  *                        │                                                    │ load levels
  *                        ├─(unscheduled: priority, wait)──▶ wait ──────────┐  ▼ (convex cost)
  *                        └─(preemption cost)──────────────▶ preempt ──────▶ sink
@@ -26,6 +26,7 @@ import {
   type FlowCosts,
   loadCost,
   localityCost,
+  machineCost,
   preemptionCost,
   unscheduledCost,
 } from "./costs.ts";
@@ -35,6 +36,8 @@ import { FlowGraph } from "./min-cost-flow.ts";
 const ROUNDS = 3;
 /** Load levels per machine class; tasks beyond the last one share its cost. */
 const LEVELS = 8;
+/** Task classes per flow (see classGroups). */
+const MAX_TASK_CLASSES = 16;
 
 export interface FlowConfig extends PipelineConfig {
   flow?: FlowCosts;
@@ -90,13 +93,15 @@ export function planFlow(
   const stages = activeStages(config);
   const staticFilters = stages.filter((s) => !s.perTask).map((s) => s.filter);
   const taskFilters = stages.filter((s) => s.perTask).map((s) => s.filter);
-  for (let round = 0; round < ROUNDS; round++) {
-    const open = states.filter((s) => s.next < s.job.pendingTaskIds.length);
-    if (open.length === 0) break;
-    stats.rounds++;
-    const placed = flowRound(machines, open, config, costs, inflight, staticFilters, taskFilters, stats);
-    stats.byFlow += placed;
-    if (placed === 0) break;
+  for (const group of classGroups(states)) {
+    for (let round = 0; round < ROUNDS; round++) {
+      const open = group.filter((s) => s.next < s.job.pendingTaskIds.length);
+      if (open.length === 0) break;
+      stats.rounds++;
+      const placed = flowRound(machines, open, config, costs, inflight, staticFilters, taskFilters, stats);
+      stats.byFlow += placed;
+      if (placed === 0) break;
+    }
   }
   const plans = new Map<number, JobPlan>();
   for (const state of states) plans.set(state.job.id, finish(machines, state, config, inflight, random));
@@ -104,6 +109,29 @@ export function planFlow(
     if (!plans.has(job.id)) plans.set(job.id, planJob(machines, job, config, inflight, random));
   }
   return { plans, stats };
+}
+
+/**
+ * The jobs in groups of at most MAX_TASK_CLASSES task classes, highest priority first: the graph
+ * grows as task classes × machine classes, and machine classes multiply with task classes (each
+ * adds its slot count to a machine's signature), so a batch of many distinct shapes is solved as a
+ * few smaller flows, in priority order, each on the state the previous ones left.
+ */
+function classGroups(states: JobState[]): JobState[][] {
+  const byClass = taskClasses(
+    states.map((s) => s.job),
+    () => 1,
+  );
+  const stateOf = new Map(states.map((s) => [s.job.id, s]));
+  const groups: JobState[][] = [];
+  for (let i = 0; i < byClass.length; i += MAX_TASK_CLASSES) {
+    groups.push(
+      byClass
+        .slice(i, i + MAX_TASK_CLASSES)
+        .flatMap((tc) => tc.jobs.map((j) => stateOf.get(j.id) as JobState)),
+    );
+  }
+  return groups;
 }
 
 function flowRound(
@@ -160,7 +188,9 @@ function flowRound(
     return tcs.map((_, i) => {
       const slots = mc.slots[i] as number;
       if (slots === 0) return -1;
-      const cost = localityCost(costs, mc.local[i] as boolean);
+      const request = (tcs[i] as TaskClass).jobs[0]?.request.gpu ?? 0;
+      const cost =
+        localityCost(costs, mc.local[i] as boolean) + machineCost(costs, mc.load, mc.gpus, request);
       return g.addArc(tcNodes[i] as number, node, slots * mc.machines.length, cost);
     });
   });
