@@ -7,9 +7,11 @@ import { describe, expect, it } from "vitest";
 import { LOAD_BUCKETS, slotsFor } from "../../src/placement/flow/classes.ts";
 import {
   DEFAULT_FLOW_COSTS,
+  type FlowCosts,
   isLocal,
   loadCost,
   localityCost,
+  machineCost,
   unscheduledCost,
   utilisation,
 } from "../../src/placement/flow/costs.ts";
@@ -27,7 +29,7 @@ function plan(machines: MachineView[], jobs: JobView[], config = noPreemption) {
 }
 
 /** counts[j][m]: tasks of job j on machine m. The model's cost of that outcome. */
-function modelCost(machines: MachineView[], jobs: JobView[], counts: number[][]): number {
+function modelCost(machines: MachineView[], jobs: JobView[], counts: number[][], costs: FlowCosts): number {
   const total = jobs.reduce((n, j) => n + j.pendingTaskIds.length, 0);
   let cost = 0;
   jobs.forEach((j, ji) => {
@@ -35,7 +37,12 @@ function modelCost(machines: MachineView[], jobs: JobView[], counts: number[][])
     machines.forEach((m, mi) => {
       const c = counts[ji]?.[mi] ?? 0;
       placed += c;
-      cost += c * localityCost(costs, isLocal(m, j.locality));
+      const load =
+        Math.floor(utilisation(m, { cpu: 0, memory: 0, gpu: 0, disk: 0 }) * LOAD_BUCKETS) / LOAD_BUCKETS;
+      cost +=
+        c *
+        (localityCost(costs, isLocal(m, j.locality)) +
+          machineCost(costs, load, m.capacity.gpu, j.request.gpu));
     });
     cost += (j.pendingTaskIds.length - placed) * unscheduledCost(costs, j);
   });
@@ -50,13 +57,13 @@ function modelCost(machines: MachineView[], jobs: JobView[], counts: number[][])
 }
 
 /** The least model cost over every feasible outcome (tasks of one shape: slots alone bound a machine). */
-function bruteForce(machines: MachineView[], jobs: JobView[]): number {
+function bruteForce(machines: MachineView[], jobs: JobView[], costs: FlowCosts): number {
   const slots = machines.map((m) => slotsFor(m, jobs[0] as JobView, new InFlight()));
   const counts = jobs.map(() => machines.map(() => 0));
   let best = Number.POSITIVE_INFINITY;
   const visit = (ji: number, mi: number, left: number) => {
     if (ji === jobs.length) {
-      best = Math.min(best, modelCost(machines, jobs, counts));
+      best = Math.min(best, modelCost(machines, jobs, counts, costs));
       return;
     }
     if (mi === machines.length) {
@@ -86,6 +93,7 @@ const cell = fc.record({
       cpu: fc.constantFrom(2000, 3000, 4000),
       used: fc.constantFrom(0, 1000, 1500),
       rack: fc.constantFrom("r1", "r2"),
+      gpu: fc.constantFrom(0, 0, 4),
     }),
     { minLength: 1, maxLength: 3 },
   ),
@@ -103,12 +111,12 @@ const cell = fc.record({
 describe("the flow planner", () => {
   it("finds the least-cost placement (brute force on small random cells)", () => {
     fc.assert(
-      fc.property(cell, (spec) => {
+      fc.property(cell, fc.constantFrom(0, 1), (spec, pack) => {
         let taskId = 0;
         const machines = spec.machines.map((m, i) =>
           machine({
             id: i + 1,
-            capacity: { cpu: m.cpu, memory: 0 },
+            capacity: { cpu: m.cpu, memory: 0, gpu: m.gpu },
             used: { cpu: m.used },
             labels: { rack: m.rack },
           }),
@@ -123,8 +131,11 @@ describe("the flow planner", () => {
             pendingTaskIds: Array.from({ length: j.tasks }, () => ++taskId),
           }),
         );
-        const { plans } = plan(machines, jobs);
-        expect(modelCost(machines, jobs, countsOf(machines, jobs, plans))).toBe(bruteForce(machines, jobs));
+        const model = { ...costs, pack };
+        const { plans } = plan(machines, jobs, { ...noPreemption, flow: model });
+        expect(modelCost(machines, jobs, countsOf(machines, jobs, plans), model)).toBe(
+          bruteForce(machines, jobs, model),
+        );
       }),
       { numRuns: 300 },
     );
