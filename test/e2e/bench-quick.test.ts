@@ -168,7 +168,9 @@ describe("omega bench --quick", { timeout: 120_000 }, () => {
       expect(row.unplaced).toBeGreaterThan(0);
       expect(row.placed + row.unplaced).toBe(report.workload.tasks);
     }
-  });
+    // Three real runs one after the other (each its own database and worker): a minute on a
+    // loaded machine, so more room than the other scenarios get.
+  }, 300_000);
 
   it("noisy: a quiet tenant's submit percentiles beside a noisy one's huge jobs, default and raised limits", async () => {
     const { report, output } = await runQuick("noisy");
