@@ -128,6 +128,10 @@ async function servePartitions(options: {
       }),
     );
   }
+  // Every API registered its own pool for the cluster gauges; /metrics (any API's: one registry
+  // per process) reads them all.
+  const { collectClusterFrom } = await import("../metrics/cluster.ts");
+  collectClusterFrom(...pools);
   const front = await startFront({
     apis: apis.map((a) => a.url),
     map: new PartitionMap(routerPool, n),

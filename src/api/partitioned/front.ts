@@ -217,8 +217,20 @@ export async function startFront(options: FrontOptions): Promise<RunningFront> {
       const answer = await ask(p0, out);
       const name = tenantWrite[1] ? segment(tenantWrite[1]) : cellOfBody(body, "name");
       // A 409 (the tenant exists) is copied again too: a retry after a failed copy completes it.
-      if (name && ((answer.status >= 200 && answer.status < 300) || answer.status === 409))
-        await tenants.replicate(name);
+      if (name && ((answer.status >= 200 && answer.status < 300) || answer.status === 409)) {
+        try {
+          await tenants.replicate(name);
+        } catch (error) {
+          logger.warn({ err: error, tenant: name }, "a tenant could not be copied to every partition");
+          // Saved on p0, not everywhere: not acknowledged. Repeating the request completes the copy.
+          throw new Refusal(
+            503,
+            `tenant "${name}" was saved but could not be copied to every partition (${(error as Error).message}); ` +
+              "repeat the request (a 409 for a new tenant then means it is everywhere, and POST /v1/tenants/:name/token gives it a token)",
+            { "retry-after": "1" },
+          );
+        }
+      }
       return reply(res, answer);
     }
     const cellPath = CELL_PATH.exec(path) ?? QUOTA_PATH.exec(path);
