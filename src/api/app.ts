@@ -9,6 +9,7 @@ import type { ApiContext } from "./context.ts";
 import { LoadShedder } from "./load-shedding.ts";
 import { httpMetrics } from "./metrics.ts";
 import { notFoundHandler, problemHandler } from "./problem.ts";
+import type { TokenBuckets } from "./rate-limit.ts";
 import { agentRoutes } from "./routes/agents.ts";
 import { cellRoutes } from "./routes/cells.ts";
 import { docsRoutes } from "./routes/docs.ts";
@@ -34,6 +35,11 @@ export interface AppOptions {
   maxWaiting?: number;
   /** New events, for the streams (?follow=true). Without it, streams send history only. */
   feed?: EventFeed;
+  /**
+   * Tenants' submission rate buckets shared with other APIs of this process: under `omega serve`
+   * over partitions a tenant's jobs per minute count over every partition. (Default: this API's own.)
+   */
+  submissionBuckets?: TokenBuckets;
 }
 
 // Probes and scrapes arrive every few seconds, and every machine's agent polls its claims and
@@ -89,7 +95,14 @@ function requestLog(logger: Logger): RequestHandler {
 const noFeed: EventFeed = { subscribe: () => () => {}, close: async () => {} };
 
 /** The HTTP API of SPEC.md: JSON under /v1, problem+json errors, bearer auth, probes and metrics. */
-export function createApp({ pool, adminToken, logger, maxWaiting, feed }: AppOptions): express.Express {
+export function createApp({
+  pool,
+  adminToken,
+  logger,
+  maxWaiting,
+  feed,
+  submissionBuckets,
+}: AppOptions): express.Express {
   const shedder = new LoadShedder(pool, maxWaiting ?? 16 * (pool.options.max ?? 10));
   const ctx: ApiContext = {
     pool,
@@ -98,6 +111,7 @@ export function createApp({ pool, adminToken, logger, maxWaiting, feed }: AppOpt
     logger,
     shedder,
     submissions: new SubmissionBatcher(pool, shedder),
+    submissionBuckets,
   };
   collectClusterFrom(pool);
   const app = express();

@@ -4,6 +4,7 @@ import type { Pool } from "../db/pool.ts";
 import { startEventFeed } from "../events/feed.ts";
 import type { Logger } from "../log.ts";
 import { createApp } from "./app.ts";
+import type { TokenBuckets } from "./rate-limit.ts";
 
 export interface ServerOptions {
   pool: Pool;
@@ -17,6 +18,8 @@ export interface ServerOptions {
   shutdownTimeoutMs?: number;
   /** See AppOptions. */
   maxWaiting?: number;
+  /** See AppOptions. */
+  submissionBuckets?: TokenBuckets;
 }
 
 export interface RunningServer {
@@ -44,7 +47,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   // After the listener above, so that it sees every response before the app writes to it.
   const feed = startEventFeed(pool, logger);
-  server.on("request", createApp({ pool, adminToken, logger, maxWaiting: options.maxWaiting, feed }));
+  server.on(
+    "request",
+    createApp({
+      pool,
+      adminToken,
+      logger,
+      maxWaiting: options.maxWaiting,
+      feed,
+      submissionBuckets: options.submissionBuckets,
+    }),
+  );
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error) => {

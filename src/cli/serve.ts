@@ -116,6 +116,9 @@ async function servePartitions(options: {
   // Tenants a failed copy left behind reach every partition now.
   const synced = await tenants.syncAll();
   log.info({ tenants: synced }, "tenants copied to every partition");
+  const { TokenBuckets } = await import("../api/rate-limit.ts");
+  // One rate per tenant over every partition, as with one database.
+  const submissionBuckets = new TokenBuckets();
   const apis: RunningServer[] = [];
   for (const [i, pool] of pools.entries()) {
     apis.push(
@@ -125,6 +128,7 @@ async function servePartitions(options: {
         port: 0,
         host: "127.0.0.1",
         logger: log.child({ partition: i }),
+        submissionBuckets,
       }),
     );
   }

@@ -179,6 +179,22 @@ describe.skipIf(unavailable)("omega serve over four partitions", () => {
     }
   });
 
+  it("a tenant's jobs per minute count over every partition, as with one database", async () => {
+    const created = await call("POST", "/v1/tenants", ADMIN, {
+      name: "trickle",
+      limits: { jobsPerMinute: 2 },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const trickle = String(created.body.token);
+    const statuses = [];
+    for (const cell of ["r0", "r1", "r2"]) {
+      statuses.push(
+        (await call("POST", "/v1/jobs", trickle, { cell, tasks: 1, resources: { cpu: "100m" } })).status,
+      );
+    }
+    expect(statuses).toEqual([201, 201, 429]);
+  });
+
   it("each job lands on the partition that owns its cell, and only there; GET and DELETE by id find it", async () => {
     for (let i = 0; i < 4; i++) {
       for (let n = 0; n < 3; n++) {

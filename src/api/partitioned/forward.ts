@@ -74,5 +74,6 @@ export async function stream(res: ServerResponse, base: string, out: Outgoing): 
   res.writeHead(upstream.statusCode ?? 502, passable(upstream.headers));
   res.flushHeaders();
   res.on("close", () => upstream.destroy());
+  upstream.on("error", () => res.end());
   upstream.pipe(res);
 }
