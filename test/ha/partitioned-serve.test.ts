@@ -18,6 +18,7 @@ import { createPool, type Pool } from "../../src/db/pool.ts";
 import { moveCell } from "../../src/router/move-cell.ts";
 import { type PgServer, pgServerUnavailable, startPgServer } from "../support/pg-server.ts";
 import { freePort, type OmegaProcess, omega, waitFor } from "../support/processes.ts";
+import { follow } from "../support/sse.ts";
 
 const unavailable = pgServerUnavailable({ plproxy: true });
 if (unavailable) console.warn(`partitioned serve tests skipped: ${unavailable}`);
@@ -244,6 +245,42 @@ describe.skipIf(unavailable)("omega serve over four partitions", () => {
     expect([...cellsWithEvents].sort()).toEqual(["r0", "r1", "r2", "r3"]);
     const schedulers = await call("GET", "/v1/schedulers", ADMIN);
     expect((schedulers.body.schedulers as { name: string }[]).map((s) => s.name)).toContain("batch");
+  });
+
+  it("event streams follow every partition at once, one cell, or one job wherever it is", async () => {
+    const everything = await follow(`${api}/v1/events?follow=true`, ADMIN);
+    const oneCell = await follow(`${api}/v1/events?follow=true&cell=r3`, token);
+    try {
+      const made: number[] = [];
+      for (const cell of ["r0", "r3"]) {
+        const job = await call("POST", "/v1/jobs", token, { cell, tasks: 1, resources: { cpu: "100m" } });
+        expect(job.status).toBe(201);
+        made.push(Number(job.body.id));
+      }
+      const submitted = (f: typeof everything) =>
+        new Set(f.data().flatMap((e) => (e.kind === "submitted" ? [e.jobId] : [])));
+      await everything.until(
+        (f) => made.every((id) => submitted(f).has(id)),
+        "both jobs' events, merged",
+        30_000,
+      );
+      await oneCell.until((f) => submitted(f).has(made[1] as number), "r3's job's events", 30_000);
+      expect(submitted(oneCell).has(made[0] as number)).toBe(false);
+      const byJob = await follow(`${api}/v1/jobs/${made[1]}/events?follow=true`, token);
+      try {
+        await byJob.until(
+          (f) => f.data().some((e) => e.kind === "submitted"),
+          "the job's own stream",
+          30_000,
+        );
+        expect(new Set(byJob.data().map((e) => e.jobId))).toEqual(new Set([made[1]]));
+      } finally {
+        byJob.close();
+      }
+    } finally {
+      everything.close();
+      oneCell.close();
+    }
   });
 
   it("a cell moved to another partition while clients submit over HTTP keeps serving, nothing lost", async () => {
