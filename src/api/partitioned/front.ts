@@ -186,6 +186,18 @@ export async function startFront(options: FrontOptions): Promise<RunningFront> {
       res.end();
     };
     res.on("close", endAll);
+    // A client that does not read holds every partition's stream back (each ends a stream that
+    // falls too far behind, as it does for its own clients), rather than queueing here.
+    let paused = false;
+    const write = (text: string) => {
+      if (res.write(text) || paused) return;
+      paused = true;
+      for (const u of upstreams) u.pause();
+      res.once("drain", () => {
+        paused = false;
+        for (const u of upstreams) u.resume();
+      });
+    };
     for (const upstream of upstreams) {
       let pending = "";
       upstream.setEncoding("utf8");
@@ -197,7 +209,7 @@ export async function startFront(options: FrontOptions): Promise<RunningFront> {
         pending = pending.slice(cut + 2);
         // The partitions' own `retry:` lines: the front sent its own.
         const events = whole.split("\n\n").filter((e) => e && !e.startsWith("retry:"));
-        if (events.length) res.write(`${events.join("\n\n")}\n\n`);
+        if (events.length) write(`${events.join("\n\n")}\n\n`);
       });
       upstream.on("end", endAll);
       upstream.on("error", endAll);
