@@ -242,13 +242,13 @@ CREATE INDEX jobs_by_tenant ON omega.jobs USING btree (tenant_id, id)
 
 CREATE UNIQUE INDEX jobs_client_token ON omega.jobs USING btree (tenant_id, client_token, cell) WHERE (client_token IS NOT NULL)
 
-CREATE INDEX jobs_parked ON omega.jobs USING btree (cell, id) WHERE (blocked AND (state = 'pending'::text))
+CREATE INDEX jobs_parked_in_turn ON omega.jobs USING btree (cell, COALESCE(blocked_epoch, ('-1'::integer)::bigint), priority DESC, id) WHERE (blocked AND (state = 'pending'::text))
 
 CREATE INDEX jobs_pending_by_tenant ON omega.jobs USING btree (tenant_id) INCLUDE (pending_count) WHERE (state = 'pending'::text)
 
 CREATE UNIQUE INDEX jobs_pkey ON omega.jobs USING btree (cell, id)
 
-CREATE INDEX jobs_schedulable ON omega.jobs USING btree (cell, scheduler, priority DESC, id) WHERE ((state = 'pending'::text) AND (NOT blocked))
+CREATE INDEX jobs_queued ON omega.jobs USING btree (cell, scheduler, priority, tenant_id, id) WHERE ((state = 'pending'::text) AND (NOT blocked))
 
 CREATE INDEX machine_agents_lost ON omega.machine_agents USING btree (cell, machine_id) WHERE (lost_at IS NOT NULL)
 
@@ -445,21 +445,41 @@ end $function$
 CREATE OR REPLACE FUNCTION omega.capacity_freed(p_cell text)
  RETURNS void
  LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
 AS $function$
 declare
+  freed bigint[] := string_to_array(nullif(current_setting('omega.freed_machines', true), ''), ',')::bigint[];
+  room record;
   s text;
 begin
   update omega.cells set capacity_epoch = capacity_epoch + 1 where name = p_cell;
-  for s in
-    with unblocked as (
-      update omega.jobs j set blocked = false
-      from (select id from omega.jobs
-            where cell = p_cell and blocked and state = 'pending'
-            for update skip locked) b
-      where j.cell = p_cell and j.id = b.id
-      returning j.scheduler)
-    select distinct scheduler from unblocked
-  loop
+  if freed is null then
+    -- Not released claims (a machine up, a quota raised): every parked job may have a chance.
+    for s in
+      with unblocked as (
+        update omega.jobs j set blocked = false
+        from (select id from omega.jobs
+              where cell = p_cell and blocked and state = 'pending'
+              for update skip locked) b
+        where j.cell = p_cell and j.id = b.id
+        returning j.scheduler)
+      select distinct scheduler from unblocked
+    loop
+      perform omega.wake(p_cell, s);
+    end loop;
+    return;
+  end if;
+  perform set_config('omega.freed_machines', '', true);
+  select coalesce(sum(greatest(m.cpu - m.used_cpu, 0)), 0)::bigint as cpu,
+         coalesce(sum(greatest(m.memory - m.used_memory, 0)), 0)::bigint as memory,
+         coalesce(sum(greatest(m.gpu - m.used_gpu, 0)), 0)::bigint as gpu,
+         coalesce(sum(greatest(m.disk - m.used_disk, 0)), 0)::bigint as disk,
+         coalesce(sum(greatest(m.max_tasks - m.tasks, 0)), 0)::bigint as slots
+  into room
+  from omega.machines m
+  where m.cell = p_cell and m.id = any (freed) and m.state = 'up';
+  for s in select omega.unpark_within(p_cell, room.cpu, room.memory, room.gpu, room.disk, room.slots) loop
     perform omega.wake(p_cell, s);
   end loop;
 end $function$
@@ -1147,32 +1167,27 @@ end $function$
 
 CREATE OR REPLACE FUNCTION omega.lease_jobs(p_cell text, p_scheduler text, p_owner text, p_limit integer, p_lease_seconds integer)
  RETURNS SETOF omega.jobs
- LANGUAGE sql
+ LANGUAGE plpgsql
  SECURITY DEFINER
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+ SET enable_bitmapscan TO 'off'
+ SET enable_hashjoin TO 'off'
+ SET enable_mergejoin TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  -- Materialized: evaluated once. Rescanned inside the UPDATE's join, SKIP LOCKED would pass over
-  -- the rows this statement already updated and hand out the next batch, and the next.
-  with pick as materialized (
-    select c.id from omega.jobs c
-    join (select id, row_number() over (partition by priority, tenant_id order by id) as turn
-          from omega.jobs
-          where cell = p_cell and scheduler = p_scheduler and state = 'pending' and not blocked
-            and (lease_expires is null or lease_expires < now())) r on r.id = c.id
-    -- Repeated on the locked row: a job leased by a worker that committed after this snapshot is
-    -- re-checked here (EvalPlanQual), not leased twice.
-    where c.cell = p_cell and c.state = 'pending' and not c.blocked
-      and (c.lease_expires is null or c.lease_expires < now())
-    order by c.priority desc, r.turn, c.id
-    limit p_limit
-    for update of c skip locked
-  )
-  update omega.jobs j
-  set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
-  from pick
-  where j.cell = p_cell and j.id = pick.id
-  returning j.*
-$function$
+declare
+  v_job bigint;
+begin
+  -- One job at a time: a statement on the whole key is planned as a lookup whatever the statistics.
+  foreach v_job in array omega.pick_schedulable(p_cell, p_scheduler, p_limit) loop
+    return query
+    update omega.jobs j
+    set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
+    where j.cell = p_cell and j.id = v_job
+    returning j.*;
+  end loop;
+end $function$
 
 CREATE OR REPLACE FUNCTION omega.lease_work(p_cell text, p_scheduler text, p_owner text, p_limit integer, p_lease_seconds integer)
  RETURNS TABLE(id bigint, priority integer, cpu bigint, memory bigint, gpu bigint, disk bigint, selector jsonb, affinity jsonb, tolerations jsonb, max_per_machine integer, spread_by text, gang_min integer, task_count integer, tenant_id bigint, pending bigint[], claimed_on bigint[], quota_band text, quota_cpu bigint, quota_memory bigint, quota_gpu bigint, quota_disk bigint)
@@ -1180,45 +1195,39 @@ CREATE OR REPLACE FUNCTION omega.lease_work(p_cell text, p_scheduler text, p_own
  SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
  SET enable_seqscan TO 'off'
+ SET enable_bitmapscan TO 'off'
+ SET enable_hashjoin TO 'off'
+ SET enable_mergejoin TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 #variable_conflict use_column
+declare
+  v_job bigint;
 begin
   -- A scheduler no worker registered leases nothing (and a typo is an error, not an empty queue).
   if not exists (select from omega.schedulers where name = p_scheduler) then
     raise exception using errcode = 'OM422', message = format('scheduler %L is not registered', p_scheduler);
   end if;
   perform set_config('synchronous_commit', 'off', true);
-  return query
-  with pick as materialized (
-    -- As omega.lease_jobs: materialized, so that SKIP LOCKED is evaluated once.
-    select c.id from omega.jobs c
-    join (select j.id, row_number() over (partition by j.priority, j.tenant_id order by j.id) as turn
-          from omega.jobs j
-          where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked
-            and (j.lease_expires is null or j.lease_expires < now())) r on r.id = c.id
-    where c.cell = p_cell and c.state = 'pending' and not c.blocked
-      and (c.lease_expires is null or c.lease_expires < now())
-    order by c.priority desc, r.turn, c.id
-    limit p_limit
-    for update of c skip locked
-  ), leased as (
-    update omega.jobs j
-    set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
-    from pick
-    where j.cell = p_cell and j.id = pick.id
-    returning j.*
-  )
-  -- (Quantities are a domain over bigint: RETURN QUERY wants the declared types exactly.)
-  select l.id, l.priority, l.cpu::bigint, l.memory::bigint, l.gpu::bigint, l.disk::bigint, l.selector, l.affinity, l.tolerations,
-    l.max_per_machine, l.spread_by, l.gang_min, l.task_count, l.tenant_id,
-    array(select t.id from omega.tasks t where t.cell = p_cell and t.job_id = l.id and t.state = 'pending' order by t.id),
-    array(select c.machine_id from omega.claims c where c.cell = p_cell and c.job_id = l.id),
-    q.band, (q.cpu - q.used_cpu)::bigint, (q.memory - q.used_memory)::bigint, (q.gpu - q.used_gpu)::bigint,
-    (q.disk - q.used_disk)::bigint
-  from leased l
-  left join omega.quotas q on q.cell = p_cell and q.tenant_id = l.tenant_id and q.band = omega.band(l.priority)
-  order by l.priority desc, l.id;
+  -- One job at a time: a statement on the whole key is planned as a lookup whatever the statistics.
+  foreach v_job in array omega.pick_schedulable(p_cell, p_scheduler, p_limit) loop
+    return query
+    with leased as (
+      update omega.jobs j
+      set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
+      where j.cell = p_cell and j.id = v_job
+      returning j.*
+    )
+    -- (Quantities are a domain over bigint: RETURN QUERY wants the declared types exactly.)
+    select l.id, l.priority, l.cpu::bigint, l.memory::bigint, l.gpu::bigint, l.disk::bigint, l.selector, l.affinity, l.tolerations,
+      l.max_per_machine, l.spread_by, l.gang_min, l.task_count, l.tenant_id,
+      array(select t.id from omega.tasks t where t.cell = p_cell and t.job_id = l.id and t.state = 'pending' order by t.id),
+      array(select c.machine_id from omega.claims c where c.cell = p_cell and c.job_id = l.id),
+      q.band, (q.cpu - q.used_cpu)::bigint, (q.memory - q.used_memory)::bigint, (q.gpu - q.used_gpu)::bigint,
+      (q.disk - q.used_disk)::bigint
+    from leased l
+    left join omega.quotas q on q.cell = p_cell and q.tenant_id = l.tenant_id and q.band = omega.band(l.priority);
+  end loop;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.mark_machine_lost(p_cell text, p_machine_id bigint, p_silence interval)
@@ -1284,29 +1293,51 @@ CREATE OR REPLACE FUNCTION omega.park_job(p_cell text, p_job_id bigint, p_owner 
  RETURNS boolean
  LANGUAGE plpgsql
  SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return cardinality(omega.park_jobs(p_cell, array[p_job_id], p_owner, p_seen_epoch, array[p_reason])) > 0;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.park_jobs(p_cell text, p_job_ids bigint[], p_owner text, p_seen_epoch bigint, p_reasons text[])
+ RETURNS bigint[]
+ LANGUAGE plpgsql
+ SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
  SET enable_seqscan TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
+  mine bigint[];
   current_epoch bigint;
+  parked bigint[];
 begin
   perform set_config('synchronous_commit', 'off', true);
-  -- Only the lease holder parks a job: a worker whose lease lapsed must not write the reason
-  -- another worker's tasks show, nor park work that worker is placing.
-  perform from omega.jobs where cell = p_cell and id = p_job_id and lease_owner = p_owner for update;
-  if not found then
-    return false;
+  if cardinality(p_job_ids) is distinct from cardinality(p_reasons) then
+    raise exception using errcode = 'OM422', message = 'park_jobs: one reason per job is required';
+  end if;
+  select coalesce(array_agg(h.id), '{}') into mine
+  from (select id from omega.jobs
+        where cell = p_cell and id = any (p_job_ids) and lease_owner = p_owner
+        order by id for update) h;
+  if cardinality(mine) = 0 then
+    return '{}';
   end if;
   select capacity_epoch into current_epoch from omega.cells where name = p_cell for share;
-  update omega.tasks set reason = p_reason where cell = p_cell and job_id = p_job_id and state = 'pending';
+  update omega.tasks t set reason = r.reason
+  from unnest(p_job_ids, p_reasons) as r(job_id, reason)
+  where t.cell = p_cell and t.job_id = r.job_id and r.job_id = any (mine) and t.state = 'pending';
   if current_epoch > p_seen_epoch then
-    perform omega.release_leases(p_cell, array[p_job_id], p_owner);
-    return false;
+    perform omega.release_leases(p_cell, mine, p_owner);
+    return '{}';
   end if;
-  update omega.jobs set blocked = true, blocked_epoch = current_epoch, lease_owner = null, lease_expires = null
-  where cell = p_cell and id = p_job_id and state = 'pending';
-  return true;
+  with done as (
+    update omega.jobs set blocked = true, blocked_epoch = current_epoch, lease_owner = null, lease_expires = null
+    where cell = p_cell and id = any (mine) and state = 'pending'
+    returning id
+  )
+  select coalesce(array_agg(id), '{}') into parked from done;
+  return parked;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.parse_duration_ms(v jsonb, field text)
@@ -1397,6 +1428,77 @@ begin
   end if;
   lo := omega.parse_duration_ms(v, 'runtime');
   return array[lo, lo];
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.pick_schedulable(p_cell text, p_scheduler text, p_limit integer)
+ RETURNS bigint[]
+ LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+ SET enable_bitmapscan TO 'off'
+ SET enable_hashjoin TO 'off'
+ SET enable_mergejoin TO 'off'
+AS $function$
+declare
+  queue_priorities integer[];
+  queue_tenants bigint[];
+  per_queue integer;
+  picked bigint[] := '{}';
+  candidates bigint[];
+begin
+  -- The queues, highest priority first: a skip scan of jobs_queued (backwards: priority desc).
+  with recursive queues as (
+    (select j.priority, j.tenant_id from omega.jobs j
+     where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked
+     order by j.priority desc, j.tenant_id desc
+     limit 1)
+    union all
+    select n.priority, n.tenant_id
+    from queues q cross join lateral (
+      select j.priority, j.tenant_id from omega.jobs j
+      where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked
+        and (j.priority, j.tenant_id) < (q.priority, q.tenant_id)
+      order by j.priority desc, j.tenant_id desc
+      limit 1) n
+  )
+  select array_agg(q.priority), array_agg(q.tenant_id) into queue_priorities, queue_tenants from queues q;
+  if queue_priorities is null then
+    return '{}';
+  end if;
+  per_queue := greatest(1, ceil(p_limit::numeric / cardinality(queue_priorities)))::integer;
+  -- Rows another lease holds right now are skipped: if the shares came up short for that, or
+  -- because some queues had fewer jobs than their share, look deeper into each queue.
+  loop
+    -- The candidates in leasing order, read from the queues' heads (no lock yet)…
+    candidates := array(
+      select h.id
+      from unnest(queue_priorities, queue_tenants) as q(priority, tenant_id)
+      cross join lateral (
+        select j.id from omega.jobs j
+        where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked
+          and j.priority = q.priority and j.tenant_id = q.tenant_id
+          and (j.lease_expires is null or j.lease_expires < now())
+          and j.id <> all (picked)
+        order by j.id
+        limit per_queue) h
+      order by q.priority desc, row_number() over (partition by q.priority, q.tenant_id order by h.id), h.id);
+    -- …then locked in that order, from the candidates alone (the join must start from them).
+    picked := picked || array(
+      select c.id
+      from unnest(candidates) with ordinality as u(id, turn)
+      cross join lateral (
+        select c.id from omega.jobs c
+        -- Repeated on the locked row: a job leased by a worker that committed after this snapshot
+        -- is re-checked here (EvalPlanQual), not leased twice.
+        where c.cell = p_cell and c.id = u.id
+          and c.state = 'pending' and not c.blocked and (c.lease_expires is null or c.lease_expires < now())
+        for update skip locked) c
+      order by u.turn
+      limit p_limit - cardinality(picked));
+    exit when cardinality(picked) >= p_limit or per_queue >= p_limit;
+    per_queue := least(p_limit, per_queue * 4);
+  end loop;
+  return picked;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.plan_apply(p_cell text, p_scheduler text, p_plan_id bigint, p_decisions omega.plan_decision[])
@@ -1716,6 +1818,29 @@ begin
   return null;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.refresh_statistics()
+ RETURNS text[]
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  t record;
+  analyzed text[] := '{}';
+begin
+  for t in
+    select s.relname from pg_catalog.pg_stat_user_tables s
+    where s.schemaname = 'omega'
+      and s.relname in ('jobs', 'tasks', 'claims', 'machines', 'quotas', 'cells')
+      and s.n_mod_since_analyze >= greatest(500, s.n_live_tup / 4)
+    order by s.relname
+  loop
+    execute format('analyze omega.%I', t.relname);
+    analyzed := analyzed || t.relname::text;
+  end loop;
+  return analyzed;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.register_scheduler(p_name text, p_profile jsonb)
  RETURNS void
  LANGUAGE sql
@@ -1732,6 +1857,7 @@ CREATE OR REPLACE FUNCTION omega.release_claims(p_cell text, p_task_ids bigint[]
 AS $function$
 declare
   released integer;
+  freed bigint[];
 begin
   perform from omega.machines m
   where m.cell = p_cell
@@ -1747,8 +1873,13 @@ begin
     set used_cpu = m.used_cpu - pm.cpu, used_memory = m.used_memory - pm.memory,
         used_gpu = m.used_gpu - pm.gpu, used_disk = m.used_disk - pm.disk, tasks = m.tasks - pm.n
     from per_machine pm where m.cell = p_cell and m.id = pm.machine_id
+    returning m.id
   )
-  select count(*) into released from gone;
+  select (select count(*) from gone), array(select id from machine_updates) into released, freed;
+  if cardinality(freed) > 0 then
+    perform set_config('omega.freed_machines',
+      concat_ws(',', nullif(current_setting('omega.freed_machines', true), ''), array_to_string(freed, ',')), true);
+  end if;
   return released;
 end $function$
 
@@ -2462,6 +2593,45 @@ begin
   return new;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.unpark_within(p_cell text, p_cpu bigint, p_memory bigint, p_gpu bigint, p_disk bigint, p_slots bigint)
+ RETURNS SETOF text
+ LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+declare
+  j record;
+  n bigint;
+  schedulers text[] := '{}';
+begin
+  for j in
+    select p.id, p.scheduler, p.pending_count, p.cpu, p.memory, p.gpu, p.disk from omega.jobs p
+    where p.cell = p_cell and p.blocked and p.state = 'pending'
+    order by coalesce(p.blocked_epoch, -1), p.priority desc, p.id
+    limit 256
+    for update skip locked
+  loop
+    exit when p_slots <= 0;
+    -- How many of its pending tasks the room holds: one is enough to be worth a try.
+    n := least(j.pending_count, p_slots,
+      case when j.cpu > 0 then p_cpu / j.cpu else p_slots end,
+      case when j.memory > 0 then p_memory / j.memory else p_slots end,
+      case when j.gpu > 0 then p_gpu / j.gpu else p_slots end,
+      case when j.disk > 0 then p_disk / j.disk else p_slots end);
+    continue when n < 1;
+    update omega.jobs set blocked = false where cell = p_cell and id = j.id;
+    p_cpu := p_cpu - n * j.cpu;
+    p_memory := p_memory - n * j.memory;
+    p_gpu := p_gpu - n * j.gpu;
+    p_disk := p_disk - n * j.disk;
+    p_slots := p_slots - n;
+    if not j.scheduler = any (schedulers) then
+      schedulers := schedulers || j.scheduler::text;
+    end if;
+  end loop;
+  return query select unnest(schedulers);
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.wake(p_cell text, p_scheduler text)
  RETURNS void
  LANGUAGE plpgsql
@@ -2476,23 +2646,34 @@ CREATE OR REPLACE FUNCTION omega.wake_stale()
  RETURNS integer
  LANGUAGE plpgsql
  SECURITY DEFINER
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  r record;
+  c record;
   n integer := 0;
 begin
   perform set_config('synchronous_commit', 'off', true);
-  update omega.jobs j set blocked = false
-  from (select p.cell, p.id from omega.jobs p join omega.cells c on c.name = p.cell
-        where p.blocked and p.state = 'pending' and coalesce(p.blocked_epoch, -1) < c.capacity_epoch
-        for update of p skip locked) missed
-  where j.cell = missed.cell and j.id = missed.id;
-  for r in
-    select distinct cell, scheduler from omega.jobs
-    where state = 'pending' and not blocked and (lease_expires is null or lease_expires < now())
+  for c in select name, capacity_epoch from omega.cells loop
+    -- (Materialized: a LIMIT under a join may be run again for every row it joins.)
+    with missed as materialized (
+      select p.id from omega.jobs p
+      where p.cell = c.name and p.blocked and p.state = 'pending'
+        and coalesce(p.blocked_epoch, -1) < c.capacity_epoch
+      order by coalesce(p.blocked_epoch, -1), p.priority desc, p.id
+      limit 32
+      for update skip locked)
+    update omega.jobs j set blocked = false
+    from missed where j.cell = c.name and j.id = missed.id;
+  end loop;
+  for c in
+    select cl.name as cell, s.name as scheduler from omega.cells cl cross join omega.schedulers s
+    where exists (select from omega.jobs j
+                  where j.cell = cl.name and j.scheduler = s.name and j.state = 'pending' and not j.blocked
+                    and (j.lease_expires is null or j.lease_expires < now()))
   loop
-    perform omega.wake(r.cell, r.scheduler);
+    perform omega.wake(c.cell, c.scheduler);
     n := n + 1;
   end loop;
   return n;
@@ -2609,11 +2790,15 @@ grant execute on function omega.may_preempt(integer,integer) to public
 
 grant execute on function omega.park_job(text,bigint,text,bigint,text) to omega_scheduler
 
+grant execute on function omega.park_jobs(text,bigint[],text,bigint,text[]) to omega_scheduler
+
 grant execute on function omega.parse_duration_ms(jsonb,text) to public
 
 grant execute on function omega.parse_quantity(jsonb,text) to public
 
 grant execute on function omega.parse_runtime(jsonb) to public
+
+grant execute on function omega.pick_schedulable(text,text,integer) to public
 
 grant execute on function omega.plan_apply(text,text,bigint,omega.plan_decision[]) to public
 
@@ -2630,6 +2815,8 @@ grant execute on function omega.put_machine(text,text,jsonb,jsonb,jsonb,integer)
 grant execute on function omega.put_quota(text,text,text,jsonb) to omega_api
 
 grant execute on function omega.quota_lock_key(text) to public
+
+grant execute on function omega.refresh_statistics() to omega_scheduler
 
 grant execute on function omega.register_scheduler(text,jsonb) to omega_scheduler
 
@@ -2668,6 +2855,8 @@ grant execute on function omega.tenant_reason(text) to public
 grant execute on function omega.tolerates(jsonb,jsonb) to public
 
 grant execute on function omega.touch_machine() to public
+
+grant execute on function omega.unpark_within(text,bigint,bigint,bigint,bigint,bigint) to public
 
 grant execute on function omega.wake(text,text) to omega_scheduler
 

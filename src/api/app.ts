@@ -33,6 +33,8 @@ export interface AppOptions {
    * 16 per pool connection: a burst queues for tens of milliseconds, a saturated database sheds.)
    */
   maxWaiting?: number;
+  /** How long a submission may expect to wait for its transaction before it is refused (ms). */
+  submissionQueueDelayMs?: number;
   /** New events, for the streams (?follow=true). Without it, streams send history only. */
   feed?: EventFeed;
   /**
@@ -100,6 +102,7 @@ export function createApp({
   adminToken,
   logger,
   maxWaiting,
+  submissionQueueDelayMs,
   feed,
   submissionBuckets,
 }: AppOptions): express.Express {
@@ -110,7 +113,9 @@ export function createApp({
     auth: createAuth(pool, adminToken),
     logger,
     shedder,
-    submissions: new SubmissionBatcher(pool, shedder),
+    submissions: new SubmissionBatcher(pool, shedder, {
+      ...(submissionQueueDelayMs === undefined ? {} : { maxQueueDelayMs: submissionQueueDelayMs }),
+    }),
     submissionBuckets,
   };
   collectClusterFrom(pool);

@@ -19,6 +19,8 @@ export interface ServerOptions {
   /** See AppOptions. */
   maxWaiting?: number;
   /** See AppOptions. */
+  submissionQueueDelayMs?: number;
+  /** See AppOptions. */
   submissionBuckets?: TokenBuckets;
 }
 
@@ -54,6 +56,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       adminToken,
       logger,
       maxWaiting: options.maxWaiting,
+      submissionQueueDelayMs: options.submissionQueueDelayMs,
       feed,
       submissionBuckets: options.submissionBuckets,
     }),

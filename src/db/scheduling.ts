@@ -192,12 +192,18 @@ export async function loadVictims(
   priority: number,
 ): Promise<Map<number, VictimView[]>> {
   const { rows } = await db.query<VictimRow>(
-    `with victims as (
+    // A gang victim's job claims are counted once per job, and only for gangs.
+    `with victims as materialized (
        select c.* from omega.claims c
-       where c.cell = $1 and c.machine_id = any($2) and c.priority < $3 and not (c.priority >= 200 and $3 >= 200))
-     select v.machine_id, v.task_id, v.job_id, v.priority, v.cpu, v.memory, v.gpu, v.disk, j.gang_min,
-       (select count(*)::int from omega.claims c where c.cell = $1 and c.job_id = v.job_id) as job_claims
-     from victims v join omega.jobs j on j.cell = $1 and j.id = v.job_id`,
+       where c.cell = $1 and c.machine_id = any($2) and c.priority < $3 and not (c.priority >= 200 and $3 >= 200)
+     ), jobs as (
+       select j.id, j.gang_min,
+         case when j.gang_min is null then 0
+              else (select count(*)::int from omega.claims c where c.cell = $1 and c.job_id = j.id) end as job_claims
+       from omega.jobs j where j.cell = $1 and j.id in (select job_id from victims)
+     )
+     select v.machine_id, v.task_id, v.job_id, v.priority, v.cpu, v.memory, v.gpu, v.disk, j.gang_min, j.job_claims
+     from victims v join jobs j on j.id = v.job_id`,
     [cell, machineIds, priority],
   );
   const byMachine = new Map<number, VictimView[]>();
@@ -239,6 +245,26 @@ export async function parkJob(
     [args.cell, args.jobId, args.owner, args.seenEpoch, args.reason],
   );
   return rows[0]?.parked ?? false;
+}
+
+/**
+ * Parks jobs in one round trip (see parkJob); returns the ids parked, none when capacity was freed
+ * since `seenEpoch`.
+ */
+export async function parkJobs(
+  db: Queryable,
+  args: {
+    cell: string;
+    jobs: readonly { jobId: number; reason: string }[];
+    owner: string;
+    seenEpoch: number;
+  },
+): Promise<Set<number>> {
+  const { rows } = await db.query<{ parked: string[] }>(
+    "select omega.park_jobs($1, $2, $3, $4, $5) as parked",
+    [args.cell, args.jobs.map((j) => j.jobId), args.owner, args.seenEpoch, args.jobs.map((j) => j.reason)],
+  );
+  return new Set((rows[0]?.parked ?? []).map(Number));
 }
 
 export async function releaseLeases(

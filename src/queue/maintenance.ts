@@ -1,10 +1,12 @@
 import type { JobHelpers, Runner, Task } from "graphile-worker";
 import type { Pool } from "../db/pool.ts";
 import { checkLostMachines } from "../db/queries/machine-lost.ts";
+import { refreshStatistics } from "../db/queries/statistics-refresh.ts";
 import type { Logger } from "../log.ts";
 
 /**
- * The lost-machine check as a graphile-worker job, run by whichever scheduler worker process takes
+ * The lost-machine check — and, beside it, keeping the hot path's statistics fresh (a young cell's
+ * tables grow faster than autovacuum analyzes them) — as a graphile-worker job, run by whichever scheduler worker process takes
  * it: one job, never one per process (its job key keeps one queued), and no extra process to deploy
  * or to lose — any surviving worker runs it.
  *
@@ -70,6 +72,8 @@ export function maintenanceTasks(
     try {
       const { lost, tasksMoved } = await checkLostMachines(pool, options.lostAfterMs, maxGapMs);
       if (lost.length > 0 || tasksMoved > 0) logger.warn({ lost, tasksMoved }, "lost machines");
+      const analyzed = await refreshStatistics(pool);
+      if (analyzed.length > 0) logger.debug({ analyzed }, "statistics refreshed");
     } finally {
       // Next run queued even when this one failed: a database outage must not end the chain.
       await requeue(helpers);

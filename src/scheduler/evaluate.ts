@@ -1,6 +1,6 @@
 import { recordCommit } from "../metrics/scheduling.ts";
 import { formatExplanation, InFlight, mulberry32, planJob, seedFrom } from "../placement/index.ts";
-import { planPreemption, preemptionCandidates } from "../placement/preemption.ts";
+import { planPreemption, preemptionCandidates, type VictimView } from "../placement/preemption.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import { quotaShortfall } from "../placement/quota.ts";
 import type { JobPlan, JobView, Placement } from "../placement/types.ts";
@@ -126,9 +126,10 @@ async function planRounds(
       if (think) await sleep(think.jobMs + think.taskMs * plan.placements.length);
     }
     // Preemption after every job had its turn at free room, so no job evicts for what was free.
+    const victims = deps.victims && victimsReadOncePerRound(deps.victims);
     for (const job of jobs) {
       const plan = plans.get(job.id);
-      if (plan && plan.unplaced > 0) await preempt(deps, job, plan, inflight, random);
+      if (plan && plan.unplaced > 0) await preempt({ ...deps, victims }, job, plan, inflight, random);
     }
     stats.planMs += performance.now() - t;
 
@@ -155,6 +156,7 @@ async function planRounds(
     const planHeld = committedByTask.size === proposed.length;
 
     const retry: number[] = [];
+    const toPark: { jobId: number; reason: string }[] = [];
     for (const job of jobs) {
       const plan = plans.get(job.id);
       if (!plan) continue;
@@ -167,11 +169,7 @@ async function planRounds(
       }
       if (rejected === 0 && plan.explanation && planHeld) {
         // Nothing collided: the rest fits nowhere on current state. Park until capacity appears.
-        const reason = formatExplanation(plan.explanation);
-        if (await queue.park(job.id, snapshot.capacityEpoch, reason)) {
-          stats.parked++;
-          settled.add(job.id);
-        } else retry.push(job.id);
+        toPark.push({ jobId: job.id, reason: formatExplanation(plan.explanation) });
         continue;
       }
       // A round lost only to machine_busy (another commit held the machine that instant) says
@@ -187,6 +185,15 @@ async function planRounds(
         continue;
       }
       retry.push(job.id);
+    }
+    if (toPark.length > 0) {
+      // In one round trip: in a full cell, most of a batch parks.
+      const parked = await queue.park(toPark, snapshot.capacityEpoch);
+      for (const { jobId } of toPark) {
+        if (parked.has(jobId)) settled.add(jobId);
+        else retry.push(jobId);
+      }
+      stats.parked += parked.size;
     }
     jobs = retry.length > 0 ? await queue.reload(retry) : [];
     // Jitter: colliding schedulers should not retry in lockstep.
@@ -213,6 +220,31 @@ export function commitChunks(
   }
   if (current.length > 0) chunks.push(current);
   return chunks;
+}
+
+/**
+ * The claims of a machine are read once per round and priority: the jobs of a batch that must
+ * preempt look at overlapping machines (in a full cell, one query per job was most of a plan).
+ * Within a round the plan works on one snapshot anyway; the commit re-checks every victim.
+ */
+function victimsReadOncePerRound(source: VictimSource): VictimSource {
+  const read = new Map<string, VictimView[]>();
+  const key = (priority: number, machineId: number) => `${priority}:${machineId}`;
+  return {
+    async on(machineIds, priority) {
+      const unread = machineIds.filter((id) => !read.has(key(priority, id)));
+      if (unread.length > 0) {
+        const fresh = await source.on(unread, priority);
+        for (const id of unread) read.set(key(priority, id), fresh.get(id) ?? []);
+      }
+      const byMachine = new Map<number, VictimView[]>();
+      for (const id of machineIds) {
+        const victims = read.get(key(priority, id)) ?? [];
+        if (victims.length > 0) byMachine.set(id, victims);
+      }
+      return byMachine;
+    },
+  };
 }
 
 /**

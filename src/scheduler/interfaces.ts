@@ -38,8 +38,11 @@ export interface WorkQueue {
   lease(limit: number): Promise<JobView[]>;
   /** Fresh planning input for jobs we hold. */
   reload(jobIds: readonly number[]): Promise<JobView[]>;
-  /** Parks a job with the reason its tasks show; false if capacity changed since `seenEpoch`. */
-  park(jobId: number, seenEpoch: number, reason: string): Promise<boolean>;
+  /**
+   * Parks jobs, each with the reason its tasks show, in one round trip; returns those parked —
+   * none if capacity changed since `seenEpoch` (they are given back, to be planned again).
+   */
+  park(jobs: readonly { jobId: number; reason: string }[], seenEpoch: number): Promise<Set<number>>;
   /**
    * Backs off from a job that keeps conflicting: it stays ours for a while (so no worker retries it
    * at once), then goes back to the queue with a wake-up; the delay grows each time it comes back.

@@ -66,10 +66,12 @@ export function postgresBackend(
         jobIds.flatMap((id) => leased.get(id) ?? []),
       );
     },
-    async park(jobId, seenEpoch, reason) {
-      leased.delete(jobId);
-      deferrals.delete(jobId);
-      return db.parkJob(pool, { cell, jobId, owner, seenEpoch, reason });
+    async park(jobs, seenEpoch) {
+      for (const { jobId } of jobs) {
+        leased.delete(jobId);
+        deferrals.delete(jobId);
+      }
+      return db.parkJobs(pool, { cell, jobs, owner, seenEpoch });
     },
     async defer(jobId) {
       const n = (deferrals.get(jobId) ?? 0) + 1;

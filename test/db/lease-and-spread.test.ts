@@ -42,6 +42,28 @@ describe("omega.lease_jobs", () => {
     expect(await lease("w2", 10)).toEqual(backlog.slice(1));
   });
 
+  it("reads what it leases, not the backlog: a lease of 10 behind 3,000 waiting jobs fetches few rows", async () => {
+    await db.pool.query(
+      `insert into omega.jobs (cell, tenant_id, priority, scheduler, task_count, pending_count, cpu, memory, gpu, disk)
+       select 'east', t.id, 100 + g % 3, 'batch', 1, 1, 1000, 1024, 0, 0
+       from omega.tenants t cross join generate_series(1, 1500) g`,
+    );
+    const client = await db.pool.connect();
+    try {
+      await client.query("begin");
+      const { rows } = await client.query("select id from omega.lease_jobs('east', 'batch', 'w', 10, 30)");
+      expect(rows).toHaveLength(10);
+      const stats = await client.query(
+        "select idx_tup_fetch::int as fetched from pg_stat_xact_user_tables where schemaname = 'omega' and relname = 'jobs'",
+      );
+      // Two tenants × three priorities: six queues, their heads and the rows leased.
+      expect(stats.rows[0].fetched).toBeLessThan(100);
+    } finally {
+      await client.query("rollback");
+      client.release();
+    }
+  });
+
   it("never hands one job to two workers at once", async () => {
     for (let i = 0; i < 40; i++) await submitJob(db.pool, {}, i % 2 ? "acme" : "zeta");
     const leases = await Promise.all(Array.from({ length: 8 }, (_, i) => lease(`w${i}`, 7)));

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { leaseWork, parkJob } from "../../src/db/scheduling.ts";
+import { leaseWork, parkJob, parkJobs } from "../../src/db/scheduling.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { makeCell, makeTenant, submitJob } from "../support/factories.ts";
 
@@ -41,4 +41,38 @@ it("parks for the lease holder, and refuses anyone else", async () => {
 
 it("refuses to lease for a scheduler nobody registered", async () => {
   await expect(lease("w", "no-such-scheduler")).rejects.toThrow(/not registered/);
+});
+
+it("parks a batch in one call, each job with its own reason, only the holder's; none when capacity was freed since the plan", async () => {
+  const jobs = [await submitJob(db.pool), await submitJob(db.pool), await submitJob(db.pool)];
+  const { leased } = await lease("batcher");
+  expect(leased.map((j) => j.id)).toEqual(jobs);
+  const epoch = Number(
+    (await db.pool.query("select capacity_epoch from omega.cells where name = 'east'")).rows[0]
+      .capacity_epoch,
+  );
+  const reasons = jobs.map((j) => ({ jobId: j, reason: `no room for ${j}` }));
+
+  // Capacity freed since the plan's snapshot: nothing parked, the leases given back.
+  expect(
+    await parkJobs(db.pool, { cell: "east", jobs: reasons, owner: "batcher", seenEpoch: epoch - 1 }),
+  ).toEqual(new Set());
+  const given = await db.pool.query(
+    "select count(*)::int as n from omega.jobs where id = any($1) and lease_owner is null and not blocked",
+    [jobs],
+  );
+  expect(given.rows[0].n).toBe(3);
+
+  await lease("batcher");
+  expect(
+    await parkJobs(db.pool, { cell: "east", jobs: reasons, owner: "stranger", seenEpoch: epoch }),
+  ).toEqual(new Set());
+  expect(
+    await parkJobs(db.pool, { cell: "east", jobs: reasons, owner: "batcher", seenEpoch: epoch }),
+  ).toEqual(new Set(jobs));
+  const { rows } = await db.pool.query(
+    "select j.id, j.blocked, t.reason from omega.jobs j join omega.tasks t on t.job_id = j.id where j.id = any($1) order by j.id",
+    [jobs],
+  );
+  expect(rows).toEqual(jobs.map((id) => ({ id, blocked: true, reason: `no room for ${id}` })));
 });

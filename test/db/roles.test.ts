@@ -111,6 +111,8 @@ describe("roles", () => {
         "lease_jobs",
         "release_leases",
         "park_job",
+        "park_jobs",
+        "refresh_statistics",
         "wake",
         "wake_stale",
         "register_scheduler",

@@ -81,3 +81,44 @@ it("commits submissions that arrive together in shared transactions, each refuse
   const names = await api.db.pool.query("select count(*)::int as n from omega.jobs where name like 'g%9'");
   expect(names.rows[0].n).toBe(0);
 });
+
+it("refuses submissions at once with 503 while the database stalls, instead of queueing them into a timeout; what it accepted is kept, what it refused was never written", async () => {
+  const api = await startApi({ submissionQueueDelayMs: 200 });
+  const tenant = (await makeTenant(api.db.pool)).token;
+  await makeCell(api.db.pool);
+  // A stalled database: nothing can insert a job while this lock is held.
+  const stall = await api.db.pool.connect();
+  try {
+    await stall.query("begin");
+    await stall.query("lock table omega.jobs in share mode");
+    const sent = Date.now();
+    const replies = Array.from({ length: 400 }, (_, i) =>
+      api
+        .call("POST", "/v1/jobs", {
+          token: tenant,
+          body: { name: `s${i}`, cell: "east", tasks: 1, resources: { cpu: 100 } },
+        })
+        .then((reply) => ({ reply, ms: Date.now() - sent })),
+    );
+    // Let the stall last well beyond the delay the server allows itself.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const early = (await Promise.all(replies.slice(200))).filter((r) => r.ms < 2_000);
+    await stall.query("commit");
+    const answers = await Promise.all(replies);
+    const refused = answers.filter((a) => a.reply.status === 503);
+    const accepted = answers.filter((a) => a.reply.status === 201);
+    expect(refused.length + accepted.length).toBe(400);
+    expect(refused.length).toBeGreaterThan(0);
+    // Refused during the stall, not after it; with Retry-After.
+    expect(early.length).toBeGreaterThan(0);
+    expect(early.every((a) => a.reply.status === 503)).toBe(true);
+    expect(refused[0]?.reply.headers.get("retry-after")).toBe("1");
+    const { rows } = await api.db.pool.query(
+      "select count(*)::int as n from omega.jobs where name like 's%'",
+    );
+    expect(rows[0].n).toBe(accepted.length);
+  } finally {
+    stall.release();
+    await api.close();
+  }
+});

@@ -36,7 +36,9 @@ export interface Api {
  * `as`: serve through a login role of that group (created for this server, dropped on close), as a
  * deployment does; `db.pool` stays the owner's, for setting up and checking.
  */
-export async function startApi(options: { as?: GroupRole; maxWaiting?: number } = {}): Promise<Api> {
+export async function startApi(
+  options: { as?: GroupRole; maxWaiting?: number; submissionQueueDelayMs?: number } = {},
+): Promise<Api> {
   const db = await createTestDatabase();
   const login = options.as ? await createLoginRole(db.url, options.as) : undefined;
   const server: RunningServer = await startServer({
@@ -46,6 +48,7 @@ export async function startApi(options: { as?: GroupRole; maxWaiting?: number } 
     host: "127.0.0.1",
     logger: pino({ level: "silent" }),
     maxWaiting: options.maxWaiting,
+    submissionQueueDelayMs: options.submissionQueueDelayMs,
   });
   async function call(method: string, path: string, options: CallOptions = {}): Promise<Reply> {
     const headers: Record<string, string> = { ...options.headers };

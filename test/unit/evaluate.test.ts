@@ -57,9 +57,10 @@ function harness(
     async reload(ids) {
       return jobs.filter((j) => ids.includes(j.id)).map(fresh);
     },
-    async park(jobId, epoch, reason) {
-      parked.push({ jobId, epoch, reason, afterPlans: plans.length });
-      return queue.parkAnswers.shift() ?? true;
+    async park(toPark, epoch) {
+      const accepted = queue.parkAnswers.shift() ?? true;
+      for (const { jobId, reason } of toPark) parked.push({ jobId, epoch, reason, afterPlans: plans.length });
+      return new Set(accepted ? toPark.map((p) => p.jobId) : []);
     },
     async defer(jobId) {
       deferred.push(jobId);

@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { refreshStatistics } from "../../src/db/queries/statistics-refresh.ts";
+import { commitPlan } from "../../src/db/scheduling.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { makeCell, makeMachine, makeTenant, pendingTaskIds, submitJob } from "../support/factories.ts";
+
+// Generic plans are made once per connection: a connection that planned the commit while the cell
+// was young must not go on reading the whole cell for every commit once it has grown. The
+// maintenance's statistics refresh makes PostgreSQL plan again on the grown tables.
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await makeCell(db.pool);
+  await makeTenant(db.pool);
+});
+afterAll(() => db.drop());
+
+it("analyzes the hot tables that changed a lot since their last analyze, and only those", async () => {
+  await db.pool.query(
+    `select omega.put_machine('east', 'bulk-' || g, '{"cpu": 32000, "memory": 131072}'::jsonb, '{}'::jsonb, '[]'::jsonb, null)
+     from generate_series(1, 600) g`,
+  );
+  expect(await refreshStatistics(db.pool)).toContain("machines");
+  expect(await refreshStatistics(db.pool)).not.toContain("machines");
+});
+
+it("after a refresh, a connection that planned its commits on a young cell looks machines up by key", async () => {
+  const client = await db.pool.connect();
+  try {
+    const place = async (tasks: number) => {
+      const job = await submitJob(db.pool, { tasks, resources: { cpu: 100, memory: 100 } });
+      const { rows } = await db.pool.query(
+        "select id, version from omega.machines order by random() limit $1",
+        [tasks],
+      );
+      const taskIds = await pendingTaskIds(db.pool, job);
+      await client.query("begin");
+      const outcomes = await commitPlan(client, {
+        cell: "east",
+        scheduler: "batch",
+        worker: "test",
+        placements: taskIds.map((taskId, i) => ({
+          taskId,
+          machineId: rows[i].id,
+          machineVersion: rows[i].version,
+        })),
+        transactionMode: "incremental",
+        conflictMode: "fine",
+      });
+      const { rows: stats } = await client.query(
+        "select idx_tup_fetch::int as fetched from pg_stat_xact_user_tables where schemaname = 'omega' and relname = 'machines'",
+      );
+      await client.query("commit");
+      expect(outcomes.filter((o) => o.outcome !== "committed")).toEqual([]);
+      return stats[0].fetched as number;
+    };
+    // Planned while the cell is young (a handful of machines, no statistics).
+    await makeMachine(db.pool, { name: "young" });
+    await place(1);
+    // The cell grows to 1,600 machines; the maintenance refreshes the statistics.
+    await db.pool.query(
+      `select omega.put_machine('east', 'grown-' || g, '{"cpu": 32000, "memory": 131072}'::jsonb, '{}'::jsonb, '[]'::jsonb, null)
+       from generate_series(1, 1000) g`,
+    );
+    await refreshStatistics(db.pool);
+    // Three placements read their three machines (a few times over, by key), not the cell's 1,600.
+    expect(await place(3)).toBeLessThan(100);
+  } finally {
+    client.release();
+  }
+});
