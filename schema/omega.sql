@@ -2002,6 +2002,30 @@ AS $function$
   returning id
 $function$
 
+CREATE OR REPLACE FUNCTION omega.replicate_tenant_row(p_row jsonb)
+ RETURNS bigint
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_cols text;
+  v_sets text;
+  v_id bigint;
+begin
+  select string_agg(quote_ident(attname), ', ' order by attnum),
+    string_agg(format('%1$I = excluded.%1$I', attname), ', ' order by attnum)
+      filter (where attname <> 'id')
+  into v_cols, v_sets
+  from pg_attribute
+  where attrelid = 'omega.tenants'::regclass and attnum > 0 and not attisdropped;
+  execute format(
+    'insert into omega.tenants (%1$s) overriding system value
+     select %1$s from jsonb_populate_record(null::omega.tenants, $1)
+     on conflict (id) do update set %2$s
+     returning id', v_cols, v_sets)
+  into v_id using p_row;
+  return v_id;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.report_task(p_cell text, p_machine text, p_task_id bigint, p_state text, p_reason text DEFAULT NULL::text)
  RETURNS TABLE(task_id bigint, job_id bigint, task_index integer, state text, job_state text, reason text)
  LANGUAGE plpgsql
@@ -2319,6 +2343,40 @@ begin
     raise exception using errcode = 'OM404', message = format('tenant %L does not exist', p_tenant);
   end if;
   return t;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.stride_ids(p_index integer, p_count integer)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+declare
+  c record;
+  v_max bigint;
+  v_next bigint;
+begin
+  if p_count < 1 or p_index < 0 or p_index >= p_count then
+    raise exception 'partition % of % does not exist', p_index, p_count;
+  end if;
+  for c in
+    select a.attrelid::regclass as tab, s.seqrelid::regclass as seq, s.seqincrement as inc,
+      s.seqstart as start
+    from pg_attribute a
+    join pg_class t on t.oid = a.attrelid
+    join pg_namespace n on n.oid = t.relnamespace
+    join pg_depend d on d.refobjid = a.attrelid and d.refobjsubid = a.attnum and d.deptype = 'i'
+    join pg_sequence s on s.seqrelid = d.objid
+    where n.nspname = 'omega' and a.attidentity <> '' and a.attname = 'id'
+  loop
+    if c.inc = p_count and ((c.start - 1) % p_count + p_count) % p_count = p_index then
+      continue;
+    end if;
+    execute format('select greatest(coalesce(max(id), 0), coalesce((select last_value from %s), 0)) from %s',
+      c.seq, c.tab) into v_max;
+    -- The least v > v_max with (v - 1) mod N = k.
+    v_next := v_max + 1 + ((p_index - v_max) % p_count + p_count) % p_count;
+    execute format('alter table %s alter column id set increment by %s set start with %s restart with %s',
+      c.tab, p_count, v_next, v_next);
+  end loop;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.submit_job(p_tenant text, p_spec jsonb)

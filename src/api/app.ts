@@ -9,6 +9,7 @@ import type { ApiContext } from "./context.ts";
 import { LoadShedder } from "./load-shedding.ts";
 import { httpMetrics } from "./metrics.ts";
 import { notFoundHandler, problemHandler } from "./problem.ts";
+import type { TokenBuckets } from "./rate-limit.ts";
 import { agentRoutes } from "./routes/agents.ts";
 import { cellRoutes } from "./routes/cells.ts";
 import { docsRoutes } from "./routes/docs.ts";
@@ -36,6 +37,11 @@ export interface AppOptions {
   submissionQueueDelayMs?: number;
   /** New events, for the streams (?follow=true). Without it, streams send history only. */
   feed?: EventFeed;
+  /**
+   * Tenants' submission rate buckets shared with other APIs of this process: under `omega serve`
+   * over partitions a tenant's jobs per minute count over every partition. (Default: this API's own.)
+   */
+  submissionBuckets?: TokenBuckets;
 }
 
 // Probes and scrapes arrive every few seconds, and every machine's agent polls its claims and
@@ -98,6 +104,7 @@ export function createApp({
   maxWaiting,
   submissionQueueDelayMs,
   feed,
+  submissionBuckets,
 }: AppOptions): express.Express {
   const shedder = new LoadShedder(pool, maxWaiting ?? 16 * (pool.options.max ?? 10));
   const ctx: ApiContext = {
@@ -109,6 +116,7 @@ export function createApp({
     submissions: new SubmissionBatcher(pool, shedder, {
       ...(submissionQueueDelayMs === undefined ? {} : { maxQueueDelayMs: submissionQueueDelayMs }),
     }),
+    submissionBuckets,
   };
   collectClusterFrom(pool);
   const app = express();

@@ -4,6 +4,7 @@ import type { DB } from "../db/schema.ts";
 import type { Logger } from "../log.ts";
 import type { Auth } from "./auth.ts";
 import type { LoadShedder } from "./load-shedding.ts";
+import type { TokenBuckets } from "./rate-limit.ts";
 import type { SubmissionBatcher } from "./submission-batcher.ts";
 
 /** What every route module is built from. */
@@ -16,4 +17,6 @@ export interface ApiContext {
   shedder: LoadShedder;
   /** Group commit of job submissions. */
   submissions: SubmissionBatcher;
+  /** Tenants' submission rate buckets, when shared by several APIs of one process (partitions). */
+  submissionBuckets?: TokenBuckets;
 }

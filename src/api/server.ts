@@ -4,6 +4,7 @@ import type { Pool } from "../db/pool.ts";
 import { startEventFeed } from "../events/feed.ts";
 import type { Logger } from "../log.ts";
 import { createApp } from "./app.ts";
+import type { TokenBuckets } from "./rate-limit.ts";
 
 export interface ServerOptions {
   pool: Pool;
@@ -19,6 +20,8 @@ export interface ServerOptions {
   maxWaiting?: number;
   /** See AppOptions. */
   submissionQueueDelayMs?: number;
+  /** See AppOptions. */
+  submissionBuckets?: TokenBuckets;
 }
 
 export interface RunningServer {
@@ -55,6 +58,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       maxWaiting: options.maxWaiting,
       submissionQueueDelayMs: options.submissionQueueDelayMs,
       feed,
+      submissionBuckets: options.submissionBuckets,
     }),
   );
 

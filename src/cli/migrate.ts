@@ -36,6 +36,10 @@ export function migrateCommand(): Command {
         try {
           const { applied } = await migrate(pool);
           const partition = partitions.length > 1 ? i : undefined;
+          // Ids unique across partitions: partition i of N makes only ids ≡ i+1 (mod N), so that
+          // the API can route a job id to its partition (migration 0061).
+          if (partitions.length > 1)
+            await pool.query("select omega.stride_ids($1, $2)", [i, partitions.length]);
           log.info({ partition, applied }, applied.length ? "migrated" : "already up to date");
         } catch (error) {
           if (partitions.length === 1) throw error;

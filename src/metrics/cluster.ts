@@ -51,26 +51,31 @@ interface Row {
   value: number;
 }
 
-let source: Pool | undefined;
+let sources: Pool[] = [];
 
-/** The pool the gauges read from (the API's). */
-export function collectClusterFrom(pool: Pool): void {
-  source = pool;
+/**
+ * The pools the gauges read from: the API's, or under `omega serve` over partitions every
+ * partition's (cells are each on one partition, so their rows add up; the queue depths are summed).
+ */
+export function collectClusterFrom(...pools: Pool[]): void {
+  sources = pools;
 }
 
 // One read per scrape, shared by the gauges below (each gauge's collect asks for it).
 let current: { at: number; rows: Promise<Row[]> } | undefined;
 function rows(): Promise<Row[]> {
-  const pool = source;
-  if (!pool) return Promise.resolve([]);
+  const pools = sources;
+  if (pools.length === 0) return Promise.resolve([]);
   if (!current || Date.now() - current.at > 1000) {
     current = {
       at: Date.now(),
       rows: Promise.all(
-        [SQL, QUEUE_SQL].map((sql) =>
-          pool.query<Row>(sql).then(
-            (r) => r.rows,
-            () => [],
+        pools.flatMap((pool) =>
+          [SQL, QUEUE_SQL].map((sql) =>
+            pool.query<Row>(sql).then(
+              (r) => r.rows,
+              () => [],
+            ),
           ),
         ),
       ).then((parts) => parts.flat()),
@@ -122,6 +127,6 @@ new Gauge({
   registers: [registry],
   async collect() {
     this.reset();
-    for (const r of await rows()) if (r.metric === "queue") this.set({ task: r.label }, r.value);
+    for (const r of await rows()) if (r.metric === "queue") this.inc({ task: r.label }, r.value);
   },
 });

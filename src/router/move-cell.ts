@@ -185,12 +185,19 @@ async function copyTable(source: pg.Client, target: pg.Client, table: string, ce
   return data.length;
 }
 
-/** Past every copied id: a new row of the moved cell must not take an id it already has. */
+/**
+ * Past every copied id: a new row of the moved cell must not take an id it already has. Partitions
+ * migrated together have strided ids (migration 0061: partition k of N makes ids ≡ k+1 mod N), so
+ * the copied ids, from the source's class, are ones the target never makes: its sequences are left
+ * alone (moving one to the copied maximum would put it in the source's class). Only a sequence
+ * with increment 1 — partitions not migrated together — is moved past them.
+ */
 async function advanceSequences(target: pg.Client): Promise<void> {
   const { rows } = await target.query<{ table_name: string }>(
-    `select table_name from information_schema.columns
-     where table_schema = 'omega' and column_name = 'id' and is_identity = 'YES'
-       and table_name = any($1)`,
+    `select c.table_name from information_schema.columns c
+     join pg_sequences s on s.schemaname || '.' || s.sequencename = pg_get_serial_sequence('omega.' || c.table_name, 'id')
+     where c.table_schema = 'omega' and c.column_name = 'id' and c.is_identity = 'YES'
+       and c.table_name = any($1) and s.increment_by = 1`,
     [CELL_TABLES],
   );
   for (const { table_name } of rows) {

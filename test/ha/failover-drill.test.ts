@@ -31,6 +31,9 @@ const BEFORE_KILL_MS = 6_000;
 const AFTER_PROMOTION_MS = 8_000;
 // OMEGA_DRILL_DEFAULT_TIMEOUTS=1: the drill with pg_auto_failover's own timeouts (RTO ~30-40 s).
 const DEFAULT_TIMEOUTS = process.env.OMEGA_DRILL_DEFAULT_TIMEOUTS === "1";
+// OMEGA_DRILL_STANDBYS=2: two standbys with number_sync_standbys = 1 (a commit waits for one of
+// them, and still does after the failover, with the standby left). Default: one standby, 0.
+const STANDBYS = process.env.OMEGA_DRILL_STANDBYS === "2" ? 2 : 1;
 const unavailable = haUnavailable();
 if (unavailable) console.warn(`failover drill skipped: ${unavailable}`);
 
@@ -43,7 +46,13 @@ afterAll(async () => {
 it.skipIf(unavailable)(
   "failover drill: the primary is lost mid-stream; the standby takes over, nothing acknowledged is lost, every job ends once",
   async () => {
-    const cluster: HaCluster = await startHaCluster({ nodes: 2, defaultTimeouts: DEFAULT_TIMEOUTS });
+    const setUpAt = Date.now();
+    const cluster: HaCluster = await startHaCluster({
+      nodes: STANDBYS + 1,
+      defaultTimeouts: DEFAULT_TIMEOUTS,
+      numberSyncStandbys: STANDBYS === 2 ? 1 : undefined,
+    });
+    const formationMs = Date.now() - setUpAt;
     cleanups.push(() => cluster.stop());
     const pool = createPool(cluster.url, { max: 4, name: "omega-drill" });
     cleanups.push(() => pool.end());
@@ -55,7 +64,9 @@ it.skipIf(unavailable)(
     // Synchronous replication: the primary waits for the standby before acknowledging a commit.
     const first = await cluster.primary();
     const sync = await pool.query("select sync_state from pg_stat_replication");
-    expect(sync.rows.map((r) => r.sync_state)).toEqual([expect.stringMatching(/^(sync|quorum)$/)]);
+    expect(sync.rows.map((r) => r.sync_state)).toEqual(
+      Array.from({ length: STANDBYS }, () => expect.stringMatching(/^(sync|quorum)$/)),
+    );
 
     const processes: OmegaProcess[] = [];
     cleanups.push(() => Promise.all(processes.map((p) => p.stop("SIGKILL"))));
@@ -201,11 +212,20 @@ it.skipIf(unavailable)(
     const rtoMs = (rows[0]?.first?.getTime() ?? Number.NaN) - killAt;
     expect(rtoMs).toBeGreaterThan(0);
 
+    // With two standbys, the one left is still waited for by the new primary.
+    const syncAfter = (await pool.query("select sync_state from pg_stat_replication")).rows.map(
+      (r) => r.sync_state,
+    );
+    if (STANDBYS === 2) expect(syncAfter).toEqual([expect.stringMatching(/^(sync|quorum)$/)]);
+
     for (const p of processes) expect(await p.stop("SIGTERM"), p.output()).toBe(0);
     console.log(
       JSON.stringify({
         drill: "failover",
         monitor: DEFAULT_TIMEOUTS ? "pg_auto_failover defaults" : "tightened for the drill",
+        standbys: STANDBYS,
+        formationMs,
+        syncAfter,
         jobs: stream.acknowledged.size,
         acknowledgedBeforeKill: ackedBeforeKill.size,
         lostAcknowledged: lost.length,

@@ -63,6 +63,11 @@ export async function startHaCluster(
     nodes?: number;
     /** Keep pg_auto_failover's default health checks and demotion wait (a production monitor's). */
     defaultTimeouts?: boolean;
+    /**
+     * The formation's number_sync_standbys once every node has joined (Default: pg_auto_failover's
+     * 0). 1 needs two standbys: a commit then waits for one of them, even while the other is away.
+     */
+    numberSyncStandbys?: number;
   } = {},
 ): Promise<HaCluster> {
   const dir = await mkdtemp(path.join(tmpdir(), "omega-ha-"));
@@ -181,6 +186,21 @@ export async function startHaCluster(
         `${name} to join the formation`,
       );
     }
+    if (options.numberSyncStandbys !== undefined) {
+      await setNumberSyncStandbys(monitorPort, options.numberSyncStandbys);
+      // The primary applies it (apply_settings) and every node settles again.
+      await waitFor(
+        async () => {
+          const { rows } = await monitor.query<{ n: number }>(
+            `select count(*)::int as n from pgautofailover.node
+             where reportedstate = goalstate and goalstate in ('primary', 'secondary')`,
+          );
+          return rows[0]?.n === count;
+        },
+        120_000,
+        `number_sync_standbys ${options.numberSyncStandbys} to be applied`,
+      );
+    }
     const hosts = cluster.nodes.map((n) => `127.0.0.1:${n.port}`).join(",");
     cluster.url = `postgres://postgres@${hosts}/postgres?target_session_attrs=read-write`;
     return cluster;
@@ -188,6 +208,18 @@ export async function startHaCluster(
     const logs = output.slice(-5000);
     await cluster.stop();
     throw new Error(`${(error as Error).message}\n${logs}`);
+  }
+}
+
+async function setNumberSyncStandbys(port: number, n: number): Promise<void> {
+  const client = new pg.Client({
+    connectionString: `postgres://postgres@127.0.0.1:${port}/pg_auto_failover`,
+  });
+  await client.connect();
+  try {
+    await client.query("select pgautofailover.set_formation_number_sync_standbys('default', $1)", [n]);
+  } finally {
+    await client.end();
   }
 }
 

@@ -43,9 +43,9 @@ function idempotencyKey(value: string | undefined): string | undefined {
   return value;
 }
 
-export function jobRoutes({ pool, auth, submissions }: ApiContext): Router {
+export function jobRoutes({ pool, auth, submissions, submissionBuckets }: ApiContext): Router {
   const router = Router();
-  const buckets = new TokenBuckets();
+  const buckets = submissionBuckets ?? new TokenBuckets();
   const bulk = new BulkGate();
 
   router
