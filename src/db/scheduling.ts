@@ -88,10 +88,9 @@ export async function loadJobViews(
        array(select t.id from omega.tasks t
              where t.cell = $1 and t.job_id = j.id and t.state = 'pending' order by t.id) as pending,
        array(select c.machine_id from omega.claims c where c.cell = $1 and c.job_id = j.id) as claimed_on,
-       q.band as quota_band, q.cpu - q.used_cpu as quota_cpu, q.memory - q.used_memory as quota_memory,
-       q.gpu - q.used_gpu as quota_gpu, q.disk - q.used_disk as quota_disk
+       q.band as quota_band, q.cpu as quota_cpu, q.memory as quota_memory, q.gpu as quota_gpu, q.disk as quota_disk
      from unnest($2::bigint[], $3::bigint[], $4::text[]) as j(id, tenant_id, band)
-     left join omega.quotas q on q.cell = $1 and q.tenant_id = j.tenant_id and q.band = j.band`,
+     left join lateral omega.quota_free($1, j.tenant_id, j.band) q on true`,
     [cell, jobs.map((j) => j.id), jobs.map((j) => j.tenant_id), jobs.map((j) => bandOf(j.priority))],
   );
   const byJob = new Map(rows.map((r) => [r.job_id, r]));

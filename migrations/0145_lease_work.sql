@@ -3,7 +3,8 @@
 -- tenant. It replaces 0021's round-robin by job, which gave a tenant of one 1,000-task job and one
 -- of a thousand one-task jobs the same turns. Only the `pick` step changed; what it costs: one index
 -- probe per tenant with schedulable work here, and at most p_limit jobs read per such tenant — not
--- every pending job of the cell, as the round-robin's window over all of them did.
+-- every pending job of the cell, as the round-robin's window over all of them did. The free quota
+-- it returns comes from omega.quota_free (0141): for a cohort member, what its cohort can lend.
 
 -- The order the lease reads: a tenant's schedulable jobs by priority, then age.
 create index jobs_schedulable_by_tenant on omega.jobs (cell, scheduler, tenant_id, priority desc, id)
@@ -81,10 +82,10 @@ begin
     l.max_per_machine, l.spread_by, l.gang_min, l.task_count, l.tenant_id,
     array(select t.id from omega.tasks t where t.cell = p_cell and t.job_id = l.id and t.state = 'pending' order by t.id),
     array(select c.machine_id from omega.claims c where c.cell = p_cell and c.job_id = l.id),
-    q.band, (q.cpu - q.used_cpu)::bigint, (q.memory - q.used_memory)::bigint, (q.gpu - q.used_gpu)::bigint,
-    (q.disk - q.used_disk)::bigint
+    q.band, q.cpu, q.memory, q.gpu, q.disk
   from leased l
-  left join omega.quotas q on q.cell = p_cell and q.tenant_id = l.tenant_id and q.band = omega.band(l.priority)
+  -- Free quota: what the ceiling leaves, and for a cohort member what its cohort can lend (0141).
+  left join lateral omega.quota_free(p_cell, l.tenant_id, omega.band(l.priority)) q on true
   order by l.priority desc, l.id;
 end $$;
 call omega.grant_entry_point('lease_work', '{omega_scheduler}');
