@@ -3,6 +3,7 @@ import { formatExplanation, InFlight, mulberry32, planJob, seedFrom } from "../p
 import { planPreemption, preemptionCandidates } from "../placement/preemption.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import { quotaShortfall } from "../placement/quota.ts";
+import { planReclaim } from "../placement/reclaim.ts";
 import type { JobPlan, JobView, Placement } from "../placement/types.ts";
 import type { Committer, PlacementOutcome, Snapshot, VictimSource, WorkQueue } from "./interfaces.ts";
 
@@ -129,6 +130,7 @@ async function planRounds(
     for (const job of jobs) {
       const plan = plans.get(job.id);
       if (plan && plan.unplaced > 0) await preempt(deps, job, plan, inflight, random);
+      if (plan && plan.unplaced > 0) await reclaim(deps, job, plan, inflight);
     }
     stats.planMs += performance.now() - t;
 
@@ -242,6 +244,23 @@ async function preempt(
   let alreadyPlaced = plan.placements.length;
   for (const n of job.placedPerMachine.values()) alreadyPlaced += n;
   const more = planPreemption(candidates, machines, job, rest, alreadyPlaced, inflight, victimsOn);
+  plan.placements.push(...more);
+  plan.unplaced -= more.length;
+}
+
+/**
+ * Tasks of `job` held back by a quota its cohort lent out: take it back by evicting borrowed claims
+ * (SPEC "Sharing", reclaim), whether or not the profile preempts by priority — a lender's quota is
+ * its own. The commit verifies every victim as it does any preemption.
+ */
+async function reclaim(deps: EvaluationDeps, job: JobView, plan: JobPlan, inflight: InFlight): Promise<void> {
+  const { profile, snapshot, victims } = deps;
+  if (!victims?.reclaimable || job.tenantId === undefined || !quotaShortfall(job, inflight)) return;
+  const input = await victims.reclaimable(job.tenantId, job.priority);
+  if (!input || input.victimsOn.size === 0) return;
+  const planned = new Set(plan.placements.map((p) => p.taskId));
+  const rest = job.pendingTaskIds.filter((id) => !planned.has(id));
+  const more = planReclaim(snapshot.list(), job, rest, inflight, input, profile);
   plan.placements.push(...more);
   plan.unplaced -= more.length;
 }

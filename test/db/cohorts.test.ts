@@ -100,10 +100,18 @@ describe("cohorts", () => {
     await quota("lender", 4000);
     await quota("borrower", 2000, { cohort: "research", borrowingLimit: { cpu: 1000 } });
     await expect(
-      submitJob(db.pool, { tasks: 3, resources: { cpu: 1000, memory: 1 }, gang: { minAvailable: 3 } }, "borrower"),
+      submitJob(
+        db.pool,
+        { tasks: 3, resources: { cpu: 1000, memory: 1 }, gang: { minAvailable: 3 } },
+        "borrower",
+      ),
     ).resolves.toBeGreaterThan(0);
     await expect(
-      submitJob(db.pool, { tasks: 4, resources: { cpu: 1000, memory: 1 }, gang: { minAvailable: 4 } }, "borrower"),
+      submitJob(
+        db.pool,
+        { tasks: 4, resources: { cpu: 1000, memory: 1 }, gang: { minAvailable: 4 } },
+        "borrower",
+      ),
     ).rejects.toThrow(/can never run within its batch quota/);
   });
 
@@ -122,7 +130,9 @@ describe("cohorts", () => {
   it("refuse limits without a cohort, and bad limits (422)", async () => {
     await expect(quota("lender", 4000, { borrowingLimit: { cpu: 1 } })).rejects.toThrow(/need a cohort/);
     await expect(quota("lender", 4000, { cohort: "Bad Name" })).rejects.toThrow(/cohort/);
-    await expect(quota("lender", 4000, { cohort: "r", lendingLimit: { cpu: "lots" } })).rejects.toThrow(/quantity/);
+    await expect(quota("lender", 4000, { cohort: "r", lendingLimit: { cpu: "lots" } })).rejects.toThrow(
+      /quantity/,
+    );
   });
 });
 

@@ -100,8 +100,16 @@ describe("omega.lease_work order", () => {
   it("serves, within a priority, the lowest weighted dominant share first, FIFO within a tenant", async () => {
     const m = await makeMachine(db.pool, { cpu: 100000, memory: 100000 });
     // acme already holds 30% of the cell, zeta 10%, kilo nothing.
-    await place(await submitJob(db.pool, { tasks: 3, resources: { cpu: 10000, memory: 1 } }, "acme"), m.id, m.version);
-    await place(await submitJob(db.pool, { tasks: 1, resources: { cpu: 10000, memory: 1 } }, "zeta"), m.id, m.version + 1);
+    await place(
+      await submitJob(db.pool, { tasks: 3, resources: { cpu: 10000, memory: 1 } }, "acme"),
+      m.id,
+      m.version,
+    );
+    await place(
+      await submitJob(db.pool, { tasks: 1, resources: { cpu: 10000, memory: 1 } }, "zeta"),
+      m.id,
+      m.version + 1,
+    );
     const a1 = await submitJob(db.pool, { priority: 120 }, "acme");
     const a2 = await submitJob(db.pool, { priority: 120 }, "acme");
     const z1 = await submitJob(db.pool, { priority: 120 }, "zeta");
@@ -112,8 +120,16 @@ describe("omega.lease_work order", () => {
 
   it("counts a weight: zeta of weight 4 at 40% is served before acme of weight 1 at 20%", async () => {
     const m = await makeMachine(db.pool, { cpu: 100000, memory: 100000 });
-    await place(await submitJob(db.pool, { tasks: 2, resources: { cpu: 10000, memory: 1 } }, "acme"), m.id, m.version);
-    await place(await submitJob(db.pool, { tasks: 4, resources: { cpu: 10000, memory: 1 } }, "zeta"), m.id, m.version + 1);
+    await place(
+      await submitJob(db.pool, { tasks: 2, resources: { cpu: 10000, memory: 1 } }, "acme"),
+      m.id,
+      m.version,
+    );
+    await place(
+      await submitJob(db.pool, { tasks: 4, resources: { cpu: 10000, memory: 1 } }, "zeta"),
+      m.id,
+      m.version + 1,
+    );
     await db.pool.query("select omega.set_tenant_weight('zeta', 4)");
     const a = await submitJob(db.pool, {}, "acme");
     const z = await submitJob(db.pool, {}, "zeta");
@@ -126,7 +142,8 @@ describe("omega.lease_work order", () => {
     const a1 = await submitJob(db.pool, { tasks: 50, resources: { cpu: 1000, memory: 1 } }, "acme");
     const a2 = await submitJob(db.pool, { tasks: 1, resources: { cpu: 1000, memory: 1 } }, "acme");
     const zs: number[] = [];
-    for (let i = 0; i < 3; i++) zs.push(await submitJob(db.pool, { resources: { cpu: 1000, memory: 1 } }, "zeta"));
+    for (let i = 0; i < 3; i++)
+      zs.push(await submitJob(db.pool, { resources: { cpu: 1000, memory: 1 } }, "zeta"));
     const { rows } = await db.pool.query(`
       with l as (select id from omega.lease_work('east', 'batch', 'w', 3, 30)) select id from l`);
     const leased = rows.map((r) => Number(r.id)).sort((x, y) => x - y);
@@ -148,6 +165,8 @@ describe("omega.set_tenant_weight", () => {
   it("refuses a weight out of range and an unknown tenant", async () => {
     await expect(db.pool.query("select omega.set_tenant_weight('acme', 0)")).rejects.toThrow(/weight/);
     await expect(db.pool.query("select omega.set_tenant_weight('acme', 'NaN')")).rejects.toThrow(/weight/);
-    await expect(db.pool.query("select omega.set_tenant_weight('nobody', 2)")).rejects.toThrow(/does not exist/);
+    await expect(db.pool.query("select omega.set_tenant_weight('nobody', 2)")).rejects.toThrow(
+      /does not exist/,
+    );
   });
 });

@@ -78,7 +78,8 @@ const SHARING_CHECKS: readonly { invariant: string; sql: string }[] = [
           or q.claimed_disk > q.nominal_disk + coalesce(q.borrowing_limit_disk, q.claimed_disk))`,
   },
   {
-    invariant: "3 cohort: members borrow more than the others' unused nominal quota within their lendingLimits",
+    invariant:
+      "3 cohort: members borrow more than the others' unused nominal quota within their lendingLimits",
     sql: `
       select q.cell, q.band, q.cohort,
         sum(greatest(q.claimed_cpu - q.nominal_cpu, 0)) as borrowed_cpu,
@@ -302,7 +303,10 @@ export function invariantViolations(pool: Pool): Promise<Violation[]> {
   return violationsOf(pool, CHECKS);
 }
 
-async function violationsOf(pool: Pool, checks: readonly { invariant: string; sql: string }[]): Promise<Violation[]> {
+async function violationsOf(
+  pool: Pool,
+  checks: readonly { invariant: string; sql: string }[],
+): Promise<Violation[]> {
   const client = await pool.connect();
   try {
     await client.query("begin isolation level repeatable read read only");
