@@ -98,7 +98,9 @@ it("borrows within the cohort's limits, and a lender's late work reclaims its qu
        where e.kind = 'preempted' and e.reason like 'reclaim%' and t.name in ('ant', 'bee')`,
     );
     expect(reclaims[0].n).toBeGreaterThanOrEqual(4);
-    console.log(`cohort race: cat's 4 tasks reclaimed in ${latency} ms from arrival; ${reclaims[0].n} reclaims`);
+    console.log(
+      `cohort race: cat's 4 tasks reclaimed in ${latency} ms from arrival; ${reclaims[0].n} reclaims`,
+    );
     expect((await used("ant")) + (await used("bee"))).toBe(2 * NOMINAL);
   } finally {
     racing = false;
