@@ -1,6 +1,7 @@
 -- lease_work (0021) with the leasing order of SPEC "Sharing": within a priority, the tenant with the
 -- lowest weighted dominant share first (shares kept as rows, 0140_tenant_shares.sql), FIFO within a
--- tenant. It replaces 0021's round-robin by job, which gave a tenant of one 1,000-task job and one
+-- tenant; its rows come back in that order (a plan places jobs in the order it gets them). It
+-- replaces 0021's round-robin by job, which gave a tenant of one 1,000-task job and one
 -- of a thousand one-task jobs the same turns. Only the `pick` step changed; what it costs: one index
 -- probe per tenant with schedulable work here, and at most p_limit jobs read per such tenant — not
 -- every pending job of the cell, as the round-robin's window over all of them did. The free quota
@@ -84,8 +85,10 @@ begin
     array(select c.machine_id from omega.claims c where c.cell = p_cell and c.job_id = l.id),
     q.band, q.cpu, q.memory, q.gpu, q.disk
   from leased l
+  -- In the order leased (a plan places its jobs in this order: the lowest share takes room first).
+  join candidates r on r.id = l.id
   -- Free quota: what the ceiling leaves, and for a cohort member what its cohort can lend (0141).
   left join lateral omega.quota_free(p_cell, l.tenant_id, omega.band(l.priority)) q on true
-  order by l.priority desc, l.id;
+  order by l.priority desc, r.at_share, l.id;
 end $$;
 call omega.grant_entry_point('lease_work', '{omega_scheduler}');
