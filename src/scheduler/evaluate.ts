@@ -170,10 +170,11 @@ async function planRounds(
       if (rejected === 0 && plan.explanation && planHeld) {
         // Nothing collided: the rest fits nowhere on current state. Park until capacity appears.
         const reason = formatExplanation(plan.explanation);
-        if (await queue.park(job.id, snapshot.capacityEpoch, reason)) {
-          stats.parked++;
-          settled.add(job.id);
-        } else retry.push(job.id);
+        if (await queue.park(job.id, snapshot.capacityEpoch, reason)) stats.parked++;
+        // Not parked: room appeared meanwhile (or the lease lapsed), and park_job gave the lease
+        // back. The job is leased again in fair-share order (SPEC "Sharing") instead of planned
+        // again here: kept in this loop while tasks finish, a big job took every room they freed.
+        settled.add(job.id);
         continue;
       }
       // A round lost only to machine_busy (another commit held the machine that instant) says
