@@ -1569,9 +1569,11 @@ begin
     array(select c.machine_id from omega.claims c where c.cell = p_cell and c.job_id = l.id),
     q.band, q.cpu, q.memory, q.gpu, q.disk
   from leased l
+  -- In the order leased (a plan places its jobs in this order: the lowest share takes room first).
+  join candidates r on r.id = l.id
   -- Free quota: what the ceiling leaves, and for a cohort member what its cohort can lend (0141).
   left join lateral omega.quota_free(p_cell, l.tenant_id, omega.band(l.priority)) q on true
-  order by l.priority desc, l.id;
+  order by l.priority desc, r.at_share, l.id;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.machine_counts_in_capacity()

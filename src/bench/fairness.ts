@@ -28,8 +28,11 @@ const CELL = "fair";
 const JAIN_TARGET = 0.95;
 /** Per machine: 16 cores, 64 GiB. */
 const MACHINE = { cpu: 16_000, memory: 65_536 };
-/** A task runs 3–9 s (the bench finishes it, as an agent would report it): churn frees room. */
-const RUNTIME = { min: "3s", max: "9s" };
+/**
+ * A task runs 10–30 s (the bench finishes it, as an agent would report it): churn frees room, at a
+ * rate (about 1/20 of the running tasks a second) the schedulers keep up with on a small machine.
+ */
+const RUNTIME = { min: "10s", max: "30s" };
 
 /**
  * The three tenants. Shapes differ so that dominance differs: `flood`'s and `late`'s tasks are
@@ -93,18 +96,23 @@ async function race(pool: Pool, options: FairnessOptions): Promise<Sample[]> {
   await submit(pool, "many", options.smallJobs, 1);
   const t0 = performance.now();
   const elapsed = () => (performance.now() - t0) / 1000;
-  let lateSent = false;
   const samples: Sample[] = [];
-  while (elapsed() < options.seconds) {
-    if (!lateSent && elapsed() >= options.lateAt) {
-      await submit(pool, "late", options.bigJobs, options.bigJobTasks);
-      lateSent = true;
+  // Tasks finish on their own loop (a slow tick must not stretch the samples' spacing).
+  const finisher = (async () => {
+    while (elapsed() < options.seconds) {
+      await finishDueTasks(pool);
+      await new Promise((r) => setTimeout(r, 250));
     }
-    // Sampled before this tick's finished tasks free their room (the schedulers refill it within the tick).
+  })();
+  const late = (async () => {
+    await new Promise((r) => setTimeout(r, options.lateAt * 1000));
+    await submit(pool, "late", options.bigJobs, options.bigJobTasks);
+  })();
+  while (elapsed() < options.seconds) {
     samples.push(await sample(pool, elapsed()));
-    await finishDueTasks(pool);
     await new Promise((r) => setTimeout(r, 1000));
   }
+  await Promise.all([finisher, late]);
   return samples;
 }
 
@@ -135,7 +143,7 @@ async function finishDueTasks(pool: Pool): Promise<void> {
              where c.cell = $1 and c.placed_at + make_interval(secs => (j.runtime_min_ms
                      + abs(hashint8(c.task_id)) % greatest(j.runtime_max_ms - j.runtime_min_ms, 1)) / 1000.0) < now()
              order by c.job_id, c.task_id
-             limit 5000) d
+             limit 1000) d
        cross join lateral omega.report_task(d.cell, d.machine, d.task_id, 'succeeded') r`,
       [CELL],
     )
@@ -172,9 +180,10 @@ async function report(
   machine: Awaited<ReturnType<typeof describeMachine>>,
   started: number,
 ): Promise<void> {
-  // Once full: the late tenant had a few task lifetimes (9 s each at most) to get its share, and
-  // the cell's binding resource is at least 90% used.
-  const settle = Math.min(10, (options.seconds - options.lateAt) / 2);
+  // Once full: the late tenant had time to get its share, and the cell's binding resource is at
+  // least 90% used.
+  // A settle of one average task lifetime (20 s) after the late tenant arrives, less in short runs.
+  const settle = Math.min(20, (options.seconds - options.lateAt) / 2);
   const full = samples.filter(
     (s) => s.t >= options.lateAt + settle && Math.max(s.cpuFull, s.memoryFull) >= 0.9 && s.shares.late,
   );

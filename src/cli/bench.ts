@@ -155,7 +155,7 @@ export function benchCommand(): Command {
       "three tenants of weights 1/1/2 (big jobs, 10,000 one-task jobs, a late one): dominant shares over time and Jain's index",
     )
     .option("--machines <n>", "machines in the cell, 16 cores and 64 GiB each (Default: 40)", positiveInt, 40)
-    .option("--seconds <n>", "seconds the run lasts (Default: 90)", positiveInt, 90)
+    .option("--seconds <n>", "seconds the run lasts (Default: 120)", positiveInt, 120)
     .option("--late-at <n>", "when the late tenant arrives, in seconds (Default: 30)", positiveInt, 30)
     .option("--big-job-tasks <n>", "tasks per big job (Default: 1000)", positiveInt, 1_000)
     .option(
@@ -174,7 +174,7 @@ export function benchCommand(): Command {
           ? {
               ...options,
               machines: 4,
-              seconds: 16,
+              seconds: 24,
               lateAt: 4,
               bigJobTasks: 100,
               bigJobs: 2,
