@@ -36,11 +36,15 @@ const RUNTIME = { min: "10s", max: "30s" };
 
 /**
  * The three tenants. Shapes differ so that dominance differs: `flood`'s and `late`'s tasks are
- * cpu-heavy, `many`'s memory-heavy — DRF compares each tenant on its own dominant resource.
+ * cpu-heavy, `many`'s memory-heavy — DRF compares each tenant on its own dominant resource. Every
+ * task asks for one whole core: with 2-core and half-core tasks (the first run, kept as
+ * fairness-fragmented.json) the holes finishing tasks leave fit only the smaller tasks, and the
+ * tenant of the smallest ones takes them however high its share (work conservation), which is
+ * bin-packing's effect rather than the lease order's.
  */
 const TENANTS = [
-  { name: "flood", weight: 1, resources: { cpu: 2000, memory: 2048 } },
-  { name: "many", weight: 1, resources: { cpu: 500, memory: 4096 } },
+  { name: "flood", weight: 1, resources: { cpu: 1000, memory: 1024 } },
+  { name: "many", weight: 1, resources: { cpu: 1000, memory: 8192 } },
   { name: "late", weight: 2, resources: { cpu: 1000, memory: 2048 } },
 ] as const;
 
