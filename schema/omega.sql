@@ -2,6 +2,8 @@
 
 table omega.agent_tokens (cell omega.name not null, token_hash bytea not null, created_at timestamp with time zone not null default now())
 
+table omega.cell_capacity (cell omega.name not null, cpu bigint not null default 0, memory bigint not null default 0, gpu bigint not null default 0, disk bigint not null default 0)
+
 table omega.cells (name omega.name not null, capacity_epoch bigint not null default 0, created_at timestamp with time zone not null default now(), missing_quota_batch text not null default 'unlimited'::text, missing_quota_production text not null default 'none'::text)
 
 table omega.claims (cell omega.name not null, task_id bigint not null, job_id bigint not null, machine_id bigint not null, tenant_id bigint not null, priority integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, scheduler omega.name not null, plan_id bigint, placed_at timestamp with time zone not null default now())
@@ -20,13 +22,15 @@ table omega.machines (cell omega.name not null, id bigint not null, name text no
 
 table omega.plans (cell omega.name not null, id bigint not null, scheduler omega.name not null, worker text not null default ''::text, transaction_mode text not null, conflict_mode text not null, attempted integer not null, committed integer not null, rejected jsonb not null default '{}'::jsonb, evicted integer not null default 0, committed_at timestamp with time zone not null default now(), duration_ms double precision not null default 0)
 
-table omega.quotas (cell omega.name not null, tenant_id bigint not null, band text not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, used_cpu bigint not null default 0, used_memory bigint not null default 0, used_gpu bigint not null default 0, used_disk bigint not null default 0)
+table omega.quotas (cell omega.name not null, tenant_id bigint not null, band text not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, used_cpu bigint not null default 0, used_memory bigint not null default 0, used_gpu bigint not null default 0, used_disk bigint not null default 0, nominal_cpu omega.quantity, nominal_memory omega.quantity, nominal_gpu omega.quantity, nominal_disk omega.quantity, cohort omega.name, borrowing_limit_cpu bigint, borrowing_limit_memory bigint, borrowing_limit_gpu bigint, borrowing_limit_disk bigint, lending_limit_cpu bigint, lending_limit_memory bigint, lending_limit_gpu bigint, lending_limit_disk bigint)
 
 table omega.schedulers (name omega.name not null, profile jsonb not null default '{}'::jsonb, updated_at timestamp with time zone not null default now())
 
 table omega.tasks (cell omega.name not null, id bigint not null, job_id bigint not null, index integer not null, state text not null default 'pending'::text, pending_since timestamp with time zone not null default now(), reason text, attempts integer not null default 0, ran_on bigint)
 
-table omega.tenants (id bigint not null, name omega.name not null, token_hash bytea not null, created_at timestamp with time zone not null default now(), max_priority integer not null default 199, max_tasks_per_job integer not null default 10000, max_pending_tasks integer not null default 100000, jobs_per_minute integer not null default 600, min_task_cpu bigint not null default 10, min_task_memory bigint not null default 0)
+table omega.tenant_usage (cell omega.name not null, tenant_id bigint not null, shard smallint not null, cpu bigint not null default 0, memory bigint not null default 0, gpu bigint not null default 0, disk bigint not null default 0, tasks bigint not null default 0)
+
+table omega.tenants (id bigint not null, name omega.name not null, token_hash bytea not null, created_at timestamp with time zone not null default now(), max_priority integer not null default 199, max_tasks_per_job integer not null default 10000, max_pending_tasks integer not null default 100000, jobs_per_minute integer not null default 600, min_task_cpu bigint not null default 10, min_task_memory bigint not null default 0, weight double precision not null default 1)
 
 constraint name_check on -: CHECK ((VALUE ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'::text))
 
@@ -39,6 +43,10 @@ constraint agent_tokens_pkey on omega.agent_tokens: PRIMARY KEY (cell)
 constraint agent_tokens_token_hash_check on omega.agent_tokens: CHECK ((octet_length(token_hash) = 32))
 
 constraint agent_tokens_token_hash_key on omega.agent_tokens: UNIQUE (token_hash)
+
+constraint cell_capacity_cell_fkey on omega.cell_capacity: FOREIGN KEY (cell) REFERENCES omega.cells(name)
+
+constraint cell_capacity_pkey on omega.cell_capacity: PRIMARY KEY (cell)
 
 constraint cells_missing_quota_batch_check on omega.cells: CHECK ((missing_quota_batch = ANY (ARRAY['unlimited'::text, 'none'::text])))
 
@@ -172,9 +180,35 @@ constraint plans_transaction_mode_check on omega.plans: CHECK ((transaction_mode
 
 constraint quotas_band_check on omega.quotas: CHECK ((band = ANY (ARRAY['batch'::text, 'production'::text])))
 
+constraint quotas_borrowing_limit_cpu_check on omega.quotas: CHECK (((borrowing_limit_cpu >= 0) AND (borrowing_limit_cpu <= '1000000000000'::bigint)))
+
+constraint quotas_borrowing_limit_disk_check on omega.quotas: CHECK (((borrowing_limit_disk >= 0) AND (borrowing_limit_disk <= '1000000000000'::bigint)))
+
+constraint quotas_borrowing_limit_gpu_check on omega.quotas: CHECK (((borrowing_limit_gpu >= 0) AND (borrowing_limit_gpu <= '1000000000000'::bigint)))
+
+constraint quotas_borrowing_limit_memory_check on omega.quotas: CHECK (((borrowing_limit_memory >= 0) AND (borrowing_limit_memory <= '1000000000000'::bigint)))
+
 constraint quotas_cell_fkey on omega.quotas: FOREIGN KEY (cell) REFERENCES omega.cells(name)
 
+constraint quotas_lending_limit_cpu_check on omega.quotas: CHECK (((lending_limit_cpu >= 0) AND (lending_limit_cpu <= '1000000000000'::bigint)))
+
+constraint quotas_lending_limit_disk_check on omega.quotas: CHECK (((lending_limit_disk >= 0) AND (lending_limit_disk <= '1000000000000'::bigint)))
+
+constraint quotas_lending_limit_gpu_check on omega.quotas: CHECK (((lending_limit_gpu >= 0) AND (lending_limit_gpu <= '1000000000000'::bigint)))
+
+constraint quotas_lending_limit_memory_check on omega.quotas: CHECK (((lending_limit_memory >= 0) AND (lending_limit_memory <= '1000000000000'::bigint)))
+
+constraint quotas_nominal_cpu on omega.quotas: CHECK (((nominal_cpu)::bigint <= (cpu)::bigint))
+
+constraint quotas_nominal_disk on omega.quotas: CHECK (((nominal_disk)::bigint <= (disk)::bigint))
+
+constraint quotas_nominal_gpu on omega.quotas: CHECK (((nominal_gpu)::bigint <= (gpu)::bigint))
+
+constraint quotas_nominal_memory on omega.quotas: CHECK (((nominal_memory)::bigint <= (memory)::bigint))
+
 constraint quotas_pkey on omega.quotas: PRIMARY KEY (cell, tenant_id, band)
+
+constraint quotas_sharing_needs_cohort on omega.quotas: CHECK (((cohort IS NOT NULL) OR (num_nonnulls(borrowing_limit_cpu, borrowing_limit_memory, borrowing_limit_gpu, borrowing_limit_disk, lending_limit_cpu, lending_limit_memory, lending_limit_gpu, lending_limit_disk) = 0)))
 
 constraint quotas_tenant_id_fkey on omega.quotas: FOREIGN KEY (tenant_id) REFERENCES omega.tenants(id)
 
@@ -202,6 +236,14 @@ constraint tasks_pkey on omega.tasks: PRIMARY KEY (cell, id)
 
 constraint tasks_state_check on omega.tasks: CHECK ((state = ANY (ARRAY['pending'::text, 'placed'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
 
+constraint tenant_usage_cell_fkey on omega.tenant_usage: FOREIGN KEY (cell) REFERENCES omega.cells(name)
+
+constraint tenant_usage_pkey on omega.tenant_usage: PRIMARY KEY (cell, tenant_id, shard)
+
+constraint tenant_usage_shard_check on omega.tenant_usage: CHECK (((shard >= 0) AND (shard <= 15)))
+
+constraint tenant_usage_tenant_id_fkey on omega.tenant_usage: FOREIGN KEY (tenant_id) REFERENCES omega.tenants(id)
+
 constraint tenants_jobs_per_minute_check on omega.tenants: CHECK (((jobs_per_minute >= 1) AND (jobs_per_minute <= 1000000)))
 
 constraint tenants_max_pending_tasks_check on omega.tenants: CHECK (((max_pending_tasks >= 1) AND (max_pending_tasks <= 100000000)))
@@ -222,9 +264,13 @@ constraint tenants_token_hash_check on omega.tenants: CHECK ((octet_length(token
 
 constraint tenants_token_hash_key on omega.tenants: UNIQUE (token_hash)
 
+constraint tenants_weight_check on omega.tenants: CHECK (((weight >= (0.001)::double precision) AND (weight <= (1000)::double precision)))
+
 CREATE UNIQUE INDEX agent_tokens_pkey ON omega.agent_tokens USING btree (cell)
 
 CREATE UNIQUE INDEX agent_tokens_token_hash_key ON omega.agent_tokens USING btree (token_hash)
+
+CREATE UNIQUE INDEX cell_capacity_pkey ON omega.cell_capacity USING btree (cell)
 
 CREATE UNIQUE INDEX cells_pkey ON omega.cells USING btree (name)
 
@@ -252,6 +298,8 @@ CREATE UNIQUE INDEX jobs_pkey ON omega.jobs USING btree (cell, id)
 
 CREATE INDEX jobs_queued ON omega.jobs USING btree (cell, scheduler, priority, tenant_id, id) WHERE ((state = 'pending'::text) AND (NOT blocked))
 
+CREATE INDEX jobs_schedulable_by_tenant ON omega.jobs USING btree (cell, scheduler, tenant_id, priority DESC, id) WHERE ((state = 'pending'::text) AND (NOT blocked))
+
 CREATE INDEX machine_agents_lost ON omega.machine_agents USING btree (cell, machine_id) WHERE (lost_at IS NOT NULL)
 
 CREATE UNIQUE INDEX machine_agents_pkey ON omega.machine_agents USING btree (cell, machine_id)
@@ -274,6 +322,8 @@ CREATE INDEX plans_by_scheduler ON omega.plans USING btree (scheduler)
 
 CREATE UNIQUE INDEX plans_pkey ON omega.plans USING btree (cell, id)
 
+CREATE INDEX quotas_cohort ON omega.quotas USING btree (cell, band, cohort) WHERE (cohort IS NOT NULL)
+
 CREATE UNIQUE INDEX quotas_pkey ON omega.quotas USING btree (cell, tenant_id, band)
 
 CREATE UNIQUE INDEX schedulers_pkey ON omega.schedulers USING btree (name)
@@ -283,6 +333,8 @@ CREATE UNIQUE INDEX tasks_cell_job_id_index_key ON omega.tasks USING btree (cell
 CREATE INDEX tasks_pending ON omega.tasks USING btree (cell, job_id, id) WHERE (state = 'pending'::text)
 
 CREATE UNIQUE INDEX tasks_pkey ON omega.tasks USING btree (cell, id)
+
+CREATE UNIQUE INDEX tenant_usage_pkey ON omega.tenant_usage USING btree (cell, tenant_id, shard)
 
 CREATE UNIQUE INDEX tenants_name_key ON omega.tenants USING btree (name)
 
@@ -367,19 +419,138 @@ view omega.placements as SELECT c.cell,
      JOIN omega.tenants t ON ((t.id = c.tenant_id)))
      JOIN omega.tasks tk ON ((((tk.cell)::text = (c.cell)::text) AND (tk.id = c.task_id))));
 
-view omega.quota_usage as SELECT tn.name AS tenant,
-    q.cell,
-    q.band,
-    q.cpu AS limit_cpu,
-    q.memory AS limit_memory,
-    q.gpu AS limit_gpu,
-    q.disk AS limit_disk,
-    q.used_cpu,
-    q.used_memory,
-    q.used_gpu,
-    q.used_disk
-   FROM (omega.quotas q
-     JOIN omega.tenants tn ON ((tn.id = q.tenant_id)));
+view omega.quota_usage as WITH shared AS (
+         SELECT q.cell,
+            q.tenant_id,
+            q.band,
+            q.cpu,
+            q.memory,
+            q.gpu,
+            q.disk,
+            q.used_cpu,
+            q.used_memory,
+            q.used_gpu,
+            q.used_disk,
+            q.nominal_cpu,
+            q.nominal_memory,
+            q.nominal_gpu,
+            q.nominal_disk,
+            q.cohort,
+            q.borrowing_limit_cpu,
+            q.borrowing_limit_memory,
+            q.borrowing_limit_gpu,
+            q.borrowing_limit_disk,
+            q.lending_limit_cpu,
+            q.lending_limit_memory,
+            q.lending_limit_gpu,
+            q.lending_limit_disk,
+            GREATEST((q.used_cpu - (q.nominal_cpu)::bigint), (0)::bigint) AS borrowed_cpu,
+            GREATEST((q.used_memory - (q.nominal_memory)::bigint), (0)::bigint) AS borrowed_memory,
+            GREATEST((q.used_gpu - (q.nominal_gpu)::bigint), (0)::bigint) AS borrowed_gpu,
+            GREATEST((q.used_disk - (q.nominal_disk)::bigint), (0)::bigint) AS borrowed_disk,
+            LEAST(COALESCE(q.lending_limit_cpu, (q.nominal_cpu)::bigint), GREATEST(((q.nominal_cpu)::bigint - q.used_cpu), (0)::bigint)) AS lendable_cpu,
+            LEAST(COALESCE(q.lending_limit_memory, (q.nominal_memory)::bigint), GREATEST(((q.nominal_memory)::bigint - q.used_memory), (0)::bigint)) AS lendable_memory,
+            LEAST(COALESCE(q.lending_limit_gpu, (q.nominal_gpu)::bigint), GREATEST(((q.nominal_gpu)::bigint - q.used_gpu), (0)::bigint)) AS lendable_gpu,
+            LEAST(COALESCE(q.lending_limit_disk, (q.nominal_disk)::bigint), GREATEST(((q.nominal_disk)::bigint - q.used_disk), (0)::bigint)) AS lendable_disk
+           FROM omega.quotas q
+        ), ranked AS (
+         SELECT s.cell,
+            s.tenant_id,
+            s.band,
+            s.cpu,
+            s.memory,
+            s.gpu,
+            s.disk,
+            s.used_cpu,
+            s.used_memory,
+            s.used_gpu,
+            s.used_disk,
+            s.nominal_cpu,
+            s.nominal_memory,
+            s.nominal_gpu,
+            s.nominal_disk,
+            s.cohort,
+            s.borrowing_limit_cpu,
+            s.borrowing_limit_memory,
+            s.borrowing_limit_gpu,
+            s.borrowing_limit_disk,
+            s.lending_limit_cpu,
+            s.lending_limit_memory,
+            s.lending_limit_gpu,
+            s.lending_limit_disk,
+            s.borrowed_cpu,
+            s.borrowed_memory,
+            s.borrowed_gpu,
+            s.borrowed_disk,
+            s.lendable_cpu,
+            s.lendable_memory,
+            s.lendable_gpu,
+            s.lendable_disk,
+            COALESCE(sum(s.borrowed_cpu) OVER c, (0)::numeric) AS c_borrowed_cpu,
+            COALESCE(sum(s.borrowed_memory) OVER c, (0)::numeric) AS c_borrowed_memory,
+            COALESCE(sum(s.borrowed_gpu) OVER c, (0)::numeric) AS c_borrowed_gpu,
+            COALESCE(sum(s.borrowed_disk) OVER c, (0)::numeric) AS c_borrowed_disk,
+            COALESCE(sum(s.lendable_cpu) OVER before, (0)::numeric) AS before_cpu,
+            COALESCE(sum(s.lendable_memory) OVER before, (0)::numeric) AS before_memory,
+            COALESCE(sum(s.lendable_gpu) OVER before, (0)::numeric) AS before_gpu,
+            COALESCE(sum(s.lendable_disk) OVER before, (0)::numeric) AS before_disk
+           FROM shared s
+          WINDOW c AS (PARTITION BY s.cell, s.band, s.cohort), before AS (PARTITION BY s.cell, s.band, s.cohort ORDER BY s.tenant_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+        )
+ SELECT tn.name AS tenant,
+    r.cell,
+    r.band,
+    r.nominal_cpu AS limit_cpu,
+    r.nominal_memory AS limit_memory,
+    r.nominal_gpu AS limit_gpu,
+    r.nominal_disk AS limit_disk,
+    r.used_cpu,
+    r.used_memory,
+    r.used_gpu,
+    r.used_disk,
+    r.cohort,
+    r.nominal_cpu,
+    r.nominal_memory,
+    r.nominal_gpu,
+    r.nominal_disk,
+    r.borrowed_cpu,
+    r.borrowed_memory,
+    r.borrowed_gpu,
+    r.borrowed_disk,
+    (
+        CASE
+            WHEN (r.cohort IS NULL) THEN (0)::numeric
+            ELSE LEAST((r.lendable_cpu)::numeric, GREATEST((r.c_borrowed_cpu - r.before_cpu), (0)::numeric))
+        END)::bigint AS lent_cpu,
+    (
+        CASE
+            WHEN (r.cohort IS NULL) THEN (0)::numeric
+            ELSE LEAST((r.lendable_memory)::numeric, GREATEST((r.c_borrowed_memory - r.before_memory), (0)::numeric))
+        END)::bigint AS lent_memory,
+    (
+        CASE
+            WHEN (r.cohort IS NULL) THEN (0)::numeric
+            ELSE LEAST((r.lendable_gpu)::numeric, GREATEST((r.c_borrowed_gpu - r.before_gpu), (0)::numeric))
+        END)::bigint AS lent_gpu,
+    (
+        CASE
+            WHEN (r.cohort IS NULL) THEN (0)::numeric
+            ELSE LEAST((r.lendable_disk)::numeric, GREATEST((r.c_borrowed_disk - r.before_disk), (0)::numeric))
+        END)::bigint AS lent_disk,
+    r.borrowing_limit_cpu,
+    r.borrowing_limit_memory,
+    r.borrowing_limit_gpu,
+    r.borrowing_limit_disk,
+    r.lending_limit_cpu,
+    r.lending_limit_memory,
+    r.lending_limit_gpu,
+    r.lending_limit_disk,
+    r.cpu AS ceiling_cpu,
+    r.memory AS ceiling_memory,
+    r.gpu AS ceiling_gpu,
+    r.disk AS ceiling_disk
+   FROM (ranked r
+     JOIN omega.tenants tn ON ((tn.id = r.tenant_id)));
 
 view omega.scheduler_stats as SELECT s.name AS scheduler,
     count(p.id) AS plans,
@@ -392,6 +563,31 @@ view omega.scheduler_stats as SELECT s.name AS scheduler,
    FROM (omega.schedulers s
      LEFT JOIN omega.plans p ON (((p.scheduler)::text = (s.name)::text)))
   GROUP BY s.name;
+
+view omega.tenant_shares as SELECT u.cell,
+    tn.name AS tenant,
+    tn.weight,
+    u.cpu AS used_cpu,
+    u.memory AS used_memory,
+    u.gpu AS used_gpu,
+    u.disk AS used_disk,
+    u.tasks,
+    COALESCE(((u.cpu)::double precision / (NULLIF(k.cpu, 0))::double precision), (0)::double precision) AS cpu_share,
+    COALESCE(((u.memory)::double precision / (NULLIF(k.memory, 0))::double precision), (0)::double precision) AS memory_share,
+    COALESCE(((u.gpu)::double precision / (NULLIF(k.gpu, 0))::double precision), (0)::double precision) AS gpu_share,
+    omega.weighted_share((u.cpu)::numeric, (u.memory)::numeric, (u.gpu)::numeric, (k.cpu)::numeric, (k.memory)::numeric, (k.gpu)::numeric, (1)::double precision) AS dominant_share,
+    omega.weighted_share((u.cpu)::numeric, (u.memory)::numeric, (u.gpu)::numeric, (k.cpu)::numeric, (k.memory)::numeric, (k.gpu)::numeric, tn.weight) AS weighted_share
+   FROM ((( SELECT tenant_usage.cell,
+            tenant_usage.tenant_id,
+            (sum(tenant_usage.cpu))::bigint AS cpu,
+            (sum(tenant_usage.memory))::bigint AS memory,
+            (sum(tenant_usage.gpu))::bigint AS gpu,
+            (sum(tenant_usage.disk))::bigint AS disk,
+            (sum(tenant_usage.tasks))::bigint AS tasks
+           FROM omega.tenant_usage
+          GROUP BY tenant_usage.cell, tenant_usage.tenant_id) u
+     JOIN omega.tenants tn ON ((tn.id = u.tenant_id)))
+     LEFT JOIN omega.cell_capacity k ON (((k.cell)::text = (u.cell)::text)));
 
 CREATE OR REPLACE FUNCTION omega.affinity_matches(labels jsonb, affinity jsonb)
  RETURNS boolean
@@ -741,6 +937,115 @@ begin
   return null;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.claims_count_against_shares()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+declare
+  sign integer := case when tg_op = 'INSERT' then 1 else -1 end;
+begin
+  insert into omega.tenant_usage as u (cell, tenant_id, shard, cpu, memory, gpu, disk, tasks)
+  select c.cell, c.tenant_id, pg_backend_pid() % 16,
+    sign * sum(c.cpu), sign * sum(c.memory), sign * sum(c.gpu), sign * sum(c.disk), sign * count(*)
+  from changed c group by c.cell, c.tenant_id order by c.cell, c.tenant_id
+  on conflict (cell, tenant_id, shard) do update
+    set cpu = u.cpu + excluded.cpu, memory = u.memory + excluded.memory, gpu = u.gpu + excluded.gpu,
+        disk = u.disk + excluded.disk, tasks = u.tasks + excluded.tasks;
+  return null;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.cohort_free(p_ceiling bigint, p_used bigint, p_nominal bigint, p_lending_limit bigint, p_cohort_slack numeric)
+ RETURNS bigint
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select greatest(least(p_ceiling - p_used,
+    greatest(p_nominal - coalesce(p_lending_limit, p_nominal) - p_used, 0) + greatest(p_cohort_slack, 0)), 0)::bigint
+$function$
+
+CREATE OR REPLACE FUNCTION omega.cohort_lock_key(p_cell text, p_band text, p_cohort text)
+ RETURNS bigint
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select hashtextextended(format('omega.cohort:%s:%s:%s', p_cell, p_band, p_cohort), 0)
+$function$
+
+CREATE OR REPLACE FUNCTION omega.cohort_settle(p_cell text, p_band text, p_cohort text)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+declare
+  bad record;
+begin
+  if p_cohort is null then
+    return;
+  end if;
+  with members as (
+    select m.tenant_id, m.nominal_cpu, m.nominal_memory, m.nominal_gpu, m.nominal_disk,
+      m.borrowing_limit_cpu, m.borrowing_limit_memory, m.borrowing_limit_gpu, m.borrowing_limit_disk,
+      least(coalesce(m.lending_limit_cpu, m.nominal_cpu), m.nominal_cpu) as lend_cpu,
+      least(coalesce(m.lending_limit_memory, m.nominal_memory), m.nominal_memory) as lend_memory,
+      least(coalesce(m.lending_limit_gpu, m.nominal_gpu), m.nominal_gpu) as lend_gpu,
+      least(coalesce(m.lending_limit_disk, m.nominal_disk), m.nominal_disk) as lend_disk
+    from omega.quotas m where m.cell = p_cell and m.band = p_band and m.cohort = p_cohort
+  ), totals as (
+    select sum(lend_cpu) as cpu, sum(lend_memory) as memory, sum(lend_gpu) as gpu, sum(lend_disk) as disk from members
+  ), ceilings as (
+    select m.tenant_id,
+      omega.quota_ceiling(m.nominal_cpu, m.borrowing_limit_cpu, t.cpu - m.lend_cpu) as cpu,
+      omega.quota_ceiling(m.nominal_memory, m.borrowing_limit_memory, t.memory - m.lend_memory) as memory,
+      omega.quota_ceiling(m.nominal_gpu, m.borrowing_limit_gpu, t.gpu - m.lend_gpu) as gpu,
+      omega.quota_ceiling(m.nominal_disk, m.borrowing_limit_disk, t.disk - m.lend_disk) as disk
+    from members m cross join totals t
+  )
+  select tn.name, c.* into bad
+  from ceilings c join omega.quotas q on q.cell = p_cell and q.band = p_band and q.tenant_id = c.tenant_id
+  join omega.tenants tn on tn.id = c.tenant_id
+  where q.used_cpu > c.cpu or q.used_memory > c.memory or q.used_gpu > c.gpu or q.used_disk > c.disk
+  limit 1;
+  if found then
+    raise exception using errcode = 'OM409',
+      message = format('%s''s %s claims in %s would be over what cohort %s lets it borrow; cancel work first or lend more',
+        bad.name, p_band, p_cell, p_cohort);
+  end if;
+  update omega.quotas q
+  set cpu = c.cpu, memory = c.memory, gpu = c.gpu, disk = c.disk
+  from (
+    select m.tenant_id,
+      omega.quota_ceiling(m.nominal_cpu, m.borrowing_limit_cpu, t.cpu - least(coalesce(m.lending_limit_cpu, m.nominal_cpu), m.nominal_cpu)) as cpu,
+      omega.quota_ceiling(m.nominal_memory, m.borrowing_limit_memory, t.memory - least(coalesce(m.lending_limit_memory, m.nominal_memory), m.nominal_memory)) as memory,
+      omega.quota_ceiling(m.nominal_gpu, m.borrowing_limit_gpu, t.gpu - least(coalesce(m.lending_limit_gpu, m.nominal_gpu), m.nominal_gpu)) as gpu,
+      omega.quota_ceiling(m.nominal_disk, m.borrowing_limit_disk, t.disk - least(coalesce(m.lending_limit_disk, m.nominal_disk), m.nominal_disk)) as disk
+    from omega.quotas m
+    cross join (select sum(least(coalesce(x.lending_limit_cpu, x.nominal_cpu), x.nominal_cpu)) as cpu,
+                       sum(least(coalesce(x.lending_limit_memory, x.nominal_memory), x.nominal_memory)) as memory,
+                       sum(least(coalesce(x.lending_limit_gpu, x.nominal_gpu), x.nominal_gpu)) as gpu,
+                       sum(least(coalesce(x.lending_limit_disk, x.nominal_disk), x.nominal_disk)) as disk
+                from omega.quotas x where x.cell = p_cell and x.band = p_band and x.cohort = p_cohort) t
+    where m.cell = p_cell and m.band = p_band and m.cohort = p_cohort
+  ) c
+  where q.cell = p_cell and q.band = p_band and q.tenant_id = c.tenant_id;
+  if exists (
+    select from omega.quotas m where m.cell = p_cell and m.band = p_band and m.cohort = p_cohort
+    having sum(omega.cohort_slack(m.used_cpu, m.nominal_cpu, m.lending_limit_cpu)) < 0
+        or sum(omega.cohort_slack(m.used_memory, m.nominal_memory, m.lending_limit_memory)) < 0
+        or sum(omega.cohort_slack(m.used_gpu, m.nominal_gpu, m.lending_limit_gpu)) < 0
+        or sum(omega.cohort_slack(m.used_disk, m.nominal_disk, m.lending_limit_disk)) < 0) then
+    raise exception using errcode = 'OM409',
+      message = format('cohort %s in %s (%s) would lend less than its members borrow now; cancel work first or lend more',
+        p_cohort, p_cell, p_band);
+  end if;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.cohort_slack(p_used numeric, p_nominal numeric, p_lending_limit numeric)
+ RETURNS numeric
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select least(coalesce(p_lending_limit, p_nominal), greatest(p_nominal - p_used, 0)) - greatest(p_used - p_nominal, 0)
+$function$
+
 CREATE OR REPLACE FUNCTION omega.commit_plan(p_cell text, p_scheduler text, p_task_ids bigint[], p_machine_ids bigint[], p_machine_versions bigint[], p_transaction_mode text DEFAULT 'incremental'::text, p_conflict_mode text DEFAULT 'fine'::text, p_worker text DEFAULT ''::text, p_victim_ids bigint[] DEFAULT '{}'::bigint[], p_victim_for bigint[] DEFAULT '{}'::bigint[])
  RETURNS TABLE(task_id bigint, machine_id bigint, outcome text, reason text)
  LANGUAGE plpgsql
@@ -785,6 +1090,10 @@ begin
   end if;
 
   if cardinality(ev_ids) = 0 then
+    -- Cohorts (0142): placements the cohort cannot lend for.
+    select forced_ids || coalesce(array_agg(c.task_id), '{}'), forced_reasons || coalesce(array_agg(c.reason), '{}')
+      into forced_ids, forced_reasons
+    from omega.plan_cohort_verdicts(p_cell, p_task_ids, ev_ids, forced_ids) c;
     decisions := array(select d from omega.decide_plan(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
       p_transaction_mode, p_conflict_mode, '{}', forced_ids, forced_reasons) d);
   else
@@ -802,6 +1111,16 @@ begin
       if cardinality(breakers) > 0 then
         forced_ids := forced_ids || breakers;
         forced_reasons := forced_reasons || array_fill('victim_breaks_gang'::text, array[cardinality(breakers)]);
+        continue;
+      end if;
+      -- Cohorts (0142), counting only the evictions still standing: a reclaim whose preemptor
+      -- failed gives nothing back.
+      select coalesce(array_agg(c.task_id), '{}') as ids, coalesce(array_agg(c.reason), '{}') as reasons
+        into failing
+      from omega.plan_cohort_verdicts(p_cell, p_task_ids, ev_ids, forced_ids) c;
+      if cardinality(failing.ids) > 0 then
+        forced_ids := forced_ids || failing.ids;
+        forced_reasons := forced_reasons || failing.reasons;
         continue;
       end if;
       decisions := array(select d from omega.decide_plan(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
@@ -1237,39 +1556,101 @@ CREATE OR REPLACE FUNCTION omega.lease_work(p_cell text, p_scheduler text, p_own
  SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
  SET enable_seqscan TO 'off'
- SET enable_bitmapscan TO 'off'
- SET enable_hashjoin TO 'off'
- SET enable_mergejoin TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 #variable_conflict use_column
-declare
-  v_job bigint;
 begin
   -- A scheduler no worker registered leases nothing (and a typo is an error, not an empty queue).
   if not exists (select from omega.schedulers where name = p_scheduler) then
     raise exception using errcode = 'OM422', message = format('scheduler %L is not registered', p_scheduler);
   end if;
   perform set_config('synchronous_commit', 'off', true);
-  -- One job at a time: a statement on the whole key is planned as a lookup whatever the statistics.
-  foreach v_job in array omega.pick_schedulable(p_cell, p_scheduler, p_limit) loop
-    return query
-    with leased as (
-      update omega.jobs j
-      set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
-      where j.cell = p_cell and j.id = v_job
-      returning j.*
-    )
-    -- (Quantities are a domain over bigint: RETURN QUERY wants the declared types exactly.)
-    select l.id, l.priority, l.cpu::bigint, l.memory::bigint, l.gpu::bigint, l.disk::bigint, l.selector, l.affinity, l.tolerations,
-      l.max_per_machine, l.spread_by, l.gang_min, l.task_count, l.tenant_id,
-      array(select t.id from omega.tasks t where t.cell = p_cell and t.job_id = l.id and t.state = 'pending' order by t.id),
-      array(select c.machine_id from omega.claims c where c.cell = p_cell and c.job_id = l.id),
-      q.band, (q.cpu - q.used_cpu)::bigint, (q.memory - q.used_memory)::bigint, (q.gpu - q.used_gpu)::bigint,
-      (q.disk - q.used_disk)::bigint
-    from leased l
-    left join omega.quotas q on q.cell = p_cell and q.tenant_id = l.tenant_id and q.band = omega.band(l.priority);
-  end loop;
+  return query
+  with recursive waiting(tenant_id) as (
+    -- The tenants with schedulable jobs here, one index probe each (a loose index scan).
+    (select j.tenant_id from omega.jobs j
+     where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked
+     order by j.tenant_id limit 1)
+    union all
+    select (select j.tenant_id from omega.jobs j
+            where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked
+              and j.tenant_id > w.tenant_id
+            order by j.tenant_id limit 1)
+    from waiting w where w.tenant_id is not null
+  ), cap as (
+    select k.cpu, k.memory, k.gpu from omega.cell_capacity k where k.cell = p_cell
+  ), shares as (
+    select w.tenant_id, tn.weight,
+      omega.weighted_share(coalesce(u.cpu, 0), coalesce(u.memory, 0), coalesce(u.gpu, 0), cap.cpu, cap.memory, cap.gpu, tn.weight) as share
+    from waiting w
+    join omega.tenants tn on tn.id = w.tenant_id
+    left join cap on true
+    left join lateral (select sum(s.cpu) as cpu, sum(s.memory) as memory, sum(s.gpu) as gpu from omega.tenant_usage s
+                       where s.cell = p_cell and s.tenant_id = w.tenant_id) u on true
+  ), candidates as (
+    -- Each tenant's first p_limit free jobs, FIFO within a priority. A job is served at the share its
+    -- tenant would have once its jobs before it were placed (DRF's progressive filling), so one
+    -- lease interleaves tenants instead of handing all of it to whoever is lowest now.
+    select c.id, c.priority,
+      s.share + coalesce(sum(c.pending_count * omega.weighted_share(c.cpu, c.memory, c.gpu, cap.cpu, cap.memory, cap.gpu, s.weight))
+        over (partition by s.tenant_id order by c.priority desc, c.id rows between unbounded preceding and 1 preceding), 0) as at_share
+    from shares s
+    left join cap on true
+    cross join lateral (
+      select j.id, j.priority, j.pending_count, j.cpu, j.memory, j.gpu from omega.jobs j
+      where j.cell = p_cell and j.scheduler = p_scheduler and j.tenant_id = s.tenant_id
+        and j.state = 'pending' and not j.blocked and (j.lease_expires is null or j.lease_expires < now())
+      order by j.priority desc, j.id
+      limit p_limit) c
+  ), pick as materialized (
+    -- Within a priority, the lowest weighted dominant share first (SPEC "Sharing"). Materialized,
+    -- so that SKIP LOCKED is evaluated once.
+    select c.id from omega.jobs c
+    join candidates r on r.id = c.id
+    where c.cell = p_cell and c.state = 'pending' and not c.blocked
+      and (c.lease_expires is null or c.lease_expires < now())
+    order by c.priority desc, r.at_share, c.id
+    limit p_limit
+    for update of c skip locked
+  ), leased as (
+    update omega.jobs j
+    set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
+    from pick
+    where j.cell = p_cell and j.id = pick.id
+    returning j.*
+  )
+  -- (Quantities are a domain over bigint: RETURN QUERY wants the declared types exactly.)
+  select l.id, l.priority, l.cpu::bigint, l.memory::bigint, l.gpu::bigint, l.disk::bigint, l.selector, l.affinity, l.tolerations,
+    l.max_per_machine, l.spread_by, l.gang_min, l.task_count, l.tenant_id,
+    array(select t.id from omega.tasks t where t.cell = p_cell and t.job_id = l.id and t.state = 'pending' order by t.id),
+    array(select c.machine_id from omega.claims c where c.cell = p_cell and c.job_id = l.id),
+    q.band, q.cpu, q.memory, q.gpu, q.disk
+  from leased l
+  -- In the order leased (a plan places its jobs in this order: the lowest share takes room first).
+  join candidates r on r.id = l.id
+  -- Free quota: what the ceiling leaves, and for a cohort member what its cohort can lend (0141).
+  left join lateral omega.quota_free(p_cell, l.tenant_id, omega.band(l.priority)) q on true
+  order by l.priority desc, r.at_share, l.id;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.machine_counts_in_capacity()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if tg_op in ('UPDATE', 'DELETE') and old.state = 'up' then
+    update omega.cell_capacity set cpu = cpu - old.cpu, memory = memory - old.memory, gpu = gpu - old.gpu,
+      disk = disk - old.disk
+    where cell = old.cell;
+  end if;
+  if tg_op in ('UPDATE', 'INSERT') and new.state = 'up' then
+    insert into omega.cell_capacity as k (cell, cpu, memory, gpu, disk)
+    values (new.cell, new.cpu, new.memory, new.gpu, new.disk)
+    on conflict (cell) do update
+      set cpu = k.cpu + excluded.cpu, memory = k.memory + excluded.memory, gpu = k.gpu + excluded.gpu,
+          disk = k.disk + excluded.disk;
+  end if;
+  return null;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.mark_machine_lost(p_cell text, p_machine_id bigint, p_silence interval)
@@ -1312,6 +1693,24 @@ CREATE OR REPLACE FUNCTION omega.may_preempt(p_victim integer, p_preemptor integ
  IMMUTABLE PARALLEL SAFE
 AS $function$
   select p_victim < p_preemptor and not (p_victim >= 200 and p_preemptor >= 200)
+$function$
+
+CREATE OR REPLACE FUNCTION omega.may_reclaim(p_cell text, p_victim_tenant bigint, p_victim_priority integer, p_preemptor_tenant bigint, p_preemptor_priority integer)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select p_victim_tenant <> p_preemptor_tenant
+    and p_victim_priority <= p_preemptor_priority
+    and not (p_victim_priority >= 200 and p_preemptor_priority >= 200)
+    and omega.band(p_victim_priority) = omega.band(p_preemptor_priority)
+    and exists (
+      select from omega.quotas vq
+      join omega.quotas pq on pq.cell = vq.cell and pq.band = vq.band and pq.cohort = vq.cohort
+      where vq.cell = p_cell and vq.tenant_id = p_victim_tenant and vq.band = omega.band(p_victim_priority)
+        and pq.tenant_id = p_preemptor_tenant
+        and (vq.used_cpu > vq.nominal_cpu or vq.used_memory > vq.nominal_memory
+             or vq.used_gpu > vq.nominal_gpu or vq.used_disk > vq.nominal_disk))
 $function$
 
 CREATE OR REPLACE FUNCTION omega.notify_events()
@@ -1400,6 +1799,27 @@ begin
     raise exception using errcode = 'OM422', message = format('%s: at most a year', field);
   end if;
   return result::bigint;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.parse_limits(p_limits jsonb, p_field text)
+ RETURNS TABLE(cpu bigint, memory bigint, gpu bigint, disk bigint)
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+begin
+  if p_limits is null or jsonb_typeof(p_limits) = 'null' then
+    return query select null::bigint, null::bigint, null::bigint, null::bigint;
+    return;
+  end if;
+  if jsonb_typeof(p_limits) <> 'object' then
+    raise exception using errcode = 'OM422', message = format('%s: an object of quantities is required', p_field);
+  end if;
+  perform omega.check_resources(p_limits);
+  return query select
+    case when p_limits ? 'cpu' then omega.parse_quantity(p_limits -> 'cpu', 'cpu') end,
+    case when p_limits ? 'memory' then omega.parse_quantity(p_limits -> 'memory', 'memory') end,
+    case when p_limits ? 'gpu' then omega.parse_quantity(p_limits -> 'gpu', 'gpu') end,
+    case when p_limits ? 'disk' then omega.parse_quantity(p_limits -> 'disk', 'disk') end;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.parse_quantity(v jsonb, dimension text)
@@ -1585,6 +2005,99 @@ begin
   return n;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.plan_cohort_verdicts(p_cell text, p_task_ids bigint[], p_victim_ids bigint[], p_forced_ids bigint[])
+ RETURNS TABLE(task_id bigint, reason text)
+ LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+#variable_conflict use_column
+declare
+  v_cohorts text[];
+  v_bands text[];
+begin
+  if not exists (select from omega.quotas q where q.cell = p_cell and q.cohort is not null) then
+    return;
+  end if;
+  select coalesce(array_agg(x.band order by x.band, x.cohort), '{}'), coalesce(array_agg(x.cohort order by x.band, x.cohort), '{}')
+    into v_bands, v_cohorts
+  from (select distinct q.band, q.cohort
+        from unnest(p_task_ids) as u(task_id)
+        join omega.tasks t on t.cell = p_cell and t.id = u.task_id
+        join omega.jobs j on j.cell = p_cell and j.id = t.job_id
+        join omega.quotas q on q.cell = p_cell and q.tenant_id = j.tenant_id and q.band = omega.band(j.priority)
+        where q.cohort is not null) x;
+  if cardinality(v_cohorts) = 0 then
+    return;
+  end if;
+  perform pg_advisory_xact_lock(omega.cohort_lock_key(p_cell, c.band, c.cohort))
+  from unnest(v_bands, v_cohorts) with ordinality as c(band, cohort, ord) order by c.ord;
+
+  return query
+  with placed as (
+    select u.ord, u.task_id, j.tenant_id, q.band, q.cohort, j.cpu, j.memory, j.gpu, j.disk
+    from unnest(p_task_ids) with ordinality as u(task_id, ord)
+    join omega.tasks t on t.cell = p_cell and t.id = u.task_id
+    join omega.jobs j on j.cell = p_cell and j.id = t.job_id
+    join omega.quotas q on q.cell = p_cell and q.tenant_id = j.tenant_id and q.band = omega.band(j.priority)
+    where q.cohort is not null and u.task_id <> all (p_forced_ids)
+  ),
+  -- What the plan's evictions give back to their tenants' quotas.
+  credit as (
+    select c.tenant_id, omega.band(c.priority) as band,
+      sum(c.cpu) as cpu, sum(c.memory) as memory, sum(c.gpu) as gpu, sum(c.disk) as disk
+    from omega.claims c where c.cell = p_cell and c.task_id = any (p_victim_ids)
+    group by 1, 2
+  ),
+  members as (
+    select m.tenant_id, m.band, m.cohort,
+      m.used_cpu - coalesce(cr.cpu, 0) as u_cpu, m.used_memory - coalesce(cr.memory, 0) as u_memory,
+      m.used_gpu - coalesce(cr.gpu, 0) as u_gpu, m.used_disk - coalesce(cr.disk, 0) as u_disk,
+      m.nominal_cpu, m.nominal_memory, m.nominal_gpu, m.nominal_disk,
+      m.lending_limit_cpu, m.lending_limit_memory, m.lending_limit_gpu, m.lending_limit_disk
+    from unnest(v_bands, v_cohorts) as k(band, cohort)
+    join omega.quotas m on m.cell = p_cell and m.band = k.band and m.cohort = k.cohort
+    left join credit cr on cr.tenant_id = m.tenant_id and cr.band = m.band
+  ),
+  slack as (
+    select m.band, m.cohort,
+      sum(omega.cohort_slack(m.u_cpu, m.nominal_cpu, m.lending_limit_cpu)) as cpu,
+      sum(omega.cohort_slack(m.u_memory, m.nominal_memory, m.lending_limit_memory)) as memory,
+      sum(omega.cohort_slack(m.u_gpu, m.nominal_gpu, m.lending_limit_gpu)) as gpu,
+      sum(omega.cohort_slack(m.u_disk, m.nominal_disk, m.lending_limit_disk)) as disk
+    from members m group by m.band, m.cohort
+  ),
+  -- Each placement's member, with that member's use once it and its earlier placements are made.
+  grown as (
+    select p.ord, p.task_id, p.band, p.cohort, p.cpu, p.memory, p.gpu, p.disk,
+      m.nominal_cpu, m.nominal_memory, m.nominal_gpu, m.nominal_disk,
+      m.lending_limit_cpu, m.lending_limit_memory, m.lending_limit_gpu, m.lending_limit_disk,
+      m.u_cpu + sum(p.cpu) over w as g_cpu, m.u_memory + sum(p.memory) over w as g_memory,
+      m.u_gpu + sum(p.gpu) over w as g_gpu, m.u_disk + sum(p.disk) over w as g_disk
+    from placed p join members m on m.tenant_id = p.tenant_id and m.band = p.band
+    window w as (partition by p.tenant_id, p.band order by p.ord)
+  ),
+  -- What each placement costs its cohort's slack (nothing while its member stays within the part
+  -- of its quota it does not lend), summed in plan order per cohort.
+  cost as (
+    select g.ord, g.task_id, g.band, g.cohort,
+      sum(omega.cohort_slack((g.g_cpu - g.cpu)::numeric, g.nominal_cpu, g.lending_limit_cpu)
+          - omega.cohort_slack(g.g_cpu::numeric, g.nominal_cpu, g.lending_limit_cpu)) over w as cpu,
+      sum(omega.cohort_slack((g.g_memory - g.memory)::numeric, g.nominal_memory, g.lending_limit_memory)
+          - omega.cohort_slack(g.g_memory::numeric, g.nominal_memory, g.lending_limit_memory)) over w as memory,
+      sum(omega.cohort_slack((g.g_gpu - g.gpu)::numeric, g.nominal_gpu, g.lending_limit_gpu)
+          - omega.cohort_slack(g.g_gpu::numeric, g.nominal_gpu, g.lending_limit_gpu)) over w as gpu,
+      sum(omega.cohort_slack((g.g_disk - g.disk)::numeric, g.nominal_disk, g.lending_limit_disk)
+          - omega.cohort_slack(g.g_disk::numeric, g.nominal_disk, g.lending_limit_disk)) over w as disk
+    from grown g
+    window w as (partition by g.band, g.cohort order by g.ord)
+  )
+  select c.task_id, 'cohort_exhausted'::text
+  from cost c join slack s on s.band = c.band and s.cohort = c.cohort
+  where c.cpu > greatest(s.cpu, 0) or c.memory > greatest(s.memory, 0)
+     or c.gpu > greatest(s.gpu, 0) or c.disk > greatest(s.disk, 0);
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.plan_evict(p_cell text, p_victim_ids bigint[], p_victim_for bigint[])
  RETURNS void
  LANGUAGE plpgsql
@@ -1593,13 +2106,23 @@ CREATE OR REPLACE FUNCTION omega.plan_evict(p_cell text, p_victim_ids bigint[], 
 AS $function$
 declare
   s text;
+  reclaimed bigint[];
 begin
+  -- Reclaims, told before the release changes what their tenants borrow.
+  reclaimed := array(
+    select e.v from unnest(p_victim_ids, p_victim_for) as e(v, f)
+    join omega.claims vc on vc.cell = p_cell and vc.task_id = e.v
+    join omega.tasks pt on pt.cell = p_cell and pt.id = e.f
+    join omega.jobs pj on pj.cell = p_cell and pj.id = pt.job_id
+    where vc.tenant_id <> pj.tenant_id
+      and omega.may_reclaim(p_cell, vc.tenant_id, vc.priority, pj.tenant_id, pj.priority));
   perform omega.release_claims(p_cell, p_victim_ids);
   for s in
     with requeued as (
       update omega.tasks t
       set state = 'pending', pending_since = now(),
-          reason = case when vj.tenant_id = pj.tenant_id then format('preempted by job %s (task %s)', pt.job_id, e.f)
+          reason = case when e.v = any (reclaimed) then 'reclaim: its cohort''s lender needs the quota back'
+                        when vj.tenant_id = pj.tenant_id then format('preempted by job %s (task %s)', pt.job_id, e.f)
                         else format('preempted by a job of priority %s', pj.priority) end
       from unnest(p_victim_ids, p_victim_for) as e(v, f)
       join omega.tasks pt on pt.cell = p_cell and pt.id = e.f
@@ -1677,7 +2200,8 @@ begin
   return query
   with v as (
     select x.victim_id, x.for_task, c.task_id is not null as held, c.machine_id, c.priority as victim_priority,
-      target.machine_id as target, pj.priority as preemptor_priority,
+      target.machine_id as target, pj.priority as preemptor_priority, c.tenant_id as victim_tenant,
+      pj.tenant_id as preemptor_tenant,
       row_number() over (partition by x.victim_id order by x.ord) > 1 as duplicate
     from unnest(p_victim_ids, p_victim_for) with ordinality as x(victim_id, for_task, ord)
     left join omega.claims c on c.cell = p_cell and c.task_id = x.victim_id
@@ -1690,7 +2214,9 @@ begin
         when v.target is null or v.preemptor_priority is null or v.duplicate then 'victim_invalid'
         when not v.held then 'victim_gone'
         when v.machine_id <> v.target then 'victim_invalid'
-        when not omega.may_preempt(v.victim_priority, v.preemptor_priority) then 'victim_not_preemptible'
+        when not omega.may_preempt(v.victim_priority, v.preemptor_priority)
+          and not omega.may_reclaim(p_cell, v.victim_tenant, v.victim_priority, v.preemptor_tenant, v.preemptor_priority)
+          then 'victim_not_preemptible'
       end as reason
     from v
   )
@@ -1748,7 +2274,7 @@ exception when check_violation then
   raise;
 end $function$
 
-CREATE OR REPLACE FUNCTION omega.put_quota(p_tenant text, p_cell text, p_band text, p_resources jsonb)
+CREATE OR REPLACE FUNCTION omega.put_quota(p_tenant text, p_cell text, p_band text, p_resources jsonb, p_cohort text DEFAULT NULL::text, p_borrowing_limit jsonb DEFAULT NULL::jsonb, p_lending_limit jsonb DEFAULT NULL::jsonb)
  RETURNS TABLE(created boolean, cpu bigint, memory bigint, gpu bigint, disk bigint, used_cpu bigint, used_memory bigint, used_gpu bigint, used_disk bigint)
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -1758,8 +2284,11 @@ AS $function$
 declare
   v_tenant bigint;
   lim record;
+  bl record;
+  ll record;
   use record;
   v_created boolean;
+  v_old_cohort text;
 begin
   if p_band not in ('batch', 'production') then
     raise exception using errcode = 'OM422',
@@ -1773,6 +2302,15 @@ begin
     raise exception using errcode = 'OM404', message = format('cell "%s" does not exist', p_cell);
   end if;
   perform omega.check_resources(p_resources);
+  if p_cohort is not null and p_cohort !~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' then
+    raise exception using errcode = 'OM422', message = 'cohort: a name of lowercase letters, digits and ''-'' is required';
+  end if;
+  if p_cohort is null and (coalesce(jsonb_typeof(p_borrowing_limit), 'null') <> 'null'
+                           or coalesce(jsonb_typeof(p_lending_limit), 'null') <> 'null') then
+    raise exception using errcode = 'OM422', message = 'borrowingLimit and lendingLimit need a cohort';
+  end if;
+  select * into bl from omega.parse_limits(p_borrowing_limit, 'borrowingLimit');
+  select * into ll from omega.parse_limits(p_lending_limit, 'lendingLimit');
   -- A dimension left out is not limited.
   select case when p_resources ? 'cpu' then omega.parse_quantity(p_resources -> 'cpu', 'cpu') else 1000000000000 end as cpu,
          case when p_resources ? 'memory' then omega.parse_quantity(p_resources -> 'memory', 'memory') else 1000000000000 end as memory,
@@ -1785,22 +2323,89 @@ begin
     into use
   from omega.claims c
   where c.cell = p_cell and c.tenant_id = v_tenant and omega.band(c.priority) = p_band;
-  if use.cpu > lim.cpu or use.memory > lim.memory or use.gpu > lim.gpu or use.disk > lim.disk then
+  -- Without a cohort nothing is borrowed: usage must fit the quota itself. (A member's usage is
+  -- checked against its ceiling once the cohort's ceilings are recomputed.)
+  if p_cohort is null and (use.cpu > lim.cpu or use.memory > lim.memory or use.gpu > lim.gpu or use.disk > lim.disk) then
     raise exception using errcode = 'OM409',
       message = format('the quota is below what %s''s %s claims in %s already use '
         '(cpu %s, memory %s, gpu %s, disk %s); cancel work first or set a higher limit',
         p_tenant, p_band, p_cell, use.cpu, use.memory, use.gpu, use.disk);
   end if;
-  insert into omega.quotas as q (cell, tenant_id, band, cpu, memory, gpu, disk, used_cpu, used_memory, used_gpu, used_disk)
-  values (p_cell, v_tenant, p_band, lim.cpu, lim.memory, lim.gpu, lim.disk, use.cpu, use.memory, use.gpu, use.disk)
+  select q.cohort into v_old_cohort from omega.quotas q
+  where q.cell = p_cell and q.tenant_id = v_tenant and q.band = p_band for update;
+  -- The ceiling starts as high as usage needs (so the row's CHECKs hold) and is settled below.
+  insert into omega.quotas as q (cell, tenant_id, band, cpu, memory, gpu, disk, used_cpu, used_memory, used_gpu, used_disk,
+    nominal_cpu, nominal_memory, nominal_gpu, nominal_disk, cohort,
+    borrowing_limit_cpu, borrowing_limit_memory, borrowing_limit_gpu, borrowing_limit_disk,
+    lending_limit_cpu, lending_limit_memory, lending_limit_gpu, lending_limit_disk)
+  values (p_cell, v_tenant, p_band, greatest(lim.cpu, use.cpu), greatest(lim.memory, use.memory),
+    greatest(lim.gpu, use.gpu), greatest(lim.disk, use.disk), use.cpu, use.memory, use.gpu, use.disk,
+    lim.cpu, lim.memory, lim.gpu, lim.disk, p_cohort, bl.cpu, bl.memory, bl.gpu, bl.disk, ll.cpu, ll.memory, ll.gpu, ll.disk)
   on conflict (cell, tenant_id, band) do update
     set cpu = excluded.cpu, memory = excluded.memory, gpu = excluded.gpu, disk = excluded.disk,
         used_cpu = excluded.used_cpu, used_memory = excluded.used_memory,
-        used_gpu = excluded.used_gpu, used_disk = excluded.used_disk
+        used_gpu = excluded.used_gpu, used_disk = excluded.used_disk,
+        nominal_cpu = excluded.nominal_cpu, nominal_memory = excluded.nominal_memory,
+        nominal_gpu = excluded.nominal_gpu, nominal_disk = excluded.nominal_disk, cohort = excluded.cohort,
+        borrowing_limit_cpu = excluded.borrowing_limit_cpu, borrowing_limit_memory = excluded.borrowing_limit_memory,
+        borrowing_limit_gpu = excluded.borrowing_limit_gpu, borrowing_limit_disk = excluded.borrowing_limit_disk,
+        lending_limit_cpu = excluded.lending_limit_cpu, lending_limit_memory = excluded.lending_limit_memory,
+        lending_limit_gpu = excluded.lending_limit_gpu, lending_limit_disk = excluded.lending_limit_disk
   returning (xmax = 0) into v_created;
+  -- The cohort it leaves and the one it joins (maybe the same): their ceilings and invariant.
+  perform omega.cohort_settle(p_cell, p_band, v_old_cohort);
+  if p_cohort is distinct from v_old_cohort then
+    perform omega.cohort_settle(p_cell, p_band, p_cohort);
+  end if;
+  if p_cohort is null then
+    update omega.quotas q set cpu = lim.cpu, memory = lim.memory, gpu = lim.gpu, disk = lim.disk
+    where q.cell = p_cell and q.tenant_id = v_tenant and q.band = p_band;
+  end if;
   perform omega.capacity_freed(p_cell);
   return query select v_created, lim.cpu::bigint, lim.memory::bigint, lim.gpu::bigint, lim.disk::bigint,
     use.cpu::bigint, use.memory::bigint, use.gpu::bigint, use.disk::bigint;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.quota_ceiling(p_nominal bigint, p_borrowing_limit bigint, p_others_lendable numeric)
+ RETURNS bigint
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select least(1000000000000, p_nominal + least(coalesce(p_borrowing_limit, 1000000000000), p_others_lendable))::bigint
+$function$
+
+CREATE OR REPLACE FUNCTION omega.quota_free(p_cell text, p_tenant bigint, p_band text)
+ RETURNS TABLE(band text, cpu bigint, memory bigint, gpu bigint, disk bigint)
+ LANGUAGE plpgsql
+ STABLE
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+#variable_conflict use_column
+declare
+  q omega.quotas;
+  s record;
+begin
+  select * into q from omega.quotas x where x.cell = p_cell and x.tenant_id = p_tenant and x.band = p_band;
+  if not found then
+    return;
+  end if;
+  if q.cohort is null then
+    return query select q.band, (q.cpu - q.used_cpu)::bigint, (q.memory - q.used_memory)::bigint,
+      (q.gpu - q.used_gpu)::bigint, (q.disk - q.used_disk)::bigint;
+    return;
+  end if;
+  select sum(omega.cohort_slack(m.used_cpu, m.nominal_cpu, m.lending_limit_cpu)) as cpu,
+         sum(omega.cohort_slack(m.used_memory, m.nominal_memory, m.lending_limit_memory)) as memory,
+         sum(omega.cohort_slack(m.used_gpu, m.nominal_gpu, m.lending_limit_gpu)) as gpu,
+         sum(omega.cohort_slack(m.used_disk, m.nominal_disk, m.lending_limit_disk)) as disk
+    into s
+  from omega.quotas m where m.cell = p_cell and m.band = q.band and m.cohort = q.cohort;
+  return query select q.band,
+    omega.cohort_free(q.cpu, q.used_cpu, q.nominal_cpu, q.lending_limit_cpu, s.cpu),
+    omega.cohort_free(q.memory, q.used_memory, q.nominal_memory, q.lending_limit_memory, s.memory),
+    omega.cohort_free(q.gpu, q.used_gpu, q.nominal_gpu, q.lending_limit_gpu, s.gpu),
+    omega.cohort_free(q.disk, q.used_disk, q.nominal_disk, q.lending_limit_disk, s.disk);
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.quota_lock_key(p_cell text)
@@ -1842,7 +2447,7 @@ begin
       when n.state <> 'pending' then n.state
       when o.state = 'failed' then 'retried'
       when n.reason like 'lost%' then 'lost'
-      when n.reason like 'preempted%' then 'preempted'
+      when n.reason like 'preempted%' or n.reason like 'reclaim%' then 'preempted'
       else 'returned'
     end,
     -- The claim of a task that is placed, running or just finished is still there when the
@@ -2345,6 +2950,23 @@ begin
   return t;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.set_tenant_weight(p_tenant text, p_weight double precision)
+ RETURNS TABLE(tenant text, weight double precision)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+begin
+  if p_weight is null or p_weight < 0.001 or p_weight > 1000 or p_weight = 'NaN'::double precision then
+    raise exception using errcode = 'OM422', message = 'weight: a number from 0.001 to 1000 is required';
+  end if;
+  return query update omega.tenants t set weight = p_weight where t.name = p_tenant returning t.name::text, t.weight;
+  if not found then
+    raise exception using errcode = 'OM404', message = format('tenant "%s" does not exist', p_tenant);
+  end if;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.stride_ids(p_index integer, p_count integer)
  RETURNS void
  LANGUAGE plpgsql
@@ -2737,11 +3359,24 @@ AS $function$
   returning watching_since
 $function$
 
+CREATE OR REPLACE FUNCTION omega.weighted_share(u_cpu numeric, u_memory numeric, u_gpu numeric, k_cpu numeric, k_memory numeric, k_gpu numeric, weight double precision)
+ RETURNS double precision
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select greatest(coalesce(u_cpu / nullif(k_cpu, 0), 0), coalesce(u_memory / nullif(k_memory, 0), 0),
+                  coalesce(u_gpu / nullif(k_gpu, 0), 0))::double precision / weight
+$function$
+
 CREATE TRIGGER claims_immutable BEFORE UPDATE ON omega.claims FOR EACH ROW EXECUTE FUNCTION omega.claims_are_immutable()
 
 CREATE TRIGGER claims_quota_delete AFTER DELETE ON omega.claims REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_quotas()
 
 CREATE TRIGGER claims_quota_insert AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_quotas()
+
+CREATE TRIGGER claims_share_delete AFTER DELETE ON omega.claims REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_shares()
+
+CREATE TRIGGER claims_share_insert AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_shares()
 
 CREATE TRIGGER events_append_only BEFORE UPDATE ON omega.events FOR EACH STATEMENT EXECUTE FUNCTION omega.events_refuse_update()
 
@@ -2752,6 +3387,12 @@ CREATE TRIGGER jobs_started_stays_running BEFORE UPDATE OF state ON omega.jobs F
 CREATE CONSTRAINT TRIGGER jobs_state_events AFTER UPDATE OF state ON omega.jobs DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((old.state IS DISTINCT FROM new.state)) EXECUTE FUNCTION omega.record_job_event()
 
 CREATE CONSTRAINT TRIGGER jobs_submitted_event AFTER INSERT ON omega.jobs DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION omega.record_job_event()
+
+CREATE TRIGGER machines_capacity_delete AFTER DELETE ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.machine_counts_in_capacity()
+
+CREATE TRIGGER machines_capacity_insert AFTER INSERT ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.machine_counts_in_capacity()
+
+CREATE TRIGGER machines_capacity_update AFTER UPDATE OF cpu, memory, gpu, disk, state ON omega.machines FOR EACH ROW WHEN (((((((old.cpu)::bigint IS DISTINCT FROM (new.cpu)::bigint) OR ((old.memory)::bigint IS DISTINCT FROM (new.memory)::bigint)) OR ((old.gpu)::bigint IS DISTINCT FROM (new.gpu)::bigint)) OR ((old.disk)::bigint IS DISTINCT FROM (new.disk)::bigint)) OR (old.state IS DISTINCT FROM new.state))) EXECUTE FUNCTION omega.machine_counts_in_capacity()
 
 CREATE TRIGGER machines_touch BEFORE UPDATE ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.touch_machine()
 
@@ -2776,6 +3417,8 @@ grant insert on column omega.tenants.name to omega_api
 grant select on column omega.tenants.name to omega_reader, omega_scheduler
 
 grant insert, update on column omega.tenants.token_hash to omega_api
+
+grant select on column omega.tenants.weight to omega_reader, omega_scheduler
 
 grant select on default for tables in schema omega to omega_api, omega_reader, omega_scheduler
 
@@ -2809,6 +3452,16 @@ grant execute on function omega.claims_are_immutable() to public
 
 grant execute on function omega.claims_count_against_quotas() to public
 
+grant execute on function omega.claims_count_against_shares() to public
+
+grant execute on function omega.cohort_free(bigint,bigint,bigint,bigint,numeric) to public
+
+grant execute on function omega.cohort_lock_key(text,text,text) to public
+
+grant execute on function omega.cohort_settle(text,text,text) to public
+
+grant execute on function omega.cohort_slack(numeric,numeric,numeric) to public
+
 grant execute on function omega.commit_plan(text,text,bigint[],bigint[],bigint[],text,text,text,bigint[],bigint[]) to omega_scheduler
 
 grant execute on function omega.constraints_match(jsonb,jsonb,jsonb,jsonb,jsonb) to public
@@ -2833,15 +3486,21 @@ grant execute on function omega.lease_jobs(text,text,text,integer,integer) to om
 
 grant execute on function omega.lease_work(text,text,text,integer,integer) to omega_scheduler
 
+grant execute on function omega.machine_counts_in_capacity() to public
+
 grant execute on function omega.mark_machine_lost(text,bigint,interval) to omega_scheduler
 
 grant execute on function omega.may_preempt(integer,integer) to public
+
+grant execute on function omega.may_reclaim(text,bigint,integer,bigint,integer) to public
 
 grant execute on function omega.park_job(text,bigint,text,bigint,text) to omega_scheduler
 
 grant execute on function omega.park_jobs(text,bigint[],text,bigint,text[]) to omega_scheduler
 
 grant execute on function omega.parse_duration_ms(jsonb,text) to public
+
+grant execute on function omega.parse_limits(jsonb,text) to public
 
 grant execute on function omega.parse_quantity(jsonb,text) to public
 
@@ -2850,6 +3509,8 @@ grant execute on function omega.parse_runtime(jsonb) to public
 grant execute on function omega.pick_schedulable(text,text,integer) to public
 
 grant execute on function omega.plan_apply(text,text,bigint,omega.plan_decision[]) to public
+
+grant execute on function omega.plan_cohort_verdicts(text,bigint[],bigint[],bigint[]) to public
 
 grant execute on function omega.plan_evict(text,bigint[],bigint[]) to public
 
@@ -2861,7 +3522,11 @@ grant execute on function omega.plan_victim_verdicts(text,bigint[],bigint[],bigi
 
 grant execute on function omega.put_machine(text,text,jsonb,jsonb,jsonb,integer) to omega_api
 
-grant execute on function omega.put_quota(text,text,text,jsonb) to omega_api
+grant execute on function omega.put_quota(text,text,text,jsonb,text,jsonb,jsonb) to omega_api
+
+grant execute on function omega.quota_ceiling(bigint,bigint,numeric) to public
+
+grant execute on function omega.quota_free(text,bigint,text) to public
 
 grant execute on function omega.quota_lock_key(text) to public
 
@@ -2891,6 +3556,8 @@ grant execute on function omega.set_quota_policy(text,jsonb) to omega_api
 
 grant execute on function omega.set_tenant_limits(text,jsonb) to omega_api
 
+grant execute on function omega.set_tenant_weight(text,double precision) to omega_api
+
 grant execute on function omega.submit_job(text,jsonb) to omega_api
 
 grant execute on function omega.submit_job(text,jsonb,text) to omega_api
@@ -2913,6 +3580,8 @@ grant execute on function omega.wake_stale() to omega_scheduler
 
 grant execute on function omega.watch_machines(interval) to omega_scheduler
 
+grant execute on function omega.weighted_share(numeric,numeric,numeric,numeric,numeric,numeric,double precision) to public
+
 grant usage on schema graphile_worker to omega_scheduler
 
 grant usage on schema omega to omega_api, omega_reader, omega_scheduler
@@ -2920,6 +3589,8 @@ grant usage on schema omega to omega_api, omega_reader, omega_scheduler
 grant usage on schema omega_meta to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.agent_tokens to omega_api
+
+grant select on table omega.cell_capacity to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.cells to omega_api, omega_reader, omega_scheduler
 
@@ -2945,6 +3616,8 @@ grant select on table omega.schedulers to omega_api, omega_reader, omega_schedul
 
 grant select on table omega.tasks to omega_api, omega_reader, omega_scheduler
 
+grant select on table omega.tenant_usage to omega_api, omega_reader, omega_scheduler
+
 grant select on table omega.tenants to omega_api
 
 grant select on view omega.cell_usage to omega_api, omega_reader, omega_scheduler
@@ -2958,3 +3631,5 @@ grant select on view omega.placements to omega_api, omega_reader, omega_schedule
 grant select on view omega.quota_usage to omega_api, omega_reader, omega_scheduler
 
 grant select on view omega.scheduler_stats to omega_api, omega_reader, omega_scheduler
+
+grant select on view omega.tenant_shares to omega_api, omega_reader, omega_scheduler

@@ -11,6 +11,7 @@ import {
   machineBodySchema,
   quotaBodySchema,
   tenantBodySchema,
+  tenantWeightSchema,
 } from "../domain/job-spec.ts";
 
 type Schema = Record<string, unknown>;
@@ -177,10 +178,36 @@ export const schemas: Record<string, Schema> = {
   MachineBody: fromZod(machineBodySchema),
   CellBody: fromZod(cellBodySchema),
   TenantBody: fromZod(tenantBodySchema),
+  TenantWeightBody: fromZod(tenantWeightSchema),
+  TenantWeight: object({ name: str, weight: { type: "number" } }),
   QuotaBody: {
     ...fromZod(quotaBodySchema),
-    description: "A dimension left out is not limited.",
+    description:
+      "A dimension of `resources` left out is not limited. With a `cohort`, the quota lends what it does not use " +
+      "to the cohort's other members (in its cell and band) and borrows what they do not use, within " +
+      "`borrowingLimit` and `lendingLimit` (only the dimensions given are limited).",
   },
+  Share: object(
+    {
+      cell: str,
+      tenant: str,
+      weight: { type: "number" },
+      used: ref("Resources"),
+      tasks: int,
+      cpuShare: { type: "number" },
+      memoryShare: { type: "number" },
+      gpuShare: { type: "number" },
+      dominantShare: {
+        type: "number",
+        description: "The largest fraction of the cell's up capacity it holds.",
+      },
+      weightedShare: {
+        type: "number",
+        description: "dominantShare / weight; within a priority, lowest served first.",
+      },
+    },
+    "A tenant's dominant-resource share of a cell (omega.tenant_shares).",
+  ),
   Resources: resources,
   Problem: {
     type: "object",
@@ -215,7 +242,7 @@ export const schemas: Record<string, Schema> = {
     taints: { type: "array", items: { type: "object" } },
     version: int,
   }),
-  Tenant: object({ id: int, name: str, createdAt: time }),
+  Tenant: object({ id: int, name: str, weight: { type: "number" }, createdAt: time }),
   TenantLimits: object(
     {
       tenant: str,
@@ -260,6 +287,12 @@ export const schemas: Record<string, Schema> = {
     band: { enum: ["batch", "production"] },
     limit: ref("Resources"),
     used: ref("Resources"),
+    cohort: { type: ["string", "null"] },
+    nominal: ref("Resources"),
+    borrowed: { ...ref("Resources"), description: "used beyond the nominal quota, lent by the cohort" },
+    lent: { ...ref("Resources"), description: "of the nominal quota, used by other members now" },
+    borrowingLimit: { type: ["object", "null"], description: "the dimensions limited, or null" },
+    lendingLimit: { type: ["object", "null"], description: "the dimensions limited, or null" },
   }),
   Job: job,
   JobDetail: jobDetail,

@@ -241,6 +241,19 @@ const paths = {
       },
     }),
   },
+  "/v1/tenants/{name}": {
+    put: op("Set a tenant's weight in fair sharing", "admin", {
+      parameters: [pathParam("name", "tenant name")],
+      requestBody: body("TenantWeightBody"),
+      responses: { ...ok("the weight", ref("TenantWeight")), ...errors(400, 401, 403, 404, 413, 415, 422) },
+    }),
+  },
+  "/v1/shares": {
+    get: op("Dominant-resource shares per cell and tenant (a tenant sees its own)", "any", {
+      parameters: [queryParam("cell", "cell name")],
+      responses: { ...ok("the shares", listOf("shares", "Share")), ...errors(401, 422) },
+    }),
+  },
   "/v1/tenants/{name}/limits": {
     get: op("A tenant's rights and admission limits (the admin, or the tenant itself)", "any", {
       parameters: [pathParam("name", "tenant name")],
@@ -274,7 +287,9 @@ const paths = {
       responses: {
         ...ok("updated", ref("Quota")),
         ...ok("created", ref("Quota"), "201"),
-        "409": problem("the limit is below what the tenant's claims already use"),
+        "409": problem(
+          "the limit is below what the tenant's claims already use, or the cohort would lend less than its members borrow now",
+        ),
         ...errors(400, 401, 403, 404, 413, 415, 422),
       },
     }),
@@ -463,6 +478,8 @@ const operations: Record<string, [string, string]> = {
   "POST /v1/cells/{cell}/machines/{name}/reports": ["agentReportTasks", "Agents"],
   "GET /v1/cells/{cell}/quota-policy": ["getQuotaPolicy", "Quotas"],
   "PUT /v1/cells/{cell}/quota-policy": ["setQuotaPolicy", "Quotas"],
+  "PUT /v1/tenants/{name}": ["setTenantWeight", "Tenants"],
+  "GET /v1/shares": ["listShares", "Quotas"],
   "GET /v1/tenants/{name}/limits": ["getTenantLimits", "Tenants"],
   "PUT /v1/tenants/{name}/limits": ["setTenantLimits", "Tenants"],
   "GET /v1/tenants": ["listTenants", "Tenants"],

@@ -185,6 +185,42 @@ export function benchCommand(): Command {
       await runQuality(quick ? { ...options, machines: 40, timeout: 120 } : options);
     });
 
+  bench
+    .command("fairness")
+    .description(
+      "three tenants of weights 1/1/2 (big jobs, 10,000 one-task jobs, a late one): dominant shares over time and Jain's index",
+    )
+    .option("--machines <n>", "machines in the cell, 16 cores and 64 GiB each (Default: 40)", positiveInt, 40)
+    .option("--seconds <n>", "seconds the run lasts (Default: 120)", positiveInt, 120)
+    .option("--late-at <n>", "when the late tenant arrives, in seconds (Default: 30)", positiveInt, 30)
+    .option("--big-job-tasks <n>", "tasks per big job (Default: 1000)", positiveInt, 1_000)
+    .option(
+      "--big-jobs <n>",
+      "big jobs of the flooding and the late tenant each (Default: 8)",
+      positiveInt,
+      8,
+    )
+    .option("--small-jobs <n>", "one-task jobs of the third tenant (Default: 10000)", positiveInt, 10_000)
+    .option("--workers <n>", "batch worker processes (Default: 2)", positiveInt, 2)
+    .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing about fairness")
+    .action(async ({ quick, ...options }) => {
+      const { runFairness } = await import("../bench/fairness.ts");
+      await runFairness(
+        quick
+          ? {
+              ...options,
+              machines: 4,
+              seconds: 24,
+              lateAt: 4,
+              bigJobTasks: 100,
+              bigJobs: 2,
+              smallJobs: 300,
+              workers: 1,
+            }
+          : options,
+      );
+    });
+
   // One pessimistic scheduler of the throughput baseline; started by the bench, not by people.
   bench
     .command("pessimistic-worker", { hidden: true })

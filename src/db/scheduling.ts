@@ -1,5 +1,7 @@
 import { bandOf } from "../domain/priority.ts";
+import type { Dimension, Resources } from "../domain/resources.ts";
 import type { VictimView } from "../placement/preemption.ts";
+import type { ReclaimInput, ReclaimVictim } from "../placement/reclaim.ts";
 import type { JobView, Placement, QuotaView } from "../placement/types.ts";
 import type { Queryable } from "./queries/queryable.ts";
 
@@ -88,10 +90,9 @@ export async function loadJobViews(
        array(select t.id from omega.tasks t
              where t.cell = $1 and t.job_id = j.id and t.state = 'pending' order by t.id) as pending,
        array(select c.machine_id from omega.claims c where c.cell = $1 and c.job_id = j.id) as claimed_on,
-       q.band as quota_band, q.cpu - q.used_cpu as quota_cpu, q.memory - q.used_memory as quota_memory,
-       q.gpu - q.used_gpu as quota_gpu, q.disk - q.used_disk as quota_disk
+       q.band as quota_band, q.cpu as quota_cpu, q.memory as quota_memory, q.gpu as quota_gpu, q.disk as quota_disk
      from unnest($2::bigint[], $3::bigint[], $4::text[]) as j(id, tenant_id, band)
-     left join omega.quotas q on q.cell = $1 and q.tenant_id = j.tenant_id and q.band = j.band`,
+     left join lateral omega.quota_free($1, j.tenant_id, j.band) q on true`,
     [cell, jobs.map((j) => j.id), jobs.map((j) => j.tenant_id), jobs.map((j) => bandOf(j.priority))],
   );
   const byJob = new Map(rows.map((r) => [r.job_id, r]));
@@ -143,6 +144,7 @@ function jobView(input: Omit<LeasedWorkRow, keyof LeasedJob>, job: LeasedJob): J
     taskCount: job.task_count,
     gangMin: job.gang_min,
     quota,
+    tenantId: Number(job.tenant_id),
     pendingTaskIds: input.pending.map(Number),
     placedPerMachine,
   };
@@ -220,6 +222,74 @@ export async function loadVictims(
     byMachine.set(r.machine_id, list);
   }
   return byMachine;
+}
+
+/**
+ * What a tenant whose quota its cohort lent out may take back (SPEC "Sharing"): its unused nominal
+ * quota, what each other member borrows now, and the claims of borrowing members in the same band
+ * of equal or lower priority (never production for production), by machine. Null when the tenant's
+ * quota in that band names no cohort. Read only for work that waits on its cohort.
+ */
+export async function loadReclaimable(
+  db: Queryable,
+  cell: string,
+  tenantId: number,
+  priority: number,
+): Promise<ReclaimInput | null> {
+  const band = bandOf(priority);
+  if (band === "best-effort") return null;
+  const own = await db.query<Record<string, number>>(
+    `select greatest(nominal_cpu - used_cpu, 0) as cpu, greatest(nominal_memory - used_memory, 0) as memory,
+       greatest(nominal_gpu - used_gpu, 0) as gpu, greatest(nominal_disk - used_disk, 0) as disk
+     from omega.quotas where cell = $1 and tenant_id = $2 and band = $3 and cohort is not null`,
+    [cell, tenantId, band],
+  );
+  const nominal = own.rows[0];
+  if (!nominal) return null;
+  const { rows } = await db.query<VictimRow & { tenant_id: number } & Record<`b_${Dimension}`, number>>(
+    `select c.machine_id, c.task_id, c.job_id, c.priority, c.cpu, c.memory, c.gpu, c.disk, c.tenant_id, j.gang_min,
+       0 as job_claims,
+       greatest(vq.used_cpu - vq.nominal_cpu, 0) as b_cpu, greatest(vq.used_memory - vq.nominal_memory, 0) as b_memory,
+       greatest(vq.used_gpu - vq.nominal_gpu, 0) as b_gpu, greatest(vq.used_disk - vq.nominal_disk, 0) as b_disk
+     from omega.quotas pq
+     join omega.quotas vq on vq.cell = pq.cell and vq.band = pq.band and vq.cohort = pq.cohort and vq.tenant_id <> pq.tenant_id
+     join omega.jobs j on j.tenant_id = vq.tenant_id and j.cell = pq.cell and j.priority <= $4
+       and j.state in ('pending', 'placed', 'running')
+     join omega.claims c on c.cell = j.cell and c.job_id = j.id
+     where pq.cell = $1 and pq.tenant_id = $2 and pq.band = $3
+       and (vq.used_cpu > vq.nominal_cpu or vq.used_memory > vq.nominal_memory
+            or vq.used_gpu > vq.nominal_gpu or vq.used_disk > vq.nominal_disk)
+       and (case when $3 = 'batch' then j.priority between 100 and 199 else j.priority >= 200 end)
+       and not (j.priority >= 200 and $4 >= 200)
+     limit 5000`,
+    [cell, tenantId, band, priority],
+  );
+  const borrowed = new Map<number, Resources>();
+  const victimsOn = new Map<number, ReclaimVictim[]>();
+  for (const r of rows) {
+    borrowed.set(r.tenant_id, { cpu: r.b_cpu, memory: r.b_memory, gpu: r.b_gpu, disk: r.b_disk });
+    const list = victimsOn.get(r.machine_id) ?? [];
+    list.push({
+      taskId: r.task_id,
+      jobId: r.job_id,
+      priority: r.priority,
+      request: { cpu: r.cpu, memory: r.memory, gpu: r.gpu, disk: r.disk },
+      gangMin: r.gang_min,
+      jobClaims: r.job_claims,
+      tenantId: r.tenant_id,
+    });
+    victimsOn.set(r.machine_id, list);
+  }
+  return {
+    nominalFree: {
+      cpu: nominal.cpu ?? 0,
+      memory: nominal.memory ?? 0,
+      gpu: nominal.gpu ?? 0,
+      disk: nominal.disk ?? 0,
+    },
+    borrowed,
+    victimsOn,
+  };
 }
 
 interface VictimRow {

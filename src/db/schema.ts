@@ -29,6 +29,14 @@ export interface AgentTokens {
   token_hash: Buffer;
 }
 
+export interface CellCapacity {
+  cell: string;
+  cpu: Generated<number>;
+  disk: Generated<number>;
+  gpu: Generated<number>;
+  memory: Generated<number>;
+}
+
 export interface Cells {
   capacity_epoch: Generated<number>;
   created_at: Generated<Timestamp>;
@@ -223,11 +231,24 @@ export interface Plans {
 
 export interface Quotas {
   band: string;
+  borrowing_limit_cpu: number | null;
+  borrowing_limit_disk: number | null;
+  borrowing_limit_gpu: number | null;
+  borrowing_limit_memory: number | null;
   cell: string;
+  cohort: string | null;
   cpu: number | null;
   disk: number | null;
   gpu: number | null;
+  lending_limit_cpu: number | null;
+  lending_limit_disk: number | null;
+  lending_limit_gpu: number | null;
+  lending_limit_memory: number | null;
   memory: number | null;
+  nominal_cpu: number | null;
+  nominal_disk: number | null;
+  nominal_gpu: number | null;
+  nominal_memory: number | null;
   tenant_id: number;
   used_cpu: Generated<number>;
   used_disk: Generated<number>;
@@ -237,11 +258,36 @@ export interface Quotas {
 
 export interface QuotaUsage {
   band: string | null;
+  borrowed_cpu: number | null;
+  borrowed_disk: number | null;
+  borrowed_gpu: number | null;
+  borrowed_memory: number | null;
+  borrowing_limit_cpu: number | null;
+  borrowing_limit_disk: number | null;
+  borrowing_limit_gpu: number | null;
+  borrowing_limit_memory: number | null;
+  ceiling_cpu: number | null;
+  ceiling_disk: number | null;
+  ceiling_gpu: number | null;
+  ceiling_memory: number | null;
   cell: string | null;
+  cohort: string | null;
+  lending_limit_cpu: number | null;
+  lending_limit_disk: number | null;
+  lending_limit_gpu: number | null;
+  lending_limit_memory: number | null;
+  lent_cpu: number | null;
+  lent_disk: number | null;
+  lent_gpu: number | null;
+  lent_memory: number | null;
   limit_cpu: number | null;
   limit_disk: number | null;
   limit_gpu: number | null;
   limit_memory: number | null;
+  nominal_cpu: number | null;
+  nominal_disk: number | null;
+  nominal_gpu: number | null;
+  nominal_memory: number | null;
   tenant: string | null;
   used_cpu: number | null;
   used_disk: number | null;
@@ -289,10 +335,39 @@ export interface Tenants {
   min_task_memory: Generated<number>;
   name: string;
   token_hash: Buffer;
+  weight: Generated<number>;
+}
+
+export interface TenantShares {
+  cell: string | null;
+  cpu_share: number | null;
+  dominant_share: number | null;
+  gpu_share: number | null;
+  memory_share: number | null;
+  tasks: number | null;
+  tenant: string | null;
+  used_cpu: number | null;
+  used_disk: number | null;
+  used_gpu: number | null;
+  used_memory: number | null;
+  weight: number | null;
+  weighted_share: number | null;
+}
+
+export interface TenantUsage {
+  cell: string;
+  cpu: Generated<number>;
+  disk: Generated<number>;
+  gpu: Generated<number>;
+  memory: Generated<number>;
+  shard: number;
+  tasks: Generated<number>;
+  tenant_id: number;
 }
 
 export interface DB {
   agent_tokens: AgentTokens;
+  cell_capacity: CellCapacity;
   cell_usage: CellUsage;
   cells: Cells;
   claims: Claims;
@@ -311,5 +386,7 @@ export interface DB {
   scheduler_stats: SchedulerStats;
   schedulers: Schedulers;
   tasks: Tasks;
+  tenant_shares: TenantShares;
+  tenant_usage: TenantUsage;
   tenants: Tenants;
 }

@@ -214,7 +214,31 @@ export const tenantBodySchema = z.strictObject({
     .optional()
     .meta({ description: "the tenant's rights and limits, as PUT /v1/tenants/:name/limits takes them" }),
 });
-export const quotaBodySchema = z.strictObject({ resources: quotaLimitsSchema });
+/** Borrowing and lending limits: only the dimensions given are limited (left out: not limited). */
+const sharingLimitsSchema = z.strictObject(resourceFields);
+
+export const quotaBodySchema = z.strictObject({
+  resources: quotaLimitsSchema,
+  // SPEC "Sharing": members of a cohort borrow each other's unused quota within these limits.
+  cohort: nameSchema
+    .optional()
+    .meta({ description: "the cohort whose members lend each other unused quota" }),
+  borrowingLimit: sharingLimitsSchema.optional().meta({
+    description: "the most this quota may borrow beyond its own, per dimension (Default: not limited)",
+  }),
+  lendingLimit: sharingLimitsSchema.optional().meta({
+    description: "the most of this quota the others may borrow, per dimension (Default: all of it)",
+  }),
+});
+
+/** PUT /v1/tenants/:name: the tenant's weight in fair sharing. */
+export const tenantWeightSchema = z.strictObject({
+  weight: z
+    .number()
+    .min(0.001)
+    .max(1000)
+    .meta({ description: "its weight in dominant-resource fair sharing (Default: 1)" }),
+});
 
 /** The normalised job spec: quantities and priority are numbers. */
 export type JobSpec = z.output<typeof jobSpecSchema>;

@@ -74,6 +74,8 @@ export interface JobView {
   gangMin: number | null;
   /** Null when no quota limits the job (none set, or best-effort work). */
   quota: QuotaView | null;
+  /** Its tenant's id, where known: a job waiting on its cohort reclaims for it (reclaim.ts). */
+  tenantId?: number;
   /** Ids of the tasks still to place, in task order. */
   pendingTaskIds: readonly number[];
   /** How many of this job's tasks already hold a claim on each machine (by machine id). */

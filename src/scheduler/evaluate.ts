@@ -4,6 +4,7 @@ import { formatExplanation, InFlight, mulberry32, planJob, seedFrom } from "../p
 import { planPreemption, preemptionCandidates, type VictimView } from "../placement/preemption.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import { quotaShortfall } from "../placement/quota.ts";
+import { planReclaim } from "../placement/reclaim.ts";
 import type { JobPlan, JobView, Placement } from "../placement/types.ts";
 import type { Committer, PlacementOutcome, Snapshot, VictimSource, WorkQueue } from "./interfaces.ts";
 
@@ -136,6 +137,7 @@ async function planRounds(
       const plan = plans.get(job.id);
       if (plan && plan.unplaced > 0 && plan.preempt !== false)
         await preempt({ ...deps, victims }, job, plan, inflight, random);
+      if (plan && plan.unplaced > 0) await reclaim(deps, job, plan, inflight);
     }
     stats.planMs += performance.now() - t;
 
@@ -195,11 +197,11 @@ async function planRounds(
     if (toPark.length > 0) {
       // In one round trip: in a full cell, most of a batch parks.
       const parked = await queue.park(toPark, snapshot.capacityEpoch);
-      for (const { jobId } of toPark) {
-        if (parked.has(jobId)) settled.add(jobId);
-        else retry.push(jobId);
-      }
       stats.parked += parked.size;
+      // Those not parked — room appeared meanwhile (or the lease lapsed) — had their leases given
+      // back by the park. They are leased again in fair-share order (SPEC "Sharing") instead of
+      // planned again here: kept in this loop while tasks finish, a big job took every room freed.
+      for (const { jobId } of toPark) settled.add(jobId);
     }
     jobs = retry.length > 0 ? await queue.reload(retry) : [];
     // Jitter: colliding schedulers should not retry in lockstep.
@@ -280,6 +282,23 @@ async function preempt(
   let alreadyPlaced = plan.placements.length;
   for (const n of job.placedPerMachine.values()) alreadyPlaced += n;
   const more = planPreemption(candidates, machines, job, rest, alreadyPlaced, inflight, victimsOn);
+  plan.placements.push(...more);
+  plan.unplaced -= more.length;
+}
+
+/**
+ * Tasks of `job` held back by a quota its cohort lent out: take it back by evicting borrowed claims
+ * (SPEC "Sharing", reclaim), whether or not the profile preempts by priority — a lender's quota is
+ * its own. The commit verifies every victim as it does any preemption.
+ */
+async function reclaim(deps: EvaluationDeps, job: JobView, plan: JobPlan, inflight: InFlight): Promise<void> {
+  const { profile, snapshot, victims } = deps;
+  if (!victims?.reclaimable || job.tenantId === undefined || !quotaShortfall(job, inflight)) return;
+  const input = await victims.reclaimable(job.tenantId, job.priority);
+  if (!input || input.victimsOn.size === 0) return;
+  const planned = new Set(plan.placements.map((p) => p.taskId));
+  const rest = job.pendingTaskIds.filter((id) => !planned.has(id));
+  const more = planReclaim(snapshot.list(), job, rest, inflight, input, profile);
   plan.placements.push(...more);
   plan.unplaced -= more.length;
 }

@@ -6,6 +6,7 @@
  * - WorkQueue: where evaluations come from and where unplaceable work is parked.
  */
 import type { VictimView } from "../placement/preemption.ts";
+import type { ReclaimInput } from "../placement/reclaim.ts";
 import type { JobView, MachineView, Placement } from "../placement/types.ts";
 
 export interface Snapshot {
@@ -31,6 +32,8 @@ export interface Committer {
 export interface VictimSource {
   /** Claims on these machines that a task of `priority` may evict, by machine id. */
   on(machineIds: readonly number[], priority: number): Promise<Map<number, VictimView[]>>;
+  /** What a tenant waiting on its cohort may reclaim, or null when it is in no cohort. */
+  reclaimable?(tenantId: number, priority: number): Promise<ReclaimInput | null>;
 }
 
 export interface WorkQueue {

@@ -131,6 +131,7 @@ export function postgresBackend(
 
   const victims: VictimSource = {
     on: (machineIds, priority) => db.loadVictims(pool, cell, machineIds, priority),
+    reclaimable: (tenantId, priority) => db.loadReclaimable(pool, cell, tenantId, priority),
   };
   return { snapshot, committer, queue, victims, close };
 }

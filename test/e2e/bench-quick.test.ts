@@ -90,6 +90,27 @@ describe("omega bench --quick", { timeout: 120_000 }, () => {
     expect(report.verdict).toMatch(/^every request accepted: yes/);
   });
 
+  it("fairness: dominant shares over time per tenant, and Jain's index of weighted shares once full", async () => {
+    const { report } = await runQuick("fairness");
+    expect(report.rows.map((r: { tenant: string; weight: number }) => [r.tenant, r.weight])).toEqual([
+      ["flood", 1],
+      ["many", 1],
+      ["late", 2],
+    ]);
+    expect(report.samples.length).toBeGreaterThan(5);
+    expect(report.jain).toMatchObject({ target: 0.95, samples: expect.any(Number) });
+    // Each tenant got some of the cell at some point, the late one included.
+    for (const tenant of ["flood", "many", "late"]) {
+      expect(
+        report.samples.some(
+          (s: { shares: Record<string, { dominant: number }> }) => (s.shares[tenant]?.dominant ?? 0) > 0,
+        ),
+      ).toBe(true);
+    }
+    expect(report.verdict).toMatch(/^(Jain's index|the cell never filled)/);
+    await svg("fairness.svg");
+  });
+
   it("omega: conflict fraction and busyness vs schedulers, t_job and modes", async () => {
     const { report } = await runQuick("omega");
     expect(report.bySchedulers.map((r: { point: { schedulers: number } }) => r.point.schedulers)).toEqual([

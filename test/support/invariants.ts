@@ -43,6 +43,86 @@ const GANG_AS_PLACED = (j: string) => `
   and not exists (select from omega.events e where e.cell = ${j}.cell and e.job_id = ${j}.id
                   and e.kind in ('lost', 'preempted', 'returned'))`;
 
+/** SQL: each quota row with what its tenant's claims in its cell and band hold (`claimed_*`). */
+const QUOTAS_CLAIMED = `
+  select q.*, coalesce(s.cpu, 0) as claimed_cpu, coalesce(s.memory, 0) as claimed_memory,
+    coalesce(s.gpu, 0) as claimed_gpu, coalesce(s.disk, 0) as claimed_disk
+  from omega.quotas q
+  left join (select cell, tenant_id, case when priority < 100 then 'best-effort' when priority < 200
+               then 'batch' else 'production' end as band,
+               sum(cpu) cpu, sum(memory) memory, sum(gpu) gpu, sum(disk) disk
+             from omega.claims group by 1, 2, 3) s
+    on s.cell = q.cell and s.tenant_id = q.tenant_id and s.band = q.band`;
+
+/** Invariant 3 with cohorts (SPEC "Sharing"), and the bookkeeping fair sharing reads. */
+const SHARING_CHECKS: readonly { invariant: string; sql: string }[] = [
+  {
+    invariant: "3 quota: a tenant's claims exceed its quota (no cohort) or the row's usage is not their sum",
+    sql: `
+      select q.cell, q.tenant_id, q.band, q.nominal_cpu, q.used_cpu, q.claimed_cpu
+      from (${QUOTAS_CLAIMED}) q
+      where (q.cohort is null and (q.claimed_cpu > q.nominal_cpu or q.claimed_memory > q.nominal_memory
+               or q.claimed_gpu > q.nominal_gpu or q.claimed_disk > q.nominal_disk))
+        or (q.used_cpu, q.used_memory, q.used_gpu, q.used_disk)
+          <> (q.claimed_cpu, q.claimed_memory, q.claimed_gpu, q.claimed_disk)`,
+  },
+  {
+    invariant: "3 cohort: a member's claims exceed its nominal quota plus its borrowingLimit",
+    sql: `
+      select q.cell, q.tenant_id, q.band, q.cohort, q.nominal_cpu, q.borrowing_limit_cpu, q.claimed_cpu
+      from (${QUOTAS_CLAIMED}) q
+      where q.cohort is not null
+        and (q.claimed_cpu > q.nominal_cpu + coalesce(q.borrowing_limit_cpu, q.claimed_cpu)
+          or q.claimed_memory > q.nominal_memory + coalesce(q.borrowing_limit_memory, q.claimed_memory)
+          or q.claimed_gpu > q.nominal_gpu + coalesce(q.borrowing_limit_gpu, q.claimed_gpu)
+          or q.claimed_disk > q.nominal_disk + coalesce(q.borrowing_limit_disk, q.claimed_disk))`,
+  },
+  {
+    invariant:
+      "3 cohort: members borrow more than the others' unused nominal quota within their lendingLimits",
+    sql: `
+      select q.cell, q.band, q.cohort,
+        sum(greatest(q.claimed_cpu - q.nominal_cpu, 0)) as borrowed_cpu,
+        sum(least(coalesce(q.lending_limit_cpu, q.nominal_cpu), greatest(q.nominal_cpu - q.claimed_cpu, 0))) as lendable_cpu,
+        sum(greatest(q.claimed_memory - q.nominal_memory, 0)) as borrowed_memory,
+        sum(least(coalesce(q.lending_limit_memory, q.nominal_memory), greatest(q.nominal_memory - q.claimed_memory, 0))) as lendable_memory
+      from (${QUOTAS_CLAIMED}) q
+      where q.cohort is not null
+      group by q.cell, q.band, q.cohort
+      having sum(greatest(q.claimed_cpu - q.nominal_cpu, 0))
+          > sum(least(coalesce(q.lending_limit_cpu, q.nominal_cpu), greatest(q.nominal_cpu - q.claimed_cpu, 0)))
+        or sum(greatest(q.claimed_memory - q.nominal_memory, 0))
+          > sum(least(coalesce(q.lending_limit_memory, q.nominal_memory), greatest(q.nominal_memory - q.claimed_memory, 0)))
+        or sum(greatest(q.claimed_gpu - q.nominal_gpu, 0))
+          > sum(least(coalesce(q.lending_limit_gpu, q.nominal_gpu), greatest(q.nominal_gpu - q.claimed_gpu, 0)))
+        or sum(greatest(q.claimed_disk - q.nominal_disk, 0))
+          > sum(least(coalesce(q.lending_limit_disk, q.nominal_disk), greatest(q.nominal_disk - q.claimed_disk, 0)))`,
+  },
+  {
+    invariant: "fair share: a tenant's usage rows (omega.tenant_usage) differ from the sums of its claims",
+    sql: `
+      select coalesce(u.cell, c.cell) as cell, coalesce(u.tenant_id, c.tenant_id) as tenant_id,
+        u.cpu, c.cpu as claimed_cpu, u.n as tasks, c.n as claims
+      from (select cell, tenant_id, sum(cpu) cpu, sum(memory) memory, sum(gpu) gpu, sum(disk) disk, sum(tasks) n
+            from omega.tenant_usage group by 1, 2) u
+      full join (select cell, tenant_id, sum(cpu) cpu, sum(memory) memory, sum(gpu) gpu, sum(disk) disk, count(*) n
+                 from omega.claims group by 1, 2) c on c.cell = u.cell and c.tenant_id = u.tenant_id
+      where (coalesce(u.cpu, 0), coalesce(u.memory, 0), coalesce(u.gpu, 0), coalesce(u.disk, 0), coalesce(u.n, 0))
+        <> (coalesce(c.cpu, 0), coalesce(c.memory, 0), coalesce(c.gpu, 0), coalesce(c.disk, 0), coalesce(c.n, 0))`,
+  },
+  {
+    invariant: "5 reclaim: a reclaimed claim was not borrowed from its cohort at the time, or was production",
+    sql: `
+      select e.task_id as victim_task, v.id as victim_job, v.priority
+      from omega.events e
+      join omega.jobs v on v.cell = e.cell and v.id = e.job_id
+      where e.kind = 'preempted' and e.reason like 'reclaim%'
+        and (v.priority >= 200 or not exists (
+          select from omega.quotas q where q.cell = v.cell and q.tenant_id = v.tenant_id and q.cohort is not null
+            and q.band = case when v.priority < 200 then 'batch' else 'production' end))`,
+  },
+];
+
 const CHECKS: readonly { invariant: string; sql: string }[] = [
   {
     invariant: "1 capacity: claims on a machine exceed its capacity",
@@ -170,22 +250,7 @@ const CHECKS: readonly { invariant: string; sql: string }[] = [
       group by j.id, j.gang_min, first.plan_id
       having count(c.task_id) < j.gang_min`,
   },
-  {
-    invariant:
-      "3 quota: a tenant's claims in a (cell, band) exceed its quota, or the row's usage is not their sum",
-    sql: `
-      select q.cell, q.tenant_id, q.band, q.cpu, q.used_cpu, coalesce(s.cpu, 0) as claimed_cpu
-      from omega.quotas q
-      left join (select cell, tenant_id, case when priority < 100 then 'best-effort' when priority < 200
-                   then 'batch' else 'production' end as band,
-                   sum(cpu) cpu, sum(memory) memory, sum(gpu) gpu, sum(disk) disk
-                 from omega.claims group by 1, 2, 3) s
-        on s.cell = q.cell and s.tenant_id = q.tenant_id and s.band = q.band
-      where coalesce(s.cpu, 0) > q.cpu or coalesce(s.memory, 0) > q.memory or coalesce(s.gpu, 0) > q.gpu
-        or coalesce(s.disk, 0) > q.disk
-        or (q.used_cpu, q.used_memory, q.used_gpu, q.used_disk)
-          <> (coalesce(s.cpu, 0), coalesce(s.memory, 0), coalesce(s.gpu, 0), coalesce(s.disk, 0))`,
-  },
+  ...SHARING_CHECKS,
   {
     // Every eviction is recorded as a 'preempted' event naming the job that took the room.
     invariant: "5 preemption: a victim was not of strictly lower priority, or production evicted production",
@@ -225,16 +290,28 @@ const CHECKS: readonly { invariant: string; sql: string }[] = [
   },
 ];
 
+/** The cohort and fair-share checks alone (also part of invariantViolations). */
+export function cohortViolations(pool: Pool): Promise<Violation[]> {
+  return violationsOf(pool, SHARING_CHECKS);
+}
+
 /**
  * Every violation of the SPEC.md invariants in the database, read in one repeatable-read snapshot
  * (so it can run while schedulers commit). An empty list means all invariants hold.
  */
-export async function invariantViolations(pool: Pool): Promise<Violation[]> {
+export function invariantViolations(pool: Pool): Promise<Violation[]> {
+  return violationsOf(pool, CHECKS);
+}
+
+async function violationsOf(
+  pool: Pool,
+  checks: readonly { invariant: string; sql: string }[],
+): Promise<Violation[]> {
   const client = await pool.connect();
   try {
     await client.query("begin isolation level repeatable read read only");
     const violations: Violation[] = [];
-    for (const { invariant, sql } of CHECKS) {
+    for (const { invariant, sql } of checks) {
       const { rows } = await client.query(sql);
       violations.push(...rows.map((row) => ({ invariant, row })));
     }

@@ -30,6 +30,28 @@ export async function createRaceCell(pool: Pool, workload: RaceWorkload): Promis
       taints: m.taints,
     });
   }
+  await shareTheCell(pool, workload);
+}
+
+/**
+ * Fair sharing in the race (SPEC "Sharing"): globex weighs twice acme, and their batch quotas form
+ * one cohort, 60% and 40% of the cell's cpu, that lend each other what they leave unused. Together
+ * they cover the cell, so the cohort alone never keeps work from room that is free (the race ends
+ * with every schedulable task placed), yet each borrows from the other as arrivals come and go.
+ */
+async function shareTheCell(pool: Pool, workload: RaceWorkload): Promise<void> {
+  const cpu = workload.machines.reduce((sum, m) => sum + m.resources.cpu, 0);
+  await pool.query("select omega.set_tenant_weight('globex', 2)");
+  for (const [tenant, part] of [
+    ["acme", 0.6],
+    ["globex", 0.4],
+  ] as const) {
+    await pool.query("select omega.put_quota($1, $2, 'batch', $3, 'race')", [
+      tenant,
+      workload.cell,
+      { cpu: Math.ceil(part * cpu) },
+    ]);
+  }
 }
 
 /**

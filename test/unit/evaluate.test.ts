@@ -165,16 +165,24 @@ describe("evaluate (the Omega loop)", () => {
     expect(stats.parked).toBe(0);
   });
 
-  it("parks a job that fits nowhere with its explanation, and plans it again if capacity changed meanwhile", async () => {
+  it("parks a job that fits nowhere with its explanation, and parks it again if capacity changed meanwhile", async () => {
     const h = harness([machine({ capacity: { cpu: 500 } })], [job({ tasks: 1 })], () => null);
-    h.queue.parkAnswers.push(false); // the epoch moved: not parked, plan again
+    h.queue.parkAnswers.push(true);
+    expect((await h.run()).parked).toBe(1);
+    expect(h.parked.map((p) => p.reason)).toEqual(["0/1 machines fit: 1 insufficient cpu"]);
+  });
+
+  it("gives a job back to be leased again in fair-share order when capacity changed before it was parked", async () => {
+    const only = job({ tasks: 1 });
+    const h = harness([machine({ capacity: { cpu: 500 } })], [only], () => null);
+    h.queue.parkAnswers.push(false); // the epoch moved: park_job gave the lease back
     const stats = await h.run();
     expect(h.plans).toHaveLength(0);
-    expect(h.parked.map((p) => p.reason)).toEqual([
-      "0/1 machines fit: 1 insufficient cpu",
-      "0/1 machines fit: 1 insufficient cpu",
-    ]);
-    expect(stats.parked).toBe(1);
+    expect(h.parked).toHaveLength(1);
+    expect(stats.parked).toBe(0);
+    // Not planned again while this worker held it, nor released twice: forgotten, as a parked job.
+    expect(h.forgotten).toContain(only.id);
+    expect(h.released).toEqual([]);
   });
 
   it("asks another worker to join when the lease came back full", async () => {

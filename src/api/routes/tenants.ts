@@ -4,7 +4,8 @@ import { tenantCreate } from "../../db/queries/tenant-create.ts";
 import { tenantLimitsGet, tenantLimitsSet } from "../../db/queries/tenant-limits.ts";
 import { tenantList } from "../../db/queries/tenant-list.ts";
 import { tenantRotateToken } from "../../db/queries/tenant-rotate-token.ts";
-import { tenantBodySchema } from "../../domain/job-spec.ts";
+import { tenantWeightSet } from "../../db/queries/tenant-weight-set.ts";
+import { tenantBodySchema, tenantWeightSchema } from "../../domain/job-spec.ts";
 import { newTenantToken } from "../../domain/tokens.ts";
 import { tenantScope } from "../auth.ts";
 import type { ApiContext } from "../context.ts";
@@ -38,6 +39,15 @@ export function tenantRoutes({ pool, db, auth }: ApiContext): Router {
         .status(201)
         .setHeader("Cache-Control", "no-store")
         .json({ ...tenant, token });
+    })
+    .all(methodNotAllowed);
+
+  // Its weight in fair sharing (SPEC "Sharing").
+  router
+    .route("/v1/tenants/:name")
+    .put(auth.admin, jsonBody, async (req, res) => {
+      const { weight } = validate(tenantWeightSchema, req.body);
+      res.json(await tenantWeightSet(pool, nameParam(req, "name", "tenant"), weight));
     })
     .all(methodNotAllowed);
 

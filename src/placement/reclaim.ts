@@ -1,0 +1,149 @@
+/**
+ * Reclaim (SPEC "Sharing"): a cohort member whose unused quota others borrowed wants it back. When
+ * a job's tasks are held back by its quota only because its cohort lent that quota out, evict
+ * borrowed claims of other members (equal or lower priority, never production for production) so
+ * that each task both fits a machine and has its quota back. The commit re-checks each victim
+ * (omega.may_reclaim) and the cohort's books (omega.plan_cohort_verdicts).
+ *
+ * Victims sit on the machine their preemptor lands on, as for any preemption: per task, the
+ * machine needing the fewest victims; on a machine, the lowest priority first, then the newest.
+ */
+import { DIMENSIONS, type Resources, ZERO } from "../domain/resources.ts";
+import { shortDimension } from "./filters/capacity.ts";
+import type { InFlight } from "./inflight.ts";
+import { activeStages } from "./pipeline.ts";
+import type { VictimView } from "./preemption.ts";
+import type { JobView, MachineView, PipelineConfig, Placement } from "./types.ts";
+
+/** A claim of another cohort member that borrows now. */
+export interface ReclaimVictim extends VictimView {
+  tenantId: number;
+}
+
+/** What a reclaim needs to know, read when a job waits on its cohort. */
+export interface ReclaimInput {
+  /** What the job's tenant leaves unused of its own (nominal) quota: no reclaim goes past it. */
+  nominalFree: Resources;
+  /** What each borrowing member borrows now, by tenant id: evicting more gives nothing back. */
+  borrowed: ReadonlyMap<number, Resources>;
+  victimsOn: ReadonlyMap<number, readonly ReclaimVictim[]>;
+}
+
+/** Places what it can of `taskIds` by reclaiming borrowed claims; each placement joins the overlay. */
+export function planReclaim(
+  machines: readonly MachineView[],
+  job: JobView,
+  taskIds: readonly number[],
+  inflight: InFlight,
+  input: ReclaimInput,
+  config: PipelineConfig,
+): Placement[] {
+  const quota = job.quota;
+  // A gang would need its minimum reclaimed at once; it waits for borrowed work to end instead.
+  if (!quota || job.gangMin !== null) return [];
+  const filters = activeStages(config)
+    .filter((s) => s.name !== "capacity" && s.name !== "machineTasks")
+    .map((s) => s.filter);
+  const hosts = machines.filter(
+    (m) => input.victimsOn.has(m.id) && filters.every((f) => f(m, job, inflight).ok),
+  );
+  const state: ReclaimState = {
+    taken: new Set(),
+    freed: new Map(),
+    evicted: new Map(),
+    borrowedLeft: new Map([...input.borrowed].map(([t, r]) => [t, { ...r }])),
+  };
+  const credit = { ...ZERO };
+  const placements: Placement[] = [];
+  for (const taskId of taskIds) {
+    const charged = inflight.quotaUsed(quota.key);
+    if (DIMENSIONS.some((d) => charged[d] + job.request[d] > input.nominalFree[d])) break;
+    const need = { ...ZERO };
+    for (const d of DIMENSIONS)
+      need[d] = Math.max(0, charged[d] + job.request[d] - quota.free[d] - credit[d]);
+    if (DIMENSIONS.every((d) => need[d] === 0)) break;
+    let best: { machine: MachineView; victims: ReclaimVictim[]; gained: Resources } | null = null;
+    for (const machine of hosts) {
+      if (job.constraints.maxPerMachine !== null) {
+        const here = (job.placedPerMachine.get(machine.id) ?? 0) + inflight.count(job.id, machine.id);
+        if (here >= job.constraints.maxPerMachine) continue;
+      }
+      const pick = pickVictims(machine, job, need, inflight, input, state);
+      if (pick && (!best || pick.victims.length < best.victims.length)) best = { machine, ...pick };
+    }
+    if (!best) break;
+    for (const v of best.victims) {
+      state.taken.add(v.taskId);
+      subtractInto(state.borrowedLeft, v.tenantId, v.request);
+      addInto(state.freed, best.machine.id, v.request);
+    }
+    state.evicted.set(best.machine.id, (state.evicted.get(best.machine.id) ?? 0) + best.victims.length);
+    for (const d of DIMENSIONS) credit[d] += best.gained[d];
+    placements.push({
+      taskId,
+      machineId: best.machine.id,
+      machineVersion: best.machine.version,
+      victims: best.victims.map((v) => v.taskId),
+    });
+    inflight.add(job, best.machine.id);
+  }
+  return placements;
+}
+
+interface ReclaimState {
+  taken: Set<number>;
+  freed: Map<number, Resources>;
+  evicted: Map<number, number>;
+  borrowedLeft: Map<number, Resources>;
+}
+
+/** The victims on `machine` that give back `need` of quota and make room for one task, or null. */
+function pickVictims(
+  machine: MachineView,
+  job: JobView,
+  need: Resources,
+  inflight: InFlight,
+  input: ReclaimInput,
+  state: ReclaimState,
+): { victims: ReclaimVictim[]; gained: Resources } | null {
+  const used = { ...machine.used };
+  const onPlan = inflight.used(machine.id);
+  const freed = state.freed.get(machine.id) ?? ZERO;
+  for (const d of DIMENSIONS) used[d] += onPlan[d] - freed[d];
+  let tasks = machine.tasks + inflight.tasksOn(machine.id) - (state.evicted.get(machine.id) ?? 0);
+  const left = new Map([...state.borrowedLeft].map(([t, r]) => [t, { ...r }]));
+  const gained = { ...ZERO };
+  const victims: ReclaimVictim[] = [];
+  const fits = () =>
+    tasks < machine.maxTasks && shortDimension(machine.capacity, used, ZERO, job.request) === null;
+  const covered = () => DIMENSIONS.every((d) => gained[d] >= need[d]);
+  const pool = (input.victimsOn.get(machine.id) ?? [])
+    .filter((v) => !state.taken.has(v.taskId) && v.gangMin === null)
+    .sort((a, b) => a.priority - b.priority || b.taskId - a.taskId);
+  for (const v of pool) {
+    if (covered() && fits()) break;
+    const borrowed = left.get(v.tenantId);
+    if (!borrowed || DIMENSIONS.every((d) => borrowed[d] <= 0)) continue;
+    victims.push(v);
+    tasks--;
+    for (const d of DIMENSIONS) {
+      used[d] -= v.request[d];
+      const back = Math.min(v.request[d], Math.max(borrowed[d], 0));
+      gained[d] += back;
+      borrowed[d] -= back;
+    }
+  }
+  return covered() && fits() ? { victims, gained } : null;
+}
+
+function addInto(totals: Map<number, Resources>, key: number, r: Resources): void {
+  const t = totals.get(key) ?? { ...ZERO };
+  for (const d of DIMENSIONS) t[d] += r[d];
+  totals.set(key, t);
+}
+
+function subtractInto(totals: Map<number, Resources>, key: number, r: Resources): void {
+  const t = totals.get(key);
+  if (!t) return;
+  for (const d of DIMENSIONS) t[d] -= r[d];
+}
