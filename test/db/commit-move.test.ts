@@ -57,7 +57,9 @@ describe("omega.commit_move", () => {
   beforeEach(async () => {
     await emptyState(db.pool);
     await db.pool.query("truncate omega.moves, omega.events");
-    await db.pool.query("update omega.schedulers set profile = '{\"kind\": \"rebalance\"}' where name = 'rebalance'");
+    await db.pool.query(
+      "update omega.schedulers set profile = '{\"kind\": \"rebalance\"}' where name = 'rebalance'",
+    );
     await makeCell(db.pool);
     await makeTenant(db.pool);
     await allowAnyPriority(db.pool);
@@ -128,7 +130,10 @@ describe("omega.commit_move", () => {
     const [prod] = (await placed(a, { priority: 250 })).tasks as [number];
     const [batch] = (await placed(a, { priority: 150 })).tasks as [number];
     const gang = await submitJob(db.pool, { tasks: 2, priority: 150, resources: { cpu: 4000, memory: 1 } });
-    expect(await move(prod, a, b, { forJob: gang })).toMatchObject({ outcome: "rejected", reason: "priority" });
+    expect(await move(prod, a, b, { forJob: gang })).toMatchObject({
+      outcome: "rejected",
+      reason: "priority",
+    });
     expect(await move(batch, a, b, { forJob: gang })).toMatchObject({ outcome: "moved" });
   });
 

@@ -27,7 +27,13 @@ export interface MoveOutcome {
  */
 export async function moveCommit(
   db: Queryable,
-  args: { cell: string; scheduler: string; worker: string; move: MoveProposal; conflictMode?: "fine" | "coarse" },
+  args: {
+    cell: string;
+    scheduler: string;
+    worker: string;
+    move: MoveProposal;
+    conflictMode?: "fine" | "coarse";
+  },
 ): Promise<MoveOutcome> {
   const { move } = args;
   const { rows } = await db.query<{ outcome: MoveOutcome["outcome"]; reason: string | null }>(
