@@ -179,6 +179,13 @@ export const jobSpecSchema = z
       .optional()
       .meta({ description: "Extension: times each failed task is run again (Default: 3)" }),
     runtime: runtimeSchema.optional(),
+    disruptionBudget: z
+      .strictObject({ maxUnavailable: z.int().min(0).max(100_000) })
+      .optional()
+      .meta({
+        description:
+          "At most this many of the job's tasks away from a machine at once because of a rebalance (moved while running, not running again yet)",
+      }),
   })
   .superRefine((spec, ctx) => {
     if (spec.gang && spec.gang.minAvailable > spec.tasks) {
