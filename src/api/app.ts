@@ -17,6 +17,7 @@ import { healthRoutes } from "./routes/health.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { machineRoutes } from "./routes/machines.ts";
 import { quotaRoutes } from "./routes/quotas.ts";
+import { rebalanceRoutes } from "./routes/rebalance.ts";
 import { schedulerRoutes } from "./routes/schedulers.ts";
 import { tenantRoutes } from "./routes/tenants.ts";
 import { SubmissionBatcher } from "./submission-batcher.ts";
@@ -116,6 +117,7 @@ export function createApp({ pool, adminToken, logger, maxWaiting, feed }: AppOpt
     quotaRoutes,
     jobRoutes,
     schedulerRoutes,
+    rebalanceRoutes,
     agentRoutes,
   ]) {
     app.use(routes(ctx));
