@@ -35,6 +35,8 @@ export class CellModel {
   readonly #pairs = new Set<string>();
   readonly #records: MoveRecord[] = [];
   readonly #reserved = new Map<number, number>();
+  /** Up machines by id: one array for the model's life (spread shares are cached per array). */
+  readonly #up: readonly MachineView[];
 
   constructor(readonly state: RebalanceState) {
     for (const m of state.machines) {
@@ -47,6 +49,7 @@ export class CellModel {
       this.#count(c.jobId, c.machineId, 1);
     }
     for (const job of state.jobs.values()) this.#unavailable.set(job.id, job.unavailable);
+    this.#up = [...this.machines.values()].filter((m) => m.state === "up").sort((a, b) => a.id - b.id);
     for (const r of state.recentMoves) {
       this.#moved.add(r.taskId);
       this.#sources.add(r.from);
@@ -63,9 +66,9 @@ export class CellModel {
     return this.state.jobs.get(id);
   }
 
-  /** Up machines, by id. */
-  upMachines(): MachineView[] {
-    return [...this.machines.values()].filter((m) => m.state === "up").sort((a, b) => a.id - b.id);
+  /** Up machines, by id (the model's own objects: usage follows the planned moves). */
+  upMachines(): readonly MachineView[] {
+    return this.#up;
   }
 
   claimsOn(machineId: number): ClaimView[] {
@@ -251,19 +254,15 @@ export class CellModel {
     this.#count(claim.jobId, to, 1);
   }
 
+  // In place: the model's machines are its own copies (see the constructor).
   #use(machineId: number, r: Resources, sign: 1 | -1): void {
     const m = this.machines.get(machineId);
     if (!m) return;
-    this.machines.set(machineId, {
-      ...m,
-      used: {
-        cpu: m.used.cpu + sign * r.cpu,
-        memory: m.used.memory + sign * r.memory,
-        gpu: m.used.gpu + sign * r.gpu,
-        disk: m.used.disk + sign * r.disk,
-      },
-      tasks: m.tasks + sign,
-    });
+    m.used.cpu += sign * r.cpu;
+    m.used.memory += sign * r.memory;
+    m.used.gpu += sign * r.gpu;
+    m.used.disk += sign * r.disk;
+    m.tasks += sign;
   }
 
   #count(jobId: number, machineId: number, delta: number): void {
