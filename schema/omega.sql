@@ -10,7 +10,7 @@ table omega.claims (cell omega.name not null, task_id bigint not null, job_id bi
 
 table omega.events (cell omega.name not null, id bigint not null, job_id bigint not null, task_id bigint, task_index integer, kind text not null, machine text, reason text, at timestamp with time zone not null default now())
 
-table omega.jobs (cell omega.name not null, id bigint not null, tenant_id bigint not null, name text not null default ''::text, priority integer not null, scheduler omega.name not null, task_count integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, selector jsonb not null default '{}'::jsonb, affinity jsonb not null default '[]'::jsonb, tolerations jsonb not null default '[]'::jsonb, max_per_machine integer, spread_by text, gang_min integer, state text not null default 'pending'::text, pending_count integer not null, lease_owner text, lease_expires timestamp with time zone, blocked boolean not null default false, created_at timestamp with time zone not null default now(), updated_at timestamp with time zone not null default now(), max_retries integer not null default 3, runtime_min_ms bigint, runtime_max_ms bigint, started_at timestamp with time zone, succeeded_count integer not null default 0, failed_count integer not null default 0, client_token text, request_hash bytea, blocked_epoch bigint, locality jsonb)
+table omega.jobs (cell omega.name not null, id bigint not null, tenant_id bigint not null, name text not null default ''::text, priority integer not null, scheduler omega.name not null, task_count integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, selector jsonb not null default '{}'::jsonb, affinity jsonb not null default '[]'::jsonb, tolerations jsonb not null default '[]'::jsonb, max_per_machine integer, spread_by text, gang_min integer, state text not null default 'pending'::text, pending_count integer not null, lease_owner text, lease_expires timestamp with time zone, blocked boolean not null default false, created_at timestamp with time zone not null default now(), updated_at timestamp with time zone not null default now(), max_retries integer not null default 3, runtime_min_ms bigint, runtime_max_ms bigint, started_at timestamp with time zone, succeeded_count integer not null default 0, failed_count integer not null default 0, client_token text, request_hash bytea, blocked_epoch bigint, max_unavailable integer, locality jsonb)
 
 table omega.machine_agents (cell omega.name not null, machine_id bigint not null, last_heartbeat timestamp with time zone, lost_at timestamp with time zone, lost_from text, generation bigint not null default 0)
 
@@ -19,6 +19,8 @@ table omega.machine_removals (cell omega.name not null, machine_id bigint not nu
 table omega.machine_watch (singleton boolean not null default true, watching_since timestamp with time zone not null, checked_at timestamp with time zone not null)
 
 table omega.machines (cell omega.name not null, id bigint not null, name text not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, used_cpu bigint not null default 0, used_memory bigint not null default 0, used_gpu bigint not null default 0, used_disk bigint not null default 0, tasks integer not null default 0, labels jsonb not null default '{}'::jsonb, taints jsonb not null default '[]'::jsonb, state text not null default 'up'::text, version bigint not null default 1, changed_xid xid8 not null default pg_current_xact_id(), created_at timestamp with time zone not null default now(), max_tasks integer not null default 110)
+
+table omega.moves (cell omega.name not null, id bigint not null, task_id bigint not null, job_id bigint not null, from_machine bigint not null, to_machine bigint not null, was_running boolean not null, scheduler omega.name not null, strategy text not null default ''::text, plan_id bigint not null, moved_at timestamp with time zone not null default now())
 
 table omega.plans (cell omega.name not null, id bigint not null, scheduler omega.name not null, worker text not null default ''::text, transaction_mode text not null, conflict_mode text not null, attempted integer not null, committed integer not null, rejected jsonb not null default '{}'::jsonb, evicted integer not null default 0, committed_at timestamp with time zone not null default now(), duration_ms double precision not null default 0)
 
@@ -60,7 +62,7 @@ constraint claims_cell_task_id_fkey on omega.claims: FOREIGN KEY (cell, task_id)
 
 constraint claims_pkey on omega.claims: PRIMARY KEY (cell, task_id)
 
-constraint events_kind_check on omega.events: CHECK ((kind = ANY (ARRAY['submitted'::text, 'pending'::text, 'placed'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text, 'retried'::text, 'lost'::text, 'preempted'::text, 'returned'::text])))
+constraint events_kind_check on omega.events: CHECK ((kind = ANY (ARRAY['submitted'::text, 'pending'::text, 'placed'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text, 'retried'::text, 'lost'::text, 'preempted'::text, 'returned'::text, 'moved'::text])))
 
 constraint events_pkey on omega.events: PRIMARY KEY (cell, id)
 
@@ -87,6 +89,8 @@ constraint jobs_locality_check on omega.jobs: CHECK ((jsonb_typeof(locality) = '
 constraint jobs_max_per_machine_check on omega.jobs: CHECK (((max_per_machine >= 1) AND (max_per_machine <= 100000)))
 
 constraint jobs_max_retries_check on omega.jobs: CHECK (((max_retries >= 0) AND (max_retries <= 100)))
+
+constraint jobs_max_unavailable_check on omega.jobs: CHECK (((max_unavailable >= 0) AND (max_unavailable <= 100000)))
 
 constraint jobs_name_check on omega.jobs: CHECK ((length(name) <= 253))
 
@@ -161,6 +165,10 @@ constraint machines_used_disk on omega.machines: CHECK (((used_disk >= 0) AND (u
 constraint machines_used_gpu on omega.machines: CHECK (((used_gpu >= 0) AND (used_gpu <= (gpu)::bigint)))
 
 constraint machines_used_memory on omega.machines: CHECK (((used_memory >= 0) AND (used_memory <= (memory)::bigint)))
+
+constraint moves_pkey on omega.moves: PRIMARY KEY (cell, id)
+
+constraint moves_strategy_check on omega.moves: CHECK ((length(strategy) <= 100))
 
 constraint plans_attempted_check on omega.plans: CHECK ((attempted >= 0))
 
@@ -318,6 +326,12 @@ CREATE INDEX machines_changed ON omega.machines USING btree (cell, changed_xid)
 
 CREATE UNIQUE INDEX machines_pkey ON omega.machines USING btree (cell, id)
 
+CREATE INDEX moves_by_task ON omega.moves USING btree (cell, task_id, moved_at)
+
+CREATE INDEX moves_by_time ON omega.moves USING btree (cell, moved_at)
+
+CREATE UNIQUE INDEX moves_pkey ON omega.moves USING btree (cell, id)
+
 CREATE INDEX plans_by_scheduler ON omega.plans USING btree (scheduler)
 
 CREATE UNIQUE INDEX plans_pkey ON omega.plans USING btree (cell, id)
@@ -357,6 +371,13 @@ view omega.cell_usage as SELECT c.name AS cell,
    FROM (omega.cells c
      LEFT JOIN omega.machines m ON (((m.cell)::text = (c.name)::text)))
   GROUP BY c.name;
+
+view omega.disruption as SELECT j.cell,
+    j.id AS job_id,
+    j.max_unavailable,
+    omega.job_unavailable((j.cell)::text, j.id) AS unavailable
+   FROM omega.jobs j
+  WHERE ((j.max_unavailable IS NOT NULL) AND (j.state = ANY (ARRAY['placed'::text, 'running'::text, 'pending'::text])));
 
 view omega.machine_usage as SELECT m.cell,
     m.name AS machine,
@@ -1046,6 +1067,51 @@ AS $function$
   select least(coalesce(p_lending_limit, p_nominal), greatest(p_nominal - p_used, 0)) - greatest(p_used - p_nominal, 0)
 $function$
 
+CREATE OR REPLACE FUNCTION omega.commit_move(p_cell text, p_scheduler text, p_task_id bigint, p_from bigint, p_to bigint, p_to_version bigint DEFAULT NULL::bigint, p_for_job bigint DEFAULT NULL::bigint, p_strategy text DEFAULT ''::text, p_worker text DEFAULT ''::text, p_conflict_mode text DEFAULT 'fine'::text)
+ RETURNS TABLE(task_id bigint, from_machine bigint, to_machine bigint, outcome text, reason text)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET jit TO 'off'
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  started timestamptz := clock_timestamp();
+  v_reason text;
+  v_plan_id bigint;
+  busy bigint[];
+begin
+  if p_task_id is null or p_from is null or p_to is null then
+    raise exception using errcode = 'OM422', message = 'a move needs a task, a machine to leave and one to go to';
+  end if;
+  if p_conflict_mode not in ('fine', 'coarse') then
+    raise exception using errcode = 'OM422', message = format('unknown conflict mode %L', p_conflict_mode);
+  end if;
+  -- Locks: the cell's move lock (see move_lock_key), then commit_plan's order (job, machines SKIP
+  -- LOCKED, quotas), then the cell row (capacity_freed).
+  perform pg_advisory_xact_lock(omega.move_lock_key(p_cell));
+  busy := omega.plan_lock(p_cell, array[p_task_id], array[p_from, p_to], array[p_task_id]);
+  if cardinality(busy) > 0 then
+    v_reason := 'machine_busy';
+  end if;
+  v_reason := coalesce(v_reason, omega.move_verdict(p_cell, p_scheduler, p_task_id, p_from, p_to, p_for_job));
+  if v_reason is null then
+    v_reason := omega.move_probe(p_cell, p_task_id, p_to, p_to_version, p_conflict_mode);
+  end if;
+  v_plan_id := nextval(pg_get_serial_sequence('omega.plans', 'id'));
+  if v_reason is null then
+    perform omega.move_apply(p_cell, p_scheduler, v_plan_id, p_task_id, p_from, p_to, p_strategy);
+  end if;
+  insert into omega.plans (cell, id, scheduler, worker, transaction_mode, conflict_mode, attempted, committed,
+    rejected, evicted, duration_ms)
+  overriding system value
+  values (p_cell, v_plan_id, p_scheduler, p_worker, 'all-or-nothing', p_conflict_mode, 1, (v_reason is null)::integer,
+    case when v_reason is null then '{}'::jsonb else jsonb_build_object(v_reason, 1) end,
+    (v_reason is null)::integer, extract(epoch from clock_timestamp() - started) * 1000);
+  return query select p_task_id, p_from, p_to, case when v_reason is null then 'moved' else 'rejected' end, v_reason;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.commit_plan(p_cell text, p_scheduler text, p_task_ids bigint[], p_machine_ids bigint[], p_machine_versions bigint[], p_transaction_mode text DEFAULT 'incremental'::text, p_conflict_mode text DEFAULT 'fine'::text, p_worker text DEFAULT ''::text, p_victim_ids bigint[] DEFAULT '{}'::bigint[], p_victim_for bigint[] DEFAULT '{}'::bigint[])
  RETURNS TABLE(task_id bigint, machine_id bigint, outcome text, reason text)
  LANGUAGE plpgsql
@@ -1341,6 +1407,14 @@ AS $function$
   order by d.ord
 $function$
 
+CREATE OR REPLACE FUNCTION omega.disruption_allows(p_max_unavailable integer, p_unavailable integer, p_running boolean)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select not p_running or p_max_unavailable is null or p_unavailable + 1 <= p_max_unavailable
+$function$
+
 CREATE OR REPLACE FUNCTION omega.events_refuse_update()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1526,6 +1600,16 @@ begin
   return new;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.job_unavailable(p_cell text, p_job_id bigint)
+ RETURNS integer
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select count(*)::integer from omega.tasks t
+  where t.cell = p_cell and t.job_id = p_job_id and t.state = 'placed'
+    and exists (select from omega.moves mv where mv.cell = p_cell and mv.task_id = t.id and mv.was_running)
+$function$
+
 CREATE OR REPLACE FUNCTION omega.lease_jobs(p_cell text, p_scheduler text, p_owner text, p_limit integer, p_lease_seconds integer)
  RETURNS SETOF omega.jobs
  LANGUAGE plpgsql
@@ -1687,6 +1771,14 @@ begin
   return true;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.may_move_for(p_moved integer, p_for integer)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select p_moved <= p_for
+$function$
+
 CREATE OR REPLACE FUNCTION omega.may_preempt(p_victim integer, p_preemptor integer)
  RETURNS boolean
  LANGUAGE sql
@@ -1712,6 +1804,130 @@ AS $function$
         and (vq.used_cpu > vq.nominal_cpu or vq.used_memory > vq.nominal_memory
              or vq.used_gpu > vq.nominal_gpu or vq.used_disk > vq.nominal_disk))
 $function$
+
+CREATE OR REPLACE FUNCTION omega.move_apply(p_cell text, p_scheduler text, p_plan_id bigint, p_task_id bigint, p_from bigint, p_to bigint, p_strategy text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+declare
+  v_claim omega.claims;
+  v_task omega.tasks;
+  v_from_name text;
+  v_to_name text;
+begin
+  select * into v_claim from omega.claims c where c.cell = p_cell and c.task_id = p_task_id;
+  select * into v_task from omega.tasks t where t.cell = p_cell and t.id = p_task_id;
+  select m.name into v_from_name from omega.machines m where m.cell = p_cell and m.id = p_from;
+  select m.name into v_to_name from omega.machines m where m.cell = p_cell and m.id = p_to;
+  perform omega.release_claims(p_cell, array[p_task_id]);
+  insert into omega.claims (cell, task_id, job_id, machine_id, tenant_id, priority, cpu, memory, gpu, disk,
+    scheduler, plan_id)
+  values (p_cell, p_task_id, v_claim.job_id, p_to, v_claim.tenant_id, v_claim.priority, v_claim.cpu,
+    v_claim.memory, v_claim.gpu, v_claim.disk, p_scheduler, p_plan_id);
+  update omega.machines m
+  set used_cpu = m.used_cpu + v_claim.cpu, used_memory = m.used_memory + v_claim.memory,
+      used_gpu = m.used_gpu + v_claim.gpu, used_disk = m.used_disk + v_claim.disk, tasks = m.tasks + 1
+  where m.cell = p_cell and m.id = p_to;
+  insert into omega.moves (cell, task_id, job_id, from_machine, to_machine, was_running, scheduler, strategy, plan_id)
+  values (p_cell, p_task_id, v_claim.job_id, p_from, p_to, v_task.state = 'running', p_scheduler,
+    left(coalesce(p_strategy, ''), 100), p_plan_id);
+  insert into omega.events (cell, job_id, task_id, task_index, kind, machine, reason)
+  values (p_cell, v_claim.job_id, p_task_id, v_task.index, 'moved', v_to_name,
+    format('moved from %s by %s%s', v_from_name, p_scheduler,
+      case when coalesce(p_strategy, '') <> '' then format(' (%s)', p_strategy) else '' end));
+  update omega.tasks t set state = 'placed', reason = format('moved from %s', v_from_name)
+  where t.cell = p_cell and t.id = p_task_id;
+  -- The machine it left has room now: blocked work (the gang a Defragment move makes room for) wakes.
+  perform omega.capacity_freed(p_cell);
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.move_lock_key(p_cell text)
+ RETURNS bigint
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select hashtextextended('omega.moves:' || p_cell, 0)
+$function$
+
+CREATE OR REPLACE FUNCTION omega.move_probe(p_cell text, p_task_id bigint, p_to bigint, p_to_version bigint, p_conflict_mode text)
+ RETURNS text
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_reason text;
+begin
+  begin
+    perform omega.release_claims(p_cell, array[p_task_id]);
+    update omega.tasks t set state = 'pending' where t.cell = p_cell and t.id = p_task_id;
+    select d.reason into v_reason
+    from omega.decide_plan(p_cell, array[p_task_id], array[p_to], array[coalesce(p_to_version, 0)],
+      'all-or-nothing', p_conflict_mode, '{}', '{}', '{}') d;
+    raise exception using errcode = 'OMPRB', message = 'move probe: always rolled back';
+  exception when sqlstate 'OMPRB' then
+    null;
+  end;
+  return v_reason;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.move_verdict(p_cell text, p_scheduler text, p_task_id bigint, p_from bigint, p_to bigint, p_for_job bigint)
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+declare
+  v_task omega.tasks;
+  v_claim omega.claims;
+  v_job omega.jobs;
+  v_for_priority integer;
+  v_settings jsonb;
+  v_cooldown interval;
+  v_limit integer;
+begin
+  select * into v_task from omega.tasks t where t.cell = p_cell and t.id = p_task_id;
+  if v_task.id is null then
+    return 'task_not_found';
+  end if;
+  select * into v_claim from omega.claims c where c.cell = p_cell and c.task_id = p_task_id;
+  if v_claim.task_id is null or v_task.state not in ('placed', 'running') then
+    return 'task_not_placed';
+  elsif v_claim.machine_id <> p_from then
+    return 'claim_moved';
+  elsif p_from = p_to then
+    return 'same_machine';
+  end if;
+  if p_for_job is not null then
+    select j.priority into v_for_priority from omega.jobs j where j.cell = p_cell and j.id = p_for_job;
+    if v_for_priority is null or not omega.may_move_for(v_claim.priority, v_for_priority) then
+      return 'priority';
+    end if;
+  end if;
+  select * into v_job from omega.jobs j where j.cell = p_cell and j.id = v_task.job_id;
+  if v_job.max_unavailable is not null and not omega.disruption_allows(v_job.max_unavailable,
+       omega.job_unavailable(p_cell, v_job.id), v_task.state = 'running') then
+    return 'disruption_budget';
+  end if;
+  select s.profile -> 'rebalance' into v_settings from omega.schedulers s where s.name = p_scheduler;
+  v_cooldown := make_interval(secs => coalesce((v_settings ->> 'cooldownSeconds')::double precision, 600));
+  v_limit := coalesce((v_settings ->> 'maxMovesPerMinute')::integer, 60);
+  if exists (select from omega.moves mv
+             where mv.cell = p_cell and mv.task_id = p_task_id and mv.moved_at > now() - v_cooldown) then
+    return 'recently_moved';
+  end if;
+  if exists (select from omega.moves mv
+             where mv.cell = p_cell and mv.moved_at > now() - v_cooldown
+               and mv.from_machine = p_to and mv.to_machine = p_from) then
+    return 'undoes_recent_move';
+  end if;
+  if (select count(*) from omega.moves mv where mv.cell = p_cell and mv.moved_at > now() - interval '1 minute')
+     >= v_limit then
+    return 'rate_limited';
+  end if;
+  return null;
+end $function$
 
 CREATE OR REPLACE FUNCTION omega.notify_events()
  RETURNS trigger
@@ -1779,6 +1995,30 @@ begin
   )
   select coalesce(array_agg(id), '{}') into parked from done;
   return parked;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.parse_disruption_budget(p_spec jsonb)
+ RETURNS integer
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+begin
+  if p_spec ? 'scheduler' and exists (select from omega.schedulers s
+      where s.name = p_spec ->> 'scheduler' and s.profile ->> 'kind' = 'rebalance') then
+    raise exception using errcode = 'OM422',
+      message = format('scheduler: %L moves running work and places no job; name a placing scheduler such as batch or service',
+        p_spec ->> 'scheduler');
+  end if;
+  if not p_spec ? 'disruptionBudget' then
+    return null;
+  end if;
+  if jsonb_typeof(p_spec -> 'disruptionBudget') is distinct from 'object'
+     or exists (select from jsonb_object_keys(p_spec -> 'disruptionBudget') k where k <> 'maxUnavailable')
+     or not omega.is_whole(p_spec -> 'disruptionBudget' -> 'maxUnavailable', 0, 100000) then
+    raise exception using errcode = 'OM422',
+      message = 'disruptionBudget.maxUnavailable: a whole number from 0 to 100000 is required';
+  end if;
+  return (p_spec -> 'disruptionBudget' ->> 'maxUnavailable')::integer;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.parse_duration_ms(v jsonb, field text)
@@ -3021,6 +3261,7 @@ declare
   v_hash bytea;
   v_existing omega.jobs;
   v_runtime bigint[];
+  v_max_unavailable integer;
   v_job_id bigint;
 begin
   if jsonb_typeof(p_spec) is distinct from 'object' then
@@ -3032,6 +3273,7 @@ begin
   if p_spec ? 'runtime' then
     v_runtime := omega.parse_runtime(p_spec -> 'runtime');
   end if;
+  v_max_unavailable := omega.parse_disruption_budget(p_spec);
   if p_client_token is not null then
     if p_client_token !~ '^[\x21-\x7e]{1,255}$' then
       raise exception using errcode = 'OM422', message = 'client_token: 1-255 visible ASCII characters are required';
@@ -3053,12 +3295,12 @@ begin
     end if;
   end if;
 
-  v_job_id := omega.submit_job_core(p_tenant, p_spec - 'maxRetries' - 'runtime');
-  if p_client_token is not null or p_spec ? 'maxRetries' or v_runtime is not null then
+  v_job_id := omega.submit_job_core(p_tenant, p_spec - 'maxRetries' - 'runtime' - 'disruptionBudget');
+  if p_client_token is not null or p_spec ? 'maxRetries' or v_runtime is not null or v_max_unavailable is not null then
     update omega.jobs
     set max_retries = coalesce((p_spec ->> 'maxRetries')::integer, max_retries),
         runtime_min_ms = v_runtime[1], runtime_max_ms = v_runtime[2],
-        client_token = p_client_token, request_hash = v_hash
+        client_token = p_client_token, request_hash = v_hash, max_unavailable = v_max_unavailable
     where cell = p_spec ->> 'cell' and id = v_job_id;
   end if;
   return v_job_id;
@@ -3462,6 +3704,8 @@ grant execute on function omega.cohort_settle(text,text,text) to public
 
 grant execute on function omega.cohort_slack(numeric,numeric,numeric) to public
 
+grant execute on function omega.commit_move(text,text,bigint,bigint,bigint,bigint,bigint,text,text,text) to omega_scheduler
+
 grant execute on function omega.commit_plan(text,text,bigint[],bigint[],bigint[],text,text,text,bigint[],bigint[]) to omega_scheduler
 
 grant execute on function omega.constraints_match(jsonb,jsonb,jsonb,jsonb,jsonb) to public
@@ -3469,6 +3713,8 @@ grant execute on function omega.constraints_match(jsonb,jsonb,jsonb,jsonb,jsonb)
 grant execute on function omega.create_cell(text) to omega_api
 
 grant execute on function omega.decide_plan(text,bigint[],bigint[],bigint[],text,text,bigint[],bigint[],text[]) to public
+
+grant execute on function omega.disruption_allows(integer,integer,boolean) to public
 
 grant execute on function omega.events_refuse_update() to public
 
@@ -3482,6 +3728,8 @@ grant execute on function omega.is_whole(jsonb,numeric,numeric) to public
 
 grant execute on function omega.job_started_stays_running() to public
 
+grant execute on function omega.job_unavailable(text,bigint) to public
+
 grant execute on function omega.lease_jobs(text,text,text,integer,integer) to omega_scheduler
 
 grant execute on function omega.lease_work(text,text,text,integer,integer) to omega_scheduler
@@ -3490,13 +3738,25 @@ grant execute on function omega.machine_counts_in_capacity() to public
 
 grant execute on function omega.mark_machine_lost(text,bigint,interval) to omega_scheduler
 
+grant execute on function omega.may_move_for(integer,integer) to public
+
 grant execute on function omega.may_preempt(integer,integer) to public
 
 grant execute on function omega.may_reclaim(text,bigint,integer,bigint,integer) to public
 
+grant execute on function omega.move_apply(text,text,bigint,bigint,bigint,bigint,text) to public
+
+grant execute on function omega.move_lock_key(text) to public
+
+grant execute on function omega.move_probe(text,bigint,bigint,bigint,text) to public
+
+grant execute on function omega.move_verdict(text,text,bigint,bigint,bigint,bigint) to public
+
 grant execute on function omega.park_job(text,bigint,text,bigint,text) to omega_scheduler
 
 grant execute on function omega.park_jobs(text,bigint[],text,bigint,text[]) to omega_scheduler
+
+grant execute on function omega.parse_disruption_budget(jsonb) to public
 
 grant execute on function omega.parse_duration_ms(jsonb,text) to public
 
@@ -3608,6 +3868,8 @@ grant select on table omega.machine_watch to omega_api, omega_reader, omega_sche
 
 grant select on table omega.machines to omega_api, omega_reader, omega_scheduler
 
+grant select on table omega.moves to omega_api, omega_reader, omega_scheduler
+
 grant select on table omega.plans to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.quotas to omega_api, omega_reader, omega_scheduler
@@ -3621,6 +3883,8 @@ grant select on table omega.tenant_usage to omega_api, omega_reader, omega_sched
 grant select on table omega.tenants to omega_api
 
 grant select on view omega.cell_usage to omega_api, omega_reader, omega_scheduler
+
+grant select on view omega.disruption to omega_api, omega_reader, omega_scheduler
 
 grant select on view omega.machine_usage to omega_api, omega_reader, omega_scheduler
 

@@ -18,6 +18,7 @@ import { healthRoutes } from "./routes/health.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { machineRoutes } from "./routes/machines.ts";
 import { quotaRoutes } from "./routes/quotas.ts";
+import { rebalanceRoutes } from "./routes/rebalance.ts";
 import { schedulerRoutes } from "./routes/schedulers.ts";
 import { tenantRoutes } from "./routes/tenants.ts";
 import { SubmissionBatcher } from "./submission-batcher.ts";
@@ -135,6 +136,7 @@ export function createApp({
     quotaRoutes,
     jobRoutes,
     schedulerRoutes,
+    rebalanceRoutes,
     agentRoutes,
   ]) {
     app.use(routes(ctx));

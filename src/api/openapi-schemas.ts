@@ -103,8 +103,46 @@ const jobDetail = {
 const taskStates = { enum: ["pending", "placed", "running", "succeeded", "failed", "cancelled"] };
 const nullable = (schema: Schema) => ({ oneOf: [schema, { type: "null" }] });
 
+const cellMetrics = object(
+  {
+    utilisationSpread: {
+      type: "number",
+      description: "Highest minus lowest utilisation of the up machines.",
+    },
+    utilisationStddev: { type: "number" },
+    emptyMachines: int,
+    spreadExcess: { type: "integer", description: "Tasks beyond their job's spread share or maxPerMachine." },
+    strandedGpus: { type: "integer", description: "GPUs free on machines where no pending GPU task fits." },
+    largestPendingFits: { type: "boolean", description: "The largest pending gang or GPU job has room." },
+  },
+  "Utilisation of a machine: its fullest dimension (cpu, memory, gpu), used / capacity.",
+);
+
 export const schemas: Record<string, Schema> = {
   JobSpec: fromZod(jobSpecSchema),
+  RebalancePlan: object({
+    cell: str,
+    scheduler: str,
+    dryRun: { type: "boolean" },
+    strategies: {
+      type: "array",
+      items: { enum: ["Defragment", "RemoveDuplicates", "LowNodeUtilization", "HighNodeUtilization"] },
+    },
+    moves: {
+      type: "array",
+      items: object({
+        taskId: int,
+        jobId: int,
+        from: str,
+        to: str,
+        strategy: str,
+        forJob: nullable(int),
+        why: str,
+      }),
+    },
+    before: cellMetrics,
+    after: cellMetrics,
+  }),
   HeartbeatBody: fromZod(heartbeatBodySchema),
   TaskReportBody: fromZod(taskReportBodySchema),
   AgentToken: object({

@@ -112,6 +112,21 @@ const paths = {
       responses: { ...ok("the fit", ref("Capacity")), ...errors(401, 404, 422) },
     }),
   },
+  "/v1/cells/{cell}/rebalance": {
+    get: op("The moves the rebalancer would make now, and how the cell would change (a dry run)", "admin", {
+      parameters: [
+        cell,
+        {
+          ...queryParam("dryRun", "must be true: moves are made by the rebalance scheduler", {
+            enum: ["true"],
+          }),
+          required: true,
+        },
+        queryParam("scheduler", "the rebalancing scheduler whose settings to use (Default: rebalance)"),
+      ],
+      responses: { ...ok("the moves", ref("RebalancePlan")), ...errors(401, 403, 404, 422) },
+    }),
+  },
   "/v1/cells/{cell}/machines": {
     get: op("Machines with capacity, usage and state", "any", {
       parameters: [
@@ -465,6 +480,7 @@ const operations: Record<string, [string, string]> = {
   "POST /v1/cells": ["createCell", "Cells"],
   "GET /v1/cells/{cell}": ["getCell", "Cells"],
   "GET /v1/cells/{cell}/capacity": ["getCellCapacity", "Cells"],
+  "GET /v1/cells/{cell}/rebalance": ["getCellRebalance", "Cells"],
   "GET /v1/cells/{cell}/machines": ["listMachines", "Machines"],
   "PUT /v1/cells/{cell}/machines/{name}": ["putMachine", "Machines"],
   "DELETE /v1/cells/{cell}/machines/{name}": ["removeMachine", "Machines"],

@@ -221,6 +221,19 @@ export function benchCommand(): Command {
       );
     });
 
+  bench
+    .command("rebalance")
+    .description(
+      "the rebalancer: each strategy on a cell laid out badly for it, rebalanced until it settles; each metric before, after and per moved task",
+    )
+    .option("--machines <n>", "machines in the cell (Default: 1000)", positiveInt, 1_000)
+    .option("--periods <n>", "periods at most per case (Default: 20)", positiveInt, 20)
+    .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing about speed")
+    .action(async ({ quick, ...options }) => {
+      const { runRebalanceBench } = await import("../bench/rebalance.ts");
+      await runRebalanceBench(quick ? { ...options, machines: 20, periods: 5 } : options);
+    });
+
   // One pessimistic scheduler of the throughput baseline; started by the bench, not by people.
   bench
     .command("pessimistic-worker", { hidden: true })

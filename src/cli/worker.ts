@@ -5,6 +5,7 @@ import { createPool } from "../db/pool.ts";
 import { whenDatabaseAnswers } from "../db/when-database-answers.ts";
 import { databaseUrlOrLocal } from "../instance/local.ts";
 import { type Logger, logFor } from "../log.ts";
+import type { RebalanceProfile } from "../rebalance/profile.ts";
 import { duration, positiveInt } from "./args.ts";
 import { onShutdown } from "./shutdown.ts";
 import { surviveDatabaseOutages } from "./survive-outages.ts";
@@ -18,12 +19,16 @@ interface WorkerOptions {
   checkEvery?: number;
   metricsPort?: number;
   metricsHost: string;
+  period?: number;
 }
 
 export function workerCommand(): Command {
   return new Command("worker")
     .description("run one scheduler worker process (start as many as you like, of any schedulers)")
-    .requiredOption("--scheduler <name>", "scheduler profile to run: batch, service, or one from --profiles")
+    .requiredOption(
+      "--scheduler <name>",
+      "scheduler profile to run: batch, service, rebalance (moves running work), or one from --profiles",
+    )
     .option("--profiles <file>", "JSON file of scheduler profiles (merged over the built-in ones)")
     .option(
       "--cells <cells>",
@@ -52,14 +57,28 @@ export function workerCommand(): Command {
       process.env.OMEGA_METRICS_PORT ? positiveInt(process.env.OMEGA_METRICS_PORT) : undefined,
     )
     .option("--metrics-host <host>", "address the metrics port listens on (Default: 0.0.0.0)", "0.0.0.0")
+    .option(
+      "--period <duration>",
+      "a rebalancing scheduler's period, over its profile's (Default: the profile's, 10s for rebalance)",
+      duration,
+    )
     .action(async (options: WorkerOptions) => {
       // Loaded on use: `omega migrate` should not pay for the HTTP stack or the queue.
       const { startSchedulerWorker } = await import("../queue/scheduler-worker.ts");
-      const { loadProfile } = await import("../scheduler/profile-config.ts");
+      const { loadAnyProfile } = await import("../scheduler/profile-config.ts");
       const { serveMetrics } = await import("../metrics/server.ts");
       const log = logFor(`worker:${options.scheduler}`);
       surviveDatabaseOutages(log);
-      const profile = await loadProfile(options.scheduler, options.profiles);
+      const loaded = await loadAnyProfile(options.scheduler, options.profiles);
+      if (loaded.kind === "rebalance") {
+        const period = options.period ?? loaded.rebalance.periodMs;
+        return runRebalanceWorkers(
+          { ...loaded, rebalance: { ...loaded.rebalance, periodMs: period } },
+          options,
+          log,
+        );
+      }
+      const profile = loaded;
       const databases = await workerDatabases(options.cells, log);
       const maintenance = {
         lostAfterMs: options.lostAfter ?? duration(process.env.OMEGA_LOST_AFTER ?? "30s"),
@@ -101,6 +120,40 @@ export function workerCommand(): Command {
       // Started by `omega start`: it prints its banner once every worker says it is ready.
       process.send?.({ omega: "ready" });
     });
+}
+
+/** `omega worker --scheduler rebalance`: one rebalancing worker per database, in this process. */
+async function runRebalanceWorkers(
+  profile: RebalanceProfile,
+  options: WorkerOptions,
+  log: Logger,
+): Promise<void> {
+  const { startRebalanceWorker } = await import("../queue/rebalance-worker.ts");
+  const { serveMetrics } = await import("../metrics/server.ts");
+  const databases = await workerDatabases(options.cells, log);
+  const metrics = options.metricsPort
+    ? await serveMetrics(options.metricsPort, options.metricsHost, log)
+    : undefined;
+  const running: { stop(): Promise<void> }[] = [];
+  const stopAll = () => Promise.all(running.map((r) => r.stop()));
+  for (const url of databases) {
+    const pool = createPool(url, { max: 4, name: `omega-worker-${profile.name}` });
+    const worker = await whenDatabaseAnswers(log, async () => {
+      await ensureMigrated(pool);
+      return startRebalanceWorker({ pool, profile, logger: log });
+    }).catch(async (error: unknown) => {
+      await pool.end();
+      await stopAll();
+      await metrics?.close();
+      throw error;
+    });
+    running.push({ stop: () => worker.stop().finally(() => pool.end()) });
+  }
+  onShutdown(log, async () => {
+    await stopAll();
+    await metrics?.close();
+  });
+  process.send?.({ omega: "ready" });
 }
 
 /**

@@ -72,6 +72,13 @@ export interface Claims {
   tenant_id: number;
 }
 
+export interface Disruption {
+  cell: string | null;
+  job_id: number | null;
+  max_unavailable: number | null;
+  unavailable: number | null;
+}
+
 export interface Events {
   at: Generated<Timestamp>;
   cell: string;
@@ -102,6 +109,7 @@ export interface Jobs {
   locality: Json | null;
   max_per_machine: number | null;
   max_retries: Generated<number>;
+  max_unavailable: number | null;
   memory: number | null;
   name: Generated<string>;
   pending_count: number;
@@ -183,6 +191,20 @@ export interface MachineWatch {
   checked_at: Timestamp;
   singleton: Generated<boolean>;
   watching_since: Timestamp;
+}
+
+export interface Moves {
+  cell: string;
+  from_machine: number;
+  id: Generated<number>;
+  job_id: number;
+  moved_at: Generated<Timestamp>;
+  plan_id: number;
+  scheduler: string;
+  strategy: Generated<string>;
+  task_id: number;
+  to_machine: number;
+  was_running: boolean;
 }
 
 export interface PendingTasks {
@@ -371,6 +393,7 @@ export interface DB {
   cell_usage: CellUsage;
   cells: Cells;
   claims: Claims;
+  disruption: Disruption;
   events: Events;
   jobs: Jobs;
   machine_agents: MachineAgents;
@@ -378,6 +401,7 @@ export interface DB {
   machine_usage: MachineUsage;
   machine_watch: MachineWatch;
   machines: Machines;
+  moves: Moves;
   pending_tasks: PendingTasks;
   placements: Placements;
   plans: Plans;

@@ -186,6 +186,13 @@ export const jobSpecSchema = z
         description:
           "machines holding the job's data: those whose label `label` is one of `values`; the flow scheduler prefers them (never a filter)",
       }),
+    disruptionBudget: z
+      .strictObject({ maxUnavailable: z.int().min(0).max(100_000) })
+      .optional()
+      .meta({
+        description:
+          "At most this many of the job's tasks away from a machine at once because of a rebalance (moved while running, not running again yet)",
+      }),
   })
   .superRefine((spec, ctx) => {
     if (spec.gang && spec.gang.minAvailable > spec.tasks) {

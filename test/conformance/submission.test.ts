@@ -79,6 +79,8 @@ const JOBS: [string, unknown, Verdict][] = [
     "refused",
   ],
   ["locality as a string", spec({ locality: "rack=r1" }), "refused"],
+  ["a disruption budget", spec({ disruptionBudget: { maxUnavailable: 1 } }), "accepted"],
+  ["a disruption budget of 0", spec({ disruptionBudget: { maxUnavailable: 0 } }), "accepted"],
 
   ["In with no values", constraints({ affinity: [{ key: "zone", op: "In" }] }), "refused"],
   [
@@ -149,6 +151,12 @@ const JOBS: [string, unknown, Verdict][] = [
   ["a numeric name", spec({ name: 5 }), "refused"],
   ["a runtime that is not a duration", spec({ runtime: "5x" }), "refused"],
   ["maxRetries 101", spec({ maxRetries: 101 }), "refused"],
+  ["a negative disruption budget", spec({ disruptionBudget: { maxUnavailable: -1 } }), "refused"],
+  ["a fractional disruption budget", spec({ disruptionBudget: { maxUnavailable: 0.5 } }), "refused"],
+  ["a disruption budget as a percentage", spec({ disruptionBudget: { maxUnavailable: "25%" } }), "refused"],
+  ["an unknown disruption budget field", spec({ disruptionBudget: { minAvailable: 1 } }), "refused"],
+  ["a disruption budget that is not an object", spec({ disruptionBudget: 1 }), "refused"],
+  ["the rebalancer as a job's scheduler", spec({ scheduler: "rebalance" }), "refused"],
 ];
 
 const resources = { cpu: "4", memory: "8Gi" };

@@ -271,9 +271,10 @@ describe("the HTTP API, end to end (no scheduler running: jobs stay pending)", (
   it("lists schedulers with their statistics", async () => {
     const reply = await api.call("GET", "/v1/schedulers", { token });
     expect(reply.status).toBe(200);
-    // The built-in profiles, seeded by the migrations (in name order).
+    // The built-in profiles, seeded by the migrations (SPEC: batch, service, and rebalance, which
+    // moves running work; flow, the min-cost-flow scheduler).
     expect(reply.body.schedulers.map((s: { name: string }) => s.name)).toEqual(
-      expect.arrayContaining(["batch", "flow", "service"]),
+      expect.arrayContaining(["batch", "flow", "rebalance", "service"]),
     );
     expect(reply.body.schedulers[0].stats).toMatchObject({
       plans: expect.any(Number),

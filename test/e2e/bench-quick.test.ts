@@ -206,4 +206,30 @@ describe("omega bench --quick", { timeout: 120_000 }, () => {
     expect(report.targetP99Ms).toBe(50);
     expect(output).toMatch(/quiet submit p99 [\d.]+ ms (meets|misses) the 50 ms target/);
   });
+  it("rebalance: each strategy repairs its layout, with every metric before, after and per moved task", async () => {
+    const { report, output } = await runQuick("rebalance");
+    const byCase = Object.fromEntries(report.rows.map((r: { case: string }) => [r.case, r]));
+    expect(Object.keys(byCase)).toEqual(["skewed", "sparse", "zone-back", "fragmented"]);
+    for (const row of report.rows) {
+      expect(row.moves).toBeGreaterThan(0);
+      expect(row.commitMsPerMove).toBeGreaterThan(0);
+      for (const m of [
+        "utilisationSpread",
+        "utilisationStddev",
+        "emptyMachines",
+        "spreadExcess",
+        "strandedGpus",
+      ])
+        expect(row[`${m}PerMove`]).toEqual(expect.any(Number));
+    }
+    expect(byCase.skewed.utilisationSpreadAfter).toBeLessThan(byCase.skewed.utilisationSpreadBefore);
+    expect(byCase.sparse.emptyMachinesAfter).toBeGreaterThan(byCase.sparse.emptyMachinesBefore);
+    expect(byCase["zone-back"]).toMatchObject({ spreadExcessAfter: 0 });
+    expect(byCase["zone-back"].spreadExcessBefore).toBeGreaterThan(0);
+    expect(byCase.fragmented).toMatchObject({
+      largestPendingFitsBefore: false,
+      largestPendingFitsAfter: true,
+    });
+    expect(output).toContain("improvement per moved task");
+  });
 });
