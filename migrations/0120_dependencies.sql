@@ -93,8 +93,8 @@ begin
   where j.cell = p_cell and j.id = p_job_id;
 end $$;
 
--- The last dependency of a job is met: its pending tasks go to the schedulers, and its reservations
--- become placements here, in the transaction that ended the predecessor. The caller holds the lock.
+-- The last dependency of a job is met (the caller has marked it): its pending tasks go to the
+-- schedulers, and its reservations become placements here, in the transaction that ended the predecessor. The caller holds the lock.
 create function omega.launch_dependent(p_cell text, p_job_id bigint) returns void
 language plpgsql as $$
 declare
@@ -109,7 +109,8 @@ begin
   on conflict (cell, machine_id) do update set generation = a.generation + 1;
   update omega.tasks t set held = false, reason = case when t.state = 'pending' then null else t.reason end
   where t.cell = p_cell and t.job_id = p_job_id and (t.held or t.state = 'pending');
-  update omega.jobs set state = case when pending_count = 0 then 'placed' else state end,
+  -- One statement: a job with no pending task is `placed` the moment it stops waiting.
+  update omega.jobs set waiting_on = 0, state = case when pending_count = 0 then 'placed' else state end,
     blocked = false, updated_at = now()
   where cell = p_cell and id = p_job_id
   returning * into j;
@@ -148,12 +149,11 @@ begin
       perform omega.fail_for_dependency(new.cell, d.job_id);
       continue;
     end if;
-    update omega.jobs set waiting_on = waiting_on - 1, updated_at = now()
-    where cell = new.cell and id = d.job_id
-    returning * into dep;
-    if dep.waiting_on = 0 then
+    if dep.waiting_on = 1 then
       perform omega.launch_dependent(new.cell, d.job_id);
     else
+      update omega.jobs set waiting_on = waiting_on - 1, updated_at = now()
+      where cell = new.cell and id = d.job_id;
       update omega.tasks set reason = omega.dependency_reason(new.cell, d.job_id)
       where cell = new.cell and job_id = d.job_id and state = 'pending';
     end if;

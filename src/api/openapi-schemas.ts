@@ -65,6 +65,18 @@ const job = object({
     oneOf: [object({ minMs: int, maxMs: int }), { type: "null" }],
     description: "Extension: how long a task runs on a simulated agent; null: until stopped.",
   },
+  dependsOn: {
+    type: "array",
+    description: "the jobs this one waits for, each with its condition and whether it is met",
+    items: object({
+      job: int,
+      condition: { enum: ["succeeded", "finished", "failed"] },
+      state: { enum: ["waiting", "met", "failed"] },
+    }),
+  },
+  prePlace: { type: "boolean", description: "reserves machines while its dependencies run" },
+  workflow: { type: ["integer", "null"], description: "the workflow that created it" },
+  reason: { type: ["string", "null"], description: "why it ended when its tasks do not say: dependency" },
   createdAt: time,
   updatedAt: time,
 });

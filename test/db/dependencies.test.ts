@@ -155,3 +155,40 @@ it("refuses another tenant's job as an unknown one, another cell's job, bad cond
   const after = await db.pool.query("select count(*)::int as n from omega.jobs");
   expect(after.rows[0].n).toBe(before.rows[0].n);
 });
+
+it("prePlace: the successor's tasks are placed as reservations, and become placements when the predecessor ends", async () => {
+  const a = await submitJob(db.pool, { maxRetries: 0 });
+  const b = await submitJob(db.pool, { tasks: 2, prePlace: true, dependsOn: [{ job: a }] });
+  expect(await leasable()).toEqual(expect.arrayContaining([a, b]));
+  const tasks = await pendingTaskIds(db.pool, b);
+  await commitPlan(
+    db.pool,
+    tasks.map((taskId) => ({ taskId, machineId: m1.id, version: 0 })),
+  );
+  expect(await job(b)).toMatchObject({ state: "pending", ready: false, waiting_on: 1 });
+  expect(await leasable()).not.toContain(b);
+  const claims = await db.pool.query("select count(*)::int as n from omega.claims where job_id = $1", [b]);
+  expect(claims.rows[0].n).toBe(2);
+  const seen = await db.pool.query("select t.held, t.state from omega.tasks t where t.job_id = $1", [b]);
+  expect(seen.rows).toEqual([
+    { held: true, state: "placed" },
+    { held: true, state: "placed" },
+  ]);
+  expect(await checkInvariants(db.pool)).toEqual([]);
+  await run(a, "succeeded");
+  expect(await job(b)).toMatchObject({ state: "placed", waiting_on: 0 });
+  const after = await db.pool.query("select held, state from omega.tasks where job_id = $1", [b]);
+  expect(after.rows).toEqual([
+    { held: false, state: "placed" },
+    { held: false, state: "placed" },
+  ]);
+  const kinds = await db.pool.query("select kind from omega.events where job_id = $1 order by id", [b]);
+  expect(kinds.rows.map((r) => r.kind)).toEqual([
+    "submitted",
+    "reserved",
+    "reserved",
+    "dependency-met",
+    "placed",
+  ]);
+  expect(await checkInvariants(db.pool)).toEqual([]);
+});
