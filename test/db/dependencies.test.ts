@@ -192,3 +192,32 @@ it("prePlace: the successor's tasks are placed as reservations, and become place
   ]);
   expect(await checkInvariants(db.pool)).toEqual([]);
 });
+
+it("a reservation is preemptible like its job: evicted by higher priority, its task waits again, still held", async () => {
+  const small = await makeMachine(db.pool, {
+    name: "small",
+    cpu: 1000,
+    memory: 1024,
+    labels: { size: "small" },
+  });
+  const a = await submitJob(db.pool, { maxRetries: 0 });
+  const low = await submitJob(db.pool, {
+    priority: 50,
+    prePlace: true,
+    dependsOn: [{ job: a }],
+    constraints: { selector: { size: "small" } },
+  });
+  const [reserved] = await pendingTaskIds(db.pool, low);
+  await commitPlan(db.pool, [{ taskId: reserved as number, machineId: small.id, version: 0 }]);
+  const high = await submitJob(db.pool, { priority: 150, constraints: { selector: { size: "small" } } });
+  const [task] = await pendingTaskIds(db.pool, high);
+  const outcome = await commitPlan(db.pool, [
+    { taskId: task as number, machineId: small.id, version: 0, victims: [reserved as number] },
+  ]);
+  expect(outcome[0]?.reason ?? null).toBeNull();
+  const back = await db.pool.query("select state, held from omega.tasks where id = $1", [reserved]);
+  expect(back.rows[0]).toEqual({ state: "pending", held: true });
+  expect(await job(low)).toMatchObject({ state: "pending", ready: true, waiting_on: 1 });
+  expect(await checkInvariants(db.pool)).toEqual([]);
+  for (const id of [a, low, high]) await db.pool.query("select omega.cancel_job($1)", [id]);
+});
