@@ -10,7 +10,9 @@ table omega.claims (cell omega.name not null, task_id bigint not null, job_id bi
 
 table omega.events (cell omega.name not null, id bigint not null, job_id bigint not null, task_id bigint, task_index integer, kind text not null, machine text, reason text, at timestamp with time zone not null default now())
 
-table omega.jobs (cell omega.name not null, id bigint not null, tenant_id bigint not null, name text not null default ''::text, priority integer not null, scheduler omega.name not null, task_count integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, selector jsonb not null default '{}'::jsonb, affinity jsonb not null default '[]'::jsonb, tolerations jsonb not null default '[]'::jsonb, max_per_machine integer, spread_by text, gang_min integer, state text not null default 'pending'::text, pending_count integer not null, lease_owner text, lease_expires timestamp with time zone, blocked boolean not null default false, created_at timestamp with time zone not null default now(), updated_at timestamp with time zone not null default now(), max_retries integer not null default 3, runtime_min_ms bigint, runtime_max_ms bigint, started_at timestamp with time zone, succeeded_count integer not null default 0, failed_count integer not null default 0, client_token text, request_hash bytea, blocked_epoch bigint, max_unavailable integer, locality jsonb)
+table omega.job_dependencies (cell omega.name not null, job_id bigint not null, depends_on bigint not null, condition text not null, state text not null default 'waiting'::text)
+
+table omega.jobs (cell omega.name not null, id bigint not null, tenant_id bigint not null, name text not null default ''::text, priority integer not null, scheduler omega.name not null, task_count integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, selector jsonb not null default '{}'::jsonb, affinity jsonb not null default '[]'::jsonb, tolerations jsonb not null default '[]'::jsonb, max_per_machine integer, spread_by text, gang_min integer, state text not null default 'pending'::text, pending_count integer not null, lease_owner text, lease_expires timestamp with time zone, blocked boolean not null default false, created_at timestamp with time zone not null default now(), updated_at timestamp with time zone not null default now(), max_retries integer not null default 3, runtime_min_ms bigint, runtime_max_ms bigint, started_at timestamp with time zone, succeeded_count integer not null default 0, failed_count integer not null default 0, client_token text, request_hash bytea, blocked_epoch bigint, waiting_on integer not null default 0, pre_place boolean not null default false, reason text, ready boolean default ((waiting_on = 0) OR (pre_place AND (pending_count > 0))), workflow_id bigint, workflow_step text, periodic_id bigint, max_unavailable integer, locality jsonb)
 
 table omega.machine_agents (cell omega.name not null, machine_id bigint not null, last_heartbeat timestamp with time zone, lost_at timestamp with time zone, lost_from text, generation bigint not null default 0)
 
@@ -22,17 +24,23 @@ table omega.machines (cell omega.name not null, id bigint not null, name text no
 
 table omega.moves (cell omega.name not null, id bigint not null, task_id bigint not null, job_id bigint not null, from_machine bigint not null, to_machine bigint not null, was_running boolean not null, scheduler omega.name not null, strategy text not null default ''::text, plan_id bigint not null, moved_at timestamp with time zone not null default now())
 
+table omega.periodic (cell omega.name not null, id bigint not null, tenant_id bigint not null, name omega.name not null, schedule text not null, time_zone text not null default 'UTC'::text, concurrency_policy text not null default 'Allow'::text, starting_deadline_seconds integer not null default 60, job_spec jsonb not null, suspended boolean not null default false, next_run_at timestamp with time zone not null, last_run_at timestamp with time zone, last_job_id bigint, created_at timestamp with time zone not null default now())
+
+table omega.periodic_launches (cell omega.name not null, periodic_id bigint not null, scheduled_at timestamp with time zone not null, outcome text not null, job_id bigint, reason text, launched_at timestamp with time zone not null default now())
+
 table omega.plans (cell omega.name not null, id bigint not null, scheduler omega.name not null, worker text not null default ''::text, transaction_mode text not null, conflict_mode text not null, attempted integer not null, committed integer not null, rejected jsonb not null default '{}'::jsonb, evicted integer not null default 0, committed_at timestamp with time zone not null default now(), duration_ms double precision not null default 0)
 
 table omega.quotas (cell omega.name not null, tenant_id bigint not null, band text not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, used_cpu bigint not null default 0, used_memory bigint not null default 0, used_gpu bigint not null default 0, used_disk bigint not null default 0, nominal_cpu omega.quantity, nominal_memory omega.quantity, nominal_gpu omega.quantity, nominal_disk omega.quantity, cohort omega.name, borrowing_limit_cpu bigint, borrowing_limit_memory bigint, borrowing_limit_gpu bigint, borrowing_limit_disk bigint, lending_limit_cpu bigint, lending_limit_memory bigint, lending_limit_gpu bigint, lending_limit_disk bigint)
 
 table omega.schedulers (name omega.name not null, profile jsonb not null default '{}'::jsonb, updated_at timestamp with time zone not null default now())
 
-table omega.tasks (cell omega.name not null, id bigint not null, job_id bigint not null, index integer not null, state text not null default 'pending'::text, pending_since timestamp with time zone not null default now(), reason text, attempts integer not null default 0, ran_on bigint)
+table omega.tasks (cell omega.name not null, id bigint not null, job_id bigint not null, index integer not null, state text not null default 'pending'::text, pending_since timestamp with time zone not null default now(), reason text, attempts integer not null default 0, ran_on bigint, held boolean not null default false)
 
 table omega.tenant_usage (cell omega.name not null, tenant_id bigint not null, shard smallint not null, cpu bigint not null default 0, memory bigint not null default 0, gpu bigint not null default 0, disk bigint not null default 0, tasks bigint not null default 0)
 
 table omega.tenants (id bigint not null, name omega.name not null, token_hash bytea not null, created_at timestamp with time zone not null default now(), max_priority integer not null default 199, max_tasks_per_job integer not null default 10000, max_pending_tasks integer not null default 100000, jobs_per_minute integer not null default 600, min_task_cpu bigint not null default 10, min_task_memory bigint not null default 0, weight double precision not null default 1)
+
+table omega.workflows (cell omega.name not null, id bigint not null, tenant_id bigint not null, name text not null, created_at timestamp with time zone not null default now())
 
 constraint name_check on -: CHECK ((VALUE ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'::text))
 
@@ -62,9 +70,21 @@ constraint claims_cell_task_id_fkey on omega.claims: FOREIGN KEY (cell, task_id)
 
 constraint claims_pkey on omega.claims: PRIMARY KEY (cell, task_id)
 
-constraint events_kind_check on omega.events: CHECK ((kind = ANY (ARRAY['submitted'::text, 'pending'::text, 'placed'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text, 'retried'::text, 'lost'::text, 'preempted'::text, 'returned'::text, 'moved'::text])))
+constraint events_kind_check on omega.events: CHECK ((kind = ANY (ARRAY['submitted'::text, 'pending'::text, 'placed'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text, 'retried'::text, 'lost'::text, 'preempted'::text, 'returned'::text, 'dependency-met'::text, 'dependency-failed'::text, 'launched'::text, 'reserved'::text, 'moved'::text])))
 
 constraint events_pkey on omega.events: PRIMARY KEY (cell, id)
+
+constraint job_dependencies_cell_depends_on_fkey on omega.job_dependencies: FOREIGN KEY (cell, depends_on) REFERENCES omega.jobs(cell, id)
+
+constraint job_dependencies_cell_job_id_fkey on omega.job_dependencies: FOREIGN KEY (cell, job_id) REFERENCES omega.jobs(cell, id)
+
+constraint job_dependencies_check on omega.job_dependencies: CHECK ((depends_on < job_id))
+
+constraint job_dependencies_condition_check on omega.job_dependencies: CHECK ((condition = ANY (ARRAY['succeeded'::text, 'finished'::text, 'failed'::text])))
+
+constraint job_dependencies_pkey on omega.job_dependencies: PRIMARY KEY (cell, job_id, depends_on)
+
+constraint job_dependencies_state_check on omega.job_dependencies: CHECK ((state = ANY (ARRAY['waiting'::text, 'met'::text, 'failed'::text])))
 
 constraint jobs_affinity_check on omega.jobs: CHECK ((jsonb_typeof(affinity) = 'array'::text))
 
@@ -73,8 +93,6 @@ constraint jobs_cell_fkey on omega.jobs: FOREIGN KEY (cell) REFERENCES omega.cel
 constraint jobs_check on omega.jobs: CHECK (((gang_min >= 1) AND (gang_min <= task_count)))
 
 constraint jobs_check1 on omega.jobs: CHECK (((pending_count >= 0) AND (pending_count <= task_count)))
-
-constraint jobs_check2 on omega.jobs: CHECK ((((state = 'pending'::text) = (pending_count > 0)) OR (state = 'cancelled'::text)))
 
 constraint jobs_check3 on omega.jobs: CHECK (((gang_min IS NULL) OR (gang_min <= task_count)))
 
@@ -93,6 +111,8 @@ constraint jobs_max_retries_check on omega.jobs: CHECK (((max_retries >= 0) AND 
 constraint jobs_max_unavailable_check on omega.jobs: CHECK (((max_unavailable >= 0) AND (max_unavailable <= 100000)))
 
 constraint jobs_name_check on omega.jobs: CHECK ((length(name) <= 253))
+
+constraint jobs_pending_state on omega.jobs: CHECK ((((state = 'pending'::text) = ((pending_count > 0) OR (waiting_on > 0))) OR (state = 'cancelled'::text)))
 
 constraint jobs_pkey on omega.jobs: PRIMARY KEY (cell, id)
 
@@ -123,6 +143,10 @@ constraint jobs_task_count_check on omega.jobs: CHECK (((task_count >= 1) AND (t
 constraint jobs_tenant_id_fkey on omega.jobs: FOREIGN KEY (tenant_id) REFERENCES omega.tenants(id)
 
 constraint jobs_tolerations_check on omega.jobs: CHECK ((jsonb_typeof(tolerations) = 'array'::text))
+
+constraint jobs_waiting_on_check on omega.jobs: CHECK ((waiting_on >= 0))
+
+constraint jobs_workflow on omega.jobs: FOREIGN KEY (cell, workflow_id) REFERENCES omega.workflows(cell, id)
 
 constraint machine_agents_cell_machine_id_fkey on omega.machine_agents: FOREIGN KEY (cell, machine_id) REFERENCES omega.machines(cell, id) ON DELETE CASCADE
 
@@ -169,6 +193,30 @@ constraint machines_used_memory on omega.machines: CHECK (((used_memory >= 0) AN
 constraint moves_pkey on omega.moves: PRIMARY KEY (cell, id)
 
 constraint moves_strategy_check on omega.moves: CHECK ((length(strategy) <= 100))
+
+constraint periodic_cell_fkey on omega.periodic: FOREIGN KEY (cell) REFERENCES omega.cells(name)
+
+constraint periodic_cell_tenant_id_name_key on omega.periodic: UNIQUE (cell, tenant_id, name)
+
+constraint periodic_concurrency_policy_check on omega.periodic: CHECK ((concurrency_policy = ANY (ARRAY['Allow'::text, 'Forbid'::text, 'Replace'::text])))
+
+constraint periodic_job_spec_check on omega.periodic: CHECK ((jsonb_typeof(job_spec) = 'object'::text))
+
+constraint periodic_pkey on omega.periodic: PRIMARY KEY (cell, id)
+
+constraint periodic_schedule_check on omega.periodic: CHECK (((length(schedule) >= 1) AND (length(schedule) <= 200)))
+
+constraint periodic_starting_deadline_seconds_check on omega.periodic: CHECK (((starting_deadline_seconds >= 1) AND (starting_deadline_seconds <= 31536000)))
+
+constraint periodic_tenant_id_fkey on omega.periodic: FOREIGN KEY (tenant_id) REFERENCES omega.tenants(id)
+
+constraint periodic_time_zone_check on omega.periodic: CHECK (((length(time_zone) >= 1) AND (length(time_zone) <= 100)))
+
+constraint periodic_launches_cell_periodic_id_fkey on omega.periodic_launches: FOREIGN KEY (cell, periodic_id) REFERENCES omega.periodic(cell, id) ON DELETE CASCADE
+
+constraint periodic_launches_outcome_check on omega.periodic_launches: CHECK ((outcome = ANY (ARRAY['launched'::text, 'skipped'::text, 'refused'::text])))
+
+constraint periodic_launches_pkey on omega.periodic_launches: PRIMARY KEY (cell, periodic_id, scheduled_at)
 
 constraint plans_attempted_check on omega.plans: CHECK ((attempted >= 0))
 
@@ -274,6 +322,14 @@ constraint tenants_token_hash_key on omega.tenants: UNIQUE (token_hash)
 
 constraint tenants_weight_check on omega.tenants: CHECK (((weight >= (0.001)::double precision) AND (weight <= (1000)::double precision)))
 
+constraint workflows_cell_fkey on omega.workflows: FOREIGN KEY (cell) REFERENCES omega.cells(name)
+
+constraint workflows_name_check on omega.workflows: CHECK (((length(name) >= 1) AND (length(name) <= 253)))
+
+constraint workflows_pkey on omega.workflows: PRIMARY KEY (cell, id)
+
+constraint workflows_tenant_id_fkey on omega.workflows: FOREIGN KEY (tenant_id) REFERENCES omega.tenants(id)
+
 CREATE UNIQUE INDEX agent_tokens_pkey ON omega.agent_tokens USING btree (cell)
 
 CREATE UNIQUE INDEX agent_tokens_token_hash_key ON omega.agent_tokens USING btree (token_hash)
@@ -292,21 +348,25 @@ CREATE INDEX events_by_job ON omega.events USING btree (cell, job_id, id)
 
 CREATE UNIQUE INDEX events_pkey ON omega.events USING btree (cell, id)
 
+CREATE UNIQUE INDEX job_dependencies_pkey ON omega.job_dependencies USING btree (cell, job_id, depends_on)
+
+CREATE INDEX job_dependencies_waiting ON omega.job_dependencies USING btree (cell, depends_on) WHERE (state = 'waiting'::text)
+
 CREATE INDEX jobs_by_id ON omega.jobs USING btree (id)
 
 CREATE INDEX jobs_by_tenant ON omega.jobs USING btree (tenant_id, id)
 
+CREATE INDEX jobs_by_workflow ON omega.jobs USING btree (cell, workflow_id) WHERE (workflow_id IS NOT NULL)
+
 CREATE UNIQUE INDEX jobs_client_token ON omega.jobs USING btree (tenant_id, client_token, cell) WHERE (client_token IS NOT NULL)
+
+CREATE INDEX jobs_lease ON omega.jobs USING btree (cell, scheduler, tenant_id, priority DESC, id) WHERE ((state = 'pending'::text) AND (NOT blocked) AND ready)
 
 CREATE INDEX jobs_parked_in_turn ON omega.jobs USING btree (cell, COALESCE(blocked_epoch, ('-1'::integer)::bigint), priority DESC, id) WHERE (blocked AND (state = 'pending'::text))
 
 CREATE INDEX jobs_pending_by_tenant ON omega.jobs USING btree (tenant_id) INCLUDE (pending_count) WHERE (state = 'pending'::text)
 
 CREATE UNIQUE INDEX jobs_pkey ON omega.jobs USING btree (cell, id)
-
-CREATE INDEX jobs_queued ON omega.jobs USING btree (cell, scheduler, priority, tenant_id, id) WHERE ((state = 'pending'::text) AND (NOT blocked))
-
-CREATE INDEX jobs_schedulable_by_tenant ON omega.jobs USING btree (cell, scheduler, tenant_id, priority DESC, id) WHERE ((state = 'pending'::text) AND (NOT blocked))
 
 CREATE INDEX machine_agents_lost ON omega.machine_agents USING btree (cell, machine_id) WHERE (lost_at IS NOT NULL)
 
@@ -332,6 +392,16 @@ CREATE INDEX moves_by_time ON omega.moves USING btree (cell, moved_at)
 
 CREATE UNIQUE INDEX moves_pkey ON omega.moves USING btree (cell, id)
 
+CREATE INDEX periodic_by_id ON omega.periodic USING btree (id)
+
+CREATE UNIQUE INDEX periodic_cell_tenant_id_name_key ON omega.periodic USING btree (cell, tenant_id, name)
+
+CREATE INDEX periodic_due ON omega.periodic USING btree (next_run_at) WHERE (NOT suspended)
+
+CREATE UNIQUE INDEX periodic_pkey ON omega.periodic USING btree (cell, id)
+
+CREATE UNIQUE INDEX periodic_launches_pkey ON omega.periodic_launches USING btree (cell, periodic_id, scheduled_at)
+
 CREATE INDEX plans_by_scheduler ON omega.plans USING btree (scheduler)
 
 CREATE UNIQUE INDEX plans_pkey ON omega.plans USING btree (cell, id)
@@ -355,6 +425,12 @@ CREATE UNIQUE INDEX tenants_name_key ON omega.tenants USING btree (name)
 CREATE UNIQUE INDEX tenants_pkey ON omega.tenants USING btree (id)
 
 CREATE UNIQUE INDEX tenants_token_hash_key ON omega.tenants USING btree (token_hash)
+
+CREATE INDEX workflows_by_id ON omega.workflows USING btree (id)
+
+CREATE INDEX workflows_by_tenant ON omega.workflows USING btree (tenant_id, id)
+
+CREATE UNIQUE INDEX workflows_pkey ON omega.workflows USING btree (cell, id)
 
 view omega.cell_usage as SELECT c.name AS cell,
     (count(m.id) FILTER (WHERE (m.state = 'up'::text)))::integer AS machines_up,
@@ -420,6 +496,28 @@ view omega.pending_tasks as SELECT t.cell,
      JOIN omega.jobs j ON ((((j.cell)::text = (t.cell)::text) AND (j.id = t.job_id))))
      JOIN omega.tenants tn ON ((tn.id = j.tenant_id)))
   WHERE (t.state = 'pending'::text);
+
+view omega.periodic_jobs as SELECT p.id,
+    p.cell,
+    t.name AS tenant,
+    p.name,
+    p.schedule,
+    p.time_zone,
+    p.concurrency_policy,
+    p.starting_deadline_seconds,
+    p.suspended,
+    p.next_run_at,
+    p.last_run_at,
+    p.last_job_id,
+    j.state AS last_job_state,
+    p.job_spec,
+    p.created_at,
+    ( SELECT count(*) AS count
+           FROM omega.periodic_launches l
+          WHERE (((l.cell)::text = (p.cell)::text) AND (l.periodic_id = p.id) AND (l.outcome = 'launched'::text))) AS launches
+   FROM ((omega.periodic p
+     JOIN omega.tenants t ON ((t.id = p.tenant_id)))
+     LEFT JOIN omega.jobs j ON ((((j.cell)::text = (p.cell)::text) AND (j.id = p.last_job_id))));
 
 view omega.placements as SELECT c.cell,
     c.job_id,
@@ -610,6 +708,93 @@ view omega.tenant_shares as SELECT u.cell,
      JOIN omega.tenants tn ON ((tn.id = u.tenant_id)))
      LEFT JOIN omega.cell_capacity k ON (((k.cell)::text = (u.cell)::text)));
 
+view omega.workflow_jobs as SELECT w.id AS workflow_id,
+    w.name AS workflow,
+    w.cell,
+    t.name AS tenant,
+    j.workflow_step AS step,
+    j.id AS job_id,
+    j.state,
+    j.pending_count,
+    j.reason,
+    COALESCE(( SELECT jsonb_agg(jsonb_build_object('job', d.depends_on, 'step', p.workflow_step, 'condition', d.condition, 'state', d.state) ORDER BY d.depends_on) AS jsonb_agg
+           FROM (omega.job_dependencies d
+             JOIN omega.jobs p ON ((((p.cell)::text = (d.cell)::text) AND (p.id = d.depends_on))))
+          WHERE (((d.cell)::text = (j.cell)::text) AND (d.job_id = j.id))), '[]'::jsonb) AS depends_on
+   FROM ((omega.workflows w
+     JOIN omega.tenants t ON ((t.id = w.tenant_id)))
+     JOIN omega.jobs j ON ((((j.cell)::text = (w.cell)::text) AND (j.workflow_id = w.id))));
+
+CREATE OR REPLACE FUNCTION omega.add_dependencies(p_cell text, p_job_id bigint, p_tenant_id bigint, p_depends jsonb, p_pre_place boolean)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+declare
+  e jsonb;
+  i integer := 0;
+  v_id bigint;
+  v_condition text;
+  p omega.jobs;
+  v_waiting integer := 0;
+  v_failed boolean := false;
+begin
+  if jsonb_typeof(p_depends) is distinct from 'array' or jsonb_array_length(p_depends) > 100 then
+    raise exception using errcode = 'OM422', message = 'dependsOn: a list of at most 100 {job, condition} is required';
+  end if;
+  for e in select value from jsonb_array_elements(p_depends) loop
+    if jsonb_typeof(e) is distinct from 'object'
+       or exists (select from jsonb_object_keys(e) k where k not in ('job', 'condition'))
+       or not omega.is_whole(e -> 'job', 1, 9007199254740991) then
+      raise exception using errcode = 'OM422', message = format('dependsOn[%s].job: a job id is required', i);
+    end if;
+    v_condition := coalesce(e ->> 'condition', 'succeeded');
+    if e ? 'condition' and (jsonb_typeof(e -> 'condition') <> 'string' or v_condition not in ('succeeded', 'finished', 'failed')) then
+      raise exception using errcode = 'OM422',
+        message = format('dependsOn[%s].condition: one of succeeded, finished, failed is required', i);
+    end if;
+    v_id := (e ->> 'job')::bigint;
+    select * into p from omega.jobs where id = v_id and tenant_id = p_tenant_id;
+    if p.id is null or p.id >= p_job_id then
+      raise exception using errcode = 'OM422', message = format('dependsOn[%s].job: job %s does not exist', i, v_id);
+    end if;
+    if p.cell <> p_cell then
+      raise exception using errcode = 'OM422',
+        message = format('dependsOn[%s].job: job %s is in cell %s; a job may depend only on jobs of its own cell', i, v_id, p.cell);
+    end if;
+    insert into omega.job_dependencies (cell, job_id, depends_on, condition) values (p_cell, p_job_id, v_id, v_condition)
+    on conflict do nothing;
+    if not found then
+      raise exception using errcode = 'OM422', message = format('dependsOn[%s].job: job %s is named twice', i, v_id);
+    end if;
+    i := i + 1;
+  end loop;
+  -- Lock and read the predecessors' latest states (see above).
+  for p in
+    select j.* from omega.jobs j
+    where j.cell = p_cell and j.id in (select depends_on from omega.job_dependencies where cell = p_cell and job_id = p_job_id)
+    order by j.id for share
+  loop
+    select condition into v_condition from omega.job_dependencies where cell = p_cell and job_id = p_job_id and depends_on = p.id;
+    case omega.condition_holds(v_condition, p.state)
+      when true then
+        update omega.job_dependencies set state = 'met' where cell = p_cell and job_id = p_job_id and depends_on = p.id;
+      when false then
+        update omega.job_dependencies set state = 'failed' where cell = p_cell and job_id = p_job_id and depends_on = p.id;
+        v_failed := true;
+      else
+        v_waiting := v_waiting + 1;
+    end case;
+  end loop;
+  update omega.jobs set pre_place = coalesce(p_pre_place, false) where cell = p_cell and id = p_job_id;
+  if v_failed then
+    perform omega.fail_for_dependency(p_cell, p_job_id);
+  elsif v_waiting > 0 then
+    update omega.jobs set waiting_on = v_waiting where cell = p_cell and id = p_job_id;
+    update omega.tasks set reason = omega.dependency_reason(p_cell, p_job_id), held = coalesce(p_pre_place, false)
+    where cell = p_cell and job_id = p_job_id;
+  end if;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.affinity_matches(labels jsonb, affinity jsonb)
  RETURNS boolean
  LANGUAGE sql
@@ -659,6 +844,36 @@ begin
   where cell = j.cell and id = j.id;
   perform omega.capacity_freed(j.cell);
   return 'cancelled';
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.cancel_workflow(p_workflow_id bigint, p_tenant text DEFAULT NULL::text)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  w omega.workflows;
+  v_id bigint;
+  n integer := 0;
+begin
+  select * into w from omega.workflows
+  where id = p_workflow_id
+    and (p_tenant is null or tenant_id = (select id from omega.tenants where name = p_tenant));
+  if w.id is null then
+    raise exception using errcode = 'OM404', message = format('workflow %s does not exist', p_workflow_id);
+  end if;
+  perform from omega.jobs where cell = w.cell and workflow_id = w.id order by id for update;
+  for v_id in
+    select id from omega.jobs
+    where cell = w.cell and workflow_id = w.id and state not in ('succeeded', 'failed', 'cancelled')
+    order by id desc
+  loop
+    if omega.cancel_job(v_id) = 'cancelled' then
+      n := n + 1;
+    end if;
+  end loop;
+  return n;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.capacity_freed(p_cell text)
@@ -1233,6 +1448,18 @@ begin
   end if;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.condition_holds(p_condition text, p_state text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select case
+    when p_state not in ('succeeded', 'failed', 'cancelled') then null
+    when p_condition = 'succeeded' then p_state = 'succeeded'
+    when p_condition = 'failed' then p_state = 'failed'
+    else true end
+$function$
+
 CREATE OR REPLACE FUNCTION omega.constraints_match(labels jsonb, taints jsonb, selector jsonb, affinity jsonb, tolerations jsonb)
  RETURNS boolean
  LANGUAGE sql
@@ -1256,6 +1483,53 @@ begin
   return c;
 exception when unique_violation then
   raise exception using errcode = 'OM409', message = format('cell %L already exists', p_name);
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.create_periodic(p_tenant text, p_spec jsonb, p_next_run_at timestamp with time zone)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_tenant_id bigint;
+  v_job jsonb := p_spec -> 'job';
+  v_id bigint;
+  v_code text;
+  v_message text;
+begin
+  select id into v_tenant_id from omega.tenants where name = p_tenant;
+  if v_tenant_id is null then
+    raise exception using errcode = 'OM404', message = format('tenant %L does not exist', p_tenant);
+  end if;
+  if jsonb_typeof(v_job) is distinct from 'object' then
+    raise exception using errcode = 'OM422', message = 'job: a job spec object is required';
+  end if;
+  if v_job ? 'dependsOn' or v_job ? 'prePlace' then
+    raise exception using errcode = 'OM422', message = 'job.dependsOn: a periodic job cannot depend on other jobs';
+  end if;
+  if jsonb_typeof(p_spec -> 'name') is distinct from 'string' or p_spec ->> 'name' !~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' then
+    raise exception using errcode = 'OM422', message = 'name: 1-63 lowercase letters, digits or ''-'' are required';
+  end if;
+  begin
+    perform omega.submit_job(p_tenant, v_job, null);
+    raise exception using errcode = 'OMDRY';
+  exception when sqlstate 'OMDRY' then
+    null;
+  when sqlstate 'OM422' or sqlstate 'OM404' then
+    get stacked diagnostics v_code = returned_sqlstate, v_message = message_text;
+    raise exception using errcode = v_code, message = 'job.' || v_message;
+  end;
+  if exists (select from omega.periodic where cell = v_job ->> 'cell' and tenant_id = v_tenant_id and name = p_spec ->> 'name') then
+    raise exception using errcode = 'OM409', message = format('periodic job %L already exists', p_spec ->> 'name');
+  end if;
+  insert into omega.periodic (cell, tenant_id, name, schedule, time_zone, concurrency_policy,
+    starting_deadline_seconds, job_spec, suspended, next_run_at)
+  values (v_job ->> 'cell', v_tenant_id, p_spec ->> 'name', p_spec ->> 'schedule', coalesce(p_spec ->> 'timeZone', 'UTC'),
+    coalesce(p_spec ->> 'concurrencyPolicy', 'Allow'), coalesce((p_spec ->> 'startingDeadlineSeconds')::integer, 60),
+    v_job, coalesce((p_spec ->> 'suspend')::boolean, false), p_next_run_at)
+  returning id into v_id;
+  return v_id;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.decide_plan(p_cell text, p_task_ids bigint[], p_machine_ids bigint[], p_machine_versions bigint[], p_transaction_mode text, p_conflict_mode text, p_evicted bigint[], p_forced_ids bigint[], p_forced_reasons text[])
@@ -1407,6 +1681,30 @@ AS $function$
   order by d.ord
 $function$
 
+CREATE OR REPLACE FUNCTION omega.delete_periodic(p_id bigint, p_tenant text DEFAULT NULL::text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  delete from omega.periodic
+  where id = p_id and (p_tenant is null or tenant_id = (select id from omega.tenants where name = p_tenant));
+  return found;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.dependency_reason(p_cell text, p_job_id bigint)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select format('dependency: waiting for job %s to %s', d.depends_on,
+    case d.condition when 'succeeded' then 'succeed' when 'failed' then 'fail' else 'finish' end)
+  from omega.job_dependencies d
+  where d.cell = p_cell and d.job_id = p_job_id and d.state = 'waiting'
+  order by d.depends_on limit 1
+$function$
+
 CREATE OR REPLACE FUNCTION omega.disruption_allows(p_max_unavailable integer, p_unavailable integer, p_running boolean)
  RETURNS boolean
  LANGUAGE sql
@@ -1421,6 +1719,23 @@ CREATE OR REPLACE FUNCTION omega.events_refuse_update()
 AS $function$
 begin
   raise exception using errcode = 'OM409', message = 'omega.events is append-only';
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.fail_for_dependency(p_cell text, p_job_id bigint)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+declare
+  n integer;
+begin
+  perform omega.release_claims(p_cell, array(select c.task_id from omega.claims c where c.cell = p_cell and c.job_id = p_job_id));
+  update omega.tasks t set state = 'failed', reason = 'dependency', held = false
+  where t.cell = p_cell and t.job_id = p_job_id and t.state in ('pending', 'placed', 'running');
+  get diagnostics n = row_count;
+  update omega.jobs j set state = 'failed', reason = 'dependency', pending_count = 0, waiting_on = 0,
+    failed_count = least(j.task_count - j.succeeded_count, j.failed_count + n), blocked = false,
+    lease_owner = null, lease_expires = null, updated_at = now()
+  where j.cell = p_cell and j.id = p_job_id;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.flow_inputs(p_cell text, p_job_ids bigint[])
@@ -1591,6 +1906,15 @@ AS $function$
     and v::text::numeric between low and high
 $function$
 
+CREATE OR REPLACE FUNCTION omega.job_reserved_stays_pending()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  new.state := 'pending';
+  return new;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.job_started_stays_running()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1609,6 +1933,76 @@ AS $function$
   where t.cell = p_cell and t.job_id = p_job_id and t.state = 'placed'
     and exists (select from omega.moves mv where mv.cell = p_cell and mv.task_id = t.id and mv.was_running)
 $function$
+
+CREATE OR REPLACE FUNCTION omega.launch_dependent(p_cell text, p_job_id bigint)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+declare
+  j omega.jobs;
+begin
+  -- Agents poll their machine's version: the reserved tasks are theirs to start now.
+  insert into omega.machine_agents as a (cell, machine_id, generation)
+  select distinct p_cell, c.machine_id, 1
+  from omega.claims c join omega.tasks t on t.cell = c.cell and t.id = c.task_id
+  where c.cell = p_cell and c.job_id = p_job_id and t.held
+  order by 2
+  on conflict (cell, machine_id) do update set generation = a.generation + 1;
+  update omega.tasks t set held = false, reason = case when t.state = 'pending' then null else t.reason end
+  where t.cell = p_cell and t.job_id = p_job_id and (t.held or t.state = 'pending');
+  -- One statement: a job with no pending task is `placed` the moment it stops waiting.
+  update omega.jobs set waiting_on = 0, state = case when pending_count = 0 then 'placed' else state end,
+    blocked = false, updated_at = now()
+  where cell = p_cell and id = p_job_id
+  returning * into j;
+  if j.pending_count > 0 then
+    perform omega.wake(p_cell, j.scheduler);
+  end if;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.launch_periodic(p omega.periodic, p_at timestamp with time zone)
+ RETURNS text
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_last omega.jobs;
+  v_job_id bigint;
+  v_tenant text;
+  v_message text;
+begin
+  insert into omega.periodic_launches (cell, periodic_id, scheduled_at, outcome)
+  values (p.cell, p.id, p_at, 'skipped')
+  on conflict do nothing;
+  if not found then
+    return 'duplicate';
+  end if;
+  select * into v_last from omega.jobs where cell = p.cell and id = p.last_job_id;
+  if v_last.state in ('pending', 'placed', 'running') then
+    if p.concurrency_policy = 'Forbid' then
+      update omega.periodic_launches set reason = format('job %s of the previous run has not finished (Forbid)', v_last.id)
+      where cell = p.cell and periodic_id = p.id and scheduled_at = p_at;
+      return 'skipped';
+    elsif p.concurrency_policy = 'Replace' then
+      perform omega.cancel_job(v_last.id);
+    end if;
+  end if;
+  select name into v_tenant from omega.tenants where id = p.tenant_id;
+  begin
+    v_job_id := omega.submit_job(v_tenant, p.job_spec, null);
+  exception when sqlstate 'OM422' or sqlstate 'OM429' or sqlstate 'OM404' then
+    get stacked diagnostics v_message = message_text;
+    update omega.periodic_launches set outcome = 'refused', reason = v_message
+    where cell = p.cell and periodic_id = p.id and scheduled_at = p_at;
+    return 'refused';
+  end;
+  update omega.jobs set periodic_id = p.id where cell = p.cell and id = v_job_id;
+  update omega.periodic_launches set outcome = 'launched', job_id = v_job_id
+  where cell = p.cell and periodic_id = p.id and scheduled_at = p_at;
+  update omega.periodic set last_run_at = p_at, last_job_id = v_job_id where cell = p.cell and id = p.id;
+  insert into omega.events (cell, job_id, kind, reason)
+  values (p.cell, v_job_id, 'launched', format('periodic job %s (%s), scheduled at %s', p.name, p.id, p_at));
+  return 'launched';
+end $function$
 
 CREATE OR REPLACE FUNCTION omega.lease_jobs(p_cell text, p_scheduler text, p_owner text, p_limit integer, p_lease_seconds integer)
  RETURNS SETOF omega.jobs
@@ -1640,81 +2034,40 @@ CREATE OR REPLACE FUNCTION omega.lease_work(p_cell text, p_scheduler text, p_own
  SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
  SET enable_seqscan TO 'off'
+ SET enable_bitmapscan TO 'off'
+ SET enable_hashjoin TO 'off'
+ SET enable_mergejoin TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 #variable_conflict use_column
+declare
+  v_job bigint;
 begin
   -- A scheduler no worker registered leases nothing (and a typo is an error, not an empty queue).
   if not exists (select from omega.schedulers where name = p_scheduler) then
     raise exception using errcode = 'OM422', message = format('scheduler %L is not registered', p_scheduler);
   end if;
   perform set_config('synchronous_commit', 'off', true);
-  return query
-  with recursive waiting(tenant_id) as (
-    -- The tenants with schedulable jobs here, one index probe each (a loose index scan).
-    (select j.tenant_id from omega.jobs j
-     where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked
-     order by j.tenant_id limit 1)
-    union all
-    select (select j.tenant_id from omega.jobs j
-            where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked
-              and j.tenant_id > w.tenant_id
-            order by j.tenant_id limit 1)
-    from waiting w where w.tenant_id is not null
-  ), cap as (
-    select k.cpu, k.memory, k.gpu from omega.cell_capacity k where k.cell = p_cell
-  ), shares as (
-    select w.tenant_id, tn.weight,
-      omega.weighted_share(coalesce(u.cpu, 0), coalesce(u.memory, 0), coalesce(u.gpu, 0), cap.cpu, cap.memory, cap.gpu, tn.weight) as share
-    from waiting w
-    join omega.tenants tn on tn.id = w.tenant_id
-    left join cap on true
-    left join lateral (select sum(s.cpu) as cpu, sum(s.memory) as memory, sum(s.gpu) as gpu from omega.tenant_usage s
-                       where s.cell = p_cell and s.tenant_id = w.tenant_id) u on true
-  ), candidates as (
-    -- Each tenant's first p_limit free jobs, FIFO within a priority. A job is served at the share its
-    -- tenant would have once its jobs before it were placed (DRF's progressive filling), so one
-    -- lease interleaves tenants instead of handing all of it to whoever is lowest now.
-    select c.id, c.priority,
-      s.share + coalesce(sum(c.pending_count * omega.weighted_share(c.cpu, c.memory, c.gpu, cap.cpu, cap.memory, cap.gpu, s.weight))
-        over (partition by s.tenant_id order by c.priority desc, c.id rows between unbounded preceding and 1 preceding), 0) as at_share
-    from shares s
-    left join cap on true
-    cross join lateral (
-      select j.id, j.priority, j.pending_count, j.cpu, j.memory, j.gpu from omega.jobs j
-      where j.cell = p_cell and j.scheduler = p_scheduler and j.tenant_id = s.tenant_id
-        and j.state = 'pending' and not j.blocked and (j.lease_expires is null or j.lease_expires < now())
-      order by j.priority desc, j.id
-      limit p_limit) c
-  ), pick as materialized (
-    -- Within a priority, the lowest weighted dominant share first (SPEC "Sharing"). Materialized,
-    -- so that SKIP LOCKED is evaluated once.
-    select c.id from omega.jobs c
-    join candidates r on r.id = c.id
-    where c.cell = p_cell and c.state = 'pending' and not c.blocked
-      and (c.lease_expires is null or c.lease_expires < now())
-    order by c.priority desc, r.at_share, c.id
-    limit p_limit
-    for update of c skip locked
-  ), leased as (
-    update omega.jobs j
-    set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
-    from pick
-    where j.cell = p_cell and j.id = pick.id
-    returning j.*
-  )
-  -- (Quantities are a domain over bigint: RETURN QUERY wants the declared types exactly.)
-  select l.id, l.priority, l.cpu::bigint, l.memory::bigint, l.gpu::bigint, l.disk::bigint, l.selector, l.affinity, l.tolerations,
-    l.max_per_machine, l.spread_by, l.gang_min, l.task_count, l.tenant_id,
-    array(select t.id from omega.tasks t where t.cell = p_cell and t.job_id = l.id and t.state = 'pending' order by t.id),
-    array(select c.machine_id from omega.claims c where c.cell = p_cell and c.job_id = l.id),
-    q.band, q.cpu, q.memory, q.gpu, q.disk
-  from leased l
-  -- In the order leased (a plan places its jobs in this order: the lowest share takes room first).
-  join candidates r on r.id = l.id
-  -- Free quota: what the ceiling leaves, and for a cohort member what its cohort can lend (0141).
-  left join lateral omega.quota_free(p_cell, l.tenant_id, omega.band(l.priority)) q on true
-  order by l.priority desc, r.at_share, l.id;
+  -- One job at a time, in the order leased (a plan places its jobs in this order: the lowest share
+  -- takes room first); a statement on the whole key is a lookup whatever the statistics.
+  foreach v_job in array omega.pick_schedulable(p_cell, p_scheduler, p_limit) loop
+    return query
+    with leased as (
+      update omega.jobs j
+      set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
+      where j.cell = p_cell and j.id = v_job
+      returning j.*
+    )
+    -- (Quantities are a domain over bigint: RETURN QUERY wants the declared types exactly.)
+    select l.id, l.priority, l.cpu::bigint, l.memory::bigint, l.gpu::bigint, l.disk::bigint, l.selector, l.affinity, l.tolerations,
+      l.max_per_machine, l.spread_by, l.gang_min, l.task_count, l.tenant_id,
+      array(select t.id from omega.tasks t where t.cell = p_cell and t.job_id = l.id and t.state = 'pending' order by t.id),
+      array(select c.machine_id from omega.claims c where c.cell = p_cell and c.job_id = l.id),
+      q.band, q.cpu, q.memory, q.gpu, q.disk
+    from leased l
+    -- Free quota: what the ceiling leaves, and for a cohort member what its cohort can lend (0141).
+    left join lateral omega.quota_free(p_cell, l.tenant_id, omega.band(l.priority)) q on true;
+  end loop;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.machine_counts_in_capacity()
@@ -2142,49 +2495,61 @@ CREATE OR REPLACE FUNCTION omega.pick_schedulable(p_cell text, p_scheduler text,
  SET enable_mergejoin TO 'off'
 AS $function$
 declare
-  queue_priorities integer[];
-  queue_tenants bigint[];
-  per_queue integer;
-  picked bigint[] := '{}';
+  waiting bigint[];
+  per_tenant integer;
   candidates bigint[];
+  picked bigint[] := '{}';
 begin
-  -- The queues, highest priority first: a skip scan of jobs_queued (backwards: priority desc).
-  with recursive queues as (
-    (select j.priority, j.tenant_id from omega.jobs j
-     where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked
-     order by j.priority desc, j.tenant_id desc
-     limit 1)
+  -- The tenants with leasable work here: a skip scan of jobs_lease, one probe per tenant.
+  with recursive w(tenant_id) as (
+    (select j.tenant_id from omega.jobs j
+     where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked and j.ready
+     order by j.tenant_id limit 1)
     union all
-    select n.priority, n.tenant_id
-    from queues q cross join lateral (
-      select j.priority, j.tenant_id from omega.jobs j
-      where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked
-        and (j.priority, j.tenant_id) < (q.priority, q.tenant_id)
-      order by j.priority desc, j.tenant_id desc
-      limit 1) n
+    select (select j.tenant_id from omega.jobs j
+            where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked and j.ready
+              and j.tenant_id > w.tenant_id
+            order by j.tenant_id limit 1)
+    from w where w.tenant_id is not null
   )
-  select array_agg(q.priority), array_agg(q.tenant_id) into queue_priorities, queue_tenants from queues q;
-  if queue_priorities is null then
+  select array_agg(w.tenant_id) into waiting from w where w.tenant_id is not null;
+  if waiting is null then
     return '{}';
   end if;
-  per_queue := greatest(1, ceil(p_limit::numeric / cardinality(queue_priorities)))::integer;
-  -- Rows another lease holds right now are skipped: if the shares came up short for that, or
-  -- because some queues had fewer jobs than their share, look deeper into each queue.
+  per_tenant := greatest(1, ceil(p_limit::numeric / cardinality(waiting)))::integer;
   loop
-    -- The candidates in leasing order, read from the queues' heads (no lock yet)…
+    -- The candidates in leasing order (no lock yet): each tenant's first jobs, each at the share
+    -- its tenant would have once the jobs before it were placed.
     candidates := array(
-      select h.id
-      from unnest(queue_priorities, queue_tenants) as q(priority, tenant_id)
+      with cap as (
+        select k.cpu, k.memory, k.gpu from omega.cell_capacity k where k.cell = p_cell
+      ), shares as (
+        select t.tenant_id, tn.weight,
+          omega.weighted_share(coalesce(u.cpu, 0), coalesce(u.memory, 0), coalesce(u.gpu, 0),
+            cap.cpu, cap.memory, cap.gpu, tn.weight) as share
+        from unnest(waiting) as t(tenant_id)
+        join omega.tenants tn on tn.id = t.tenant_id
+        left join cap on true
+        left join lateral (select sum(s.cpu) as cpu, sum(s.memory) as memory, sum(s.gpu) as gpu
+                           from omega.tenant_usage s
+                           where s.cell = p_cell and s.tenant_id = t.tenant_id) u on true
+      )
+      select c.id
+      from shares s
+      left join cap on true
       cross join lateral (
-        select j.id from omega.jobs j
-        where j.cell = p_cell and j.scheduler = p_scheduler and j.state = 'pending' and not j.blocked
-          and j.priority = q.priority and j.tenant_id = q.tenant_id
+        select j.id, j.priority, j.pending_count, j.cpu, j.memory, j.gpu from omega.jobs j
+        where j.cell = p_cell and j.scheduler = p_scheduler and j.tenant_id = s.tenant_id
+          and j.state = 'pending' and not j.blocked and j.ready
           and (j.lease_expires is null or j.lease_expires < now())
           and j.id <> all (picked)
-        order by j.id
-        limit per_queue) h
-      order by q.priority desc, row_number() over (partition by q.priority, q.tenant_id order by h.id), h.id);
-    -- …then locked in that order, from the candidates alone (the join must start from them).
+        order by j.priority desc, j.id
+        limit per_tenant) c
+      order by c.priority desc,
+        s.share + coalesce(sum(c.pending_count * omega.weighted_share(c.cpu, c.memory, c.gpu, cap.cpu, cap.memory, cap.gpu, s.weight))
+          over (partition by s.tenant_id order by c.priority desc, c.id rows between unbounded preceding and 1 preceding), 0),
+        c.id);
+    -- …then locked in that order, by key.
     picked := picked || array(
       select c.id
       from unnest(candidates) with ordinality as u(id, turn)
@@ -2193,12 +2558,13 @@ begin
         -- Repeated on the locked row: a job leased by a worker that committed after this snapshot
         -- is re-checked here (EvalPlanQual), not leased twice.
         where c.cell = p_cell and c.id = u.id
-          and c.state = 'pending' and not c.blocked and (c.lease_expires is null or c.lease_expires < now())
+          and c.state = 'pending' and not c.blocked and c.ready
+          and (c.lease_expires is null or c.lease_expires < now())
         for update skip locked) c
       order by u.turn
       limit p_limit - cardinality(picked));
-    exit when cardinality(picked) >= p_limit or per_queue >= p_limit;
-    per_queue := least(p_limit, per_queue * 4);
+    exit when cardinality(picked) >= p_limit or per_tenant >= p_limit;
+    per_tenant := least(p_limit, per_tenant * 4);
   end loop;
   return picked;
 end $function$
@@ -2684,6 +3050,7 @@ begin
   insert into omega.events (cell, job_id, task_id, task_index, kind, machine, reason)
   select n.cell, n.job_id, n.id, n.index,
     case
+      when n.state = 'placed' and n.held then 'reserved'
       when n.state <> 'pending' then n.state
       when o.state = 'failed' then 'retried'
       when n.reason like 'lost%' then 'lost'
@@ -2768,6 +3135,46 @@ begin
       concat_ws(',', nullif(current_setting('omega.freed_machines', true), ''), array_to_string(freed, ',')), true);
   end if;
   return released;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.release_dependents()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+declare
+  d record;
+  dep omega.jobs;
+  v_holds boolean;
+begin
+  for d in
+    select jd.job_id, jd.condition from omega.job_dependencies jd
+    where jd.cell = new.cell and jd.depends_on = new.id and jd.state = 'waiting'
+    order by jd.job_id
+  loop
+    select * into dep from omega.jobs where cell = new.cell and id = d.job_id for update;
+    v_holds := omega.condition_holds(d.condition, new.state);
+    update omega.job_dependencies set state = case when v_holds then 'met' else 'failed' end
+    where cell = new.cell and job_id = d.job_id and depends_on = new.id;
+    if dep.state in ('succeeded', 'failed', 'cancelled') then
+      continue;
+    end if;
+    insert into omega.events (cell, job_id, kind, reason)
+    values (new.cell, d.job_id, case when v_holds then 'dependency-met' else 'dependency-failed' end,
+      format('job %s %s (condition: %s)', new.id, new.state, d.condition));
+    if not v_holds then
+      perform omega.fail_for_dependency(new.cell, d.job_id);
+      continue;
+    end if;
+    if dep.waiting_on = 1 then
+      perform omega.launch_dependent(new.cell, d.job_id);
+    else
+      update omega.jobs set waiting_on = waiting_on - 1, updated_at = now()
+      where cell = new.cell and id = d.job_id;
+      update omega.tasks set reason = omega.dependency_reason(new.cell, d.job_id)
+      where cell = new.cell and job_id = d.job_id and state = 'pending';
+    end if;
+  end loop;
+  return null;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.release_leases(p_cell text, p_job_ids bigint[], p_owner text)
@@ -3077,6 +3484,33 @@ begin
   perform omega.capacity_freed(p_cell);
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.run_periodic(p_cell text, p_id bigint, p_expected timestamp with time zone, p_times timestamp with time zone[], p_next timestamp with time zone)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  p omega.periodic;
+  t timestamptz;
+  n integer := 0;
+begin
+  select * into p from omega.periodic where cell = p_cell and id = p_id for update skip locked;
+  if p.id is null or p.suspended or p.next_run_at is distinct from p_expected then
+    return 0;
+  end if;
+  foreach t in array coalesce(p_times, '{}') loop
+    if t >= now() - make_interval(secs => p.starting_deadline_seconds) and t <= now() then
+      if omega.launch_periodic(p, t) = 'launched' then
+        n := n + 1;
+      end if;
+      select * into p from omega.periodic where cell = p_cell and id = p_id;
+    end if;
+  end loop;
+  update omega.periodic set next_run_at = p_next where cell = p_cell and id = p_id;
+  return n;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.set_machine_state(p_cell text, p_name text, p_state text)
  RETURNS omega.machines
  LANGUAGE plpgsql
@@ -3100,6 +3534,19 @@ begin
     perform omega.capacity_freed(p_cell);
   end if;
   return m;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.set_periodic_suspended(p_id bigint, p_tenant text, p_suspended boolean, p_next_run_at timestamp with time zone)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  update omega.periodic set suspended = p_suspended,
+    next_run_at = case when not p_suspended and suspended then coalesce(p_next_run_at, next_run_at) else next_run_at end
+  where id = p_id and (p_tenant is null or tenant_id = (select id from omega.tenants where name = p_tenant));
+  return found;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.set_quota_policy(p_cell text, p_policy jsonb)
@@ -3471,6 +3918,127 @@ begin
   end loop;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.submit_workflow(p_tenant text, p_spec jsonb)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_tenant_id bigint;
+  v_cell text;
+  v_workflow_id bigint;
+  v_ids jsonb := '{}';
+  v_left text[];
+  v_next text[];
+  v_step text;
+  v_job jsonb;
+  v_deps jsonb;
+  v_job_id bigint;
+  k text;
+  e jsonb;
+  i integer;
+begin
+  if jsonb_typeof(p_spec) is distinct from 'object' then
+    raise exception using errcode = 'OM422', message = 'the workflow must be a JSON object';
+  end if;
+  for k in select jsonb_object_keys(p_spec) loop
+    if k not in ('name', 'cell', 'jobs') then
+      raise exception using errcode = 'OM422', message = format('%s: unknown field', k);
+    end if;
+  end loop;
+  if jsonb_typeof(p_spec -> 'name') is distinct from 'string' or length(p_spec ->> 'name') not between 1 and 253 then
+    raise exception using errcode = 'OM422', message = 'name: a string of 1 to 253 characters is required';
+  end if;
+  if jsonb_typeof(p_spec -> 'cell') is distinct from 'string' then
+    raise exception using errcode = 'OM422', message = 'cell: a cell name is required';
+  end if;
+  v_cell := p_spec ->> 'cell';
+  if not exists (select from omega.cells where name = v_cell) then
+    raise exception using errcode = 'OM422', message = format('cell: %L does not exist', v_cell);
+  end if;
+  select id into v_tenant_id from omega.tenants where name = p_tenant;
+  if v_tenant_id is null then
+    raise exception using errcode = 'OM404', message = format('tenant %L does not exist', p_tenant);
+  end if;
+  if jsonb_typeof(p_spec -> 'jobs') is distinct from 'object'
+     or (select count(*) from jsonb_object_keys(p_spec -> 'jobs')) not between 1 and 1000 then
+    raise exception using errcode = 'OM422', message = 'jobs: an object of 1 to 1000 named job specs is required';
+  end if;
+  -- Names and their dependencies, before anything is written.
+  for k, v_job in select key, value from jsonb_each(p_spec -> 'jobs') loop
+    if k !~ '^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$' then
+      raise exception using errcode = 'OM422',
+        message = format('jobs.%s: a job name is 1-63 letters, digits, ''.'', ''_'' or ''-''', k);
+    end if;
+    if jsonb_typeof(v_job) is distinct from 'object' then
+      raise exception using errcode = 'OM422', message = format('jobs.%s: a job spec object is required', k);
+    end if;
+    if v_job ? 'cell' and v_job -> 'cell' is distinct from p_spec -> 'cell' then
+      raise exception using errcode = 'OM422', message = format('jobs.%s.cell: must be the workflow''s cell, %s', k, v_cell);
+    end if;
+    v_deps := coalesce(v_job -> 'dependsOn', '[]');
+    if jsonb_typeof(v_deps) is distinct from 'array' then
+      raise exception using errcode = 'OM422', message = format('jobs.%s.dependsOn: a list of {job, condition} is required', k);
+    end if;
+    i := 0;
+    for e in select value from jsonb_array_elements(v_deps) loop
+      if jsonb_typeof(e -> 'job') = 'string' and not (p_spec -> 'jobs') ? (e ->> 'job') then
+        raise exception using errcode = 'OM422',
+          message = format('jobs.%s.dependsOn[%s].job: no job named %L in this workflow', k, i, e ->> 'job');
+      end if;
+      if jsonb_typeof(e -> 'job') = 'string' and e ->> 'job' = k then
+        raise exception using errcode = 'OM422', message = format('jobs.%s.dependsOn[%s].job: a job cannot depend on itself', k, i);
+      end if;
+      i := i + 1;
+    end loop;
+  end loop;
+
+  insert into omega.workflows (cell, tenant_id, name) values (v_cell, v_tenant_id, p_spec ->> 'name')
+  returning id into v_workflow_id;
+
+  -- Kahn's algorithm: submit every job whose named dependencies are all submitted, until none is left.
+  select array_agg(key order by key) into v_left from jsonb_object_keys(p_spec -> 'jobs') key;
+  while cardinality(v_left) > 0 loop
+    select coalesce(array_agg(s order by s), '{}') into v_next from unnest(v_left) s
+    where not exists (
+      select from jsonb_array_elements(coalesce(p_spec -> 'jobs' -> s -> 'dependsOn', '[]')) d
+      where jsonb_typeof(d -> 'job') = 'string' and not v_ids ? (d ->> 'job'));
+    if cardinality(v_next) = 0 then
+      raise exception using errcode = 'OM422',
+        message = format('jobs: a cycle among %s: a job may only depend on jobs that can run before it',
+          array_to_string(v_left, ', '));
+    end if;
+    foreach v_step in array v_next loop
+      v_job := p_spec -> 'jobs' -> v_step;
+      if v_job ? 'dependsOn' then
+        v_job := jsonb_set(v_job, '{dependsOn}', (
+          select coalesce(jsonb_agg(case when jsonb_typeof(d -> 'job') = 'string'
+                                          then jsonb_set(d, '{job}', v_ids -> (d ->> 'job')) else d end
+                                    order by n), '[]')
+          from jsonb_array_elements(v_job -> 'dependsOn') with ordinality x(d, n)));
+      end if;
+      v_job := v_job || jsonb_build_object('cell', v_cell, 'name', coalesce(v_job ->> 'name', v_step));
+      begin
+        v_job_id := omega.submit_job(p_tenant, v_job, null);
+      exception when sqlstate 'OM422' or sqlstate 'OM429' or sqlstate 'OM404' then
+        declare
+          v_code text;
+          v_message text;
+        begin
+          get stacked diagnostics v_code = returned_sqlstate, v_message = message_text;
+          raise exception using errcode = v_code, message = format('jobs.%s.%s', v_step, v_message);
+        end;
+      end;
+      update omega.jobs set workflow_id = v_workflow_id, workflow_step = v_step
+      where cell = v_cell and id = v_job_id;
+      v_ids := v_ids || jsonb_build_object(v_step, v_job_id);
+    end loop;
+    select coalesce(array_agg(s order by s), '{}') into v_left from unnest(v_left) s where not v_ids ? s;
+  end loop;
+  return v_workflow_id;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.tenant_reason(p_reason text)
  RETURNS text
  LANGUAGE sql
@@ -3579,7 +4147,7 @@ begin
   for c in
     select cl.name as cell, s.name as scheduler from omega.cells cl cross join omega.schedulers s
     where exists (select from omega.jobs j
-                  where j.cell = cl.name and j.scheduler = s.name and j.state = 'pending' and not j.blocked
+                  where j.cell = cl.name and j.scheduler = s.name and j.state = 'pending' and not j.blocked and j.ready
                     and (j.lease_expires is null or j.lease_expires < now()))
   loop
     perform omega.wake(c.cell, c.scheduler);
@@ -3624,6 +4192,10 @@ CREATE TRIGGER events_append_only BEFORE UPDATE ON omega.events FOR EACH STATEME
 
 CREATE TRIGGER events_notify AFTER INSERT ON omega.events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION omega.notify_events()
 
+CREATE TRIGGER jobs_release_dependents AFTER UPDATE OF state ON omega.jobs FOR EACH ROW WHEN (((old.state IS DISTINCT FROM new.state) AND (new.state = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])))) EXECUTE FUNCTION omega.release_dependents()
+
+CREATE TRIGGER jobs_reserved_stays_pending BEFORE UPDATE OF state ON omega.jobs FOR EACH ROW WHEN (((new.state = ANY (ARRAY['placed'::text, 'running'::text])) AND (new.waiting_on > 0))) EXECUTE FUNCTION omega.job_reserved_stays_pending()
+
 CREATE TRIGGER jobs_started_stays_running BEFORE UPDATE OF state ON omega.jobs FOR EACH ROW WHEN (((new.state = 'placed'::text) AND (new.started_at IS NOT NULL))) EXECUTE FUNCTION omega.job_started_stays_running()
 
 CREATE CONSTRAINT TRIGGER jobs_state_events AFTER UPDATE OF state ON omega.jobs DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((old.state IS DISTINCT FROM new.state)) EXECUTE FUNCTION omega.record_job_event()
@@ -3664,11 +4236,15 @@ grant select on column omega.tenants.weight to omega_reader, omega_scheduler
 
 grant select on default for tables in schema omega to omega_api, omega_reader, omega_scheduler
 
+grant execute on function omega.add_dependencies(text,bigint,bigint,jsonb,boolean) to public
+
 grant execute on function omega.affinity_matches(jsonb,jsonb) to public
 
 grant execute on function omega.band(integer) to public
 
 grant execute on function omega.cancel_job(bigint,text) to omega_api
+
+grant execute on function omega.cancel_workflow(bigint,text) to omega_api
 
 grant execute on function omega.capacity_freed(text) to public
 
@@ -3708,15 +4284,25 @@ grant execute on function omega.commit_move(text,text,bigint,bigint,bigint,bigin
 
 grant execute on function omega.commit_plan(text,text,bigint[],bigint[],bigint[],text,text,text,bigint[],bigint[]) to omega_scheduler
 
+grant execute on function omega.condition_holds(text,text) to public
+
 grant execute on function omega.constraints_match(jsonb,jsonb,jsonb,jsonb,jsonb) to public
 
 grant execute on function omega.create_cell(text) to omega_api
 
+grant execute on function omega.create_periodic(text,jsonb,timestamp with time zone) to omega_api
+
 grant execute on function omega.decide_plan(text,bigint[],bigint[],bigint[],text,text,bigint[],bigint[],text[]) to public
+
+grant execute on function omega.delete_periodic(bigint,text) to omega_api
+
+grant execute on function omega.dependency_reason(text,bigint) to public
 
 grant execute on function omega.disruption_allows(integer,integer,boolean) to public
 
 grant execute on function omega.events_refuse_update() to public
+
+grant execute on function omega.fail_for_dependency(text,bigint) to public
 
 grant execute on function omega.flow_inputs(text,bigint[]) to omega_scheduler
 
@@ -3726,9 +4312,15 @@ grant execute on function omega.how_many_fit(text,jsonb,jsonb) to public
 
 grant execute on function omega.is_whole(jsonb,numeric,numeric) to public
 
+grant execute on function omega.job_reserved_stays_pending() to public
+
 grant execute on function omega.job_started_stays_running() to public
 
 grant execute on function omega.job_unavailable(text,bigint) to public
+
+grant execute on function omega.launch_dependent(text,bigint) to public
+
+grant execute on function omega.launch_periodic(omega.periodic,timestamp with time zone) to public
 
 grant execute on function omega.lease_jobs(text,text,text,integer,integer) to omega_scheduler
 
@@ -3796,6 +4388,8 @@ grant execute on function omega.register_scheduler(text,jsonb) to omega_schedule
 
 grant execute on function omega.release_claims(text,bigint[]) to public
 
+grant execute on function omega.release_dependents() to public
+
 grant execute on function omega.release_leases(text,bigint[],text) to omega_scheduler
 
 grant execute on function omega.remove_machine(text,text) to omega_api
@@ -3810,7 +4404,11 @@ grant execute on function omega.return_lost_tasks(text,bigint) to omega_schedule
 
 grant execute on function omega.return_to_pending(text,bigint[],text) to public
 
+grant execute on function omega.run_periodic(text,bigint,timestamp with time zone,timestamp with time zone[],timestamp with time zone) to omega_scheduler
+
 grant execute on function omega.set_machine_state(text,text,text) to omega_api
+
+grant execute on function omega.set_periodic_suspended(bigint,text,boolean,timestamp with time zone) to omega_api
 
 grant execute on function omega.set_quota_policy(text,jsonb) to omega_api
 
@@ -3825,6 +4423,8 @@ grant execute on function omega.submit_job(text,jsonb,text) to omega_api
 grant execute on function omega.submit_job_core(text,jsonb) to omega_api
 
 grant execute on function omega.submit_jobs(text[],jsonb[],text[]) to omega_api
+
+grant execute on function omega.submit_workflow(text,jsonb) to omega_api
 
 grant execute on function omega.tenant_reason(text) to public
 
@@ -3858,6 +4458,8 @@ grant select on table omega.claims to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.events to omega_api, omega_reader, omega_scheduler
 
+grant select on table omega.job_dependencies to omega_api, omega_reader, omega_scheduler
+
 grant select on table omega.jobs to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.machine_agents to omega_api, omega_reader, omega_scheduler
@@ -3869,6 +4471,10 @@ grant select on table omega.machine_watch to omega_api, omega_reader, omega_sche
 grant select on table omega.machines to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.moves to omega_api, omega_reader, omega_scheduler
+
+grant select on table omega.periodic to omega_api, omega_reader, omega_scheduler
+
+grant select on table omega.periodic_launches to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.plans to omega_api, omega_reader, omega_scheduler
 
@@ -3882,6 +4488,8 @@ grant select on table omega.tenant_usage to omega_api, omega_reader, omega_sched
 
 grant select on table omega.tenants to omega_api
 
+grant select on table omega.workflows to omega_api, omega_reader, omega_scheduler
+
 grant select on view omega.cell_usage to omega_api, omega_reader, omega_scheduler
 
 grant select on view omega.disruption to omega_api, omega_reader, omega_scheduler
@@ -3890,6 +4498,8 @@ grant select on view omega.machine_usage to omega_api, omega_reader, omega_sched
 
 grant select on view omega.pending_tasks to omega_api, omega_reader, omega_scheduler
 
+grant select on view omega.periodic_jobs to omega_api, omega_reader, omega_scheduler
+
 grant select on view omega.placements to omega_api, omega_reader, omega_scheduler
 
 grant select on view omega.quota_usage to omega_api, omega_reader, omega_scheduler
@@ -3897,3 +4507,5 @@ grant select on view omega.quota_usage to omega_api, omega_reader, omega_schedul
 grant select on view omega.scheduler_stats to omega_api, omega_reader, omega_scheduler
 
 grant select on view omega.tenant_shares to omega_api, omega_reader, omega_scheduler
+
+grant select on view omega.workflow_jobs to omega_api, omega_reader, omega_scheduler

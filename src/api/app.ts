@@ -17,10 +17,12 @@ import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { machineRoutes } from "./routes/machines.ts";
+import { periodicRoutes } from "./routes/periodic.ts";
 import { quotaRoutes } from "./routes/quotas.ts";
 import { rebalanceRoutes } from "./routes/rebalance.ts";
 import { schedulerRoutes } from "./routes/schedulers.ts";
 import { tenantRoutes } from "./routes/tenants.ts";
+import { workflowRoutes } from "./routes/workflows.ts";
 import { SubmissionBatcher } from "./submission-batcher.ts";
 import { consoleRoutes } from "./ui/routes.ts";
 
@@ -135,6 +137,8 @@ export function createApp({
     tenantRoutes,
     quotaRoutes,
     jobRoutes,
+    workflowRoutes,
+    periodicRoutes,
     schedulerRoutes,
     rebalanceRoutes,
     agentRoutes,

@@ -1,5 +1,6 @@
 /** The OpenAPI 3.1 description of the HTTP API, served at GET /openapi.json. */
 import { schemas } from "./openapi-schemas.ts";
+import { workflowOperations, workflowPaths, workflowSchemas, workflowTag } from "./openapi-workflows.ts";
 
 type Operation = Record<string, unknown>;
 
@@ -81,7 +82,8 @@ const lastEventId = {
   schema: { type: "string" },
 };
 
-const paths = {
+const paths: Record<string, unknown> = {
+  ...workflowPaths,
   "/v1/cells": {
     get: op("Cells with capacity and usage totals", "any", {
       responses: { ...ok("the cells", listOf("cells", "Cell")), ...errors(401) },
@@ -505,6 +507,7 @@ const operations: Record<string, [string, string]> = {
   "PUT /v1/quotas/{tenant}/{cell}/{band}": ["setQuota", "Quotas"],
   "GET /v1/jobs": ["listJobs", "Jobs"],
   "POST /v1/jobs": ["submitJob", "Jobs"],
+  ...workflowOperations,
   "GET /v1/jobs/{id}": ["getJob", "Jobs"],
   "DELETE /v1/jobs/{id}": ["cancelJob", "Jobs"],
   "GET /v1/jobs/{id}/events": ["listJobEvents", "Events"],
@@ -526,6 +529,7 @@ const tags = [
   { name: "Tenants", description: "Who owns jobs and holds quota; each has its own bearer token." },
   { name: "Quotas", description: "Resource limits per tenant, cell and priority band." },
   { name: "Jobs", description: "Submit, inspect and cancel jobs." },
+  workflowTag,
   {
     name: "Events",
     description: "What happened to jobs and tasks, as pages or live server-sent event streams.",
@@ -582,7 +586,7 @@ export const openapi = {
         description: "The admin token, a tenant's token, or (machine agent endpoints) a cell's agent token",
       },
     },
-    schemas,
+    schemas: { ...schemas, ...workflowSchemas },
     responses,
   },
 } as const;

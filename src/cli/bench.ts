@@ -234,6 +234,20 @@ export function benchCommand(): Command {
       await runRebalanceBench(quick ? { ...options, machines: 20, periods: 5 } : options);
     });
 
+  bench
+    .command("chain")
+    .description(
+      "successor start latency: predecessor's succeeded report → successor placed, for chains of one-task jobs, with and without prePlace",
+    )
+    .option("--chains <n>", "chains per mode (Default: 10)", positiveInt, 10)
+    .option("--stages <n>", "jobs in each chain (Default: 10)", positiveInt, 10)
+    .option("--machines <n>", "machines in the cell (Default: 100)", positiveInt, 100)
+    .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing about speed")
+    .action(async ({ quick, ...options }) => {
+      const { runChain } = await import("../bench/chain.ts");
+      await runChain(quick ? { ...options, chains: 1, stages: 4, machines: 10 } : options);
+    });
+
   // One pessimistic scheduler of the throughput baseline; started by the bench, not by people.
   bench
     .command("pessimistic-worker", { hidden: true })

@@ -91,6 +91,14 @@ export interface Events {
   task_index: number | null;
 }
 
+export interface JobDependencies {
+  cell: string;
+  condition: string;
+  depends_on: number;
+  job_id: number;
+  state: Generated<string>;
+}
+
 export interface Jobs {
   affinity: Generated<Json>;
   blocked: Generated<boolean>;
@@ -113,7 +121,11 @@ export interface Jobs {
   memory: number | null;
   name: Generated<string>;
   pending_count: number;
+  periodic_id: number | null;
+  pre_place: Generated<boolean>;
   priority: number;
+  ready: Generated<boolean | null>;
+  reason: string | null;
   request_hash: Buffer | null;
   runtime_max_ms: number | null;
   runtime_min_ms: number | null;
@@ -127,6 +139,9 @@ export interface Jobs {
   tenant_id: number;
   tolerations: Generated<Json>;
   updated_at: Generated<Timestamp>;
+  waiting_on: Generated<number>;
+  workflow_id: number | null;
+  workflow_step: string | null;
 }
 
 export interface MachineAgents {
@@ -217,6 +232,52 @@ export interface PendingTasks {
   scheduler: string | null;
   task_id: number | null;
   tenant: string | null;
+}
+
+export interface Periodic {
+  cell: string;
+  concurrency_policy: Generated<string>;
+  created_at: Generated<Timestamp>;
+  id: Generated<number>;
+  job_spec: Json;
+  last_job_id: number | null;
+  last_run_at: Timestamp | null;
+  name: string;
+  next_run_at: Timestamp;
+  schedule: string;
+  starting_deadline_seconds: Generated<number>;
+  suspended: Generated<boolean>;
+  tenant_id: number;
+  time_zone: Generated<string>;
+}
+
+export interface PeriodicJobs {
+  cell: string | null;
+  concurrency_policy: string | null;
+  created_at: Timestamp | null;
+  id: number | null;
+  job_spec: Json | null;
+  last_job_id: number | null;
+  last_job_state: string | null;
+  last_run_at: Timestamp | null;
+  launches: number | null;
+  name: string | null;
+  next_run_at: Timestamp | null;
+  schedule: string | null;
+  starting_deadline_seconds: number | null;
+  suspended: boolean | null;
+  tenant: string | null;
+  time_zone: string | null;
+}
+
+export interface PeriodicLaunches {
+  cell: string;
+  job_id: number | null;
+  launched_at: Generated<Timestamp>;
+  outcome: string;
+  periodic_id: number;
+  reason: string | null;
+  scheduled_at: Timestamp;
 }
 
 export interface Placements {
@@ -337,6 +398,7 @@ export interface SchedulerStats {
 export interface Tasks {
   attempts: Generated<number>;
   cell: string;
+  held: Generated<boolean>;
   id: Generated<number>;
   index: number;
   job_id: number;
@@ -387,6 +449,27 @@ export interface TenantUsage {
   tenant_id: number;
 }
 
+export interface WorkflowJobs {
+  cell: string | null;
+  depends_on: Json | null;
+  job_id: number | null;
+  pending_count: number | null;
+  reason: string | null;
+  state: string | null;
+  step: string | null;
+  tenant: string | null;
+  workflow: string | null;
+  workflow_id: number | null;
+}
+
+export interface Workflows {
+  cell: string;
+  created_at: Generated<Timestamp>;
+  id: Generated<number>;
+  name: string;
+  tenant_id: number;
+}
+
 export interface DB {
   agent_tokens: AgentTokens;
   cell_capacity: CellCapacity;
@@ -395,6 +478,7 @@ export interface DB {
   claims: Claims;
   disruption: Disruption;
   events: Events;
+  job_dependencies: JobDependencies;
   jobs: Jobs;
   machine_agents: MachineAgents;
   machine_removals: MachineRemovals;
@@ -403,6 +487,9 @@ export interface DB {
   machines: Machines;
   moves: Moves;
   pending_tasks: PendingTasks;
+  periodic: Periodic;
+  periodic_jobs: PeriodicJobs;
+  periodic_launches: PeriodicLaunches;
   placements: Placements;
   plans: Plans;
   quota_usage: QuotaUsage;
@@ -413,4 +500,6 @@ export interface DB {
   tenant_shares: TenantShares;
   tenant_usage: TenantUsage;
   tenants: Tenants;
+  workflow_jobs: WorkflowJobs;
+  workflows: Workflows;
 }

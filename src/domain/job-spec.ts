@@ -162,6 +162,15 @@ const runtimeSchema = z
       'Extension: how long each task runs on a simulated agent ("30s", or {"min": "10s", "max": "1m"}); without it, until stopped',
   });
 
+/** Slurm's afterok, afterany and afternotok. */
+export const DEPENDENCY_CONDITIONS = ["succeeded", "finished", "failed"] as const;
+
+/** One entry of `dependsOn`: an existing job's id and the condition to wait for (Default: succeeded). */
+export const dependencySchema = z.strictObject({
+  job: z.int().min(1),
+  condition: z.enum(DEPENDENCY_CONDITIONS).optional(),
+});
+
 export const jobSpecSchema = z
   .strictObject({
     name: text(253).optional(),
@@ -193,6 +202,14 @@ export const jobSpecSchema = z
         description:
           "At most this many of the job's tasks away from a machine at once because of a rebalance (moved while running, not running again yet)",
       }),
+    dependsOn: z.array(dependencySchema).max(100).optional().meta({
+      description:
+        "Jobs of the same tenant and cell this job waits for; it is not scheduled until each condition holds",
+    }),
+    prePlace: z.boolean().optional().meta({
+      description:
+        "Reserve machines while the dependencies run; the reservation becomes a placement in the transaction that meets the last one (Default: false)",
+    }),
   })
   .superRefine((spec, ctx) => {
     if (spec.gang && spec.gang.minAvailable > spec.tasks) {

@@ -5,6 +5,7 @@ import type { Pool } from "../db/pool.ts";
 import { registerScheduler, wakeStale } from "../db/scheduling.ts";
 import type { Logger } from "../log.ts";
 import { timeEvaluation } from "../metrics/scheduling.ts";
+import { startPeriodicLauncher } from "../periodic/launcher.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import { evaluate } from "../scheduler/evaluate.ts";
 import { postgresBackend } from "../scheduler/postgres-backend.ts";
@@ -117,6 +118,8 @@ export async function startSchedulerWorker(options: {
   }, logger);
   const sweep = setInterval(reconcile, STALE_SWEEP_MS);
   sweep.unref();
+  // Periodic jobs: every worker looks, omega.run_periodic launches each scheduled time once.
+  const periodic = startPeriodicLauncher({ pool, logger });
   logger.info(
     { scheduler: profile.name, owner, concurrency: options.concurrency },
     "scheduler worker started",
@@ -127,6 +130,7 @@ export async function startSchedulerWorker(options: {
     async stop() {
       stopping = true;
       clearInterval(sweep);
+      await periodic.stop();
       await listener.stop();
       // Running evaluations finish; their commits are atomic either way.
       await Promise.all([...loops.values()].map((l) => l.stop()));

@@ -82,6 +82,11 @@ const JOBS: [string, unknown, Verdict][] = [
   ["a disruption budget", spec({ disruptionBudget: { maxUnavailable: 1 } }), "accepted"],
   ["a disruption budget of 0", spec({ disruptionBudget: { maxUnavailable: 0 } }), "accepted"],
 
+  ["a dependency on a job that does not exist", spec({ dependsOn: [{ job: 99999999 }] }), "refused"],
+  ["an unknown dependency condition", spec({ dependsOn: [{ job: 1, condition: "afterok" }] }), "refused"],
+  ["dependsOn that is not a list", spec({ dependsOn: { job: 1 } }), "refused"],
+  ["prePlace that is not a boolean", spec({ prePlace: "yes" }), "refused"],
+  ["prePlace with no dependency", spec({ prePlace: true }), "accepted"],
   ["In with no values", constraints({ affinity: [{ key: "zone", op: "In" }] }), "refused"],
   [
     "NotIn with an empty list",

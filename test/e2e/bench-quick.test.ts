@@ -232,4 +232,21 @@ describe("omega bench --quick", { timeout: 120_000 }, () => {
     });
     expect(output).toContain("improvement per moved task");
   });
+
+  it("chain: successor start latency of chains of one-task jobs, plain and pre-placed, with the ratio", async () => {
+    const { report, output } = await runQuick("chain");
+    expect(report.rows.map((r: { mode: string; links: number }) => [r.mode, r.links])).toEqual([
+      ["plain", 3],
+      ["prePlace", 3],
+    ]);
+    for (const row of report.rows) {
+      expect(row).toMatchObject({
+        p50Ms: expect.any(Number),
+        p99Ms: expect.any(Number),
+        reportP50Ms: expect.any(Number),
+      });
+    }
+    expect(report.ratio).toMatchObject({ p50: expect.any(Number), p99: expect.any(Number) });
+    expect(output).toMatch(/prePlace p99 [\d.]+ ms \(target ≤ 20 ms\): (met|missed)/);
+  });
 });

@@ -187,7 +187,18 @@ const CHECKS: readonly { invariant: string; sql: string }[] = [
       from omega.jobs j join omega.tasks t on t.cell = j.cell and t.job_id = j.id
       group by j.cell, j.id, j.state, j.pending_count
       having j.pending_count <> count(*) filter (where t.state = 'pending')
-        or (j.state = 'pending') <> (count(*) filter (where t.state = 'pending') > 0) and j.state <> 'cancelled'`,
+        or (j.state = 'pending') <> (count(*) filter (where t.state = 'pending') > 0 or j.waiting_on > 0)
+          and j.state <> 'cancelled'`,
+  },
+  {
+    // Issue 14: a reservation (a held task's claim) exists only while its job waits for dependencies,
+    // and a job that waits has started nothing.
+    invariant: "reservations: a held task outside a waiting job, or a waiting job with a started task",
+    sql: `
+      select j.id as job_id, j.state, j.waiting_on, t.id as task_id, t.state as task_state, t.held
+      from omega.jobs j join omega.tasks t on t.cell = j.cell and t.job_id = j.id
+      where (t.held and t.state in ('pending', 'placed') and j.waiting_on = 0 and j.state not in ('cancelled'))
+         or (j.waiting_on > 0 and j.state <> 'cancelled' and (j.state <> 'pending' or t.state not in ('pending', 'placed') or not t.held and t.state = 'placed'))`,
   },
   {
     invariant: "4 constraints: a claim on a machine that does not match the job's selector",
@@ -334,7 +345,7 @@ export async function schedulableButPending(pool: Pool): Promise<Record<string, 
   const { rows } = await pool.query(`
     with pending as (
       select j.*, (select count(*) from omega.claims c where c.cell = j.cell and c.job_id = j.id) as claims
-      from omega.jobs j where j.state = 'pending'
+      from omega.jobs j where j.state = 'pending' and j.ready and j.pending_count > 0
     ),
     room as (
       select p.cell, p.id as job_id, m.name as machine,

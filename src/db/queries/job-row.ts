@@ -29,6 +29,14 @@ export interface JobSummary {
   maxRetries: number;
   /** Extension: how long a task runs on a simulated agent; null: until stopped. */
   runtime: { minMs: number; maxMs: number } | null;
+  /** The jobs this one waits for, each with its condition and whether it is met yet. */
+  dependsOn: { job: number; condition: string; state: "waiting" | "met" | "failed" }[];
+  /** Reserves machines while its dependencies run. */
+  prePlace: boolean;
+  /** The workflow that created the job, if one did. */
+  workflow: number | null;
+  /** Why the job ended, when its tasks do not say it: `dependency`. */
+  reason: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -38,6 +46,10 @@ export const JOB_COLUMNS = `
   j.id, j.name, j.cell, t.name as tenant, j.priority, j.scheduler, j.task_count, j.pending_count,
   j.state, j.blocked, j.cpu, j.memory, j.gpu, j.disk, j.selector, j.affinity, j.tolerations,
   j.max_per_machine, j.spread_by, j.gang_min, j.max_retries, j.runtime_min_ms, j.runtime_max_ms,
+  j.pre_place, j.workflow_id, j.reason,
+  (select coalesce(json_agg(json_build_object('job', d.depends_on, 'condition', d.condition, 'state', d.state)
+            order by d.depends_on), '[]')
+   from omega.job_dependencies d where d.cell = j.cell and d.job_id = j.id) as depends_on,
   j.created_at, j.updated_at`;
 
 export function jobOf(row: Record<string, unknown>): JobSummary {
@@ -68,6 +80,10 @@ export function jobOf(row: Record<string, unknown>): JobSummary {
       row.runtime_min_ms === null || row.runtime_min_ms === undefined
         ? null
         : { minMs: Number(row.runtime_min_ms), maxMs: Number(row.runtime_max_ms) },
+    dependsOn: (row.depends_on as JobSummary["dependsOn"] | undefined) ?? [],
+    prePlace: row.pre_place === true,
+    workflow: row.workflow_id === null || row.workflow_id === undefined ? null : Number(row.workflow_id),
+    reason: row.reason === null || row.reason === undefined ? null : String(row.reason),
     createdAt: row.created_at as Date,
     updatedAt: row.updated_at as Date,
   };

@@ -60,7 +60,8 @@ export async function machineClaims(
         from omega.claims c
         join omega.tasks t on t.cell = c.cell and t.id = c.task_id
         join omega.jobs j on j.cell = c.cell and j.id = c.job_id
-        where c.cell = m.cell and c.machine_id = m.id) as tasks
+        -- A held task's claim is a reservation (a pre-placed job waiting for its dependencies): not to start yet.
+        where c.cell = m.cell and c.machine_id = m.id and not t.held) as tasks
      ${FROM}`,
     [cell, machine],
   );
