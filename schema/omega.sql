@@ -4,11 +4,13 @@ table omega.agent_tokens (cell omega.name not null, token_hash bytea not null, c
 
 table omega.cells (name omega.name not null, capacity_epoch bigint not null default 0, created_at timestamp with time zone not null default now(), missing_quota_batch text not null default 'unlimited'::text, missing_quota_production text not null default 'none'::text)
 
+table omega.claim_ports (cell omega.name not null, machine_id bigint not null, port integer not null, task_id bigint not null)
+
 table omega.claims (cell omega.name not null, task_id bigint not null, job_id bigint not null, machine_id bigint not null, tenant_id bigint not null, priority integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, scheduler omega.name not null, plan_id bigint, placed_at timestamp with time zone not null default now())
 
 table omega.events (cell omega.name not null, id bigint not null, job_id bigint not null, task_id bigint, task_index integer, kind text not null, machine text, reason text, at timestamp with time zone not null default now())
 
-table omega.jobs (cell omega.name not null, id bigint not null, tenant_id bigint not null, name text not null default ''::text, priority integer not null, scheduler omega.name not null, task_count integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, selector jsonb not null default '{}'::jsonb, affinity jsonb not null default '[]'::jsonb, tolerations jsonb not null default '[]'::jsonb, max_per_machine integer, spread_by text, gang_min integer, state text not null default 'pending'::text, pending_count integer not null, lease_owner text, lease_expires timestamp with time zone, blocked boolean not null default false, created_at timestamp with time zone not null default now(), updated_at timestamp with time zone not null default now(), max_retries integer not null default 3, runtime_min_ms bigint, runtime_max_ms bigint, started_at timestamp with time zone, succeeded_count integer not null default 0, failed_count integer not null default 0, client_token text, request_hash bytea, blocked_epoch bigint)
+table omega.jobs (cell omega.name not null, id bigint not null, tenant_id bigint not null, name text not null default ''::text, priority integer not null, scheduler omega.name not null, task_count integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, selector jsonb not null default '{}'::jsonb, affinity jsonb not null default '[]'::jsonb, tolerations jsonb not null default '[]'::jsonb, max_per_machine integer, spread_by text, gang_min integer, state text not null default 'pending'::text, pending_count integer not null, lease_owner text, lease_expires timestamp with time zone, blocked boolean not null default false, created_at timestamp with time zone not null default now(), updated_at timestamp with time zone not null default now(), max_retries integer not null default 3, runtime_min_ms bigint, runtime_max_ms bigint, started_at timestamp with time zone, succeeded_count integer not null default 0, failed_count integer not null default 0, client_token text, request_hash bytea, blocked_epoch bigint, labels jsonb not null default '{}'::jsonb, ports integer[] not null default '{}'::integer[], vocabulary jsonb)
 
 table omega.machine_agents (cell omega.name not null, machine_id bigint not null, last_heartbeat timestamp with time zone, lost_at timestamp with time zone, lost_from text, generation bigint not null default 0)
 
@@ -46,6 +48,12 @@ constraint cells_missing_quota_production_check on omega.cells: CHECK ((missing_
 
 constraint cells_pkey on omega.cells: PRIMARY KEY (name)
 
+constraint claim_ports_cell_task_id_fkey on omega.claim_ports: FOREIGN KEY (cell, task_id) REFERENCES omega.claims(cell, task_id) ON DELETE CASCADE
+
+constraint claim_ports_pkey on omega.claim_ports: PRIMARY KEY (cell, machine_id, port)
+
+constraint claim_ports_port_check on omega.claim_ports: CHECK (((port >= 1) AND (port <= 65535)))
+
 constraint claims_cell_machine_id_fkey on omega.claims: FOREIGN KEY (cell, machine_id) REFERENCES omega.machines(cell, id)
 
 constraint claims_cell_task_id_fkey on omega.claims: FOREIGN KEY (cell, task_id) REFERENCES omega.tasks(cell, id)
@@ -73,6 +81,8 @@ constraint jobs_client_token_check on omega.jobs: CHECK (((length(client_token) 
 constraint jobs_failed_count_check on omega.jobs: CHECK ((failed_count >= 0))
 
 constraint jobs_finished_tasks on omega.jobs: CHECK (((succeeded_count + failed_count) <= task_count))
+
+constraint jobs_labels_check on omega.jobs: CHECK ((jsonb_typeof(labels) = 'object'::text))
 
 constraint jobs_max_per_machine_check on omega.jobs: CHECK (((max_per_machine >= 1) AND (max_per_machine <= 100000)))
 
@@ -109,6 +119,8 @@ constraint jobs_task_count_check on omega.jobs: CHECK (((task_count >= 1) AND (t
 constraint jobs_tenant_id_fkey on omega.jobs: FOREIGN KEY (tenant_id) REFERENCES omega.tenants(id)
 
 constraint jobs_tolerations_check on omega.jobs: CHECK ((jsonb_typeof(tolerations) = 'array'::text))
+
+constraint jobs_vocabulary_check on omega.jobs: CHECK ((jsonb_typeof(vocabulary) = 'object'::text))
 
 constraint machine_agents_cell_machine_id_fkey on omega.machine_agents: FOREIGN KEY (cell, machine_id) REFERENCES omega.machines(cell, id) ON DELETE CASCADE
 
@@ -226,6 +238,10 @@ CREATE UNIQUE INDEX agent_tokens_token_hash_key ON omega.agent_tokens USING btre
 
 CREATE UNIQUE INDEX cells_pkey ON omega.cells USING btree (name)
 
+CREATE INDEX claim_ports_by_task ON omega.claim_ports USING btree (cell, task_id)
+
+CREATE UNIQUE INDEX claim_ports_pkey ON omega.claim_ports USING btree (cell, machine_id, port)
+
 CREATE INDEX claims_by_job ON omega.claims USING btree (cell, job_id)
 
 CREATE INDEX claims_by_machine ON omega.claims USING btree (cell, machine_id)
@@ -242,11 +258,15 @@ CREATE INDEX jobs_by_tenant ON omega.jobs USING btree (tenant_id, id)
 
 CREATE UNIQUE INDEX jobs_client_token ON omega.jobs USING btree (tenant_id, client_token, cell) WHERE (client_token IS NOT NULL)
 
+CREATE INDEX jobs_labelled ON omega.jobs USING gin (labels) WHERE ((labels <> '{}'::jsonb) AND (state = ANY (ARRAY['pending'::text, 'placed'::text, 'running'::text])))
+
 CREATE INDEX jobs_parked ON omega.jobs USING btree (cell, id) WHERE (blocked AND (state = 'pending'::text))
 
 CREATE INDEX jobs_pending_by_tenant ON omega.jobs USING btree (tenant_id) INCLUDE (pending_count) WHERE (state = 'pending'::text)
 
 CREATE UNIQUE INDEX jobs_pkey ON omega.jobs USING btree (cell, id)
+
+CREATE INDEX jobs_repelling ON omega.jobs USING btree (cell, id) WHERE ((vocabulary ? 'jobAntiAffinity'::text) AND (state = ANY (ARRAY['pending'::text, 'placed'::text, 'running'::text])))
 
 CREATE INDEX jobs_schedulable ON omega.jobs USING btree (cell, scheduler, priority DESC, id) WHERE ((state = 'pending'::text) AND (NOT blocked))
 
@@ -396,11 +416,13 @@ CREATE OR REPLACE FUNCTION omega.affinity_matches(labels jsonb, affinity jsonb)
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
 AS $function$
-  select coalesce(bool_and(case t ->> 'op'
+  select coalesce(bool_and(case coalesce(t ->> 'operator', t ->> 'op')
       when 'In' then coalesce((t -> 'values') ? (labels ->> (t ->> 'key')), false)
       when 'NotIn' then not coalesce((t -> 'values') ? (labels ->> (t ->> 'key')), false)
       when 'Exists' then labels ? (t ->> 'key')
       when 'DoesNotExist' then not (labels ? (t ->> 'key'))
+      when 'Gt' then coalesce(omega.int64_of(labels ->> (t ->> 'key')) > omega.int64_of(t -> 'values' ->> 0), false)
+      when 'Lt' then coalesce(omega.int64_of(labels ->> (t ->> 'key')) < omega.int64_of(t -> 'values' ->> 0), false)
       else false end), true)
   from jsonb_array_elements(affinity) t
 $function$
@@ -501,6 +523,48 @@ begin
   end if;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.check_affinity_term(t jsonb, p_field text, p_extra text[] DEFAULT '{}'::text[])
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+declare
+  v_op text;
+  n integer;
+begin
+  if jsonb_typeof(t) is distinct from 'object'
+     or exists (select from jsonb_object_keys(t) tk where tk not in ('key', 'operator', 'op', 'values') and tk <> all (p_extra))
+     or jsonb_typeof(t -> 'key') is distinct from 'string'
+     or (t ? 'operator' and jsonb_typeof(t -> 'operator') <> 'string')
+     or (t ? 'op' and jsonb_typeof(t -> 'op') <> 'string') then
+    raise exception using errcode = 'OM422',
+      message = format('%s: {key, operator: In|NotIn|Exists|DoesNotExist|Gt|Lt, values?: [string]} is required', p_field);
+  end if;
+  perform omega.check_label_key(t ->> 'key', p_field || '.key');
+  if t ? 'operator' and t ? 'op' and t ->> 'operator' <> t ->> 'op' then
+    raise exception using errcode = 'OM422', message = format('%s.op: op is an alias of operator: give one of them', p_field);
+  end if;
+  v_op := coalesce(t ->> 'operator', t ->> 'op');
+  if v_op is null or v_op not in ('In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt') then
+    raise exception using errcode = 'OM422', message = format('%s.operator: one of In, NotIn, Exists, DoesNotExist, Gt, Lt', p_field);
+  end if;
+  if t ? 'values' then
+    if jsonb_typeof(t -> 'values') <> 'array' or jsonb_array_length(t -> 'values') > 100 then
+      raise exception using errcode = 'OM422', message = format('%s.values: an array of at most 100 strings is required', p_field);
+    end if;
+    perform omega.check_label_value(v, p_field || '.values') from jsonb_array_elements(t -> 'values') v;
+  end if;
+  n := coalesce(jsonb_array_length(t -> 'values'), 0);
+  -- In and NotIn with no values would match nothing, or everything: a job that waits forever.
+  if v_op in ('In', 'NotIn') and n = 0 then
+    raise exception using errcode = 'OM422', message = format('%s.values: %s needs a non-empty list of values', p_field, v_op);
+  elsif v_op in ('Exists', 'DoesNotExist') and n > 0 then
+    raise exception using errcode = 'OM422', message = format('%s.values: %s takes no values', p_field, v_op);
+  elsif v_op in ('Gt', 'Lt') and (n <> 1 or omega.int64_of(t -> 'values' ->> 0) is null) then
+    raise exception using errcode = 'OM422', message = format('%s.values: %s needs exactly one integer value', p_field, v_op);
+  end if;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.check_constraints(c jsonb)
  RETURNS void
  LANGUAGE plpgsql
@@ -515,7 +579,8 @@ begin
     raise exception using errcode = 'OM422', message = 'constraints: an object is required';
   end if;
   for k in select jsonb_object_keys(c) loop
-    if k not in ('selector', 'affinity', 'tolerations', 'maxPerMachine', 'spreadBy') then
+    if k not in ('selector', 'affinity', 'tolerations', 'maxPerMachine', 'spreadBy',
+                 'preferredAffinity', 'topologySpread', 'jobAffinity', 'jobAntiAffinity') then
       raise exception using errcode = 'OM422', message = format('constraints: unknown field %L', k);
     end if;
   end loop;
@@ -524,35 +589,28 @@ begin
   end if;
   if c ? 'affinity' then
     if jsonb_typeof(c -> 'affinity') <> 'array' or jsonb_array_length(c -> 'affinity') > 100 then
-      raise exception using errcode = 'OM422', message = 'constraints.affinity: an array of at most 100 {key, op, values?} terms is required';
+      raise exception using errcode = 'OM422', message = 'constraints.affinity: an array of at most 100 {key, operator, values?} terms is required';
     end if;
     for t in select value from jsonb_array_elements(c -> 'affinity') loop
-      if jsonb_typeof(t) is distinct from 'object'
-         or exists (select from jsonb_object_keys(t) tk where tk not in ('key', 'op', 'values'))
-         or jsonb_typeof(t -> 'key') is distinct from 'string'
-         or coalesce(t ->> 'op', '') not in ('In', 'NotIn', 'Exists', 'DoesNotExist') then
-        raise exception using errcode = 'OM422',
-          message = format('constraints.affinity.%s: {key, op: In|NotIn|Exists|DoesNotExist, values?: [string]} is required', i);
-      end if;
-      perform omega.check_label_key(t ->> 'key', format('constraints.affinity.%s.key', i));
-      if t ? 'values' then
-        if jsonb_typeof(t -> 'values') <> 'array' or jsonb_array_length(t -> 'values') > 100 then
-          raise exception using errcode = 'OM422', message = format('constraints.affinity.%s.values: an array of at most 100 strings is required', i);
-        end if;
-        perform omega.check_label_value(v, format('constraints.affinity.%s.values', i)) from jsonb_array_elements(t -> 'values') v;
-      end if;
-      -- In and NotIn with no values would match nothing, or everything: a job that waits forever.
-      if t ->> 'op' in ('In', 'NotIn') and coalesce(jsonb_array_length(t -> 'values'), 0) = 0 then
-        raise exception using errcode = 'OM422',
-          message = format('constraints.affinity.%s.values: %s needs a non-empty list of values', i, t ->> 'op');
-      elsif t ->> 'op' in ('Exists', 'DoesNotExist') and coalesce(jsonb_array_length(t -> 'values'), 0) > 0 then
-        raise exception using errcode = 'OM422', message = format('constraints.affinity.%s.values: %s takes no values', i, t ->> 'op');
+      perform omega.check_affinity_term(t, format('constraints.affinity.%s', i));
+      i := i + 1;
+    end loop;
+  end if;
+  if c ? 'preferredAffinity' then
+    if jsonb_typeof(c -> 'preferredAffinity') <> 'array' or jsonb_array_length(c -> 'preferredAffinity') > 100 then
+      raise exception using errcode = 'OM422', message = 'constraints.preferredAffinity: an array of at most 100 {weight, key, operator, values?} terms is required';
+    end if;
+    i := 0;
+    for t in select value from jsonb_array_elements(c -> 'preferredAffinity') loop
+      perform omega.check_affinity_term(t, format('constraints.preferredAffinity.%s', i), '{weight}');
+      if omega.is_whole(t -> 'weight', 1, 100) is not true then
+        raise exception using errcode = 'OM422', message = format('constraints.preferredAffinity.%s.weight: a whole number from 1 to 100 is required', i);
       end if;
       i := i + 1;
     end loop;
   end if;
   if c ? 'tolerations' then
-    perform omega.check_key_values(c -> 'tolerations', 'constraints.tolerations');
+    perform omega.check_tolerations(c -> 'tolerations', 'constraints.tolerations');
   end if;
   if c ? 'maxPerMachine' and not omega.is_whole(c -> 'maxPerMachine', 1, 100000) then
     raise exception using errcode = 'OM422', message = 'constraints.maxPerMachine: a whole number from 1 to 100000 is required';
@@ -563,6 +621,58 @@ begin
     end if;
     perform omega.check_label_key(c ->> 'spreadBy', 'constraints.spreadBy');
   end if;
+  if c ? 'topologySpread' then
+    if jsonb_typeof(c -> 'topologySpread') <> 'array' or jsonb_array_length(c -> 'topologySpread') > 100 then
+      raise exception using errcode = 'OM422', message = 'constraints.topologySpread: an array of at most 100 {topologyKey, maxSkew, whenUnsatisfiable?} is required';
+    end if;
+    i := 0;
+    for t in select value from jsonb_array_elements(c -> 'topologySpread') loop
+      if jsonb_typeof(t) is distinct from 'object'
+         or exists (select from jsonb_object_keys(t) tk where tk not in ('topologyKey', 'maxSkew', 'whenUnsatisfiable'))
+         or jsonb_typeof(t -> 'topologyKey') is distinct from 'string' then
+        raise exception using errcode = 'OM422', message = format('constraints.topologySpread.%s: {topologyKey, maxSkew, whenUnsatisfiable?} is required', i);
+      end if;
+      perform omega.check_label_key(t ->> 'topologyKey', format('constraints.topologySpread.%s.topologyKey', i));
+      if omega.is_whole(t -> 'maxSkew', 1, 100000) is not true then
+        raise exception using errcode = 'OM422', message = format('constraints.topologySpread.%s.maxSkew: a whole number from 1 to 100000 is required', i);
+      end if;
+      if t ? 'whenUnsatisfiable' and (jsonb_typeof(t -> 'whenUnsatisfiable') <> 'string'
+          or t ->> 'whenUnsatisfiable' not in ('DoNotSchedule', 'ScheduleAnyway')) then
+        raise exception using errcode = 'OM422', message = format('constraints.topologySpread.%s.whenUnsatisfiable: DoNotSchedule or ScheduleAnyway', i);
+      end if;
+      i := i + 1;
+    end loop;
+  end if;
+  if c ? 'jobAffinity' then
+    perform omega.check_job_affinity(c -> 'jobAffinity', 'constraints.jobAffinity');
+  end if;
+  if c ? 'jobAntiAffinity' then
+    perform omega.check_job_affinity(c -> 'jobAntiAffinity', 'constraints.jobAntiAffinity');
+  end if;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.check_job_affinity(p_list jsonb, p_field text)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+declare
+  t jsonb;
+  i integer := 0;
+begin
+  if jsonb_typeof(p_list) is distinct from 'array' or jsonb_array_length(p_list) > 100 then
+    raise exception using errcode = 'OM422', message = format('%s: an array of at most 100 {selector, topologyKey} terms is required', p_field);
+  end if;
+  for t in select value from jsonb_array_elements(p_list) loop
+    if jsonb_typeof(t) is distinct from 'object'
+       or exists (select from jsonb_object_keys(t) k where k not in ('selector', 'topologyKey'))
+       or not (t ? 'selector') or jsonb_typeof(t -> 'topologyKey') is distinct from 'string' then
+      raise exception using errcode = 'OM422', message = format('%s.%s: {selector, topologyKey} is required', p_field, i);
+    end if;
+    perform omega.check_label_map(t -> 'selector', format('%s.%s.selector', p_field, i));
+    perform omega.check_label_key(t ->> 'topologyKey', format('%s.%s.topologyKey', p_field, i));
+    i := i + 1;
+  end loop;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.check_key_values(p_list jsonb, p_field text)
@@ -643,7 +753,7 @@ CREATE OR REPLACE FUNCTION omega.check_labels(p_labels jsonb, p_taints jsonb)
 AS $function$
 begin
   perform omega.check_label_map(p_labels, 'labels');
-  perform omega.check_key_values(p_taints, 'taints');
+  perform omega.check_taints(p_taints, 'taints');
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.check_resources(p_resources jsonb)
@@ -661,6 +771,88 @@ begin
     if k not in ('cpu', 'memory', 'gpu', 'disk') then
       raise exception using errcode = 'OM422', message = format('resources: unknown resource %L', k);
     end if;
+  end loop;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.check_taints(p_list jsonb, p_field text)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+declare
+  t jsonb;
+  i integer := 0;
+begin
+  if jsonb_typeof(p_list) is distinct from 'array' or jsonb_array_length(p_list) > 100 then
+    raise exception using errcode = 'OM422', message = format('%s: an array of at most 100 {key, value?, effect?} objects is required', p_field);
+  end if;
+  for t in select value from jsonb_array_elements(p_list) loop
+    if jsonb_typeof(t) is distinct from 'object'
+       or exists (select from jsonb_object_keys(t) k where k not in ('key', 'value', 'effect'))
+       or jsonb_typeof(t -> 'key') is distinct from 'string' then
+      raise exception using errcode = 'OM422', message = format('%s.%s: an object {key, value?, effect?} is required', p_field, i);
+    end if;
+    perform omega.check_label_key(t ->> 'key', format('%s.%s.key', p_field, i));
+    if t ? 'value' then
+      perform omega.check_label_value(t -> 'value', format('%s.%s.value', p_field, i));
+    end if;
+    if t ? 'effect' and (jsonb_typeof(t -> 'effect') is distinct from 'string'
+        or t ->> 'effect' not in ('NoSchedule', 'PreferNoSchedule', 'NoExecute')) then
+      raise exception using errcode = 'OM422', message = format('%s.%s.effect: one of NoSchedule, PreferNoSchedule, NoExecute', p_field, i);
+    end if;
+    i := i + 1;
+  end loop;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.check_tolerations(p_list jsonb, p_field text)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+declare
+  t jsonb;
+  i integer := 0;
+  f text;
+begin
+  if jsonb_typeof(p_list) is distinct from 'array' or jsonb_array_length(p_list) > 100 then
+    raise exception using errcode = 'OM422', message = format('%s: an array of at most 100 tolerations is required', p_field);
+  end if;
+  for t in select value from jsonb_array_elements(p_list) loop
+    f := format('%s.%s', p_field, i);
+    if jsonb_typeof(t) is distinct from 'object'
+       or exists (select from jsonb_object_keys(t) k where k not in ('key', 'operator', 'value', 'effect', 'tolerationSeconds')) then
+      raise exception using errcode = 'OM422', message = format('%s: an object {key?, operator?, value?, effect?, tolerationSeconds?} is required', f);
+    end if;
+    if t ? 'key' and t ->> 'key' is distinct from '' then
+      if jsonb_typeof(t -> 'key') <> 'string' then
+        raise exception using errcode = 'OM422', message = format('%s.key: a label name is required', f);
+      end if;
+      perform omega.check_label_key(t ->> 'key', f || '.key');
+    end if;
+    if t ? 'operator' and (jsonb_typeof(t -> 'operator') <> 'string' or t ->> 'operator' not in ('Equal', 'Exists')) then
+      raise exception using errcode = 'OM422', message = format('%s.operator: Equal or Exists', f);
+    end if;
+    if t ? 'value' then
+      perform omega.check_label_value(t -> 'value', f || '.value');
+    end if;
+    if t ? 'effect' and (jsonb_typeof(t -> 'effect') <> 'string'
+        or t ->> 'effect' not in ('NoSchedule', 'PreferNoSchedule', 'NoExecute')) then
+      raise exception using errcode = 'OM422', message = format('%s.effect: one of NoSchedule, PreferNoSchedule, NoExecute', f);
+    end if;
+    if t ? 'tolerationSeconds' and not omega.is_whole(t -> 'tolerationSeconds', -1000000000000, 1000000000000) then
+      raise exception using errcode = 'OM422', message = format('%s.tolerationSeconds: a whole number of seconds is required', f);
+    end if;
+    -- Kubernetes' rules.
+    if coalesce(t ->> 'key', '') = '' and t ->> 'operator' is distinct from 'Exists' then
+      raise exception using errcode = 'OM422', message = format('%s.key: an empty key needs operator Exists', f);
+    end if;
+    if t ->> 'operator' = 'Exists' and coalesce(t ->> 'value', '') <> '' then
+      raise exception using errcode = 'OM422', message = format('%s.value: operator Exists takes no value', f);
+    end if;
+    if t ? 'tolerationSeconds' and t ->> 'effect' is distinct from 'NoExecute' then
+      raise exception using errcode = 'OM422', message = format('%s.tolerationSeconds: tolerationSeconds needs effect NoExecute', f);
+    end if;
+    i := i + 1;
   end loop;
 end $function$
 
@@ -691,6 +883,21 @@ begin
                sum(c.cpu) as cpu, sum(c.memory) as memory, sum(c.gpu) as gpu, sum(c.disk) as disk
         from changed c group by 1, 2, 3) d
   where q.cell = d.cell and q.tenant_id = d.tenant_id and q.band = d.band;
+  return null;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.claims_hold_ports()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  insert into omega.claim_ports (cell, machine_id, port, task_id)
+  select n.cell, n.machine_id, p.port, n.task_id
+  from new_claims n
+  join omega.jobs j on j.cell = n.cell and j.id = n.job_id and j.ports <> '{}'
+  cross join lateral unnest(j.ports) as p(port);
   return null;
 end $function$
 
@@ -1127,6 +1334,15 @@ begin
   order by m.name;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.int64_of(v text)
+ RETURNS numeric
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select case when v ~ '^[+-]?[0-9]{1,19}$' and v::numeric between -9223372036854775808 and 9223372036854775807
+    then v::numeric end
+$function$
+
 CREATE OR REPLACE FUNCTION omega.is_whole(v jsonb, low numeric, high numeric)
  RETURNS boolean
  LANGUAGE sql
@@ -1336,8 +1552,12 @@ CREATE OR REPLACE FUNCTION omega.parse_quantity(v jsonb, dimension text)
 AS $function$
 declare
   m text[];
-  amount numeric;
-  factor numeric;
+  s text;
+  digits numeric;
+  ten integer;
+  two integer;
+  num numeric;
+  den numeric;
   result numeric;
 begin
   if v is null or jsonb_typeof(v) = 'null' then
@@ -1348,24 +1568,47 @@ begin
       raise exception using errcode = 'OM422', message = format('resources.%s: a number must be a whole count of base units', dimension);
     end if;
   elsif jsonb_typeof(v) = 'string' then
-    if length(v #>> '{}') > 64 then
+    s := v #>> '{}';
+    if length(s) > 64 then
       raise exception using errcode = 'OM422', message = format('resources.%s: is not a quantity (too long)', dimension);
     end if;
-    m := regexp_match(v #>> '{}', '^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$');
+    -- sign, number, exponent, suffix ("1E" is an exa; "1E3" an exponent).
+    m := regexp_match(s, '^([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$');
     if m is null then
-      raise exception using errcode = 'OM422', message = format('resources.%s: %s is not a quantity (examples: "500m", "2", "512Mi", "4Gi")', dimension, v);
+      raise exception using errcode = 'OM422',
+        message = format('resources.%s: %s is not a quantity (examples: "500m", "2", "512Mi", "4Gi", "1e3", ".5")', dimension, v);
     end if;
-    amount := m[1]::numeric;
-    factor := case coalesce(m[2], '')
-      when '' then 1 when 'm' then 0.001
-      when 'k' then 1e3 when 'M' then 1e6 when 'G' then 1e9 when 'T' then 1e12 when 'P' then 1e15 when 'E' then 1e18
-      when 'Ki' then 1024::numeric when 'Mi' then 1024::numeric ^ 2 when 'Gi' then 1024::numeric ^ 3
-      when 'Ti' then 1024::numeric ^ 4 when 'Pi' then 1024::numeric ^ 5 when 'Ei' then 1024::numeric ^ 6 end;
-    result := case dimension
-      when 'cpu' then ceil(amount * factor * 1000)
-      when 'memory' then ceil(amount * factor / 1048576)
-      when 'disk' then ceil(amount * factor / 1048576)
-      else ceil(amount * factor) end;
+    digits := coalesce(nullif(replace(m[2], '.', ''), ''), '0')::numeric;
+    if digits = 0 then
+      return 0;
+    end if;
+    if m[1] = '-' then
+      raise exception using errcode = 'OM422', message = format('resources.%s: %s is out of range (0 to 10^12 base units)', dimension, v);
+    end if;
+    -- value = digits × 10^ten × 2^two
+    ten := case when m[3] is not null then least(greatest(m[3]::numeric, -1000), 1000)::integer
+                else case m[4] when 'n' then -9 when 'u' then -6 when 'm' then -3 when 'k' then 3 when 'M' then 6
+                  when 'G' then 9 when 'T' then 12 when 'P' then 15 when 'E' then 18 else 0 end end
+      - coalesce(length(split_part(m[2], '.', 2)), 0)
+      + case dimension when 'cpu' then 3 else 0 end;
+    two := case m[4] when 'Ki' then 10 when 'Mi' then 20 when 'Gi' then 30 when 'Ti' then 40 when 'Pi' then 50
+             when 'Ei' then 60 else 0 end
+      + case when dimension in ('memory', 'disk') then -20 else 0 end;
+    if ten > 100 then
+      raise exception using errcode = 'OM422', message = format('resources.%s: %s is out of range (0 to 10^12 base units)', dimension, v);
+    end if;
+    if ten < -100 then
+      num := 1;
+      den := 2;
+    else
+      num := digits * 10::numeric ^ greatest(ten, 0) * 2::numeric ^ greatest(two, 0);
+      den := 10::numeric ^ greatest(-ten, 0) * 2::numeric ^ greatest(-two, 0);
+    end if;
+    if dimension = 'gpu' and mod(num, den) <> 0 then
+      raise exception using errcode = 'OM422',
+        message = format('resources.gpu: %s is a fraction of a GPU: a gpu request is a whole number of devices', v);
+    end if;
+    result := div(num + den - 1, den);
   else
     raise exception using errcode = 'OM422', message = format('resources.%s: expected a number or a quantity string', dimension);
   end if;
@@ -2148,6 +2391,40 @@ begin
   return t;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.store_job_vocabulary(p_cell text, p_job_id bigint, p_spec jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_con jsonb := coalesce(p_spec -> 'constraints', '{}');
+  v_vocabulary jsonb;
+  v_ports integer[];
+begin
+  if p_spec ? 'labels' then
+    perform omega.check_label_map(p_spec -> 'labels', 'labels');
+  end if;
+  if p_spec ? 'ports' then
+    if jsonb_typeof(p_spec -> 'ports') <> 'array' or jsonb_array_length(p_spec -> 'ports') > 100
+       or exists (select from jsonb_array_elements(p_spec -> 'ports') p where not omega.is_whole(p, 1, 65535)) then
+      raise exception using errcode = 'OM422', message = 'ports: an array of at most 100 port numbers 1-65535 is required';
+    end if;
+    v_ports := array(select (p #>> '{}')::integer from jsonb_array_elements(p_spec -> 'ports') p);
+    if cardinality(v_ports) <> (select count(distinct x) from unnest(v_ports) x) then
+      raise exception using errcode = 'OM422', message = 'ports: a port is listed twice';
+    end if;
+  end if;
+  v_vocabulary := nullif(jsonb_strip_nulls(jsonb_build_object(
+    'preferredAffinity', nullif(v_con -> 'preferredAffinity', '[]'),
+    'topologySpread', nullif(v_con -> 'topologySpread', '[]'),
+    'jobAffinity', nullif(v_con -> 'jobAffinity', '[]'),
+    'jobAntiAffinity', nullif(v_con -> 'jobAntiAffinity', '[]'))), '{}');
+  if v_vocabulary is not null or coalesce(p_spec -> 'labels', '{}') <> '{}' or cardinality(v_ports) > 0 then
+    update omega.jobs
+    set labels = coalesce(p_spec -> 'labels', '{}'), ports = coalesce(v_ports, '{}'), vocabulary = v_vocabulary
+    where cell = p_cell and id = p_job_id;
+  end if;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.submit_job(p_tenant text, p_spec jsonb)
  RETURNS bigint
  LANGUAGE sql
@@ -2160,8 +2437,6 @@ $function$
 CREATE OR REPLACE FUNCTION omega.submit_job(p_tenant text, p_spec jsonb, p_client_token text)
  RETURNS bigint
  LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_tenant_id bigint;
@@ -2200,7 +2475,8 @@ begin
     end if;
   end if;
 
-  v_job_id := omega.submit_job_core(p_tenant, p_spec - 'maxRetries' - 'runtime');
+  v_job_id := omega.submit_job_core(p_tenant, p_spec - 'maxRetries' - 'runtime' - 'labels' - 'ports');
+  perform omega.store_job_vocabulary(p_spec ->> 'cell', v_job_id, p_spec);
   if p_client_token is not null or p_spec ? 'maxRetries' or v_runtime is not null then
     update omega.jobs
     set max_retries = coalesce((p_spec ->> 'maxRetries')::integer, max_retries),
@@ -2388,10 +2664,18 @@ CREATE OR REPLACE FUNCTION omega.tolerates(taints jsonb, tolerations jsonb)
 AS $function$
   select not exists (
     select from jsonb_array_elements(taints) taint
-    where not exists (
-      select from jsonb_array_elements(tolerations) tol
-      where tol ->> 'key' = taint ->> 'key'
-        and (not (tol ? 'value') or tol -> 'value' = coalesce(taint -> 'value', 'null'::jsonb))))
+    where coalesce(taint ->> 'effect', 'NoSchedule') <> 'PreferNoSchedule'
+      and not exists (select from jsonb_array_elements(tolerations) tol where omega.toleration_matches(tol, taint)))
+$function$
+
+CREATE OR REPLACE FUNCTION omega.toleration_matches(tol jsonb, taint jsonb)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select (not (tol ? 'effect') or tol ->> 'effect' = coalesce(taint ->> 'effect', 'NoSchedule'))
+    and (coalesce(tol ->> 'key', '') = '' or tol ->> 'key' = taint ->> 'key')
+    and (tol ->> 'operator' = 'Exists' or coalesce(tol ->> 'value', '') = coalesce(taint ->> 'value', ''))
 $function$
 
 CREATE OR REPLACE FUNCTION omega.touch_machine()
@@ -2455,6 +2739,8 @@ $function$
 
 CREATE TRIGGER claims_immutable BEFORE UPDATE ON omega.claims FOR EACH ROW EXECUTE FUNCTION omega.claims_are_immutable()
 
+CREATE TRIGGER claims_ports AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS new_claims FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_hold_ports()
+
 CREATE TRIGGER claims_quota_delete AFTER DELETE ON omega.claims REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_quotas()
 
 CREATE TRIGGER claims_quota_insert AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_quotas()
@@ -2505,7 +2791,11 @@ grant execute on function omega.capacity_freed(text) to public
 
 grant execute on function omega.check_admission(text,bigint,integer,bigint,bigint,bigint,bigint,integer) to public
 
+grant execute on function omega.check_affinity_term(jsonb,text,text[]) to public
+
 grant execute on function omega.check_constraints(jsonb) to public
+
+grant execute on function omega.check_job_affinity(jsonb,text) to public
 
 grant execute on function omega.check_key_values(jsonb,text) to public
 
@@ -2519,9 +2809,15 @@ grant execute on function omega.check_labels(jsonb,jsonb) to public
 
 grant execute on function omega.check_resources(jsonb) to public
 
+grant execute on function omega.check_taints(jsonb,text) to public
+
+grant execute on function omega.check_tolerations(jsonb,text) to public
+
 grant execute on function omega.claims_are_immutable() to public
 
 grant execute on function omega.claims_count_against_quotas() to public
+
+grant execute on function omega.claims_hold_ports() to public
 
 grant execute on function omega.commit_plan(text,text,bigint[],bigint[],bigint[],text,text,text,bigint[],bigint[]) to omega_scheduler
 
@@ -2536,6 +2832,8 @@ grant execute on function omega.events_refuse_update() to public
 grant execute on function omega.heartbeat(text,text,bigint[]) to omega_api
 
 grant execute on function omega.how_many_fit(text,jsonb,jsonb) to public
+
+grant execute on function omega.int64_of(text) to public
 
 grant execute on function omega.is_whole(jsonb,numeric,numeric) to public
 
@@ -2597,6 +2895,8 @@ grant execute on function omega.set_quota_policy(text,jsonb) to omega_api
 
 grant execute on function omega.set_tenant_limits(text,jsonb) to omega_api
 
+grant execute on function omega.store_job_vocabulary(text,bigint,jsonb) to public
+
 grant execute on function omega.submit_job(text,jsonb) to omega_api
 
 grant execute on function omega.submit_job(text,jsonb,text) to omega_api
@@ -2608,6 +2908,8 @@ grant execute on function omega.submit_jobs(text[],jsonb[],text[]) to omega_api
 grant execute on function omega.tenant_reason(text) to public
 
 grant execute on function omega.tolerates(jsonb,jsonb) to public
+
+grant execute on function omega.toleration_matches(jsonb,jsonb) to public
 
 grant execute on function omega.touch_machine() to public
 
@@ -2626,6 +2928,8 @@ grant usage on schema omega_meta to omega_api, omega_reader, omega_scheduler
 grant select on table omega.agent_tokens to omega_api
 
 grant select on table omega.cells to omega_api, omega_reader, omega_scheduler
+
+grant select on table omega.claim_ports to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.claims to omega_api, omega_reader, omega_scheduler
 

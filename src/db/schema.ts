@@ -48,6 +48,13 @@ export interface CellUsage {
   used_memory: number | null;
 }
 
+export interface ClaimPorts {
+  cell: string;
+  machine_id: number;
+  port: number;
+  task_id: number;
+}
+
 export interface Claims {
   cell: string;
   cpu: number | null;
@@ -89,6 +96,7 @@ export interface Jobs {
   gang_min: number | null;
   gpu: number | null;
   id: Generated<number>;
+  labels: Generated<Json>;
   lease_expires: Timestamp | null;
   lease_owner: string | null;
   max_per_machine: number | null;
@@ -96,6 +104,7 @@ export interface Jobs {
   memory: number | null;
   name: Generated<string>;
   pending_count: number;
+  ports: Generated<number[]>;
   priority: number;
   request_hash: Buffer | null;
   runtime_max_ms: number | null;
@@ -110,6 +119,7 @@ export interface Jobs {
   tenant_id: number;
   tolerations: Generated<Json>;
   updated_at: Generated<Timestamp>;
+  vocabulary: Json | null;
 }
 
 export interface MachineAgents {
@@ -294,6 +304,7 @@ export interface DB {
   agent_tokens: AgentTokens;
   cell_usage: CellUsage;
   cells: Cells;
+  claim_ports: ClaimPorts;
   claims: Claims;
   events: Events;
   jobs: Jobs;

@@ -22,8 +22,10 @@ import { quotaShortfall } from "./quota.ts";
 import { balancedAllocation } from "./scorers/balanced-allocation.ts";
 import { leastAllocated } from "./scorers/least-allocated.ts";
 import { mostAllocated } from "./scorers/most-allocated.ts";
+import { nodeAffinity } from "./scorers/node-affinity.ts";
 import { spread } from "./scorers/spread.ts";
 import { SpreadTally } from "./scorers/spread-tally.ts";
+import { taintToleration } from "./scorers/taint-toleration.ts";
 import { spreadShareFilter } from "./spread-share.ts";
 import type {
   Explanation,
@@ -75,6 +77,8 @@ export const SCORERS: Readonly<Record<ScorerName, Scorer>> = {
   mostAllocated,
   balancedAllocation,
   spread,
+  taintToleration,
+  nodeAffinity,
 };
 
 /** The stages a profile runs: those it names, plus the always-on safety checks. */

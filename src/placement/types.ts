@@ -14,21 +14,41 @@ import type { Dimension, Resources } from "../domain/resources.ts";
 
 export type MachineState = "up" | "draining" | "down";
 
+export type TaintEffect = "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+
 export interface Taint {
   key: string;
   value?: string;
+  /** Absent: NoSchedule. */
+  effect?: TaintEffect;
 }
 
+/** Kubernetes' toleration (ToleratesTaint): see filters/tolerations.ts. */
 export interface Toleration {
-  key: string;
-  /** Absent: tolerates every value of the key. */
+  /** Absent or empty (with `Exists`): every key. */
+  key?: string;
+  /** Absent: Equal. */
+  operator?: "Equal" | "Exists";
   value?: string;
+  /** Absent: every effect. */
+  effect?: TaintEffect;
+  /** NoExecute only: how long the task may stay once the taint is there (absent: forever). */
+  tolerationSeconds?: number;
 }
+
+export type AffinityOperator = "In" | "NotIn" | "Exists" | "DoesNotExist" | "Gt" | "Lt";
 
 export interface AffinityTerm {
   key: string;
-  op: "In" | "NotIn" | "Exists" | "DoesNotExist";
+  /** The Kubernetes name; `op` is its alias (one of the two is set). */
+  operator?: AffinityOperator;
+  op?: AffinityOperator;
   values?: string[];
+}
+
+/** A preferredAffinity term: machines it matches score `weight` (1-100) more. */
+export interface PreferredAffinityTerm extends AffinityTerm {
+  weight: number;
 }
 
 export interface MachineView {
@@ -53,6 +73,8 @@ export interface Constraints {
   maxPerMachine: number | null;
   /** A label (failure domain, e.g. "zone") across whose values the tasks should spread. */
   spreadBy: string | null;
+  /** Scores only (absent: none). */
+  preferredAffinity?: readonly PreferredAffinityTerm[];
 }
 
 /** What is left of the quota a job's tasks count against (its tenant's, in its cell and band). */
@@ -113,7 +135,13 @@ export type FilterName =
   | "tolerations"
   | "maxPerMachine"
   | "machineTasks";
-export type ScorerName = "leastAllocated" | "mostAllocated" | "balancedAllocation" | "spread";
+export type ScorerName =
+  | "leastAllocated"
+  | "mostAllocated"
+  | "balancedAllocation"
+  | "spread"
+  | "taintToleration"
+  | "nodeAffinity";
 
 /** What a scheduler profile tells the pipeline (the rest of a profile drives the retry loop). */
 export interface PipelineConfig {

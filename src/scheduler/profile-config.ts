@@ -10,7 +10,14 @@ const filterName = z.enum([
   "tolerations",
   "maxPerMachine",
 ]);
-const scorerName = z.enum(["leastAllocated", "mostAllocated", "balancedAllocation", "spread"]);
+const scorerName = z.enum([
+  "leastAllocated",
+  "mostAllocated",
+  "balancedAllocation",
+  "spread",
+  "taintToleration",
+  "nodeAffinity",
+]);
 
 /** A profile in a --profiles file; omitted fields come from the built-in profile it `extends`. */
 const profileFile = z.record(

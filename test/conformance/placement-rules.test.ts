@@ -101,6 +101,43 @@ const CASES: Record<string, Case[]> = {
         ["Exists, missing", {}, { key: "gpu", op: "Exists" }, 0],
         ["DoesNotExist", {}, { key: "gpu", op: "DoesNotExist" }, 1],
         ["DoesNotExist, present", { gpu: "x" }, { key: "gpu", op: "DoesNotExist" }, 0],
+        // `operator` (Kubernetes' name) and Gt/Lt, ported from kube-scheduler's nodeaffinity tests
+        // (TestNodeAffinity) and its NodeSelectorRequirement semantics.
+        ["operator In", { zone: "a" }, { key: "zone", operator: "In", values: ["a"] }, 1],
+        ["operator NotIn", { zone: "a" }, { key: "zone", operator: "NotIn", values: ["a"] }, 0],
+        ["Gt, label above", { kernel: "6" }, { key: "kernel", operator: "Gt", values: ["5"] }, 1],
+        ["Gt, label equal", { kernel: "5" }, { key: "kernel", operator: "Gt", values: ["5"] }, 0],
+        ["Gt, label below", { kernel: "4" }, { key: "kernel", operator: "Gt", values: ["5"] }, 0],
+        ["Lt, label below", { kernel: "4" }, { key: "kernel", operator: "Lt", values: ["5"] }, 1],
+        ["Lt, label equal", { kernel: "5" }, { key: "kernel", operator: "Lt", values: ["5"] }, 0],
+        ["Gt, negative bound", { kernel: "0" }, { key: "kernel", operator: "Gt", values: ["-1"] }, 1],
+        [
+          "Gt, a label that is no integer",
+          { kernel: "6.1" },
+          { key: "kernel", operator: "Gt", values: ["5"] },
+          0,
+        ],
+        ["Lt, a word label", { kernel: "high" }, { key: "kernel", operator: "Lt", values: ["5"] }, 0],
+        ["Gt, label missing", {}, { key: "kernel", operator: "Gt", values: ["5"] }, 0],
+        ["Lt, signed label", { kernel: "+3" }, { key: "kernel", op: "Lt", values: ["5"] }, 1],
+        [
+          "Gt, past int64",
+          { kernel: "9223372036854775808" },
+          { key: "kernel", operator: "Gt", values: ["5"] },
+          0,
+        ],
+        [
+          "Gt, int64 max",
+          { kernel: "9223372036854775807" },
+          { key: "kernel", operator: "Gt", values: ["5"] },
+          1,
+        ],
+        [
+          "Gt, numbers compared as numbers",
+          { cores: "10" },
+          { key: "cores", operator: "Gt", values: ["9"] },
+          1,
+        ],
       ] as const
     ).map(([name, labels, term, placed]) => ({
       name,
@@ -122,21 +159,111 @@ const CASES: Record<string, Case[]> = {
       placed: 0,
     },
   ],
+  // Ported from kube-scheduler's TestTaintTolerationFilter (plugins/tainttoleration), as facts:
+  // Kubernetes' ToleratesTaint, a taint without effect being NoSchedule.
   tolerations: [
     ...(
       [
         ["no taints", [], [], 1],
-        ["taint not tolerated", [{ key: "dedicated", value: "ml" }], [], 0],
+        [
+          "no tolerations, a NoSchedule taint",
+          [{ key: "dedicated", value: "user1", effect: "NoSchedule" }],
+          [],
+          0,
+        ],
+        [
+          "tolerated by key, value and effect",
+          [{ key: "dedicated", value: "user1", effect: "NoSchedule" }],
+          [{ key: "dedicated", value: "user1", effect: "NoSchedule" }],
+          1,
+        ],
+        [
+          "Equal with another value",
+          [{ key: "dedicated", value: "user1", effect: "NoSchedule" }],
+          [{ key: "dedicated", operator: "Equal", value: "user2", effect: "NoSchedule" }],
+          0,
+        ],
+        [
+          "Exists tolerates every value",
+          [{ key: "foo", value: "bar", effect: "NoSchedule" }],
+          [{ key: "foo", operator: "Exists", effect: "NoSchedule" }],
+          1,
+        ],
+        [
+          "several taints, all tolerated",
+          [
+            { key: "dedicated", value: "user2", effect: "NoSchedule" },
+            { key: "foo", value: "bar", effect: "NoSchedule" },
+          ],
+          [
+            { key: "dedicated", operator: "Equal", value: "user2", effect: "NoSchedule" },
+            { key: "foo", operator: "Exists", effect: "NoSchedule" },
+          ],
+          1,
+        ],
+        [
+          "key and value match, another effect",
+          [{ key: "foo", value: "bar", effect: "NoSchedule" }],
+          [{ key: "foo", operator: "Equal", value: "bar", effect: "PreferNoSchedule" }],
+          0,
+        ],
+        [
+          "key and value match, no effect named",
+          [{ key: "foo", value: "bar", effect: "NoSchedule" }],
+          [{ key: "foo", operator: "Equal", value: "bar" }],
+          1,
+        ],
+        [
+          "a PreferNoSchedule taint never filters",
+          [{ key: "dedicated", value: "user1", effect: "PreferNoSchedule" }],
+          [{ key: "dedicated", operator: "Equal", value: "user2", effect: "NoSchedule" }],
+          1,
+        ],
+        [
+          "PreferNoSchedule, no tolerations",
+          [{ key: "dedicated", value: "user1", effect: "PreferNoSchedule" }],
+          [],
+          1,
+        ],
+        ["a NoExecute taint filters", [{ key: "k", effect: "NoExecute" }], [], 0],
+        [
+          "NoExecute tolerated for a while still admits",
+          [{ key: "k", effect: "NoExecute" }],
+          [{ key: "k", operator: "Exists", effect: "NoExecute", tolerationSeconds: 60 }],
+          1,
+        ],
+        ["a taint without effect is NoSchedule", [{ key: "k" }], [{ key: "k", effect: "NoSchedule" }], 1],
+        [
+          "a NoSchedule toleration, a NoExecute taint",
+          [{ key: "k", effect: "NoExecute" }],
+          [{ key: "k", effect: "NoSchedule" }],
+          0,
+        ],
+        [
+          "an empty key with Exists tolerates everything",
+          [
+            { key: "a", value: "x" },
+            { key: "b", effect: "NoExecute" },
+          ],
+          [{ operator: "Exists" }],
+          1,
+        ],
         ["same key and value", [{ key: "dedicated", value: "ml" }], [{ key: "dedicated", value: "ml" }], 1],
         ["other value", [{ key: "dedicated", value: "ml" }], [{ key: "dedicated", value: "web" }], 0],
-        ["no value tolerates every value", [{ key: "dedicated", value: "ml" }], [{ key: "dedicated" }], 1],
+        [
+          "Equal without a value, a valued taint",
+          [{ key: "dedicated", value: "ml" }],
+          [{ key: "dedicated" }],
+          0,
+        ],
+        ["Equal without a value, a taint without one", [{ key: "dedicated" }], [{ key: "dedicated" }], 1],
         [
           "valued toleration, taint without value",
           [{ key: "dedicated" }],
           [{ key: "dedicated", value: "ml" }],
           0,
         ],
-        ["other key", [{ key: "dedicated" }], [{ key: "gpu" }], 0],
+        ["other key", [{ key: "dedicated" }], [{ key: "gpu", operator: "Exists" }], 0],
         ["every taint must be tolerated", [{ key: "a" }, { key: "b" }], [{ key: "a" }], 0],
       ] as const
     ).map(([name, taints, tolerations, placed]) => ({

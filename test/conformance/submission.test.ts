@@ -68,7 +68,11 @@ const JOBS: [string, unknown, Verdict][] = [
     constraints({ affinity: [{ key: "zone", op: "Exists", values: ["a"] }] }),
     "refused",
   ],
-  ["an unknown operator", constraints({ affinity: [{ key: "zone", op: "Gt", values: ["1"] }] }), "refused"],
+  [
+    "an unknown operator",
+    constraints({ affinity: [{ key: "zone", op: "Above", values: ["1"] }] }),
+    "refused",
+  ],
   ["an unknown term field", constraints({ affinity: [{ key: "zone", op: "Exists", weight: 1 }] }), "refused"],
   ["an empty affinity key", constraints({ affinity: [{ key: "", op: "Exists" }] }), "refused"],
   ["a numeric affinity value", constraints({ affinity: [{ key: "z", op: "In", values: [1] }] }), "refused"],
@@ -87,7 +91,7 @@ const JOBS: [string, unknown, Verdict][] = [
   ["a toleration with an empty key", constraints({ tolerations: [{ key: "" }] }), "refused"],
   [
     "a toleration with an unknown field",
-    constraints({ tolerations: [{ key: "a", effect: "NoSchedule" }] }),
+    constraints({ tolerations: [{ key: "a", color: "red" }] }),
     "refused",
   ],
   [
@@ -125,6 +129,149 @@ const JOBS: [string, unknown, Verdict][] = [
   ["a 254-character name", spec({ name: long(254) }), "refused"],
   ["a numeric name", spec({ name: 5 }), "refused"],
   ["a runtime that is not a duration", spec({ runtime: "5x" }), "refused"],
+  // Issue 11: the placement vocabulary.
+  [
+    "quantities as Kubernetes writes them",
+    spec({ resources: { cpu: ".5", memory: "1e9", disk: "+2Gi" } }),
+    "accepted",
+  ],
+  ["micro and nano cores", spec({ resources: { cpu: "250000u", memory: "500000000n" } }), "accepted"],
+  ["a fractional gpu", spec({ resources: { cpu: 100, gpu: "0.5" } }), "refused"],
+  ["a gpu in millis", spec({ resources: { cpu: 100, gpu: "500m" } }), "refused"],
+  ["a whole gpu in millis", spec({ resources: { cpu: 100, gpu: "2000m" } }), "accepted"],
+  ["a negative quantity", spec({ resources: { cpu: "-1" } }), "refused"],
+  [
+    "every toleration form",
+    constraints({
+      tolerations: [
+        { key: "dedicated", operator: "Equal", value: "ml", effect: "NoSchedule" },
+        { key: "spot", operator: "Exists" },
+        { operator: "Exists" },
+        { key: "", operator: "Exists", effect: "NoExecute", tolerationSeconds: 30 },
+        {
+          key: "node.kubernetes.io/unreachable",
+          operator: "Exists",
+          effect: "NoExecute",
+          tolerationSeconds: 300,
+        },
+        { key: "x", effect: "PreferNoSchedule" },
+      ],
+    }),
+    "accepted",
+  ],
+  [
+    "Exists with a value",
+    constraints({ tolerations: [{ key: "a", operator: "Exists", value: "x" }] }),
+    "refused",
+  ],
+  ["no key without Exists", constraints({ tolerations: [{ value: "x" }] }), "refused"],
+  ["an empty key with Equal", constraints({ tolerations: [{ key: "", operator: "Equal" }] }), "refused"],
+  ["an unknown toleration operator", constraints({ tolerations: [{ key: "a", operator: "In" }] }), "refused"],
+  ["an unknown toleration effect", constraints({ tolerations: [{ key: "a", effect: "Never" }] }), "refused"],
+  [
+    "tolerationSeconds without NoExecute",
+    constraints({ tolerations: [{ key: "a", effect: "NoSchedule", tolerationSeconds: 5 }] }),
+    "refused",
+  ],
+  [
+    "fractional tolerationSeconds",
+    constraints({ tolerations: [{ key: "a", effect: "NoExecute", tolerationSeconds: 1.5 }] }),
+    "refused",
+  ],
+  [
+    "operator, Gt and Lt",
+    constraints({
+      affinity: [
+        { key: "zone", operator: "In", values: ["a"] },
+        { key: "cores", operator: "Gt", values: ["8"] },
+        { key: "gen", op: "Lt", values: ["-3"] },
+        { key: "gpu", operator: "DoesNotExist", op: "DoesNotExist" },
+      ],
+    }),
+    "accepted",
+  ],
+  ["no operator", constraints({ affinity: [{ key: "zone", values: ["a"] }] }), "refused"],
+  [
+    "operator and op disagree",
+    constraints({ affinity: [{ key: "zone", operator: "In", op: "NotIn", values: ["a"] }] }),
+    "refused",
+  ],
+  [
+    "Gt with two values",
+    constraints({ affinity: [{ key: "c", operator: "Gt", values: ["1", "2"] }] }),
+    "refused",
+  ],
+  ["Gt with no value", constraints({ affinity: [{ key: "c", operator: "Gt" }] }), "refused"],
+  ["Lt with a word", constraints({ affinity: [{ key: "c", operator: "Lt", values: ["ten"] }] }), "refused"],
+  [
+    "Lt past int64",
+    constraints({ affinity: [{ key: "c", operator: "Lt", values: ["9223372036854775808"] }] }),
+    "refused",
+  ],
+  [
+    "preferredAffinity",
+    constraints({
+      preferredAffinity: [
+        { weight: 1, key: "zone", operator: "In", values: ["a"] },
+        { weight: 100, key: "ssd", op: "Exists" },
+      ],
+    }),
+    "accepted",
+  ],
+  [
+    "a weight of 0",
+    constraints({ preferredAffinity: [{ weight: 0, key: "z", operator: "Exists" }] }),
+    "refused",
+  ],
+  [
+    "a weight of 101",
+    constraints({ preferredAffinity: [{ weight: 101, key: "z", operator: "Exists" }] }),
+    "refused",
+  ],
+  ["no weight", constraints({ preferredAffinity: [{ key: "z", operator: "Exists" }] }), "refused"],
+  [
+    "topologySpread",
+    constraints({
+      topologySpread: [
+        { topologyKey: "zone", maxSkew: 1, whenUnsatisfiable: "DoNotSchedule" },
+        { topologyKey: "machine", maxSkew: 2, whenUnsatisfiable: "ScheduleAnyway" },
+        { topologyKey: "rack", maxSkew: 3 },
+      ],
+    }),
+    "accepted",
+  ],
+  ["no maxSkew", constraints({ topologySpread: [{ topologyKey: "zone" }] }), "refused"],
+  ["maxSkew 0", constraints({ topologySpread: [{ topologyKey: "zone", maxSkew: 0 }] }), "refused"],
+  ["no topologyKey", constraints({ topologySpread: [{ maxSkew: 1 }] }), "refused"],
+  [
+    "an unknown whenUnsatisfiable",
+    constraints({ topologySpread: [{ topologyKey: "zone", maxSkew: 1, whenUnsatisfiable: "Never" }] }),
+    "refused",
+  ],
+  [
+    "labels, job affinity and anti-affinity",
+    spec({
+      labels: { app: "web", tier: "front" },
+      constraints: {
+        jobAffinity: [{ selector: { app: "cache" }, topologyKey: "zone" }],
+        jobAntiAffinity: [{ selector: { app: "web" }, topologyKey: "machine" }],
+      },
+    }),
+    "accepted",
+  ],
+  ["a numeric job label", spec({ labels: { app: 1 } }), "refused"],
+  ["a job label key with a space", spec({ labels: { "a b": "x" } }), "refused"],
+  ["a term with no selector", constraints({ jobAntiAffinity: [{ topologyKey: "zone" }] }), "refused"],
+  [
+    "a term with an unknown field",
+    constraints({ jobAffinity: [{ selector: {}, topologyKey: "zone", namespaces: [] }] }),
+    "refused",
+  ],
+  ["host ports", spec({ ports: [80, 8080, 65535] }), "accepted"],
+  ["port 0", spec({ ports: [0] }), "refused"],
+  ["port 65536", spec({ ports: [65536] }), "refused"],
+  ["a port twice", spec({ ports: [80, 80] }), "refused"],
+  ["a port as a string", spec({ ports: ["80"] }), "refused"],
   ["maxRetries 101", spec({ maxRetries: 101 }), "refused"],
 ];
 
@@ -150,7 +297,23 @@ const MACHINES: [string, Record<string, unknown>, Verdict][] = [
   ["a 254-character label value", { resources, labels: { zone: long(254) } }, "refused"],
   ["a taint with no key", { resources, taints: [{ value: "x" }] }, "refused"],
   ["a taint with an empty key", { resources, taints: [{ key: "" }] }, "refused"],
-  ["a taint with an unknown field", { resources, taints: [{ key: "a", effect: "NoSchedule" }] }, "refused"],
+  ["a taint with an unknown field", { resources, taints: [{ key: "a", color: "red" }] }, "refused"],
+  [
+    "taints with every effect",
+    {
+      resources,
+      taints: [
+        { key: "a", effect: "NoSchedule" },
+        { key: "b", value: "x", effect: "PreferNoSchedule" },
+        { key: "c", effect: "NoExecute" },
+      ],
+    },
+    "accepted",
+  ],
+  ["a taint with an unknown effect", { resources, taints: [{ key: "a", effect: "NoRun" }] }, "refused"],
+  ["a taint with a numeric effect", { resources, taints: [{ key: "a", effect: 1 }] }, "refused"],
+  ["a fractional gpu", { resources: { cpu: "4", gpu: "0.5" } }, "refused"],
+  ["quantities Kubernetes takes", { resources: { cpu: "+1e1", memory: ".5Gi", disk: "1e9" } }, "accepted"],
   ["101 taints", { resources, taints: Array.from({ length: 101 }, () => ({ key: "a" })) }, "refused"],
   ["maxTasks 0", { resources, maxTasks: 0 }, "refused"],
   ["maxTasks 100001", { resources, maxTasks: 100_001 }, "refused"],

@@ -73,7 +73,7 @@ const constraintsArb = fc.oneof(
   },
   { weight: 1, arbitrary: fc.constant({ affinity: [{ key: "disk", op: "Exists" }] }) },
   // Allowed on the tainted machines too, so it competes with everyone for them.
-  { weight: 1, arbitrary: fc.constant({ tolerations: [{ key: "dedicated" }] }) },
+  { weight: 1, arbitrary: fc.constant({ tolerations: [{ key: "dedicated", operator: "Exists" }] }) },
 );
 
 const jobArb = (submitters: number) =>
