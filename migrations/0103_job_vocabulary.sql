@@ -136,3 +136,5 @@ begin
   end if;
   return v_job_id;
 end $$;
+call omega.grant_entry_point('submit_job', '{omega_api}');
+revoke execute on function omega.claims_hold_ports() from public;

@@ -945,7 +945,7 @@ begin
   end if;
 
   if cardinality(ev_ids) = 0 then
-    decisions := array(select d from omega.decide_plan(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
+    decisions := array(select d from omega.decide_plan_checked(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
       p_transaction_mode, p_conflict_mode, '{}', forced_ids, forced_reasons) d);
   else
     -- Preemption: decide with the victims counted as gone. A preemptor that fails gives its victims
@@ -964,7 +964,7 @@ begin
         forced_reasons := forced_reasons || array_fill('victim_breaks_gang'::text, array[cardinality(breakers)]);
         continue;
       end if;
-      decisions := array(select d from omega.decide_plan(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
+      decisions := array(select d from omega.decide_plan_checked(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
         p_transaction_mode, p_conflict_mode, ev_ids, forced_ids, forced_reasons) d);
       select coalesce(array_agg(d.task_id), '{}') as ids, coalesce(array_agg(d.reason), '{}') as reasons
         into failing
@@ -1182,6 +1182,88 @@ AS $function$
   order by d.ord
 $function$
 
+CREATE OR REPLACE FUNCTION omega.decide_plan_checked(p_cell text, p_task_ids bigint[], p_machine_ids bigint[], p_machine_versions bigint[], p_transaction_mode text, p_conflict_mode text, p_evicted bigint[], p_forced_ids bigint[], p_forced_reasons text[])
+ RETURNS SETOF omega.plan_decision
+ LANGUAGE plpgsql
+ STABLE
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+declare
+  decisions omega.plan_decision[];
+  refused record;
+  forced_ids bigint[] := p_forced_ids;
+  forced_reasons text[] := p_forced_reasons;
+begin
+  loop
+    decisions := array(select d from omega.decide_plan(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
+      p_transaction_mode, p_conflict_mode, p_evicted, forced_ids, forced_reasons) d);
+    select coalesce(array_agg(v.task_id), '{}') as ids, coalesce(array_agg(v.reason), '{}') as reasons into refused
+    from omega.plan_vocabulary_verdicts(p_cell, decisions, coalesce(p_evicted, '{}')) v;
+    exit when cardinality(refused.ids) = 0;
+    forced_ids := forced_ids || refused.ids;
+    forced_reasons := forced_reasons || refused.reasons;
+  end loop;
+  return query select * from unnest(decisions);
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.domain_holds(p_cell text, p_selector jsonb, p_key text, p_domain text, p_evicted bigint[])
+ RETURNS boolean
+ LANGUAGE plpgsql
+ STABLE
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+begin
+  if p_key = 'machine' then
+    return exists (
+      select from omega.claims c join omega.jobs k on k.cell = c.cell and k.id = c.job_id
+      where c.cell = p_cell and c.machine_id = p_domain::bigint and c.task_id <> all (p_evicted)
+        and k.labels @> p_selector);
+  elsif p_selector = '{}' then
+    return exists (
+      select from omega.machines mm join omega.claims c on c.cell = mm.cell and c.machine_id = mm.id
+      where mm.cell = p_cell and mm.labels ->> p_key = p_domain and c.task_id <> all (p_evicted));
+  end if;
+  return exists (
+    select from omega.jobs k
+    join omega.claims c on c.cell = k.cell and c.job_id = k.id
+    join omega.machines mm on mm.cell = c.cell and mm.id = c.machine_id
+    where k.cell = p_cell and k.labels @> p_selector and k.labels <> '{}' and k.state in ('pending', 'placed', 'running')
+      and c.task_id <> all (p_evicted) and mm.labels ->> p_key = p_domain);
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.domain_of(p_labels jsonb, p_machine_id bigint, p_key text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select case when p_key = 'machine' then p_machine_id::text else p_labels ->> p_key end
+$function$
+
+CREATE OR REPLACE FUNCTION omega.domains_holding(p_cell text, p_selector jsonb, p_key text)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select coalesce(jsonb_agg(distinct omega.domain_of(mm.labels, mm.id, p_key)) filter (where omega.domain_of(mm.labels, mm.id, p_key) is not null), '[]')
+  from omega.jobs k
+  join omega.claims c on c.cell = k.cell and c.job_id = k.id
+  join omega.machines mm on mm.cell = c.cell and mm.id = c.machine_id
+  where k.cell = p_cell and k.labels @> p_selector and k.state in ('pending', 'placed', 'running')
+    and (p_selector = '{}' or k.labels <> '{}')
+$function$
+
+CREATE OR REPLACE FUNCTION omega.domains_of_job(p_cell text, p_job_id bigint, p_key text)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select coalesce(jsonb_agg(distinct omega.domain_of(mm.labels, mm.id, p_key)) filter (where omega.domain_of(mm.labels, mm.id, p_key) is not null), '[]')
+  from omega.claims c join omega.machines mm on mm.cell = c.cell and mm.id = c.machine_id
+  where c.cell = p_cell and c.job_id = p_job_id
+$function$
+
 CREATE OR REPLACE FUNCTION omega.events_refuse_update()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1351,6 +1433,23 @@ AS $function$
   select jsonb_typeof(v) = 'number' and v::text::numeric = trunc(v::text::numeric)
     and v::text::numeric between low and high
 $function$
+
+CREATE OR REPLACE FUNCTION omega.job_in_domain(p_cell text, p_job_id bigint, p_key text, p_domain text, p_evicted bigint[])
+ RETURNS boolean
+ LANGUAGE plpgsql
+ STABLE
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+begin
+  if p_key = 'machine' then
+    return exists (select from omega.claims c where c.cell = p_cell and c.machine_id = p_domain::bigint
+                   and c.job_id = p_job_id and c.task_id <> all (p_evicted));
+  end if;
+  return exists (
+    select from omega.claims c join omega.machines mm on mm.cell = c.cell and mm.id = c.machine_id
+    where c.cell = p_cell and c.job_id = p_job_id and c.task_id <> all (p_evicted) and mm.labels ->> p_key = p_domain);
+end $function$
 
 CREATE OR REPLACE FUNCTION omega.job_started_stays_running()
  RETURNS trigger
@@ -1642,6 +1741,40 @@ begin
   return array[lo, lo];
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.placement_context(p_cell text, p_job_ids bigint[])
+ RETURNS TABLE(job_id bigint, labels jsonb, ports integer[], vocabulary jsonb, port_machines bigint[], forbidden jsonb, required jsonb)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+begin
+  return query
+  with mine as (
+    select j.id, j.labels, j.ports, j.vocabulary from omega.jobs j where j.cell = p_cell and j.id = any (p_job_ids)
+  ), repellers as (
+    select r.id, tt.term from omega.jobs r cross join lateral jsonb_array_elements(r.vocabulary -> 'jobAntiAffinity') tt(term)
+    where r.cell = p_cell and r.vocabulary ? 'jobAntiAffinity' and r.state in ('pending', 'placed', 'running')
+  )
+  select m.id, m.labels, m.ports, m.vocabulary,
+    case when m.ports <> '{}' then array(
+      select distinct cp.machine_id from omega.claim_ports cp where cp.cell = p_cell and cp.port = any (m.ports)) end,
+    (select coalesce(jsonb_agg(x.o), '[]') from (
+       select jsonb_build_object('topologyKey', t ->> 'topologyKey', 'self', m.labels @> (t -> 'selector'),
+         'domains', omega.domains_holding(p_cell, t -> 'selector', t ->> 'topologyKey')) as o
+       from jsonb_array_elements(coalesce(m.vocabulary -> 'jobAntiAffinity', '[]')) t
+       union all
+       select jsonb_build_object('topologyKey', r.term ->> 'topologyKey', 'self', false,
+         'domains', omega.domains_of_job(p_cell, r.id, r.term ->> 'topologyKey'))
+       from repellers r where r.id <> m.id and m.labels @> (r.term -> 'selector')) x),
+    (select coalesce(jsonb_agg(jsonb_build_object('topologyKey', t ->> 'topologyKey', 'self', m.labels @> (t -> 'selector'),
+         'domains', omega.domains_holding(p_cell, t -> 'selector', t ->> 'topologyKey'))), '[]')
+     from jsonb_array_elements(coalesce(m.vocabulary -> 'jobAffinity', '[]')) t)
+  from mine m;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.plan_apply(p_cell text, p_scheduler text, p_plan_id bigint, p_decisions omega.plan_decision[])
  RETURNS integer
  LANGUAGE plpgsql
@@ -1765,6 +1898,77 @@ begin
                except select unnest(v_locked));
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.plan_spread_verdicts(p_cell text, p_decisions omega.plan_decision[], p_evicted bigint[])
+ RETURNS TABLE(task_id bigint, reason text)
+ LANGUAGE plpgsql
+ STABLE
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+#variable_conflict use_column
+declare
+  j record;
+  t jsonb;
+  p record;
+  v_key text;
+  v_skew integer;
+  v_doms text[];
+  v_counts integer[];
+  v_min integer;
+  v_at_min integer;
+  v_failed bigint[] := '{}';
+  i integer;
+begin
+  for j in
+    select distinct k.id, k.selector, k.affinity, k.vocabulary -> 'topologySpread' as terms
+    from unnest(p_decisions) d join omega.jobs k on k.cell = p_cell and k.id = d.job_id
+    where d.reason is null and k.vocabulary ? 'topologySpread'
+  loop
+    for t in select value from jsonb_array_elements(j.terms)
+             where coalesce(value ->> 'whenUnsatisfiable', 'DoNotSchedule') = 'DoNotSchedule' loop
+      v_key := t ->> 'topologyKey';
+      v_skew := (t ->> 'maxSkew')::integer;
+      -- The eligible domains (up machines the job's selector and affinity allow) and the job's
+      -- tasks in each.
+      select coalesce(array_agg(x.dom order by x.dom), '{}'), coalesce(array_agg(x.n order by x.dom), '{}')
+        into v_doms, v_counts
+      from (
+        select omega.domain_of(m.labels, m.id, v_key) as dom,
+          count(c.task_id) filter (where c.task_id <> all (p_evicted))::integer as n
+        from omega.machines m
+        left join omega.claims c on c.cell = m.cell and c.machine_id = m.id and c.job_id = j.id
+        where m.cell = p_cell and m.state = 'up' and (v_key = 'machine' or m.labels ? v_key)
+          and m.labels @> j.selector and (j.affinity = '[]' or omega.affinity_matches(m.labels, j.affinity))
+        group by 1) x;
+      select min(n), count(*) filter (where n = (select min(n2) from unnest(v_counts) n2))
+        into v_min, v_at_min from unnest(v_counts) n;
+      for p in
+        select d.task_id, omega.domain_of(m.labels, m.id, v_key) as dom
+        from unnest(p_decisions) d join omega.machines m on m.cell = p_cell and m.id = d.machine_id
+        where d.job_id = j.id and d.reason is null and d.task_id <> all (v_failed)
+        order by d.ord
+      loop
+        i := array_position(v_doms, p.dom);
+        if i is null or v_counts[i] + 1 - v_min > v_skew then
+          v_failed := v_failed || p.task_id;
+          task_id := p.task_id;
+          reason := 'topology_spread';
+          return next;
+          continue;
+        end if;
+        if v_counts[i] = v_min then
+          v_at_min := v_at_min - 1;
+        end if;
+        v_counts[i] := v_counts[i] + 1;
+        if v_at_min = 0 then
+          select min(n) into v_min from unnest(v_counts) n;
+          select count(*) into v_at_min from unnest(v_counts) n where n = v_min;
+        end if;
+      end loop;
+    end loop;
+  end loop;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.plan_victim_verdicts(p_cell text, p_task_ids bigint[], p_machine_ids bigint[], p_victim_ids bigint[], p_victim_for bigint[])
  RETURNS TABLE(for_task bigint, reason text)
  LANGUAGE plpgsql
@@ -1794,6 +1998,126 @@ begin
     from v
   )
   select vd.for_task, min(vd.reason) from verdicts vd where vd.reason is not null group by vd.for_task;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.plan_vocabulary_verdicts(p_cell text, p_decisions omega.plan_decision[], p_evicted bigint[])
+ RETURNS TABLE(task_id bigint, reason text)
+ LANGUAGE plpgsql
+ STABLE
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+#variable_conflict use_column
+declare
+  v_repellers record;
+  v_rep_ids bigint[];
+  v_rep_keys text[];
+  v_rep_selectors jsonb[];
+  v_spread_failed bigint[];
+  p record;
+  t jsonb;
+  v_dom text;
+  v_fail text;
+  acc_machines bigint[] := '{}';
+  acc_jobs bigint[] := '{}';
+  i integer;
+begin
+  -- Live jobs with anti-affinity: they may repel any new task.
+  select coalesce(array_agg(r.id), '{}'), coalesce(array_agg(tt.term ->> 'topologyKey'), '{}'),
+         coalesce(array_agg(tt.term -> 'selector'), '{}')
+    into v_rep_ids, v_rep_keys, v_rep_selectors
+  from omega.jobs r cross join lateral jsonb_array_elements(r.vocabulary -> 'jobAntiAffinity') tt(term)
+  where r.cell = p_cell and r.vocabulary ? 'jobAntiAffinity' and r.state in ('pending', 'placed', 'running');
+  if cardinality(v_rep_ids) = 0 and not exists (
+      select from unnest(p_decisions) d join omega.jobs j on j.cell = p_cell and j.id = d.job_id
+      where d.reason is null and (j.ports <> '{}' or j.vocabulary ?| array['topologySpread', 'jobAffinity'])) then
+    return;
+  end if;
+
+  v_spread_failed := array(select s.task_id from omega.plan_spread_verdicts(p_cell, p_decisions, p_evicted) s);
+  return query select s, 'topology_spread'::text from unnest(v_spread_failed) s;
+
+  for p in
+    select d.task_id, d.machine_id, d.job_id, j.labels, j.ports, j.vocabulary, m.labels as mlabels
+    from unnest(p_decisions) d
+    join omega.jobs j on j.cell = p_cell and j.id = d.job_id
+    join omega.machines m on m.cell = p_cell and m.id = d.machine_id
+    where d.reason is null and d.task_id <> all (v_spread_failed)
+    order by d.ord
+  loop
+    v_fail := null;
+    if p.ports <> '{}' and (
+        exists (select from omega.claim_ports cp where cp.cell = p_cell and cp.machine_id = p.machine_id
+                and cp.port = any (p.ports) and cp.task_id <> all (p_evicted))
+        or exists (select from unnest(acc_machines, acc_jobs) a(m, jb) join omega.jobs k on k.cell = p_cell and k.id = a.jb
+                   where a.m = p.machine_id and k.ports && p.ports)) then
+      v_fail := 'port_conflict';
+    end if;
+    -- Its own anti-affinity: no task of a matching job in the domain.
+    if v_fail is null and p.vocabulary ? 'jobAntiAffinity' then
+      for t in select value from jsonb_array_elements(p.vocabulary -> 'jobAntiAffinity') loop
+        v_dom := omega.domain_of(p.mlabels, p.machine_id, t ->> 'topologyKey');
+        continue when v_dom is null;
+        if omega.domain_holds(p_cell, t -> 'selector', t ->> 'topologyKey', v_dom, p_evicted)
+           or exists (select from unnest(acc_machines, acc_jobs) a(m, jb)
+                      join omega.jobs k on k.cell = p_cell and k.id = a.jb
+                      join omega.machines mm on mm.cell = p_cell and mm.id = a.m
+                      where k.labels @> (t -> 'selector')
+                        and omega.domain_of(mm.labels, mm.id, t ->> 'topologyKey') = v_dom) then
+          v_fail := 'job_anti_affinity';
+          exit;
+        end if;
+      end loop;
+    end if;
+    -- The other direction: no task of a job whose anti-affinity matches this job's labels.
+    if v_fail is null and cardinality(v_rep_ids) > 0 then
+      for i in 1 .. cardinality(v_rep_ids) loop
+        continue when v_rep_ids[i] = p.job_id or not (p.labels @> v_rep_selectors[i]);
+        v_dom := omega.domain_of(p.mlabels, p.machine_id, v_rep_keys[i]);
+        continue when v_dom is null;
+        if omega.job_in_domain(p_cell, v_rep_ids[i], v_rep_keys[i], v_dom, p_evicted)
+           or exists (select from unnest(acc_machines, acc_jobs) a(m, jb)
+                      join omega.machines mm on mm.cell = p_cell and mm.id = a.m
+                      where a.jb = v_rep_ids[i] and omega.domain_of(mm.labels, mm.id, v_rep_keys[i]) = v_dom) then
+          v_fail := 'job_anti_affinity';
+          exit;
+        end if;
+      end loop;
+    end if;
+    -- Its affinity: a task of a matching job in the domain — or, as Kubernetes has it, none
+    -- anywhere yet and the job matches its own selector (the first of a group).
+    if v_fail is null and p.vocabulary ? 'jobAffinity' then
+      for t in select value from jsonb_array_elements(p.vocabulary -> 'jobAffinity') loop
+        v_dom := omega.domain_of(p.mlabels, p.machine_id, t ->> 'topologyKey');
+        if v_dom is null then
+          v_fail := 'job_affinity';
+          exit;
+        end if;
+        continue when omega.domain_holds(p_cell, t -> 'selector', t ->> 'topologyKey', v_dom, p_evicted)
+          or exists (select from unnest(acc_machines, acc_jobs) a(m, jb)
+                     join omega.jobs k on k.cell = p_cell and k.id = a.jb
+                     join omega.machines mm on mm.cell = p_cell and mm.id = a.m
+                     where k.labels @> (t -> 'selector')
+                       and omega.domain_of(mm.labels, mm.id, t ->> 'topologyKey') = v_dom);
+        continue when p.labels @> (t -> 'selector')
+          and not exists (select from omega.jobs k join omega.claims c on c.cell = k.cell and c.job_id = k.id
+                          where k.cell = p_cell and k.labels @> (t -> 'selector') and c.task_id <> all (p_evicted)
+                            and (t -> 'selector' = '{}' or (k.labels <> '{}' and k.state in ('pending', 'placed', 'running'))))
+          and not exists (select from unnest(acc_jobs) a(jb) join omega.jobs k on k.cell = p_cell and k.id = a.jb
+                          where k.labels @> (t -> 'selector'));
+        v_fail := 'job_affinity';
+        exit;
+      end loop;
+    end if;
+    if v_fail is null then
+      acc_machines := acc_machines || p.machine_id;
+      acc_jobs := acc_jobs || p.job_id;
+    else
+      task_id := p.task_id;
+      reason := v_fail;
+      return next;
+    end if;
+  end loop;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.put_machine(p_cell text, p_name text, p_resources jsonb, p_labels jsonb DEFAULT '{}'::jsonb, p_taints jsonb DEFAULT '[]'::jsonb, p_max_tasks integer DEFAULT NULL::integer)
@@ -2437,6 +2761,8 @@ $function$
 CREATE OR REPLACE FUNCTION omega.submit_job(p_tenant text, p_spec jsonb, p_client_token text)
  RETURNS bigint
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_tenant_id bigint;
@@ -2817,8 +3143,6 @@ grant execute on function omega.claims_are_immutable() to public
 
 grant execute on function omega.claims_count_against_quotas() to public
 
-grant execute on function omega.claims_hold_ports() to public
-
 grant execute on function omega.commit_plan(text,text,bigint[],bigint[],bigint[],text,text,text,bigint[],bigint[]) to omega_scheduler
 
 grant execute on function omega.constraints_match(jsonb,jsonb,jsonb,jsonb,jsonb) to public
@@ -2826,6 +3150,16 @@ grant execute on function omega.constraints_match(jsonb,jsonb,jsonb,jsonb,jsonb)
 grant execute on function omega.create_cell(text) to omega_api
 
 grant execute on function omega.decide_plan(text,bigint[],bigint[],bigint[],text,text,bigint[],bigint[],text[]) to public
+
+grant execute on function omega.decide_plan_checked(text,bigint[],bigint[],bigint[],text,text,bigint[],bigint[],text[]) to public
+
+grant execute on function omega.domain_holds(text,jsonb,text,text,bigint[]) to public
+
+grant execute on function omega.domain_of(jsonb,bigint,text) to public
+
+grant execute on function omega.domains_holding(text,jsonb,text) to public
+
+grant execute on function omega.domains_of_job(text,bigint,text) to public
 
 grant execute on function omega.events_refuse_update() to public
 
@@ -2836,6 +3170,8 @@ grant execute on function omega.how_many_fit(text,jsonb,jsonb) to public
 grant execute on function omega.int64_of(text) to public
 
 grant execute on function omega.is_whole(jsonb,numeric,numeric) to public
+
+grant execute on function omega.job_in_domain(text,bigint,text,text,bigint[]) to public
 
 grant execute on function omega.job_started_stays_running() to public
 
@@ -2855,6 +3191,8 @@ grant execute on function omega.parse_quantity(jsonb,text) to public
 
 grant execute on function omega.parse_runtime(jsonb) to public
 
+grant execute on function omega.placement_context(text,bigint[]) to omega_scheduler
+
 grant execute on function omega.plan_apply(text,text,bigint,omega.plan_decision[]) to public
 
 grant execute on function omega.plan_evict(text,bigint[],bigint[]) to public
@@ -2863,7 +3201,11 @@ grant execute on function omega.plan_gang_breakers(text,bigint[],bigint[]) to pu
 
 grant execute on function omega.plan_lock(text,bigint[],bigint[],bigint[]) to public
 
+grant execute on function omega.plan_spread_verdicts(text,omega.plan_decision[],bigint[]) to public
+
 grant execute on function omega.plan_victim_verdicts(text,bigint[],bigint[],bigint[],bigint[]) to public
+
+grant execute on function omega.plan_vocabulary_verdicts(text,omega.plan_decision[],bigint[]) to public
 
 grant execute on function omega.put_machine(text,text,jsonb,jsonb,jsonb,integer) to omega_api
 

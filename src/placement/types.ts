@@ -100,6 +100,35 @@ export interface JobView {
   pendingTaskIds: readonly number[];
   /** How many of this job's tasks already hold a claim on each machine (by machine id). */
   placedPerMachine: ReadonlyMap<number, number>;
+  /** Topology spread, inter-job affinity and host ports; absent for a job that uses none. */
+  vocabulary?: JobVocabulary;
+}
+
+export interface TopologySpreadTerm {
+  /** A machine label, or `machine` (each machine its own domain). */
+  topologyKey: string;
+  maxSkew: number;
+  whenUnsatisfiable?: "DoNotSchedule" | "ScheduleAnyway";
+}
+
+/** Domains of one topology key, resolved against the cell when the job was leased. */
+export interface DomainTerm {
+  topologyKey: string;
+  /** Label values, or machine ids as text for the key `machine`. */
+  domains: ReadonlySet<string>;
+  /** The job's own labels match the term (its tasks repel, or attract, each other). */
+  self: boolean;
+}
+
+export interface JobVocabulary {
+  ports: readonly number[];
+  /** Machines where another claim holds one of the job's ports. */
+  portMachines: ReadonlySet<number>;
+  topologySpread: readonly TopologySpreadTerm[];
+  /** Domains its tasks may not land in: its anti-affinity, and the anti-affinity of jobs against it. */
+  forbidden: readonly DomainTerm[];
+  /** Per jobAffinity term, the domains holding a task of a matching job. */
+  required: readonly DomainTerm[];
 }
 
 export interface Placement {
@@ -123,7 +152,11 @@ export type RejectionReason =
   | "max per machine reached"
   | "machine task cap reached"
   | "spread label missing"
-  | "spread share reached";
+  | "spread share reached"
+  | "host port in use"
+  | "job anti-affinity"
+  | "job affinity"
+  | "topology spread";
 
 export type FilterResult = { ok: true } | { ok: false; reason: RejectionReason };
 

@@ -33,10 +33,15 @@ interface Case {
   /** The machine the job's tasks are proposed on. */
   machine: MachineSpec & { state?: "draining" | "down" };
   /** Machines no task can use (no capacity) that still count as values of a spread label. */
-  others?: MachineSpec[];
+  others?: (MachineSpec & { state?: "draining" | "down" })[];
   /** Resources already held on the machine (by a best-effort filler job of another tenant). */
   used?: { cpu?: number; memory?: number; gpu?: number; disk?: number };
   job: Record<string, unknown>;
+  /**
+   * Jobs of another tenant holding one task each, placed before the verdict: on the machine, or on
+   * `others[n]` (give that machine room for exactly one task, so the planner cannot use it).
+   */
+  neighbours?: { job: Record<string, unknown>; on: "same" | number }[];
   /** Tasks of the job placed on the machine before the verdict. */
   alreadyPlaced?: number;
   quota?: { band: "batch" | "production"; resources: Record<string, number> };
@@ -273,6 +278,287 @@ const CASES: Record<string, Case[]> = {
       placed,
     })),
   ],
+  // Ported from kube-scheduler's nodeports tests (TestNodePorts): a host port held on the machine
+  // conflicts, another port or another machine does not; each task of a job holds its ports.
+  "host ports": [
+    { name: "nothing held", machine: {}, job: { ports: [8080] }, placed: 1 },
+    {
+      name: "the same port held",
+      machine: {},
+      neighbours: [{ job: { ports: [8080] }, on: "same" }],
+      job: { ports: [8080] },
+      placed: 0,
+    },
+    {
+      name: "one of several ports held",
+      machine: {},
+      neighbours: [{ job: { ports: [9090, 8080] }, on: "same" }],
+      job: { ports: [80, 8080] },
+      placed: 0,
+    },
+    {
+      name: "another port held",
+      machine: {},
+      neighbours: [{ job: { ports: [8081] }, on: "same" }],
+      job: { ports: [8080] },
+      placed: 1,
+    },
+    {
+      name: "held on another machine",
+      machine: {},
+      others: [{ cpu: 1000, memory: 1024 }],
+      neighbours: [{ job: { ports: [8080] }, on: 0 }],
+      job: { ports: [8080] },
+      placed: 1,
+    },
+    { name: "two tasks of one job: one per machine", machine: {}, job: { tasks: 3, ports: [80] }, placed: 1 },
+    {
+      name: "no ports beside a held port",
+      machine: {},
+      neighbours: [{ job: { ports: [8080] }, on: "same" }],
+      job: {},
+      placed: 1,
+    },
+  ],
+  // Ported from kube-scheduler's interpodaffinity filter tests (TestRequiredAffinitySingleNode,
+  // TestRequiredAffinityMultipleNodes): anti-affinity in both directions, topology domains, the
+  // first pod of a self-affine group, a node without the topology key.
+  "job anti-affinity": [
+    {
+      name: "a matching job on the machine",
+      machine: {},
+      neighbours: [{ job: { labels: { app: "db" } }, on: "same" }],
+      job: { constraints: { jobAntiAffinity: [{ selector: { app: "db" }, topologyKey: "machine" }] } },
+      placed: 0,
+    },
+    {
+      name: "a job with other labels",
+      machine: {},
+      neighbours: [{ job: { labels: { app: "web" } }, on: "same" }],
+      job: { constraints: { jobAntiAffinity: [{ selector: { app: "db" }, topologyKey: "machine" }] } },
+      placed: 1,
+    },
+    {
+      name: "a matching job on another machine, key machine",
+      machine: { labels: { zone: "a" } },
+      others: [{ cpu: 1000, memory: 1024, labels: { zone: "a" } }],
+      neighbours: [{ job: { labels: { app: "db" } }, on: 0 }],
+      job: { constraints: { jobAntiAffinity: [{ selector: { app: "db" }, topologyKey: "machine" }] } },
+      placed: 1,
+    },
+    {
+      name: "a matching job in the same zone",
+      machine: { labels: { zone: "a" } },
+      others: [{ cpu: 1000, memory: 1024, labels: { zone: "a" } }],
+      neighbours: [{ job: { labels: { app: "db" } }, on: 0 }],
+      job: { constraints: { jobAntiAffinity: [{ selector: { app: "db" }, topologyKey: "zone" }] } },
+      placed: 0,
+    },
+    {
+      name: "a matching job in another zone",
+      machine: { labels: { zone: "a" } },
+      others: [{ cpu: 1000, memory: 1024, labels: { zone: "b" } }],
+      neighbours: [{ job: { labels: { app: "db" } }, on: 0 }],
+      job: { constraints: { jobAntiAffinity: [{ selector: { app: "db" }, topologyKey: "zone" }] } },
+      placed: 1,
+    },
+    {
+      name: "a machine without the topology key",
+      machine: {},
+      others: [{ cpu: 1000, memory: 1024, labels: { zone: "a" } }],
+      neighbours: [{ job: { labels: { app: "db" } }, on: 0 }],
+      job: { constraints: { jobAntiAffinity: [{ selector: { app: "db" }, topologyKey: "zone" }] } },
+      placed: 1,
+    },
+    {
+      name: "the other direction: a job there repels this one",
+      machine: {},
+      neighbours: [
+        {
+          job: { constraints: { jobAntiAffinity: [{ selector: { app: "web" }, topologyKey: "machine" }] } },
+          on: "same",
+        },
+      ],
+      job: { labels: { app: "web" } },
+      placed: 0,
+    },
+    {
+      name: "the other direction, in its zone",
+      machine: { labels: { zone: "a" } },
+      others: [{ cpu: 1000, memory: 1024, labels: { zone: "a" } }],
+      neighbours: [
+        {
+          job: { constraints: { jobAntiAffinity: [{ selector: { app: "web" }, topologyKey: "zone" }] } },
+          on: 0,
+        },
+      ],
+      job: { labels: { app: "web", tier: "front" } },
+      placed: 0,
+    },
+    {
+      name: "the other direction, labels it does not repel",
+      machine: {},
+      neighbours: [
+        {
+          job: { constraints: { jobAntiAffinity: [{ selector: { app: "web" }, topologyKey: "machine" }] } },
+          on: "same",
+        },
+      ],
+      job: { labels: { app: "api" } },
+      placed: 1,
+    },
+    {
+      name: "its own tasks repel each other",
+      machine: {},
+      job: {
+        tasks: 3,
+        labels: { app: "web" },
+        constraints: { jobAntiAffinity: [{ selector: { app: "web" }, topologyKey: "machine" }] },
+      },
+      placed: 1,
+    },
+  ],
+  "job affinity": [
+    {
+      name: "a matching job in the zone",
+      machine: { labels: { zone: "a" } },
+      others: [{ cpu: 1000, memory: 1024, labels: { zone: "a" } }],
+      neighbours: [{ job: { labels: { app: "cache" } }, on: 0 }],
+      job: { tasks: 2, constraints: { jobAffinity: [{ selector: { app: "cache" }, topologyKey: "zone" }] } },
+      placed: 2,
+    },
+    {
+      name: "a matching job in another zone only",
+      machine: { labels: { zone: "a" } },
+      others: [{ cpu: 1000, memory: 1024, labels: { zone: "b" } }],
+      neighbours: [{ job: { labels: { app: "cache" } }, on: 0 }],
+      job: { constraints: { jobAffinity: [{ selector: { app: "cache" }, topologyKey: "zone" }] } },
+      placed: 0,
+    },
+    {
+      name: "no matching job anywhere",
+      machine: { labels: { zone: "a" } },
+      job: { constraints: { jobAffinity: [{ selector: { app: "cache" }, topologyKey: "zone" }] } },
+      placed: 0,
+    },
+    {
+      name: "none anywhere, but it matches itself: the first of the group",
+      machine: { labels: { zone: "a" } },
+      job: {
+        tasks: 2,
+        labels: { app: "cache" },
+        constraints: { jobAffinity: [{ selector: { app: "cache" }, topologyKey: "zone" }] },
+      },
+      placed: 2,
+    },
+    {
+      name: "a machine without the topology key",
+      machine: {},
+      neighbours: [{ job: { labels: { app: "cache" } }, on: "same" }],
+      job: { constraints: { jobAffinity: [{ selector: { app: "cache" }, topologyKey: "zone" }] } },
+      placed: 0,
+    },
+    {
+      name: "key machine, on the machine",
+      machine: {},
+      neighbours: [{ job: { labels: { app: "cache" } }, on: "same" }],
+      job: { constraints: { jobAffinity: [{ selector: { app: "cache" }, topologyKey: "machine" }] } },
+      placed: 1,
+    },
+  ],
+  // Ported from kube-scheduler's podtopologyspread filter tests (TestSingleConstraint,
+  // TestMultipleConstraints): skew over the eligible domains, a node without the key, nodes the
+  // pod's node affinity excludes not counted, ScheduleAnyway never filters.
+  "topology spread": [
+    {
+      name: "maxSkew 1 over two zones: one of two",
+      machine: { labels: { zone: "a" } },
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0 }],
+      job: { tasks: 2, constraints: { topologySpread: [{ topologyKey: "zone", maxSkew: 1 }] } },
+      placed: 1,
+    },
+    {
+      name: "maxSkew 2 over two zones: two of three",
+      machine: { labels: { zone: "a" } },
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0 }],
+      job: {
+        tasks: 3,
+        constraints: {
+          topologySpread: [{ topologyKey: "zone", maxSkew: 2, whenUnsatisfiable: "DoNotSchedule" }],
+        },
+      },
+      placed: 2,
+    },
+    {
+      name: "ScheduleAnyway never filters",
+      machine: { labels: { zone: "a" } },
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0 }],
+      job: {
+        tasks: 3,
+        constraints: {
+          topologySpread: [{ topologyKey: "zone", maxSkew: 1, whenUnsatisfiable: "ScheduleAnyway" }],
+        },
+      },
+      placed: 3,
+    },
+    {
+      name: "a machine without the key",
+      machine: {},
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0 }],
+      job: { constraints: { topologySpread: [{ topologyKey: "zone", maxSkew: 1 }] } },
+      placed: 0,
+    },
+    {
+      name: "already ahead by maxSkew",
+      machine: { labels: { zone: "a" } },
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0 }],
+      job: { tasks: 1, constraints: { topologySpread: [{ topologyKey: "zone", maxSkew: 1 }] } },
+      alreadyPlaced: 1,
+      placed: 0,
+    },
+    {
+      name: "a zone the selector excludes does not count",
+      machine: { labels: { zone: "a", disk: "ssd" } },
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0 }],
+      job: {
+        tasks: 3,
+        constraints: { selector: { disk: "ssd" }, topologySpread: [{ topologyKey: "zone", maxSkew: 1 }] },
+      },
+      placed: 3,
+    },
+    {
+      name: "a zone of draining machines does not count",
+      machine: { labels: { zone: "a" } },
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0, state: "draining" }],
+      job: { tasks: 2, constraints: { topologySpread: [{ topologyKey: "zone", maxSkew: 1 }] } },
+      placed: 2,
+    },
+    {
+      name: "key machine: one per machine at maxSkew 1",
+      machine: {},
+      others: [
+        { cpu: 0, memory: 0 },
+        { cpu: 0, memory: 0 },
+      ],
+      job: { tasks: 3, constraints: { topologySpread: [{ topologyKey: "machine", maxSkew: 1 }] } },
+      placed: 1,
+    },
+    {
+      name: "two terms, both must hold",
+      machine: { labels: { zone: "a", rack: "r1" } },
+      others: [{ labels: { zone: "a", rack: "r2" }, cpu: 0, memory: 0 }],
+      job: {
+        tasks: 2,
+        constraints: {
+          topologySpread: [
+            { topologyKey: "zone", maxSkew: 5 },
+            { topologyKey: "rack", maxSkew: 1 },
+          ],
+        },
+      },
+      placed: 1,
+    },
+  ],
   "machine task cap": [
     { name: "two of three", machine: { maxTasks: 2 }, job: { tasks: 3 }, placed: 2 },
     { name: "full", machine: { maxTasks: 1 }, job: { tasks: 1 }, alreadyPlaced: 1, placed: 0 },
@@ -387,7 +673,22 @@ async function arrange(c: Case): Promise<{ machineId: number; jobId: number }> {
     await setTenantLimits(db.pool, { minTaskRequest: { cpu: 0 } }, tenant);
   const { state, ...spec } = c.machine;
   const machine = await makeMachine(db.pool, { cpu: 4000, memory: 8192, gpu: 0, disk: 1000, ...spec });
-  for (const other of c.others ?? []) await makeMachine(db.pool, other);
+  const others = [];
+  for (const { state: otherState, ...other } of c.others ?? []) {
+    const made = await makeMachine(db.pool, other);
+    others.push(made);
+    if (otherState)
+      await db.pool.query("select omega.set_machine_state('east', $1, $2)", [made.name, otherState]);
+  }
+  for (const n of c.neighbours ?? []) {
+    const target = n.on === "same" ? machine : others[n.on];
+    if (!target) throw new Error("a neighbour on a machine the case does not have");
+    const id = await submitJob(db.pool, { priority: 50, resources: one, ...n.job }, "filler");
+    const placed = await commitPlan(db.pool, [
+      { taskId: (await pendingTaskIds(db.pool, id))[0] as number, machineId: target.id, version: 0 },
+    ]);
+    expect(placed[0]?.outcome).toBe("committed");
+  }
   if (c.used) {
     const filler = await submitJob(db.pool, { priority: 50, resources: { ...c.used } }, "filler");
     const placed = await commitPlan(db.pool, [
