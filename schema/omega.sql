@@ -18,7 +18,7 @@ table omega.machine_removals (cell omega.name not null, machine_id bigint not nu
 
 table omega.machine_watch (singleton boolean not null default true, watching_since timestamp with time zone not null, checked_at timestamp with time zone not null)
 
-table omega.machines (cell omega.name not null, id bigint not null, name text not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, used_cpu bigint not null default 0, used_memory bigint not null default 0, used_gpu bigint not null default 0, used_disk bigint not null default 0, tasks integer not null default 0, labels jsonb not null default '{}'::jsonb, taints jsonb not null default '[]'::jsonb, state text not null default 'up'::text, version bigint not null default 1, changed_xid xid8 not null default pg_current_xact_id(), created_at timestamp with time zone not null default now(), max_tasks integer not null default 110)
+table omega.machines (cell omega.name not null, id bigint not null, name text not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, used_cpu bigint not null default 0, used_memory bigint not null default 0, used_gpu bigint not null default 0, used_disk bigint not null default 0, tasks integer not null default 0, labels jsonb not null default '{}'::jsonb, taints jsonb not null default '[]'::jsonb, state text not null default 'up'::text, version bigint not null default 1, changed_xid xid8 not null default pg_current_xact_id(), created_at timestamp with time zone not null default now(), max_tasks integer not null default 110, no_execute_since jsonb not null default '{}'::jsonb, drain_deadline timestamp with time zone)
 
 table omega.plans (cell omega.name not null, id bigint not null, scheduler omega.name not null, worker text not null default ''::text, transaction_mode text not null, conflict_mode text not null, attempted integer not null, committed integer not null, rejected jsonb not null default '{}'::jsonb, evicted integer not null default 0, committed_at timestamp with time zone not null default now(), duration_ms double precision not null default 0)
 
@@ -147,6 +147,8 @@ constraint machines_max_tasks on omega.machines: CHECK ((tasks <= max_tasks))
 constraint machines_max_tasks_check on omega.machines: CHECK (((max_tasks >= 1) AND (max_tasks <= 100000)))
 
 constraint machines_name_check on omega.machines: CHECK ((name ~ '^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$'::text))
+
+constraint machines_no_execute_since_check on omega.machines: CHECK ((jsonb_typeof(no_execute_since) = 'object'::text))
 
 constraint machines_pkey on omega.machines: PRIMARY KEY (cell, id)
 
@@ -285,6 +287,8 @@ CREATE UNIQUE INDEX machine_watch_pkey ON omega.machine_watch USING btree (singl
 CREATE UNIQUE INDEX machines_cell_name_key ON omega.machines USING btree (cell, name)
 
 CREATE INDEX machines_changed ON omega.machines USING btree (cell, changed_xid)
+
+CREATE INDEX machines_enforced ON omega.machines USING btree (cell, id) WHERE ((no_execute_since <> '{}'::jsonb) OR (state = 'draining'::text))
 
 CREATE UNIQUE INDEX machines_pkey ON omega.machines USING btree (cell, id)
 
@@ -1264,6 +1268,95 @@ AS $function$
   where c.cell = p_cell and c.job_id = p_job_id
 $function$
 
+CREATE OR REPLACE FUNCTION omega.drain_machine(p_cell text, p_name text, p_deadline interval DEFAULT '00:00:00'::interval)
+ RETURNS omega.machines
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  m omega.machines;
+begin
+  if p_deadline is null or p_deadline < '0' or p_deadline > '1 year' then
+    raise exception using errcode = 'OM422', message = 'deadline: a duration from 0 to a year is required';
+  end if;
+  update omega.machines set state = 'draining', drain_deadline = now() + p_deadline
+  where cell = p_cell and name = p_name
+  returning * into m;
+  if m.id is null then
+    raise exception using errcode = 'OM404', message = format('machine %L does not exist in cell %L', p_name, p_cell);
+  end if;
+  if p_deadline > '0' then
+    perform omega.queue_enforcement(p_cell, m.id, now() + p_deadline, 'deadline');
+  end if;
+  perform omega.queue_enforcement(p_cell, m.id, now());
+  return m;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.enforce_machine(p_cell text, p_machine_id bigint)
+ RETURNS TABLE(evicted integer, next_due timestamp with time zone)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  m omega.machines;
+  v_taint bigint[];
+  v_drain bigint[];
+  v_next timestamptz;
+begin
+  -- Jobs before machines, as every writer of claims orders its locks.
+  perform from omega.jobs j
+  where j.cell = p_cell and j.id in (select c.job_id from omega.claims c where c.cell = p_cell and c.machine_id = p_machine_id)
+  order by j.id for update;
+  select * into m from omega.machines where cell = p_cell and id = p_machine_id for update;
+  if m.id is null then
+    return query select 0, null::timestamptz;
+    return;
+  end if;
+  with due as (
+    select c.task_id, c.job_id, omega.no_execute_due(m.taints, m.no_execute_since, j.tolerations, c.placed_at) as at
+    from omega.claims c join omega.jobs j on j.cell = c.cell and j.id = c.job_id
+    where c.cell = p_cell and c.machine_id = p_machine_id and m.no_execute_since <> '{}'
+  )
+  select coalesce(array_agg(d.task_id) filter (where d.at <= now()), '{}'), min(d.at) filter (where d.at > now())
+    into v_taint, v_next
+  from due d;
+  if m.state = 'draining' and m.drain_deadline is not null then
+    v_drain := array(select c.task_id from omega.claims c where c.cell = p_cell and c.machine_id = p_machine_id
+                     and c.task_id <> all (v_taint));
+  end if;
+  v_taint := omega.with_whole_gangs(p_cell, v_taint);
+  v_drain := omega.with_whole_gangs(p_cell, coalesce(v_drain, '{}'));
+  v_drain := array(select unnest(v_drain) except select unnest(v_taint));
+  if cardinality(v_taint) > 0 then
+    perform omega.return_to_pending(p_cell, v_taint, 'taint');
+  end if;
+  if cardinality(v_drain) > 0 then
+    perform omega.return_to_pending(p_cell, v_drain, 'drain');
+  end if;
+  return query select cardinality(v_taint) + cardinality(v_drain), v_next;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.enforce_machines()
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  m record;
+  n integer := 0;
+  r record;
+begin
+  for m in select cell, id from omega.machines where no_execute_since <> '{}' or state = 'draining' order by cell, id loop
+    select * into r from omega.enforce_machine(m.cell, m.id);
+    n := n + r.evicted;
+  end loop;
+  return n;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.events_refuse_update()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1536,6 +1629,27 @@ begin
   order by l.priority desc, l.id;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.machine_rules_changed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  new.no_execute_since := (
+    select coalesce(jsonb_object_agg(k.key, coalesce(
+      case when tg_op = 'UPDATE' then old.no_execute_since -> k.key end, to_jsonb(now()))), '{}')
+    from (select distinct (t ->> 'key') || '=' || coalesce(t ->> 'value', '') as key
+          from jsonb_array_elements(new.taints) t where t ->> 'effect' = 'NoExecute') k);
+  if new.state = 'up' then
+    new.drain_deadline := null;
+  end if;
+  if new.id is not null and (new.no_execute_since <> '{}' or new.drain_deadline is not null) then
+    perform omega.queue_enforcement(new.cell, new.id, now());
+  end if;
+  return new;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.mark_machine_lost(p_cell text, p_machine_id bigint, p_silence interval)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -1576,6 +1690,30 @@ CREATE OR REPLACE FUNCTION omega.may_preempt(p_victim integer, p_preemptor integ
  IMMUTABLE PARALLEL SAFE
 AS $function$
   select p_victim < p_preemptor and not (p_victim >= 200 and p_preemptor >= 200)
+$function$
+
+CREATE OR REPLACE FUNCTION omega.no_execute_due(p_taints jsonb, p_since jsonb, p_tolerations jsonb, p_placed_at timestamp with time zone)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  with taints as (
+    select t, (p_since ->> ((t ->> 'key') || '=' || coalesce(t ->> 'value', '')))::timestamptz as since
+    from jsonb_array_elements(p_taints) t where t ->> 'effect' = 'NoExecute'
+  ), verdicts as (
+    select tn.since,
+      exists (select from jsonb_array_elements(p_tolerations) tol where omega.toleration_matches(tol, tn.t)) as tolerated,
+      (select min((tol ->> 'tolerationSeconds')::numeric) from jsonb_array_elements(p_tolerations) tol
+       where omega.toleration_matches(tol, tn.t) and tol ? 'tolerationSeconds') as seconds
+    from taints tn
+  )
+  select case
+    when not exists (select from verdicts) then null
+    when exists (select from verdicts where not tolerated) then '-infinity'::timestamptz
+    when not exists (select from verdicts where seconds is not null) then null
+    else greatest((select max(since) from verdicts), p_placed_at)
+      + make_interval(secs => greatest(0, (select min(seconds) from verdicts))::double precision)
+    end
 $function$
 
 CREATE OR REPLACE FUNCTION omega.notify_events()
@@ -2225,6 +2363,19 @@ begin
   return query select v_created, lim.cpu::bigint, lim.memory::bigint, lim.gpu::bigint, lim.disk::bigint,
     use.cpu::bigint, use.memory::bigint, use.gpu::bigint, use.disk::bigint;
 end $function$
+
+CREATE OR REPLACE FUNCTION omega.queue_enforcement(p_cell text, p_machine_id bigint, p_at timestamp with time zone, p_slot text DEFAULT 'now'::text)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select graphile_worker.add_job('omega:enforce-machine',
+    json_build_object('cell', p_cell, 'machineId', p_machine_id),
+    run_at => greatest(p_at, now()),
+    job_key => format('omega:enforce-machine:%s:%s:%s', p_cell, p_machine_id, p_slot),
+    job_key_mode => 'replace', max_attempts => 5);
+$function$
 
 CREATE OR REPLACE FUNCTION omega.quota_lock_key(p_cell text)
  RETURNS bigint
@@ -3063,6 +3214,22 @@ AS $function$
   returning watching_since
 $function$
 
+CREATE OR REPLACE FUNCTION omega.with_whole_gangs(p_cell text, p_task_ids bigint[])
+ RETURNS bigint[]
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select coalesce(array_agg(distinct x), '{}') from (
+    select unnest(p_task_ids) as x
+    union all
+    select c.task_id
+    from omega.jobs j join omega.claims c on c.cell = j.cell and c.job_id = j.id
+    where j.cell = p_cell and j.gang_min is not null
+      and j.id in (select c2.job_id from omega.claims c2 where c2.cell = p_cell and c2.task_id = any (p_task_ids))
+      and (select count(*) from omega.claims c3 where c3.cell = p_cell and c3.job_id = j.id and c3.task_id <> all (p_task_ids))
+        between 1 and j.gang_min - 1) y
+$function$
+
 CREATE TRIGGER claims_immutable BEFORE UPDATE ON omega.claims FOR EACH ROW EXECUTE FUNCTION omega.claims_are_immutable()
 
 CREATE TRIGGER claims_ports AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS new_claims FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_hold_ports()
@@ -3080,6 +3247,8 @@ CREATE TRIGGER jobs_started_stays_running BEFORE UPDATE OF state ON omega.jobs F
 CREATE CONSTRAINT TRIGGER jobs_state_events AFTER UPDATE OF state ON omega.jobs DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((old.state IS DISTINCT FROM new.state)) EXECUTE FUNCTION omega.record_job_event()
 
 CREATE CONSTRAINT TRIGGER jobs_submitted_event AFTER INSERT ON omega.jobs DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION omega.record_job_event()
+
+CREATE TRIGGER machines_rules BEFORE INSERT OR UPDATE OF taints, state, drain_deadline ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.machine_rules_changed()
 
 CREATE TRIGGER machines_touch BEFORE UPDATE ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.touch_machine()
 
@@ -3161,6 +3330,12 @@ grant execute on function omega.domains_holding(text,jsonb,text) to public
 
 grant execute on function omega.domains_of_job(text,bigint,text) to public
 
+grant execute on function omega.drain_machine(text,text,interval) to omega_api
+
+grant execute on function omega.enforce_machine(text,bigint) to omega_scheduler
+
+grant execute on function omega.enforce_machines() to omega_scheduler
+
 grant execute on function omega.events_refuse_update() to public
 
 grant execute on function omega.heartbeat(text,text,bigint[]) to omega_api
@@ -3182,6 +3357,8 @@ grant execute on function omega.lease_work(text,text,text,integer,integer) to om
 grant execute on function omega.mark_machine_lost(text,bigint,interval) to omega_scheduler
 
 grant execute on function omega.may_preempt(integer,integer) to public
+
+grant execute on function omega.no_execute_due(jsonb,jsonb,jsonb,timestamp with time zone) to public
 
 grant execute on function omega.park_job(text,bigint,text,bigint,text) to omega_scheduler
 
@@ -3210,6 +3387,8 @@ grant execute on function omega.plan_vocabulary_verdicts(text,omega.plan_decisio
 grant execute on function omega.put_machine(text,text,jsonb,jsonb,jsonb,integer) to omega_api
 
 grant execute on function omega.put_quota(text,text,text,jsonb) to omega_api
+
+grant execute on function omega.queue_enforcement(text,bigint,timestamp with time zone,text) to omega_scheduler
 
 grant execute on function omega.quota_lock_key(text) to public
 
@@ -3260,6 +3439,8 @@ grant execute on function omega.wake(text,text) to omega_scheduler
 grant execute on function omega.wake_stale() to omega_scheduler
 
 grant execute on function omega.watch_machines(interval) to omega_scheduler
+
+grant execute on function omega.with_whole_gangs(text,bigint[]) to public
 
 grant usage on schema graphile_worker to omega_scheduler
 

@@ -144,12 +144,14 @@ export interface Machines {
   cpu: number | null;
   created_at: Generated<Timestamp>;
   disk: number | null;
+  drain_deadline: Timestamp | null;
   gpu: number | null;
   id: Generated<number>;
   labels: Generated<Json>;
   max_tasks: Generated<number>;
   memory: number | null;
   name: string;
+  no_execute_since: Generated<Json>;
   state: Generated<string>;
   taints: Generated<Json>;
   tasks: Generated<number>;

@@ -225,7 +225,8 @@ function pickBest(
   scorers: readonly { score: Scorer; weight: number }[],
   spreads: readonly TopologyCounts[],
 ): MachineView | undefined {
-  if (sample.length <= 1 || (scorers.length === 0 && spreads.length === 0)) return sample[0];
+  const extender = job.extenderScores;
+  if (sample.length <= 1 || (scorers.length === 0 && spreads.length === 0 && !extender)) return sample[0];
   let best: MachineView | undefined;
   let bestScore = Number.NEGATIVE_INFINITY;
   for (const machine of sample) {
@@ -233,6 +234,7 @@ function pickBest(
     for (const s of scorers) total += s.weight * s.score(machine, job, inflight, context);
     // A job's own topologySpread outweighs the resource scorers (as the service profile's spread).
     if (spreads.length > 0) total += TOPOLOGY_SPREAD_WEIGHT * topologySpreadScore(spreads, machine);
+    if (extender) total += extender.weight * (extender.scores.get(machine.id) ?? 0);
     if (total > bestScore) {
       best = machine;
       bestScore = total;

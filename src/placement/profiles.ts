@@ -25,6 +25,8 @@ export interface SchedulerProfile extends PipelineConfig {
   batchSize: number;
   preemption: boolean;
   decisionTime?: { jobMs: number; taskMs: number };
+  /** An HTTP extender that filters and scores candidates (src/scheduler/extender.ts). */
+  extender?: { url: string; timeoutMs?: number; ignorable?: boolean; weight?: number };
 }
 
 const ALL_FILTERS: readonly FilterName[] = [

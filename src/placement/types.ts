@@ -102,6 +102,8 @@ export interface JobView {
   placedPerMachine: ReadonlyMap<number, number>;
   /** Topology spread, inter-job affinity and host ports; absent for a job that uses none. */
   vocabulary?: JobVocabulary;
+  /** A profile's extender's scores (0-100, by machine id) and their weight; absent without one. */
+  extenderScores?: { weight: number; scores: ReadonlyMap<number, number> };
 }
 
 export interface TopologySpreadTerm {
@@ -156,7 +158,8 @@ export type RejectionReason =
   | "host port in use"
   | "job anti-affinity"
   | "job affinity"
-  | "topology spread";
+  | "topology spread"
+  | "extender unavailable";
 
 export type FilterResult = { ok: true } | { ok: false; reason: RejectionReason };
 

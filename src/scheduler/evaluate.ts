@@ -4,6 +4,7 @@ import { planPreemption, preemptionCandidates } from "../placement/preemption.ts
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import { quotaShortfall } from "../placement/quota.ts";
 import type { JobPlan, JobView, Placement } from "../placement/types.ts";
+import { extend } from "./extender.ts";
 import type { Committer, PlacementOutcome, Snapshot, VictimSource, WorkQueue } from "./interfaces.ts";
 
 /** Machines examined for victims per job that fits nowhere (each costs a look at its claims). */
@@ -119,7 +120,11 @@ async function planRounds(
     const inflight = new InFlight();
     const plans = new Map<number, JobPlan>();
     for (const job of jobs) {
-      const plan = planJob(snapshot.list(), job, profile, inflight, random);
+      // A profile's extender (HTTP, outside the pure core) narrows and scores the machines first.
+      const extended = await extend(profile, job, snapshot.list());
+      const plan = extended.unavailable
+        ? { placements: [], unplaced: job.pendingTaskIds.length, explanation: extended.unavailable }
+        : planJob(extended.machines, extended.job, profile, inflight, random);
       plans.set(job.id, plan);
       // Omega's artificial decision time (experiments only): t_job + t_task × tasks.
       const think = profile.decisionTime;

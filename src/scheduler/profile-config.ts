@@ -38,6 +38,15 @@ const profileFile = z.record(
       maxAttempts: z.number().int().min(1).max(100).optional(),
       batchSize: z.number().int().min(1).max(10_000).optional(),
       preemption: z.boolean().optional(),
+      extender: z
+        .object({
+          url: z.url(),
+          timeoutMs: z.number().int().min(1).max(60_000).optional(),
+          ignorable: z.boolean().optional(),
+          weight: z.number().min(0).max(100).optional(),
+        })
+        .strict()
+        .optional(),
       decisionTime: z
         .object({ jobMs: z.number().min(0).max(600_000), taskMs: z.number().min(0).max(60_000) })
         .strict()
