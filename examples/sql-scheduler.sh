@@ -21,7 +21,9 @@ IDLE=${IDLE:-0.5}
 
 psql() { command psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -v cell="$CELL" -v scheduler="$SCHEDULER" -v owner="$OWNER" "$@"; }
 
-psql -c "select omega.register_scheduler(:'scheduler', '{\"description\": \"random fit, in psql (examples/sql-scheduler.sh)\"}')" >/dev/null
+psql >/dev/null <<'SQL'
+select omega.register_scheduler(:'scheduler', '{"description": "random fit, in psql (examples/sql-scheduler.sh)"}');
+SQL
 echo "scheduler $SCHEDULER started on cell $CELL as $OWNER"
 
 round=0
@@ -46,7 +48,7 @@ create temporary table proposal on commit drop as
       and m.gpu - m.used_gpu >= t.gpu and m.disk - m.used_disk >= t.disk
     -- A random machine among those with room (the plan does not see its own placements: the
     -- commit refuses what overflows, and the next round places it).
-    order by md5(m.id::text || '/' || t.task_id::text)
+    order by random()
     limit 1
   ) m;
 select coalesce(sum((outcome = 'committed')::int), 0) || ' ' || coalesce(sum((outcome = 'rejected')::int), 0)

@@ -2048,6 +2048,7 @@ declare
   j record;
   t jsonb;
   p record;
+  r record;
   v_key text;
   v_skew integer;
   v_doms text[];
@@ -2066,18 +2067,25 @@ begin
              where coalesce(value ->> 'whenUnsatisfiable', 'DoNotSchedule') = 'DoNotSchedule' loop
       v_key := t ->> 'topologyKey';
       v_skew := (t ->> 'maxSkew')::integer;
-      -- The eligible domains (up machines the job's selector and affinity allow) and the job's
-      -- tasks in each.
-      select coalesce(array_agg(x.dom order by x.dom), '{}'), coalesce(array_agg(x.n order by x.dom), '{}')
-        into v_doms, v_counts
-      from (
-        select omega.domain_of(m.labels, m.id, v_key) as dom,
-          count(c.task_id) filter (where c.task_id <> all (p_evicted))::integer as n
-        from omega.machines m
-        left join omega.claims c on c.cell = m.cell and c.machine_id = m.id and c.job_id = j.id
+      -- The eligible domains (up machines the job's selector and affinity allow), then the job's
+      -- tasks in each: its claims by job (an index), not a probe per machine of the cell.
+      v_doms := array(
+        select distinct omega.domain_of(m.labels, m.id, v_key) from omega.machines m
         where m.cell = p_cell and m.state = 'up' and (v_key = 'machine' or m.labels ? v_key)
           and m.labels @> j.selector and (j.affinity = '[]' or omega.affinity_matches(m.labels, j.affinity))
-        group by 1) x;
+        order by 1);
+      v_counts := array_fill(0, array[cardinality(v_doms)]);
+      for r in
+        select omega.domain_of(m.labels, m.id, v_key) as dom, count(*)::integer as n
+        from omega.claims c join omega.machines m on m.cell = c.cell and m.id = c.machine_id
+        where c.cell = p_cell and c.job_id = j.id and c.task_id <> all (p_evicted)
+        group by 1
+      loop
+        i := array_position(v_doms, r.dom);
+        if i is not null then
+          v_counts[i] := r.n;
+        end if;
+      end loop;
       select min(n), count(*) filter (where n = (select min(n2) from unnest(v_counts) n2))
         into v_min, v_at_min from unnest(v_counts) n;
       for p in

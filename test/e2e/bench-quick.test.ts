@@ -145,4 +145,26 @@ describe("omega bench --quick", { timeout: 120_000 }, () => {
     expect(report.targetP99Ms).toBe(50);
     expect(output).toMatch(/quiet submit p99 [\d.]+ ms (meets|misses) the 50 ms target/);
   });
+
+  it("vocabulary: placements/s per constraint kind beside plain, every task placed", async () => {
+    const { report, output } = await runQuick("vocabulary");
+    expect(report.rows.map((r: { kind: string }) => r.kind)).toEqual([
+      "plain",
+      "tolerations",
+      "affinity Gt/In",
+      "preferredAffinity",
+      "topologySpread zone",
+      "jobAntiAffinity machine",
+      "jobAffinity zone",
+      "host ports",
+    ]);
+    for (const row of report.rows) {
+      expect(row).toMatchObject({
+        placed: 16,
+        placementsPerSecond: expect.any(Number),
+        vsPlain: expect.any(Number),
+      });
+    }
+    expect(output).toContain("anti-affinity at");
+  });
 });
