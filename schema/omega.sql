@@ -2164,8 +2164,12 @@ declare
   t jsonb;
   v_dom text;
   v_fail text;
+  -- The placements kept so far, with their machine's and job's labels, so that the in-plan checks
+  -- filter arrays in memory instead of looking up rows for every earlier placement.
   acc_machines bigint[] := '{}';
   acc_jobs bigint[] := '{}';
+  acc_mlabels jsonb[] := '{}';
+  acc_jlabels jsonb[] := '{}';
   i integer;
 begin
   -- Live jobs with anti-affinity: they may repel any new task.
@@ -2195,8 +2199,9 @@ begin
     if p.ports <> '{}' and (
         exists (select from omega.claim_ports cp where cp.cell = p_cell and cp.machine_id = p.machine_id
                 and cp.port = any (p.ports) and cp.task_id <> all (p_evicted))
-        or exists (select from unnest(acc_machines, acc_jobs) a(m, jb) join omega.jobs k on k.cell = p_cell and k.id = a.jb
-                   where a.m = p.machine_id and k.ports && p.ports)) then
+        or exists (select from unnest(acc_machines, acc_jobs) a(m, jb)
+                   where a.m = p.machine_id
+                     and exists (select from omega.jobs k where k.cell = p_cell and k.id = a.jb and k.ports && p.ports))) then
       v_fail := 'port_conflict';
     end if;
     -- Its own anti-affinity: no task of a matching job in the domain.
@@ -2205,11 +2210,8 @@ begin
         v_dom := omega.domain_of(p.mlabels, p.machine_id, t ->> 'topologyKey');
         continue when v_dom is null;
         if omega.domain_holds(p_cell, t -> 'selector', t ->> 'topologyKey', v_dom, p_evicted)
-           or exists (select from unnest(acc_machines, acc_jobs) a(m, jb)
-                      join omega.jobs k on k.cell = p_cell and k.id = a.jb
-                      join omega.machines mm on mm.cell = p_cell and mm.id = a.m
-                      where k.labels @> (t -> 'selector')
-                        and omega.domain_of(mm.labels, mm.id, t ->> 'topologyKey') = v_dom) then
+           or exists (select from unnest(acc_machines, acc_mlabels, acc_jlabels) a(m, ml, jl)
+                      where omega.domain_of(a.ml, a.m, t ->> 'topologyKey') = v_dom and a.jl @> (t -> 'selector')) then
           v_fail := 'job_anti_affinity';
           exit;
         end if;
@@ -2222,9 +2224,8 @@ begin
         v_dom := omega.domain_of(p.mlabels, p.machine_id, v_rep_keys[i]);
         continue when v_dom is null;
         if omega.job_in_domain(p_cell, v_rep_ids[i], v_rep_keys[i], v_dom, p_evicted)
-           or exists (select from unnest(acc_machines, acc_jobs) a(m, jb)
-                      join omega.machines mm on mm.cell = p_cell and mm.id = a.m
-                      where a.jb = v_rep_ids[i] and omega.domain_of(mm.labels, mm.id, v_rep_keys[i]) = v_dom) then
+           or exists (select from unnest(acc_machines, acc_jobs, acc_mlabels) a(m, jb, ml)
+                      where a.jb = v_rep_ids[i] and omega.domain_of(a.ml, a.m, v_rep_keys[i]) = v_dom) then
           v_fail := 'job_anti_affinity';
           exit;
         end if;
@@ -2240,17 +2241,13 @@ begin
           exit;
         end if;
         continue when omega.domain_holds(p_cell, t -> 'selector', t ->> 'topologyKey', v_dom, p_evicted)
-          or exists (select from unnest(acc_machines, acc_jobs) a(m, jb)
-                     join omega.jobs k on k.cell = p_cell and k.id = a.jb
-                     join omega.machines mm on mm.cell = p_cell and mm.id = a.m
-                     where k.labels @> (t -> 'selector')
-                       and omega.domain_of(mm.labels, mm.id, t ->> 'topologyKey') = v_dom);
+          or exists (select from unnest(acc_machines, acc_mlabels, acc_jlabels) a(m, ml, jl)
+                     where omega.domain_of(a.ml, a.m, t ->> 'topologyKey') = v_dom and a.jl @> (t -> 'selector'));
         continue when p.labels @> (t -> 'selector')
           and not exists (select from omega.jobs k join omega.claims c on c.cell = k.cell and c.job_id = k.id
                           where k.cell = p_cell and k.labels @> (t -> 'selector') and c.task_id <> all (p_evicted)
                             and (t -> 'selector' = '{}' or (k.labels <> '{}' and k.state in ('pending', 'placed', 'running'))))
-          and not exists (select from unnest(acc_jobs) a(jb) join omega.jobs k on k.cell = p_cell and k.id = a.jb
-                          where k.labels @> (t -> 'selector'));
+          and not exists (select from unnest(acc_jlabels) a(jl) where a.jl @> (t -> 'selector'));
         v_fail := 'job_affinity';
         exit;
       end loop;
@@ -2258,6 +2255,8 @@ begin
     if v_fail is null then
       acc_machines := acc_machines || p.machine_id;
       acc_jobs := acc_jobs || p.job_id;
+      acc_mlabels := acc_mlabels || p.mlabels;
+      acc_jlabels := acc_jlabels || p.labels;
     else
       task_id := p.task_id;
       reason := v_fail;
