@@ -6,13 +6,15 @@ table omega.cell_capacity (cell omega.name not null, cpu bigint not null default
 
 table omega.cells (name omega.name not null, capacity_epoch bigint not null default 0, created_at timestamp with time zone not null default now(), missing_quota_batch text not null default 'unlimited'::text, missing_quota_production text not null default 'none'::text)
 
+table omega.claim_ports (cell omega.name not null, machine_id bigint not null, port integer not null, task_id bigint not null)
+
 table omega.claims (cell omega.name not null, task_id bigint not null, job_id bigint not null, machine_id bigint not null, tenant_id bigint not null, priority integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, scheduler omega.name not null, plan_id bigint, placed_at timestamp with time zone not null default now())
 
 table omega.events (cell omega.name not null, id bigint not null, job_id bigint not null, task_id bigint, task_index integer, kind text not null, machine text, reason text, at timestamp with time zone not null default now())
 
 table omega.job_dependencies (cell omega.name not null, job_id bigint not null, depends_on bigint not null, condition text not null, state text not null default 'waiting'::text)
 
-table omega.jobs (cell omega.name not null, id bigint not null, tenant_id bigint not null, name text not null default ''::text, priority integer not null, scheduler omega.name not null, task_count integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, selector jsonb not null default '{}'::jsonb, affinity jsonb not null default '[]'::jsonb, tolerations jsonb not null default '[]'::jsonb, max_per_machine integer, spread_by text, gang_min integer, state text not null default 'pending'::text, pending_count integer not null, lease_owner text, lease_expires timestamp with time zone, blocked boolean not null default false, created_at timestamp with time zone not null default now(), updated_at timestamp with time zone not null default now(), max_retries integer not null default 3, runtime_min_ms bigint, runtime_max_ms bigint, started_at timestamp with time zone, succeeded_count integer not null default 0, failed_count integer not null default 0, client_token text, request_hash bytea, blocked_epoch bigint, waiting_on integer not null default 0, pre_place boolean not null default false, reason text, ready boolean default ((waiting_on = 0) OR (pre_place AND (pending_count > 0))), workflow_id bigint, workflow_step text, periodic_id bigint, max_unavailable integer, locality jsonb)
+table omega.jobs (cell omega.name not null, id bigint not null, tenant_id bigint not null, name text not null default ''::text, priority integer not null, scheduler omega.name not null, task_count integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, selector jsonb not null default '{}'::jsonb, affinity jsonb not null default '[]'::jsonb, tolerations jsonb not null default '[]'::jsonb, max_per_machine integer, spread_by text, gang_min integer, state text not null default 'pending'::text, pending_count integer not null, lease_owner text, lease_expires timestamp with time zone, blocked boolean not null default false, created_at timestamp with time zone not null default now(), updated_at timestamp with time zone not null default now(), max_retries integer not null default 3, runtime_min_ms bigint, runtime_max_ms bigint, started_at timestamp with time zone, succeeded_count integer not null default 0, failed_count integer not null default 0, client_token text, request_hash bytea, blocked_epoch bigint, labels jsonb not null default '{}'::jsonb, ports integer[] not null default '{}'::integer[], vocabulary jsonb, waiting_on integer not null default 0, pre_place boolean not null default false, reason text, ready boolean default ((waiting_on = 0) OR (pre_place AND (pending_count > 0))), workflow_id bigint, workflow_step text, periodic_id bigint, max_unavailable integer, locality jsonb)
 
 table omega.machine_agents (cell omega.name not null, machine_id bigint not null, last_heartbeat timestamp with time zone, lost_at timestamp with time zone, lost_from text, generation bigint not null default 0)
 
@@ -20,7 +22,7 @@ table omega.machine_removals (cell omega.name not null, machine_id bigint not nu
 
 table omega.machine_watch (singleton boolean not null default true, watching_since timestamp with time zone not null, checked_at timestamp with time zone not null)
 
-table omega.machines (cell omega.name not null, id bigint not null, name text not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, used_cpu bigint not null default 0, used_memory bigint not null default 0, used_gpu bigint not null default 0, used_disk bigint not null default 0, tasks integer not null default 0, labels jsonb not null default '{}'::jsonb, taints jsonb not null default '[]'::jsonb, state text not null default 'up'::text, version bigint not null default 1, changed_xid xid8 not null default pg_current_xact_id(), created_at timestamp with time zone not null default now(), max_tasks integer not null default 110)
+table omega.machines (cell omega.name not null, id bigint not null, name text not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, used_cpu bigint not null default 0, used_memory bigint not null default 0, used_gpu bigint not null default 0, used_disk bigint not null default 0, tasks integer not null default 0, labels jsonb not null default '{}'::jsonb, taints jsonb not null default '[]'::jsonb, state text not null default 'up'::text, version bigint not null default 1, changed_xid xid8 not null default pg_current_xact_id(), created_at timestamp with time zone not null default now(), max_tasks integer not null default 110, no_execute_since jsonb not null default '{}'::jsonb, drain_deadline timestamp with time zone)
 
 table omega.moves (cell omega.name not null, id bigint not null, task_id bigint not null, job_id bigint not null, from_machine bigint not null, to_machine bigint not null, was_running boolean not null, scheduler omega.name not null, strategy text not null default ''::text, plan_id bigint not null, moved_at timestamp with time zone not null default now())
 
@@ -64,6 +66,12 @@ constraint cells_missing_quota_production_check on omega.cells: CHECK ((missing_
 
 constraint cells_pkey on omega.cells: PRIMARY KEY (name)
 
+constraint claim_ports_cell_task_id_fkey on omega.claim_ports: FOREIGN KEY (cell, task_id) REFERENCES omega.claims(cell, task_id) ON DELETE CASCADE
+
+constraint claim_ports_pkey on omega.claim_ports: PRIMARY KEY (cell, machine_id, port)
+
+constraint claim_ports_port_check on omega.claim_ports: CHECK (((port >= 1) AND (port <= 65535)))
+
 constraint claims_cell_machine_id_fkey on omega.claims: FOREIGN KEY (cell, machine_id) REFERENCES omega.machines(cell, id)
 
 constraint claims_cell_task_id_fkey on omega.claims: FOREIGN KEY (cell, task_id) REFERENCES omega.tasks(cell, id)
@@ -101,6 +109,8 @@ constraint jobs_client_token_check on omega.jobs: CHECK (((length(client_token) 
 constraint jobs_failed_count_check on omega.jobs: CHECK ((failed_count >= 0))
 
 constraint jobs_finished_tasks on omega.jobs: CHECK (((succeeded_count + failed_count) <= task_count))
+
+constraint jobs_labels_check on omega.jobs: CHECK ((jsonb_typeof(labels) = 'object'::text))
 
 constraint jobs_locality_check on omega.jobs: CHECK ((jsonb_typeof(locality) = 'object'::text))
 
@@ -144,6 +154,8 @@ constraint jobs_tenant_id_fkey on omega.jobs: FOREIGN KEY (tenant_id) REFERENCES
 
 constraint jobs_tolerations_check on omega.jobs: CHECK ((jsonb_typeof(tolerations) = 'array'::text))
 
+constraint jobs_vocabulary_check on omega.jobs: CHECK ((jsonb_typeof(vocabulary) = 'object'::text))
+
 constraint jobs_waiting_on_check on omega.jobs: CHECK ((waiting_on >= 0))
 
 constraint jobs_workflow on omega.jobs: FOREIGN KEY (cell, workflow_id) REFERENCES omega.workflows(cell, id)
@@ -173,6 +185,8 @@ constraint machines_max_tasks on omega.machines: CHECK ((tasks <= max_tasks))
 constraint machines_max_tasks_check on omega.machines: CHECK (((max_tasks >= 1) AND (max_tasks <= 100000)))
 
 constraint machines_name_check on omega.machines: CHECK ((name ~ '^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$'::text))
+
+constraint machines_no_execute_since_check on omega.machines: CHECK ((jsonb_typeof(no_execute_since) = 'object'::text))
 
 constraint machines_pkey on omega.machines: PRIMARY KEY (cell, id)
 
@@ -338,6 +352,10 @@ CREATE UNIQUE INDEX cell_capacity_pkey ON omega.cell_capacity USING btree (cell)
 
 CREATE UNIQUE INDEX cells_pkey ON omega.cells USING btree (name)
 
+CREATE INDEX claim_ports_by_task ON omega.claim_ports USING btree (cell, task_id)
+
+CREATE UNIQUE INDEX claim_ports_pkey ON omega.claim_ports USING btree (cell, machine_id, port)
+
 CREATE INDEX claims_by_job ON omega.claims USING btree (cell, job_id)
 
 CREATE INDEX claims_by_machine ON omega.claims USING btree (cell, machine_id)
@@ -360,6 +378,8 @@ CREATE INDEX jobs_by_workflow ON omega.jobs USING btree (cell, workflow_id) WHER
 
 CREATE UNIQUE INDEX jobs_client_token ON omega.jobs USING btree (tenant_id, client_token, cell) WHERE (client_token IS NOT NULL)
 
+CREATE INDEX jobs_labelled ON omega.jobs USING gin (labels) WHERE ((labels <> '{}'::jsonb) AND (state = ANY (ARRAY['pending'::text, 'placed'::text, 'running'::text])))
+
 CREATE INDEX jobs_lease ON omega.jobs USING btree (cell, scheduler, tenant_id, priority DESC, id) WHERE ((state = 'pending'::text) AND (NOT blocked) AND ready)
 
 CREATE INDEX jobs_parked_in_turn ON omega.jobs USING btree (cell, COALESCE(blocked_epoch, ('-1'::integer)::bigint), priority DESC, id) WHERE (blocked AND (state = 'pending'::text))
@@ -367,6 +387,8 @@ CREATE INDEX jobs_parked_in_turn ON omega.jobs USING btree (cell, COALESCE(block
 CREATE INDEX jobs_pending_by_tenant ON omega.jobs USING btree (tenant_id) INCLUDE (pending_count) WHERE (state = 'pending'::text)
 
 CREATE UNIQUE INDEX jobs_pkey ON omega.jobs USING btree (cell, id)
+
+CREATE INDEX jobs_repelling ON omega.jobs USING btree (cell, id) WHERE ((vocabulary ? 'jobAntiAffinity'::text) AND (state = ANY (ARRAY['pending'::text, 'placed'::text, 'running'::text])))
 
 CREATE INDEX machine_agents_lost ON omega.machine_agents USING btree (cell, machine_id) WHERE (lost_at IS NOT NULL)
 
@@ -383,6 +405,8 @@ CREATE UNIQUE INDEX machine_watch_pkey ON omega.machine_watch USING btree (singl
 CREATE UNIQUE INDEX machines_cell_name_key ON omega.machines USING btree (cell, name)
 
 CREATE INDEX machines_changed ON omega.machines USING btree (cell, changed_xid)
+
+CREATE INDEX machines_enforced ON omega.machines USING btree (cell, id) WHERE ((no_execute_since <> '{}'::jsonb) OR (state = 'draining'::text))
 
 CREATE UNIQUE INDEX machines_pkey ON omega.machines USING btree (cell, id)
 
@@ -800,11 +824,13 @@ CREATE OR REPLACE FUNCTION omega.affinity_matches(labels jsonb, affinity jsonb)
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
 AS $function$
-  select coalesce(bool_and(case t ->> 'op'
+  select coalesce(bool_and(case coalesce(t ->> 'operator', t ->> 'op')
       when 'In' then coalesce((t -> 'values') ? (labels ->> (t ->> 'key')), false)
       when 'NotIn' then not coalesce((t -> 'values') ? (labels ->> (t ->> 'key')), false)
       when 'Exists' then labels ? (t ->> 'key')
       when 'DoesNotExist' then not (labels ? (t ->> 'key'))
+      when 'Gt' then coalesce(omega.int64_of(labels ->> (t ->> 'key')) > omega.int64_of(t -> 'values' ->> 0), false)
+      when 'Lt' then coalesce(omega.int64_of(labels ->> (t ->> 'key')) < omega.int64_of(t -> 'values' ->> 0), false)
       else false end), true)
   from jsonb_array_elements(affinity) t
 $function$
@@ -955,6 +981,48 @@ begin
   end if;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.check_affinity_term(t jsonb, p_field text, p_extra text[] DEFAULT '{}'::text[])
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+declare
+  v_op text;
+  n integer;
+begin
+  if jsonb_typeof(t) is distinct from 'object'
+     or exists (select from jsonb_object_keys(t) tk where tk not in ('key', 'operator', 'op', 'values') and tk <> all (p_extra))
+     or jsonb_typeof(t -> 'key') is distinct from 'string'
+     or (t ? 'operator' and jsonb_typeof(t -> 'operator') <> 'string')
+     or (t ? 'op' and jsonb_typeof(t -> 'op') <> 'string') then
+    raise exception using errcode = 'OM422',
+      message = format('%s: {key, operator: In|NotIn|Exists|DoesNotExist|Gt|Lt, values?: [string]} is required', p_field);
+  end if;
+  perform omega.check_label_key(t ->> 'key', p_field || '.key');
+  if t ? 'operator' and t ? 'op' and t ->> 'operator' <> t ->> 'op' then
+    raise exception using errcode = 'OM422', message = format('%s.op: op is an alias of operator: give one of them', p_field);
+  end if;
+  v_op := coalesce(t ->> 'operator', t ->> 'op');
+  if v_op is null or v_op not in ('In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt') then
+    raise exception using errcode = 'OM422', message = format('%s.operator: one of In, NotIn, Exists, DoesNotExist, Gt, Lt', p_field);
+  end if;
+  if t ? 'values' then
+    if jsonb_typeof(t -> 'values') <> 'array' or jsonb_array_length(t -> 'values') > 100 then
+      raise exception using errcode = 'OM422', message = format('%s.values: an array of at most 100 strings is required', p_field);
+    end if;
+    perform omega.check_label_value(v, p_field || '.values') from jsonb_array_elements(t -> 'values') v;
+  end if;
+  n := coalesce(jsonb_array_length(t -> 'values'), 0);
+  -- In and NotIn with no values would match nothing, or everything: a job that waits forever.
+  if v_op in ('In', 'NotIn') and n = 0 then
+    raise exception using errcode = 'OM422', message = format('%s.values: %s needs a non-empty list of values', p_field, v_op);
+  elsif v_op in ('Exists', 'DoesNotExist') and n > 0 then
+    raise exception using errcode = 'OM422', message = format('%s.values: %s takes no values', p_field, v_op);
+  elsif v_op in ('Gt', 'Lt') and (n <> 1 or omega.int64_of(t -> 'values' ->> 0) is null) then
+    raise exception using errcode = 'OM422', message = format('%s.values: %s needs exactly one integer value', p_field, v_op);
+  end if;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.check_constraints(c jsonb)
  RETURNS void
  LANGUAGE plpgsql
@@ -969,7 +1037,8 @@ begin
     raise exception using errcode = 'OM422', message = 'constraints: an object is required';
   end if;
   for k in select jsonb_object_keys(c) loop
-    if k not in ('selector', 'affinity', 'tolerations', 'maxPerMachine', 'spreadBy') then
+    if k not in ('selector', 'affinity', 'tolerations', 'maxPerMachine', 'spreadBy',
+                 'preferredAffinity', 'topologySpread', 'jobAffinity', 'jobAntiAffinity') then
       raise exception using errcode = 'OM422', message = format('constraints: unknown field %L', k);
     end if;
   end loop;
@@ -978,35 +1047,28 @@ begin
   end if;
   if c ? 'affinity' then
     if jsonb_typeof(c -> 'affinity') <> 'array' or jsonb_array_length(c -> 'affinity') > 100 then
-      raise exception using errcode = 'OM422', message = 'constraints.affinity: an array of at most 100 {key, op, values?} terms is required';
+      raise exception using errcode = 'OM422', message = 'constraints.affinity: an array of at most 100 {key, operator, values?} terms is required';
     end if;
     for t in select value from jsonb_array_elements(c -> 'affinity') loop
-      if jsonb_typeof(t) is distinct from 'object'
-         or exists (select from jsonb_object_keys(t) tk where tk not in ('key', 'op', 'values'))
-         or jsonb_typeof(t -> 'key') is distinct from 'string'
-         or coalesce(t ->> 'op', '') not in ('In', 'NotIn', 'Exists', 'DoesNotExist') then
-        raise exception using errcode = 'OM422',
-          message = format('constraints.affinity.%s: {key, op: In|NotIn|Exists|DoesNotExist, values?: [string]} is required', i);
-      end if;
-      perform omega.check_label_key(t ->> 'key', format('constraints.affinity.%s.key', i));
-      if t ? 'values' then
-        if jsonb_typeof(t -> 'values') <> 'array' or jsonb_array_length(t -> 'values') > 100 then
-          raise exception using errcode = 'OM422', message = format('constraints.affinity.%s.values: an array of at most 100 strings is required', i);
-        end if;
-        perform omega.check_label_value(v, format('constraints.affinity.%s.values', i)) from jsonb_array_elements(t -> 'values') v;
-      end if;
-      -- In and NotIn with no values would match nothing, or everything: a job that waits forever.
-      if t ->> 'op' in ('In', 'NotIn') and coalesce(jsonb_array_length(t -> 'values'), 0) = 0 then
-        raise exception using errcode = 'OM422',
-          message = format('constraints.affinity.%s.values: %s needs a non-empty list of values', i, t ->> 'op');
-      elsif t ->> 'op' in ('Exists', 'DoesNotExist') and coalesce(jsonb_array_length(t -> 'values'), 0) > 0 then
-        raise exception using errcode = 'OM422', message = format('constraints.affinity.%s.values: %s takes no values', i, t ->> 'op');
+      perform omega.check_affinity_term(t, format('constraints.affinity.%s', i));
+      i := i + 1;
+    end loop;
+  end if;
+  if c ? 'preferredAffinity' then
+    if jsonb_typeof(c -> 'preferredAffinity') <> 'array' or jsonb_array_length(c -> 'preferredAffinity') > 100 then
+      raise exception using errcode = 'OM422', message = 'constraints.preferredAffinity: an array of at most 100 {weight, key, operator, values?} terms is required';
+    end if;
+    i := 0;
+    for t in select value from jsonb_array_elements(c -> 'preferredAffinity') loop
+      perform omega.check_affinity_term(t, format('constraints.preferredAffinity.%s', i), '{weight}');
+      if omega.is_whole(t -> 'weight', 1, 100) is not true then
+        raise exception using errcode = 'OM422', message = format('constraints.preferredAffinity.%s.weight: a whole number from 1 to 100 is required', i);
       end if;
       i := i + 1;
     end loop;
   end if;
   if c ? 'tolerations' then
-    perform omega.check_key_values(c -> 'tolerations', 'constraints.tolerations');
+    perform omega.check_tolerations(c -> 'tolerations', 'constraints.tolerations');
   end if;
   if c ? 'maxPerMachine' and not omega.is_whole(c -> 'maxPerMachine', 1, 100000) then
     raise exception using errcode = 'OM422', message = 'constraints.maxPerMachine: a whole number from 1 to 100000 is required';
@@ -1017,6 +1079,58 @@ begin
     end if;
     perform omega.check_label_key(c ->> 'spreadBy', 'constraints.spreadBy');
   end if;
+  if c ? 'topologySpread' then
+    if jsonb_typeof(c -> 'topologySpread') <> 'array' or jsonb_array_length(c -> 'topologySpread') > 100 then
+      raise exception using errcode = 'OM422', message = 'constraints.topologySpread: an array of at most 100 {topologyKey, maxSkew, whenUnsatisfiable?} is required';
+    end if;
+    i := 0;
+    for t in select value from jsonb_array_elements(c -> 'topologySpread') loop
+      if jsonb_typeof(t) is distinct from 'object'
+         or exists (select from jsonb_object_keys(t) tk where tk not in ('topologyKey', 'maxSkew', 'whenUnsatisfiable'))
+         or jsonb_typeof(t -> 'topologyKey') is distinct from 'string' then
+        raise exception using errcode = 'OM422', message = format('constraints.topologySpread.%s: {topologyKey, maxSkew, whenUnsatisfiable?} is required', i);
+      end if;
+      perform omega.check_label_key(t ->> 'topologyKey', format('constraints.topologySpread.%s.topologyKey', i));
+      if omega.is_whole(t -> 'maxSkew', 1, 100000) is not true then
+        raise exception using errcode = 'OM422', message = format('constraints.topologySpread.%s.maxSkew: a whole number from 1 to 100000 is required', i);
+      end if;
+      if t ? 'whenUnsatisfiable' and (jsonb_typeof(t -> 'whenUnsatisfiable') <> 'string'
+          or t ->> 'whenUnsatisfiable' not in ('DoNotSchedule', 'ScheduleAnyway')) then
+        raise exception using errcode = 'OM422', message = format('constraints.topologySpread.%s.whenUnsatisfiable: DoNotSchedule or ScheduleAnyway', i);
+      end if;
+      i := i + 1;
+    end loop;
+  end if;
+  if c ? 'jobAffinity' then
+    perform omega.check_job_affinity(c -> 'jobAffinity', 'constraints.jobAffinity');
+  end if;
+  if c ? 'jobAntiAffinity' then
+    perform omega.check_job_affinity(c -> 'jobAntiAffinity', 'constraints.jobAntiAffinity');
+  end if;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.check_job_affinity(p_list jsonb, p_field text)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+declare
+  t jsonb;
+  i integer := 0;
+begin
+  if jsonb_typeof(p_list) is distinct from 'array' or jsonb_array_length(p_list) > 100 then
+    raise exception using errcode = 'OM422', message = format('%s: an array of at most 100 {selector, topologyKey} terms is required', p_field);
+  end if;
+  for t in select value from jsonb_array_elements(p_list) loop
+    if jsonb_typeof(t) is distinct from 'object'
+       or exists (select from jsonb_object_keys(t) k where k not in ('selector', 'topologyKey'))
+       or not (t ? 'selector') or jsonb_typeof(t -> 'topologyKey') is distinct from 'string' then
+      raise exception using errcode = 'OM422', message = format('%s.%s: {selector, topologyKey} is required', p_field, i);
+    end if;
+    perform omega.check_label_map(t -> 'selector', format('%s.%s.selector', p_field, i));
+    perform omega.check_label_key(t ->> 'topologyKey', format('%s.%s.topologyKey', p_field, i));
+    i := i + 1;
+  end loop;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.check_key_values(p_list jsonb, p_field text)
@@ -1097,7 +1211,7 @@ CREATE OR REPLACE FUNCTION omega.check_labels(p_labels jsonb, p_taints jsonb)
 AS $function$
 begin
   perform omega.check_label_map(p_labels, 'labels');
-  perform omega.check_key_values(p_taints, 'taints');
+  perform omega.check_taints(p_taints, 'taints');
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.check_locality(p_locality jsonb)
@@ -1140,6 +1254,88 @@ begin
     if k not in ('cpu', 'memory', 'gpu', 'disk') then
       raise exception using errcode = 'OM422', message = format('resources: unknown resource %L', k);
     end if;
+  end loop;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.check_taints(p_list jsonb, p_field text)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+declare
+  t jsonb;
+  i integer := 0;
+begin
+  if jsonb_typeof(p_list) is distinct from 'array' or jsonb_array_length(p_list) > 100 then
+    raise exception using errcode = 'OM422', message = format('%s: an array of at most 100 {key, value?, effect?} objects is required', p_field);
+  end if;
+  for t in select value from jsonb_array_elements(p_list) loop
+    if jsonb_typeof(t) is distinct from 'object'
+       or exists (select from jsonb_object_keys(t) k where k not in ('key', 'value', 'effect'))
+       or jsonb_typeof(t -> 'key') is distinct from 'string' then
+      raise exception using errcode = 'OM422', message = format('%s.%s: an object {key, value?, effect?} is required', p_field, i);
+    end if;
+    perform omega.check_label_key(t ->> 'key', format('%s.%s.key', p_field, i));
+    if t ? 'value' then
+      perform omega.check_label_value(t -> 'value', format('%s.%s.value', p_field, i));
+    end if;
+    if t ? 'effect' and (jsonb_typeof(t -> 'effect') is distinct from 'string'
+        or t ->> 'effect' not in ('NoSchedule', 'PreferNoSchedule', 'NoExecute')) then
+      raise exception using errcode = 'OM422', message = format('%s.%s.effect: one of NoSchedule, PreferNoSchedule, NoExecute', p_field, i);
+    end if;
+    i := i + 1;
+  end loop;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.check_tolerations(p_list jsonb, p_field text)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+declare
+  t jsonb;
+  i integer := 0;
+  f text;
+begin
+  if jsonb_typeof(p_list) is distinct from 'array' or jsonb_array_length(p_list) > 100 then
+    raise exception using errcode = 'OM422', message = format('%s: an array of at most 100 tolerations is required', p_field);
+  end if;
+  for t in select value from jsonb_array_elements(p_list) loop
+    f := format('%s.%s', p_field, i);
+    if jsonb_typeof(t) is distinct from 'object'
+       or exists (select from jsonb_object_keys(t) k where k not in ('key', 'operator', 'value', 'effect', 'tolerationSeconds')) then
+      raise exception using errcode = 'OM422', message = format('%s: an object {key?, operator?, value?, effect?, tolerationSeconds?} is required', f);
+    end if;
+    if t ? 'key' and t ->> 'key' is distinct from '' then
+      if jsonb_typeof(t -> 'key') <> 'string' then
+        raise exception using errcode = 'OM422', message = format('%s.key: a label name is required', f);
+      end if;
+      perform omega.check_label_key(t ->> 'key', f || '.key');
+    end if;
+    if t ? 'operator' and (jsonb_typeof(t -> 'operator') <> 'string' or t ->> 'operator' not in ('Equal', 'Exists')) then
+      raise exception using errcode = 'OM422', message = format('%s.operator: Equal or Exists', f);
+    end if;
+    if t ? 'value' then
+      perform omega.check_label_value(t -> 'value', f || '.value');
+    end if;
+    if t ? 'effect' and (jsonb_typeof(t -> 'effect') <> 'string'
+        or t ->> 'effect' not in ('NoSchedule', 'PreferNoSchedule', 'NoExecute')) then
+      raise exception using errcode = 'OM422', message = format('%s.effect: one of NoSchedule, PreferNoSchedule, NoExecute', f);
+    end if;
+    if t ? 'tolerationSeconds' and not omega.is_whole(t -> 'tolerationSeconds', -1000000000000, 1000000000000) then
+      raise exception using errcode = 'OM422', message = format('%s.tolerationSeconds: a whole number of seconds is required', f);
+    end if;
+    -- Kubernetes' rules.
+    if coalesce(t ->> 'key', '') = '' and t ->> 'operator' is distinct from 'Exists' then
+      raise exception using errcode = 'OM422', message = format('%s.key: an empty key needs operator Exists', f);
+    end if;
+    if t ->> 'operator' = 'Exists' and coalesce(t ->> 'value', '') <> '' then
+      raise exception using errcode = 'OM422', message = format('%s.value: operator Exists takes no value', f);
+    end if;
+    if t ? 'tolerationSeconds' and t ->> 'effect' is distinct from 'NoExecute' then
+      raise exception using errcode = 'OM422', message = format('%s.tolerationSeconds: tolerationSeconds needs effect NoExecute', f);
+    end if;
+    i := i + 1;
   end loop;
 end $function$
 
@@ -1187,6 +1383,21 @@ begin
   on conflict (cell, tenant_id, shard) do update
     set cpu = u.cpu + excluded.cpu, memory = u.memory + excluded.memory, gpu = u.gpu + excluded.gpu,
         disk = u.disk + excluded.disk, tasks = u.tasks + excluded.tasks;
+  return null;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.claims_hold_ports()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  insert into omega.claim_ports (cell, machine_id, port, task_id)
+  select n.cell, n.machine_id, p.port, n.task_id
+  from new_claims n
+  join omega.jobs j on j.cell = n.cell and j.id = n.job_id and j.ports <> '{}'
+  cross join lateral unnest(j.ports) as p(port);
   return null;
 end $function$
 
@@ -1375,7 +1586,7 @@ begin
     select forced_ids || coalesce(array_agg(c.task_id), '{}'), forced_reasons || coalesce(array_agg(c.reason), '{}')
       into forced_ids, forced_reasons
     from omega.plan_cohort_verdicts(p_cell, p_task_ids, ev_ids, forced_ids) c;
-    decisions := array(select d from omega.decide_plan(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
+    decisions := array(select d from omega.decide_plan_checked(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
       p_transaction_mode, p_conflict_mode, '{}', forced_ids, forced_reasons) d);
   else
     -- Preemption: decide with the victims counted as gone. A preemptor that fails gives its victims
@@ -1404,7 +1615,7 @@ begin
         forced_reasons := forced_reasons || failing.reasons;
         continue;
       end if;
-      decisions := array(select d from omega.decide_plan(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
+      decisions := array(select d from omega.decide_plan_checked(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
         p_transaction_mode, p_conflict_mode, ev_ids, forced_ids, forced_reasons) d);
       select coalesce(array_agg(d.task_id), '{}') as ids, coalesce(array_agg(d.reason), '{}') as reasons
         into failing
@@ -1681,6 +1892,31 @@ AS $function$
   order by d.ord
 $function$
 
+CREATE OR REPLACE FUNCTION omega.decide_plan_checked(p_cell text, p_task_ids bigint[], p_machine_ids bigint[], p_machine_versions bigint[], p_transaction_mode text, p_conflict_mode text, p_evicted bigint[], p_forced_ids bigint[], p_forced_reasons text[])
+ RETURNS SETOF omega.plan_decision
+ LANGUAGE plpgsql
+ STABLE
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+declare
+  decisions omega.plan_decision[];
+  refused record;
+  forced_ids bigint[] := p_forced_ids;
+  forced_reasons text[] := p_forced_reasons;
+begin
+  loop
+    decisions := array(select d from omega.decide_plan(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
+      p_transaction_mode, p_conflict_mode, p_evicted, forced_ids, forced_reasons) d);
+    select coalesce(array_agg(v.task_id), '{}') as ids, coalesce(array_agg(v.reason), '{}') as reasons into refused
+    from omega.plan_vocabulary_verdicts(p_cell, decisions, coalesce(p_evicted, '{}')) v;
+    exit when cardinality(refused.ids) = 0;
+    forced_ids := forced_ids || refused.ids;
+    forced_reasons := forced_reasons || refused.reasons;
+  end loop;
+  return query select * from unnest(decisions);
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.delete_periodic(p_id bigint, p_tenant text DEFAULT NULL::text)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -1712,6 +1948,152 @@ CREATE OR REPLACE FUNCTION omega.disruption_allows(p_max_unavailable integer, p_
 AS $function$
   select not p_running or p_max_unavailable is null or p_unavailable + 1 <= p_max_unavailable
 $function$
+
+CREATE OR REPLACE FUNCTION omega.domain_holds(p_cell text, p_selector jsonb, p_key text, p_domain text, p_evicted bigint[])
+ RETURNS boolean
+ LANGUAGE plpgsql
+ STABLE
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+begin
+  if p_key = 'machine' then
+    return exists (
+      select from omega.claims c join omega.jobs k on k.cell = c.cell and k.id = c.job_id
+      where c.cell = p_cell and c.machine_id = p_domain::bigint and c.task_id <> all (p_evicted)
+        and k.labels @> p_selector);
+  elsif p_selector = '{}' then
+    return exists (
+      select from omega.machines mm join omega.claims c on c.cell = mm.cell and c.machine_id = mm.id
+      where mm.cell = p_cell and mm.labels ->> p_key = p_domain and c.task_id <> all (p_evicted));
+  end if;
+  return exists (
+    select from omega.jobs k
+    join omega.claims c on c.cell = k.cell and c.job_id = k.id
+    join omega.machines mm on mm.cell = c.cell and mm.id = c.machine_id
+    where k.cell = p_cell and k.labels @> p_selector and k.labels <> '{}' and k.state in ('pending', 'placed', 'running')
+      and c.task_id <> all (p_evicted) and mm.labels ->> p_key = p_domain);
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.domain_of(p_labels jsonb, p_machine_id bigint, p_key text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select case when p_key = 'machine' then p_machine_id::text else p_labels ->> p_key end
+$function$
+
+CREATE OR REPLACE FUNCTION omega.domains_holding(p_cell text, p_selector jsonb, p_key text)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select coalesce(jsonb_agg(distinct omega.domain_of(mm.labels, mm.id, p_key)) filter (where omega.domain_of(mm.labels, mm.id, p_key) is not null), '[]')
+  from omega.jobs k
+  join omega.claims c on c.cell = k.cell and c.job_id = k.id
+  join omega.machines mm on mm.cell = c.cell and mm.id = c.machine_id
+  where k.cell = p_cell and k.labels @> p_selector and k.state in ('pending', 'placed', 'running')
+    and (p_selector = '{}' or k.labels <> '{}')
+$function$
+
+CREATE OR REPLACE FUNCTION omega.domains_of_job(p_cell text, p_job_id bigint, p_key text)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select coalesce(jsonb_agg(distinct omega.domain_of(mm.labels, mm.id, p_key)) filter (where omega.domain_of(mm.labels, mm.id, p_key) is not null), '[]')
+  from omega.claims c join omega.machines mm on mm.cell = c.cell and mm.id = c.machine_id
+  where c.cell = p_cell and c.job_id = p_job_id
+$function$
+
+CREATE OR REPLACE FUNCTION omega.drain_machine(p_cell text, p_name text, p_deadline interval DEFAULT '00:00:00'::interval)
+ RETURNS omega.machines
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  m omega.machines;
+begin
+  if p_deadline is null or p_deadline < '0' or p_deadline > '1 year' then
+    raise exception using errcode = 'OM422', message = 'deadline: a duration from 0 to a year is required';
+  end if;
+  update omega.machines set state = 'draining', drain_deadline = now() + p_deadline
+  where cell = p_cell and name = p_name
+  returning * into m;
+  if m.id is null then
+    raise exception using errcode = 'OM404', message = format('machine %L does not exist in cell %L', p_name, p_cell);
+  end if;
+  if p_deadline > '0' then
+    perform omega.queue_enforcement(p_cell, m.id, now() + p_deadline, 'deadline');
+  end if;
+  perform omega.queue_enforcement(p_cell, m.id, now());
+  return m;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.enforce_machine(p_cell text, p_machine_id bigint)
+ RETURNS TABLE(evicted integer, next_due timestamp with time zone)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  m omega.machines;
+  v_taint bigint[];
+  v_drain bigint[];
+  v_next timestamptz;
+begin
+  -- Jobs before machines, as every writer of claims orders its locks.
+  perform from omega.jobs j
+  where j.cell = p_cell and j.id in (select c.job_id from omega.claims c where c.cell = p_cell and c.machine_id = p_machine_id)
+  order by j.id for update;
+  select * into m from omega.machines where cell = p_cell and id = p_machine_id for update;
+  if m.id is null then
+    return query select 0, null::timestamptz;
+    return;
+  end if;
+  with due as (
+    select c.task_id, c.job_id, omega.no_execute_due(m.taints, m.no_execute_since, j.tolerations, c.placed_at) as at
+    from omega.claims c join omega.jobs j on j.cell = c.cell and j.id = c.job_id
+    where c.cell = p_cell and c.machine_id = p_machine_id and m.no_execute_since <> '{}'
+  )
+  select coalesce(array_agg(d.task_id) filter (where d.at <= now()), '{}'), min(d.at) filter (where d.at > now())
+    into v_taint, v_next
+  from due d;
+  if m.state = 'draining' and m.drain_deadline is not null then
+    v_drain := array(select c.task_id from omega.claims c where c.cell = p_cell and c.machine_id = p_machine_id
+                     and c.task_id <> all (v_taint));
+  end if;
+  v_taint := omega.with_whole_gangs(p_cell, v_taint);
+  v_drain := omega.with_whole_gangs(p_cell, coalesce(v_drain, '{}'));
+  v_drain := array(select unnest(v_drain) except select unnest(v_taint));
+  if cardinality(v_taint) > 0 then
+    perform omega.return_to_pending(p_cell, v_taint, 'taint');
+  end if;
+  if cardinality(v_drain) > 0 then
+    perform omega.return_to_pending(p_cell, v_drain, 'drain');
+  end if;
+  return query select cardinality(v_taint) + cardinality(v_drain), v_next;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.enforce_machines()
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  m record;
+  n integer := 0;
+  r record;
+begin
+  for m in select cell, id from omega.machines where no_execute_since <> '{}' or state = 'draining' order by cell, id loop
+    select * into r from omega.enforce_machine(m.cell, m.id);
+    n := n + r.evicted;
+  end loop;
+  return n;
+end $function$
 
 CREATE OR REPLACE FUNCTION omega.events_refuse_update()
  RETURNS trigger
@@ -1897,6 +2279,15 @@ begin
   order by m.name;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.int64_of(v text)
+ RETURNS numeric
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select case when v ~ '^[+-]?[0-9]{1,19}$' and v::numeric between -9223372036854775808 and 9223372036854775807
+    then v::numeric end
+$function$
+
 CREATE OR REPLACE FUNCTION omega.is_whole(v jsonb, low numeric, high numeric)
  RETURNS boolean
  LANGUAGE sql
@@ -1905,6 +2296,23 @@ AS $function$
   select jsonb_typeof(v) = 'number' and v::text::numeric = trunc(v::text::numeric)
     and v::text::numeric between low and high
 $function$
+
+CREATE OR REPLACE FUNCTION omega.job_in_domain(p_cell text, p_job_id bigint, p_key text, p_domain text, p_evicted bigint[])
+ RETURNS boolean
+ LANGUAGE plpgsql
+ STABLE
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+begin
+  if p_key = 'machine' then
+    return exists (select from omega.claims c where c.cell = p_cell and c.machine_id = p_domain::bigint
+                   and c.job_id = p_job_id and c.task_id <> all (p_evicted));
+  end if;
+  return exists (
+    select from omega.claims c join omega.machines mm on mm.cell = c.cell and mm.id = c.machine_id
+    where c.cell = p_cell and c.job_id = p_job_id and c.task_id <> all (p_evicted) and mm.labels ->> p_key = p_domain);
+end $function$
 
 CREATE OR REPLACE FUNCTION omega.job_reserved_stays_pending()
  RETURNS trigger
@@ -2088,6 +2496,27 @@ begin
           disk = k.disk + excluded.disk;
   end if;
   return null;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.machine_rules_changed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  new.no_execute_since := (
+    select coalesce(jsonb_object_agg(k.key, coalesce(
+      case when tg_op = 'UPDATE' then old.no_execute_since -> k.key end, to_jsonb(now()))), '{}')
+    from (select distinct (t ->> 'key') || '=' || coalesce(t ->> 'value', '') as key
+          from jsonb_array_elements(new.taints) t where t ->> 'effect' = 'NoExecute') k);
+  if new.state = 'up' then
+    new.drain_deadline := null;
+  end if;
+  if new.id is not null and (new.no_execute_since <> '{}' or new.drain_deadline is not null) then
+    perform omega.queue_enforcement(new.cell, new.id, now());
+  end if;
+  return new;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.mark_machine_lost(p_cell text, p_machine_id bigint, p_silence interval)
@@ -2282,6 +2711,30 @@ begin
   return null;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.no_execute_due(p_taints jsonb, p_since jsonb, p_tolerations jsonb, p_placed_at timestamp with time zone)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  with taints as (
+    select t, (p_since ->> ((t ->> 'key') || '=' || coalesce(t ->> 'value', '')))::timestamptz as since
+    from jsonb_array_elements(p_taints) t where t ->> 'effect' = 'NoExecute'
+  ), verdicts as (
+    select tn.since,
+      exists (select from jsonb_array_elements(p_tolerations) tol where omega.toleration_matches(tol, tn.t)) as tolerated,
+      (select min((tol ->> 'tolerationSeconds')::numeric) from jsonb_array_elements(p_tolerations) tol
+       where omega.toleration_matches(tol, tn.t) and tol ? 'tolerationSeconds') as seconds
+    from taints tn
+  )
+  select case
+    when not exists (select from verdicts) then null
+    when exists (select from verdicts where not tolerated) then '-infinity'::timestamptz
+    when not exists (select from verdicts where seconds is not null) then null
+    else greatest((select max(since) from verdicts), p_placed_at)
+      + make_interval(secs => greatest(0, (select min(seconds) from verdicts))::double precision)
+    end
+$function$
+
 CREATE OR REPLACE FUNCTION omega.notify_events()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -2422,8 +2875,12 @@ CREATE OR REPLACE FUNCTION omega.parse_quantity(v jsonb, dimension text)
 AS $function$
 declare
   m text[];
-  amount numeric;
-  factor numeric;
+  s text;
+  digits numeric;
+  ten integer;
+  two integer;
+  num numeric;
+  den numeric;
   result numeric;
 begin
   if v is null or jsonb_typeof(v) = 'null' then
@@ -2434,24 +2891,47 @@ begin
       raise exception using errcode = 'OM422', message = format('resources.%s: a number must be a whole count of base units', dimension);
     end if;
   elsif jsonb_typeof(v) = 'string' then
-    if length(v #>> '{}') > 64 then
+    s := v #>> '{}';
+    if length(s) > 64 then
       raise exception using errcode = 'OM422', message = format('resources.%s: is not a quantity (too long)', dimension);
     end if;
-    m := regexp_match(v #>> '{}', '^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$');
+    -- sign, number, exponent, suffix ("1E" is an exa; "1E3" an exponent).
+    m := regexp_match(s, '^([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$');
     if m is null then
-      raise exception using errcode = 'OM422', message = format('resources.%s: %s is not a quantity (examples: "500m", "2", "512Mi", "4Gi")', dimension, v);
+      raise exception using errcode = 'OM422',
+        message = format('resources.%s: %s is not a quantity (examples: "500m", "2", "512Mi", "4Gi", "1e3", ".5")', dimension, v);
     end if;
-    amount := m[1]::numeric;
-    factor := case coalesce(m[2], '')
-      when '' then 1 when 'm' then 0.001
-      when 'k' then 1e3 when 'M' then 1e6 when 'G' then 1e9 when 'T' then 1e12 when 'P' then 1e15 when 'E' then 1e18
-      when 'Ki' then 1024::numeric when 'Mi' then 1024::numeric ^ 2 when 'Gi' then 1024::numeric ^ 3
-      when 'Ti' then 1024::numeric ^ 4 when 'Pi' then 1024::numeric ^ 5 when 'Ei' then 1024::numeric ^ 6 end;
-    result := case dimension
-      when 'cpu' then ceil(amount * factor * 1000)
-      when 'memory' then ceil(amount * factor / 1048576)
-      when 'disk' then ceil(amount * factor / 1048576)
-      else ceil(amount * factor) end;
+    digits := coalesce(nullif(replace(m[2], '.', ''), ''), '0')::numeric;
+    if digits = 0 then
+      return 0;
+    end if;
+    if m[1] = '-' then
+      raise exception using errcode = 'OM422', message = format('resources.%s: %s is out of range (0 to 10^12 base units)', dimension, v);
+    end if;
+    -- value = digits × 10^ten × 2^two
+    ten := case when m[3] is not null then least(greatest(m[3]::numeric, -1000), 1000)::integer
+                else case m[4] when 'n' then -9 when 'u' then -6 when 'm' then -3 when 'k' then 3 when 'M' then 6
+                  when 'G' then 9 when 'T' then 12 when 'P' then 15 when 'E' then 18 else 0 end end
+      - coalesce(length(split_part(m[2], '.', 2)), 0)
+      + case dimension when 'cpu' then 3 else 0 end;
+    two := case m[4] when 'Ki' then 10 when 'Mi' then 20 when 'Gi' then 30 when 'Ti' then 40 when 'Pi' then 50
+             when 'Ei' then 60 else 0 end
+      + case when dimension in ('memory', 'disk') then -20 else 0 end;
+    if ten > 100 then
+      raise exception using errcode = 'OM422', message = format('resources.%s: %s is out of range (0 to 10^12 base units)', dimension, v);
+    end if;
+    if ten < -100 then
+      num := 1;
+      den := 2;
+    else
+      num := digits * 10::numeric ^ greatest(ten, 0) * 2::numeric ^ greatest(two, 0);
+      den := 10::numeric ^ greatest(-ten, 0) * 2::numeric ^ greatest(-two, 0);
+    end if;
+    if dimension = 'gpu' and mod(num, den) <> 0 then
+      raise exception using errcode = 'OM422',
+        message = format('resources.gpu: %s is a fraction of a GPU: a gpu request is a whole number of devices', v);
+    end if;
+    result := div(num + den - 1, den);
   else
     raise exception using errcode = 'OM422', message = format('resources.%s: expected a number or a quantity string', dimension);
   end if;
@@ -2567,6 +3047,40 @@ begin
     per_tenant := least(p_limit, per_tenant * 4);
   end loop;
   return picked;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.placement_context(p_cell text, p_job_ids bigint[])
+ RETURNS TABLE(job_id bigint, labels jsonb, ports integer[], vocabulary jsonb, port_machines bigint[], forbidden jsonb, required jsonb)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+begin
+  return query
+  with mine as (
+    select j.id, j.labels, j.ports, j.vocabulary from omega.jobs j where j.cell = p_cell and j.id = any (p_job_ids)
+  ), repellers as (
+    select r.id, tt.term from omega.jobs r cross join lateral jsonb_array_elements(r.vocabulary -> 'jobAntiAffinity') tt(term)
+    where r.cell = p_cell and r.vocabulary ? 'jobAntiAffinity' and r.state in ('pending', 'placed', 'running')
+  )
+  select m.id, m.labels, m.ports, m.vocabulary,
+    case when m.ports <> '{}' then array(
+      select distinct cp.machine_id from omega.claim_ports cp where cp.cell = p_cell and cp.port = any (m.ports)) end,
+    (select coalesce(jsonb_agg(x.o), '[]') from (
+       select jsonb_build_object('topologyKey', t ->> 'topologyKey', 'self', m.labels @> (t -> 'selector'),
+         'domains', omega.domains_holding(p_cell, t -> 'selector', t ->> 'topologyKey')) as o
+       from jsonb_array_elements(coalesce(m.vocabulary -> 'jobAntiAffinity', '[]')) t
+       union all
+       select jsonb_build_object('topologyKey', r.term ->> 'topologyKey', 'self', false,
+         'domains', omega.domains_of_job(p_cell, r.id, r.term ->> 'topologyKey'))
+       from repellers r where r.id <> m.id and m.labels @> (r.term -> 'selector')) x),
+    (select coalesce(jsonb_agg(jsonb_build_object('topologyKey', t ->> 'topologyKey', 'self', m.labels @> (t -> 'selector'),
+         'domains', omega.domains_holding(p_cell, t -> 'selector', t ->> 'topologyKey'))), '[]')
+     from jsonb_array_elements(coalesce(m.vocabulary -> 'jobAffinity', '[]')) t)
+  from mine m;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.plan_apply(p_cell text, p_scheduler text, p_plan_id bigint, p_decisions omega.plan_decision[])
@@ -2795,6 +3309,85 @@ begin
                except select unnest(v_locked));
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.plan_spread_verdicts(p_cell text, p_decisions omega.plan_decision[], p_evicted bigint[])
+ RETURNS TABLE(task_id bigint, reason text)
+ LANGUAGE plpgsql
+ STABLE
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+#variable_conflict use_column
+declare
+  j record;
+  t jsonb;
+  p record;
+  r record;
+  v_key text;
+  v_skew integer;
+  v_doms text[];
+  v_counts integer[];
+  v_min integer;
+  v_at_min integer;
+  v_failed bigint[] := '{}';
+  i integer;
+begin
+  for j in
+    select distinct k.id, k.selector, k.affinity, k.vocabulary -> 'topologySpread' as terms
+    from unnest(p_decisions) d join omega.jobs k on k.cell = p_cell and k.id = d.job_id
+    where d.reason is null and k.vocabulary ? 'topologySpread'
+  loop
+    for t in select value from jsonb_array_elements(j.terms)
+             where coalesce(value ->> 'whenUnsatisfiable', 'DoNotSchedule') = 'DoNotSchedule' loop
+      v_key := t ->> 'topologyKey';
+      v_skew := (t ->> 'maxSkew')::integer;
+      -- The eligible domains (up machines the job's selector and affinity allow), then the job's
+      -- tasks in each: its claims by job (an index), not a probe per machine of the cell.
+      v_doms := array(
+        select distinct omega.domain_of(m.labels, m.id, v_key) from omega.machines m
+        where m.cell = p_cell and m.state = 'up' and (v_key = 'machine' or m.labels ? v_key)
+          and m.labels @> j.selector and (j.affinity = '[]' or omega.affinity_matches(m.labels, j.affinity))
+        order by 1);
+      v_counts := array_fill(0, array[cardinality(v_doms)]);
+      for r in
+        select omega.domain_of(m.labels, m.id, v_key) as dom, count(*)::integer as n
+        from omega.claims c join omega.machines m on m.cell = c.cell and m.id = c.machine_id
+        where c.cell = p_cell and c.job_id = j.id and c.task_id <> all (p_evicted)
+        group by 1
+      loop
+        i := array_position(v_doms, r.dom);
+        if i is not null then
+          v_counts[i] := r.n;
+        end if;
+      end loop;
+      select min(n), count(*) filter (where n = (select min(n2) from unnest(v_counts) n2))
+        into v_min, v_at_min from unnest(v_counts) n;
+      for p in
+        select d.task_id, omega.domain_of(m.labels, m.id, v_key) as dom
+        from unnest(p_decisions) d join omega.machines m on m.cell = p_cell and m.id = d.machine_id
+        where d.job_id = j.id and d.reason is null and d.task_id <> all (v_failed)
+        order by d.ord
+      loop
+        i := array_position(v_doms, p.dom);
+        if i is null or v_counts[i] + 1 - v_min > v_skew then
+          v_failed := v_failed || p.task_id;
+          task_id := p.task_id;
+          reason := 'topology_spread';
+          return next;
+          continue;
+        end if;
+        if v_counts[i] = v_min then
+          v_at_min := v_at_min - 1;
+        end if;
+        v_counts[i] := v_counts[i] + 1;
+        if v_at_min = 0 then
+          select min(n) into v_min from unnest(v_counts) n;
+          select count(*) into v_at_min from unnest(v_counts) n where n = v_min;
+        end if;
+      end loop;
+    end loop;
+  end loop;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.plan_victim_verdicts(p_cell text, p_task_ids bigint[], p_machine_ids bigint[], p_victim_ids bigint[], p_victim_for bigint[])
  RETURNS TABLE(for_task bigint, reason text)
  LANGUAGE plpgsql
@@ -2827,6 +3420,125 @@ begin
     from v
   )
   select vd.for_task, min(vd.reason) from verdicts vd where vd.reason is not null group by vd.for_task;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.plan_vocabulary_verdicts(p_cell text, p_decisions omega.plan_decision[], p_evicted bigint[])
+ RETURNS TABLE(task_id bigint, reason text)
+ LANGUAGE plpgsql
+ STABLE
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+#variable_conflict use_column
+declare
+  v_repellers record;
+  v_rep_ids bigint[];
+  v_rep_keys text[];
+  v_rep_selectors jsonb[];
+  v_spread_failed bigint[];
+  p record;
+  t jsonb;
+  v_dom text;
+  v_fail text;
+  -- The placements kept so far, with their machine's and job's labels, so that the in-plan checks
+  -- filter arrays in memory instead of looking up rows for every earlier placement.
+  acc_machines bigint[] := '{}';
+  acc_jobs bigint[] := '{}';
+  acc_mlabels jsonb[] := '{}';
+  acc_jlabels jsonb[] := '{}';
+  i integer;
+begin
+  -- Live jobs with anti-affinity: they may repel any new task.
+  select coalesce(array_agg(r.id), '{}'), coalesce(array_agg(tt.term ->> 'topologyKey'), '{}'),
+         coalesce(array_agg(tt.term -> 'selector'), '{}')
+    into v_rep_ids, v_rep_keys, v_rep_selectors
+  from omega.jobs r cross join lateral jsonb_array_elements(r.vocabulary -> 'jobAntiAffinity') tt(term)
+  where r.cell = p_cell and r.vocabulary ? 'jobAntiAffinity' and r.state in ('pending', 'placed', 'running');
+  if cardinality(v_rep_ids) = 0 and not exists (
+      select from unnest(p_decisions) d join omega.jobs j on j.cell = p_cell and j.id = d.job_id
+      where d.reason is null and (j.ports <> '{}' or j.vocabulary ?| array['topologySpread', 'jobAffinity'])) then
+    return;
+  end if;
+
+  v_spread_failed := array(select s.task_id from omega.plan_spread_verdicts(p_cell, p_decisions, p_evicted) s);
+  return query select s, 'topology_spread'::text from unnest(v_spread_failed) s;
+
+  for p in
+    select d.task_id, d.machine_id, d.job_id, j.labels, j.ports, j.vocabulary, m.labels as mlabels
+    from unnest(p_decisions) d
+    join omega.jobs j on j.cell = p_cell and j.id = d.job_id
+    join omega.machines m on m.cell = p_cell and m.id = d.machine_id
+    where d.reason is null and d.task_id <> all (v_spread_failed)
+    order by d.ord
+  loop
+    v_fail := null;
+    if p.ports <> '{}' and (
+        exists (select from omega.claim_ports cp where cp.cell = p_cell and cp.machine_id = p.machine_id
+                and cp.port = any (p.ports) and cp.task_id <> all (p_evicted))
+        or exists (select from unnest(acc_machines, acc_jobs) a(m, jb)
+                   where a.m = p.machine_id
+                     and exists (select from omega.jobs k where k.cell = p_cell and k.id = a.jb and k.ports && p.ports))) then
+      v_fail := 'port_conflict';
+    end if;
+    -- Its own anti-affinity: no task of a matching job in the domain.
+    if v_fail is null and p.vocabulary ? 'jobAntiAffinity' then
+      for t in select value from jsonb_array_elements(p.vocabulary -> 'jobAntiAffinity') loop
+        v_dom := omega.domain_of(p.mlabels, p.machine_id, t ->> 'topologyKey');
+        continue when v_dom is null;
+        if omega.domain_holds(p_cell, t -> 'selector', t ->> 'topologyKey', v_dom, p_evicted)
+           or exists (select from unnest(acc_machines, acc_mlabels, acc_jlabels) a(m, ml, jl)
+                      where omega.domain_of(a.ml, a.m, t ->> 'topologyKey') = v_dom and a.jl @> (t -> 'selector')) then
+          v_fail := 'job_anti_affinity';
+          exit;
+        end if;
+      end loop;
+    end if;
+    -- The other direction: no task of a job whose anti-affinity matches this job's labels.
+    if v_fail is null and cardinality(v_rep_ids) > 0 then
+      for i in 1 .. cardinality(v_rep_ids) loop
+        continue when v_rep_ids[i] = p.job_id or not (p.labels @> v_rep_selectors[i]);
+        v_dom := omega.domain_of(p.mlabels, p.machine_id, v_rep_keys[i]);
+        continue when v_dom is null;
+        if omega.job_in_domain(p_cell, v_rep_ids[i], v_rep_keys[i], v_dom, p_evicted)
+           or exists (select from unnest(acc_machines, acc_jobs, acc_mlabels) a(m, jb, ml)
+                      where a.jb = v_rep_ids[i] and omega.domain_of(a.ml, a.m, v_rep_keys[i]) = v_dom) then
+          v_fail := 'job_anti_affinity';
+          exit;
+        end if;
+      end loop;
+    end if;
+    -- Its affinity: a task of a matching job in the domain — or, as Kubernetes has it, none
+    -- anywhere yet and the job matches its own selector (the first of a group).
+    if v_fail is null and p.vocabulary ? 'jobAffinity' then
+      for t in select value from jsonb_array_elements(p.vocabulary -> 'jobAffinity') loop
+        v_dom := omega.domain_of(p.mlabels, p.machine_id, t ->> 'topologyKey');
+        if v_dom is null then
+          v_fail := 'job_affinity';
+          exit;
+        end if;
+        continue when omega.domain_holds(p_cell, t -> 'selector', t ->> 'topologyKey', v_dom, p_evicted)
+          or exists (select from unnest(acc_machines, acc_mlabels, acc_jlabels) a(m, ml, jl)
+                     where omega.domain_of(a.ml, a.m, t ->> 'topologyKey') = v_dom and a.jl @> (t -> 'selector'));
+        continue when p.labels @> (t -> 'selector')
+          and not exists (select from omega.jobs k join omega.claims c on c.cell = k.cell and c.job_id = k.id
+                          where k.cell = p_cell and k.labels @> (t -> 'selector') and c.task_id <> all (p_evicted)
+                            and (t -> 'selector' = '{}' or (k.labels <> '{}' and k.state in ('pending', 'placed', 'running'))))
+          and not exists (select from unnest(acc_jlabels) a(jl) where a.jl @> (t -> 'selector'));
+        v_fail := 'job_affinity';
+        exit;
+      end loop;
+    end if;
+    if v_fail is null then
+      acc_machines := acc_machines || p.machine_id;
+      acc_jobs := acc_jobs || p.job_id;
+      acc_mlabels := acc_mlabels || p.mlabels;
+      acc_jlabels := acc_jlabels || p.labels;
+    else
+      task_id := p.task_id;
+      reason := v_fail;
+      return next;
+    end if;
+  end loop;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.put_machine(p_cell text, p_name text, p_resources jsonb, p_labels jsonb DEFAULT '{}'::jsonb, p_taints jsonb DEFAULT '[]'::jsonb, p_max_tasks integer DEFAULT NULL::integer)
@@ -2971,6 +3683,19 @@ begin
   return query select v_created, lim.cpu::bigint, lim.memory::bigint, lim.gpu::bigint, lim.disk::bigint,
     use.cpu::bigint, use.memory::bigint, use.gpu::bigint, use.disk::bigint;
 end $function$
+
+CREATE OR REPLACE FUNCTION omega.queue_enforcement(p_cell text, p_machine_id bigint, p_at timestamp with time zone, p_slot text DEFAULT 'now'::text)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select graphile_worker.add_job('omega:enforce-machine',
+    json_build_object('cell', p_cell, 'machineId', p_machine_id),
+    run_at => greatest(p_at, now()),
+    job_key => format('omega:enforce-machine:%s:%s:%s', p_cell, p_machine_id, p_slot),
+    job_key_mode => 'replace', max_attempts => 5);
+$function$
 
 CREATE OR REPLACE FUNCTION omega.quota_ceiling(p_nominal bigint, p_borrowing_limit bigint, p_others_lendable numeric)
  RETURNS bigint
@@ -3654,6 +4379,40 @@ begin
   end if;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.store_job_vocabulary(p_cell text, p_job_id bigint, p_spec jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_con jsonb := coalesce(p_spec -> 'constraints', '{}');
+  v_vocabulary jsonb;
+  v_ports integer[];
+begin
+  if p_spec ? 'labels' then
+    perform omega.check_label_map(p_spec -> 'labels', 'labels');
+  end if;
+  if p_spec ? 'ports' then
+    if jsonb_typeof(p_spec -> 'ports') <> 'array' or jsonb_array_length(p_spec -> 'ports') > 100
+       or exists (select from jsonb_array_elements(p_spec -> 'ports') p where not omega.is_whole(p, 1, 65535)) then
+      raise exception using errcode = 'OM422', message = 'ports: an array of at most 100 port numbers 1-65535 is required';
+    end if;
+    v_ports := array(select (p #>> '{}')::integer from jsonb_array_elements(p_spec -> 'ports') p);
+    if cardinality(v_ports) <> (select count(distinct x) from unnest(v_ports) x) then
+      raise exception using errcode = 'OM422', message = 'ports: a port is listed twice';
+    end if;
+  end if;
+  v_vocabulary := nullif(jsonb_strip_nulls(jsonb_build_object(
+    'preferredAffinity', nullif(v_con -> 'preferredAffinity', '[]'),
+    'topologySpread', nullif(v_con -> 'topologySpread', '[]'),
+    'jobAffinity', nullif(v_con -> 'jobAffinity', '[]'),
+    'jobAntiAffinity', nullif(v_con -> 'jobAntiAffinity', '[]'))), '{}');
+  if v_vocabulary is not null or coalesce(p_spec -> 'labels', '{}') <> '{}' or cardinality(v_ports) > 0 then
+    update omega.jobs
+    set labels = coalesce(p_spec -> 'labels', '{}'), ports = coalesce(v_ports, '{}'), vocabulary = v_vocabulary
+    where cell = p_cell and id = p_job_id;
+  end if;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.stride_ids(p_index integer, p_count integer)
  RETURNS void
  LANGUAGE plpgsql
@@ -3708,8 +4467,8 @@ declare
   v_hash bytea;
   v_existing omega.jobs;
   v_runtime bigint[];
-  v_max_unavailable integer;
   v_job_id bigint;
+  v_max_unavailable integer;
 begin
   if jsonb_typeof(p_spec) is distinct from 'object' then
     raise exception using errcode = 'OM422', message = 'the job spec must be a JSON object';
@@ -3721,6 +4480,9 @@ begin
     v_runtime := omega.parse_runtime(p_spec -> 'runtime');
   end if;
   v_max_unavailable := omega.parse_disruption_budget(p_spec);
+  if p_spec ? 'prePlace' and jsonb_typeof(p_spec -> 'prePlace') is distinct from 'boolean' then
+    raise exception using errcode = 'OM422', message = 'prePlace: true or false is required';
+  end if;
   if p_client_token is not null then
     if p_client_token !~ '^[\x21-\x7e]{1,255}$' then
       raise exception using errcode = 'OM422', message = 'client_token: 1-255 visible ASCII characters are required';
@@ -3742,13 +4504,21 @@ begin
     end if;
   end if;
 
-  v_job_id := omega.submit_job_core(p_tenant, p_spec - 'maxRetries' - 'runtime' - 'disruptionBudget');
+  -- The core knows the spec's placement fields; the rest are stored here, after it.
+  v_job_id := omega.submit_job_core(p_tenant, p_spec - 'maxRetries' - 'runtime' - 'dependsOn' - 'prePlace'
+    - 'disruptionBudget' - 'labels' - 'ports');
+  perform omega.store_job_vocabulary(p_spec ->> 'cell', v_job_id, p_spec);
   if p_client_token is not null or p_spec ? 'maxRetries' or v_runtime is not null or v_max_unavailable is not null then
     update omega.jobs
     set max_retries = coalesce((p_spec ->> 'maxRetries')::integer, max_retries),
         runtime_min_ms = v_runtime[1], runtime_max_ms = v_runtime[2],
         client_token = p_client_token, request_hash = v_hash, max_unavailable = v_max_unavailable
     where cell = p_spec ->> 'cell' and id = v_job_id;
+  end if;
+  if p_spec ? 'dependsOn' then
+    perform omega.add_dependencies(p_spec ->> 'cell', v_job_id,
+      (select tenant_id from omega.jobs where cell = p_spec ->> 'cell' and id = v_job_id),
+      p_spec -> 'dependsOn', (p_spec ->> 'prePlace')::boolean);
   end if;
   return v_job_id;
 end $function$
@@ -4054,10 +4824,18 @@ CREATE OR REPLACE FUNCTION omega.tolerates(taints jsonb, tolerations jsonb)
 AS $function$
   select not exists (
     select from jsonb_array_elements(taints) taint
-    where not exists (
-      select from jsonb_array_elements(tolerations) tol
-      where tol ->> 'key' = taint ->> 'key'
-        and (not (tol ? 'value') or tol -> 'value' = coalesce(taint -> 'value', 'null'::jsonb))))
+    where coalesce(taint ->> 'effect', 'NoSchedule') <> 'PreferNoSchedule'
+      and not exists (select from jsonb_array_elements(tolerations) tol where omega.toleration_matches(tol, taint)))
+$function$
+
+CREATE OR REPLACE FUNCTION omega.toleration_matches(tol jsonb, taint jsonb)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select (not (tol ? 'effect') or tol ->> 'effect' = coalesce(taint ->> 'effect', 'NoSchedule'))
+    and (coalesce(tol ->> 'key', '') = '' or tol ->> 'key' = taint ->> 'key')
+    and (tol ->> 'operator' = 'Exists' or coalesce(tol ->> 'value', '') = coalesce(taint ->> 'value', ''))
 $function$
 
 CREATE OR REPLACE FUNCTION omega.touch_machine()
@@ -4178,7 +4956,25 @@ AS $function$
                   coalesce(u_gpu / nullif(k_gpu, 0), 0))::double precision / weight
 $function$
 
+CREATE OR REPLACE FUNCTION omega.with_whole_gangs(p_cell text, p_task_ids bigint[])
+ RETURNS bigint[]
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select coalesce(array_agg(distinct x), '{}') from (
+    select unnest(p_task_ids) as x
+    union all
+    select c.task_id
+    from omega.jobs j join omega.claims c on c.cell = j.cell and c.job_id = j.id
+    where j.cell = p_cell and j.gang_min is not null
+      and j.id in (select c2.job_id from omega.claims c2 where c2.cell = p_cell and c2.task_id = any (p_task_ids))
+      and (select count(*) from omega.claims c3 where c3.cell = p_cell and c3.job_id = j.id and c3.task_id <> all (p_task_ids))
+        between 1 and j.gang_min - 1) y
+$function$
+
 CREATE TRIGGER claims_immutable BEFORE UPDATE ON omega.claims FOR EACH ROW EXECUTE FUNCTION omega.claims_are_immutable()
+
+CREATE TRIGGER claims_ports AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS new_claims FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_hold_ports()
 
 CREATE TRIGGER claims_quota_delete AFTER DELETE ON omega.claims REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_quotas()
 
@@ -4207,6 +5003,8 @@ CREATE TRIGGER machines_capacity_delete AFTER DELETE ON omega.machines FOR EACH 
 CREATE TRIGGER machines_capacity_insert AFTER INSERT ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.machine_counts_in_capacity()
 
 CREATE TRIGGER machines_capacity_update AFTER UPDATE OF cpu, memory, gpu, disk, state ON omega.machines FOR EACH ROW WHEN (((((((old.cpu)::bigint IS DISTINCT FROM (new.cpu)::bigint) OR ((old.memory)::bigint IS DISTINCT FROM (new.memory)::bigint)) OR ((old.gpu)::bigint IS DISTINCT FROM (new.gpu)::bigint)) OR ((old.disk)::bigint IS DISTINCT FROM (new.disk)::bigint)) OR (old.state IS DISTINCT FROM new.state))) EXECUTE FUNCTION omega.machine_counts_in_capacity()
+
+CREATE TRIGGER machines_rules BEFORE INSERT OR UPDATE OF taints, state, drain_deadline ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.machine_rules_changed()
 
 CREATE TRIGGER machines_touch BEFORE UPDATE ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.touch_machine()
 
@@ -4250,7 +5048,11 @@ grant execute on function omega.capacity_freed(text) to public
 
 grant execute on function omega.check_admission(text,bigint,integer,bigint,bigint,bigint,bigint,integer) to public
 
+grant execute on function omega.check_affinity_term(jsonb,text,text[]) to public
+
 grant execute on function omega.check_constraints(jsonb) to public
+
+grant execute on function omega.check_job_affinity(jsonb,text) to public
 
 grant execute on function omega.check_key_values(jsonb,text) to public
 
@@ -4265,6 +5067,10 @@ grant execute on function omega.check_labels(jsonb,jsonb) to public
 grant execute on function omega.check_locality(jsonb) to public
 
 grant execute on function omega.check_resources(jsonb) to public
+
+grant execute on function omega.check_taints(jsonb,text) to public
+
+grant execute on function omega.check_tolerations(jsonb,text) to public
 
 grant execute on function omega.claims_are_immutable() to public
 
@@ -4294,11 +5100,27 @@ grant execute on function omega.create_periodic(text,jsonb,timestamp with time z
 
 grant execute on function omega.decide_plan(text,bigint[],bigint[],bigint[],text,text,bigint[],bigint[],text[]) to public
 
+grant execute on function omega.decide_plan_checked(text,bigint[],bigint[],bigint[],text,text,bigint[],bigint[],text[]) to public
+
 grant execute on function omega.delete_periodic(bigint,text) to omega_api
 
 grant execute on function omega.dependency_reason(text,bigint) to public
 
 grant execute on function omega.disruption_allows(integer,integer,boolean) to public
+
+grant execute on function omega.domain_holds(text,jsonb,text,text,bigint[]) to public
+
+grant execute on function omega.domain_of(jsonb,bigint,text) to public
+
+grant execute on function omega.domains_holding(text,jsonb,text) to public
+
+grant execute on function omega.domains_of_job(text,bigint,text) to public
+
+grant execute on function omega.drain_machine(text,text,interval) to omega_api
+
+grant execute on function omega.enforce_machine(text,bigint) to omega_scheduler
+
+grant execute on function omega.enforce_machines() to omega_scheduler
 
 grant execute on function omega.events_refuse_update() to public
 
@@ -4310,7 +5132,11 @@ grant execute on function omega.heartbeat(text,text,bigint[]) to omega_api
 
 grant execute on function omega.how_many_fit(text,jsonb,jsonb) to public
 
+grant execute on function omega.int64_of(text) to public
+
 grant execute on function omega.is_whole(jsonb,numeric,numeric) to public
+
+grant execute on function omega.job_in_domain(text,bigint,text,text,bigint[]) to public
 
 grant execute on function omega.job_reserved_stays_pending() to public
 
@@ -4344,6 +5170,8 @@ grant execute on function omega.move_probe(text,bigint,bigint,bigint,text) to pu
 
 grant execute on function omega.move_verdict(text,text,bigint,bigint,bigint,bigint) to public
 
+grant execute on function omega.no_execute_due(jsonb,jsonb,jsonb,timestamp with time zone) to public
+
 grant execute on function omega.park_job(text,bigint,text,bigint,text) to omega_scheduler
 
 grant execute on function omega.park_jobs(text,bigint[],text,bigint,text[]) to omega_scheduler
@@ -4360,6 +5188,8 @@ grant execute on function omega.parse_runtime(jsonb) to public
 
 grant execute on function omega.pick_schedulable(text,text,integer) to public
 
+grant execute on function omega.placement_context(text,bigint[]) to omega_scheduler
+
 grant execute on function omega.plan_apply(text,text,bigint,omega.plan_decision[]) to public
 
 grant execute on function omega.plan_cohort_verdicts(text,bigint[],bigint[],bigint[]) to public
@@ -4370,11 +5200,17 @@ grant execute on function omega.plan_gang_breakers(text,bigint[],bigint[]) to pu
 
 grant execute on function omega.plan_lock(text,bigint[],bigint[],bigint[]) to public
 
+grant execute on function omega.plan_spread_verdicts(text,omega.plan_decision[],bigint[]) to public
+
 grant execute on function omega.plan_victim_verdicts(text,bigint[],bigint[],bigint[],bigint[]) to public
+
+grant execute on function omega.plan_vocabulary_verdicts(text,omega.plan_decision[],bigint[]) to public
 
 grant execute on function omega.put_machine(text,text,jsonb,jsonb,jsonb,integer) to omega_api
 
 grant execute on function omega.put_quota(text,text,text,jsonb,text,jsonb,jsonb) to omega_api
+
+grant execute on function omega.queue_enforcement(text,bigint,timestamp with time zone,text) to omega_scheduler
 
 grant execute on function omega.quota_ceiling(bigint,bigint,numeric) to public
 
@@ -4416,6 +5252,8 @@ grant execute on function omega.set_tenant_limits(text,jsonb) to omega_api
 
 grant execute on function omega.set_tenant_weight(text,double precision) to omega_api
 
+grant execute on function omega.store_job_vocabulary(text,bigint,jsonb) to public
+
 grant execute on function omega.submit_job(text,jsonb) to omega_api
 
 grant execute on function omega.submit_job(text,jsonb,text) to omega_api
@@ -4430,6 +5268,8 @@ grant execute on function omega.tenant_reason(text) to public
 
 grant execute on function omega.tolerates(jsonb,jsonb) to public
 
+grant execute on function omega.toleration_matches(jsonb,jsonb) to public
+
 grant execute on function omega.touch_machine() to public
 
 grant execute on function omega.unpark_within(text,bigint,bigint,bigint,bigint,bigint) to public
@@ -4442,6 +5282,8 @@ grant execute on function omega.watch_machines(interval) to omega_scheduler
 
 grant execute on function omega.weighted_share(numeric,numeric,numeric,numeric,numeric,numeric,double precision) to public
 
+grant execute on function omega.with_whole_gangs(text,bigint[]) to public
+
 grant usage on schema graphile_worker to omega_scheduler
 
 grant usage on schema omega to omega_api, omega_reader, omega_scheduler
@@ -4453,6 +5295,8 @@ grant select on table omega.agent_tokens to omega_api
 grant select on table omega.cell_capacity to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.cells to omega_api, omega_reader, omega_scheduler
+
+grant select on table omega.claim_ports to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.claims to omega_api, omega_reader, omega_scheduler
 

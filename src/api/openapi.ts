@@ -169,10 +169,24 @@ const paths: Record<string, unknown> = {
     }),
   },
   "/v1/cells/{cell}/machines/{name}/drain": {
-    post: op("Stop new placements on a machine (what runs there stays)", "admin", {
-      parameters: [cell, machine],
-      responses: { ...ok("draining", ref("Machine")), ...errors(401, 403, 404) },
-    }),
+    post: op(
+      "Drain a machine: no new placements, and its tasks evicted (whole gangs) so they are placed elsewhere; what is still there at the deadline is evicted then",
+      "admin",
+      {
+        parameters: [cell, machine],
+        requestBody: {
+          required: false,
+          content: json({
+            type: "object",
+            additionalProperties: false,
+            properties: {
+              deadline: { type: "string", description: 'a duration such as "5m" (Default: none)' },
+            },
+          }),
+        },
+        responses: { ...ok("draining", ref("Machine")), ...errors(400, 401, 403, 404, 422) },
+      },
+    ),
   },
   "/v1/cells/{cell}/machines/{name}/undrain": {
     post: op("Take new placements on a machine again", "admin", {

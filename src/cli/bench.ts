@@ -248,6 +248,18 @@ export function benchCommand(): Command {
       await runChain(quick ? { ...options, chains: 1, stages: 4, machines: 10 } : options);
     });
 
+  bench
+    .command("vocabulary")
+    .description("placements/s per placement-vocabulary constraint kind beside plain jobs (issue 11)")
+    .option("--machines <n>", "machines in the cell (Default: 10000)", positiveInt, 10_000)
+    .option("--jobs <n>", "jobs per kind (Default: 64)", positiveInt, 64)
+    .option("--tasks <n>", "tasks per job (Default: 32)", positiveInt, 32)
+    .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing about speed")
+    .action(async ({ quick, ...options }) => {
+      const { runVocabulary } = await import("../bench/vocabulary.ts");
+      await runVocabulary(quick ? { ...options, machines: 50, jobs: 4, tasks: 4 } : options);
+    });
+
   // One pessimistic scheduler of the throughput baseline; started by the bench, not by people.
   bench
     .command("pessimistic-worker", { hidden: true })

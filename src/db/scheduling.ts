@@ -3,6 +3,7 @@ import type { Dimension, Resources } from "../domain/resources.ts";
 import type { VictimView } from "../placement/preemption.ts";
 import type { ReclaimInput, ReclaimVictim } from "../placement/reclaim.ts";
 import type { JobView, Placement, QuotaView } from "../placement/types.ts";
+import { type PlacementContext, placementContexts } from "./queries/placement-context.ts";
 import type { Queryable } from "./queries/queryable.ts";
 
 /**
@@ -73,7 +74,12 @@ export async function leaseWork(
     args.limit,
     args.leaseSeconds,
   ]);
-  return { leased: rows, views: rows.map((row) => jobView(row, row)) };
+  const contexts = await placementContexts(
+    db,
+    args.cell,
+    rows.map((r) => Number(r.id)),
+  );
+  return { leased: rows, views: rows.map((row) => jobView(row, row, contexts.get(Number(row.id)))) };
 }
 
 /**
@@ -96,6 +102,11 @@ export async function loadJobViews(
     [cell, jobs.map((j) => j.id), jobs.map((j) => j.tenant_id), jobs.map((j) => bandOf(j.priority))],
   );
   const byJob = new Map(rows.map((r) => [r.job_id, r]));
+  const contexts = await placementContexts(
+    db,
+    cell,
+    jobs.map((j) => Number(j.id)),
+  );
   return jobs.map((j) => {
     const input = byJob.get(j.id);
     return jobView(
@@ -110,11 +121,16 @@ export async function loadJobViews(
         quota_disk: null,
       },
       j,
+      contexts.get(Number(j.id)),
     );
   });
 }
 
-function jobView(input: Omit<LeasedWorkRow, keyof LeasedJob>, job: LeasedJob): JobView {
+function jobView(
+  input: Omit<LeasedWorkRow, keyof LeasedJob>,
+  job: LeasedJob,
+  context?: PlacementContext,
+): JobView {
   const placedPerMachine = new Map<number, number>();
   for (const m of input.claimed_on)
     placedPerMachine.set(Number(m), (placedPerMachine.get(Number(m)) ?? 0) + 1);
@@ -140,6 +156,7 @@ function jobView(input: Omit<LeasedWorkRow, keyof LeasedJob>, job: LeasedJob): J
       tolerations: job.tolerations,
       maxPerMachine: job.max_per_machine,
       spreadBy: job.spread_by,
+      preferredAffinity: context?.preferredAffinity ?? [],
     },
     taskCount: job.task_count,
     gangMin: job.gang_min,
@@ -147,6 +164,7 @@ function jobView(input: Omit<LeasedWorkRow, keyof LeasedJob>, job: LeasedJob): J
     tenantId: Number(job.tenant_id),
     pendingTaskIds: input.pending.map(Number),
     placedPerMachine,
+    ...(context?.vocabulary ? { vocabulary: context.vocabulary } : {}),
   };
 }
 

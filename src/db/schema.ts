@@ -56,6 +56,13 @@ export interface CellUsage {
   used_memory: number | null;
 }
 
+export interface ClaimPorts {
+  cell: string;
+  machine_id: number;
+  port: number;
+  task_id: number;
+}
+
 export interface Claims {
   cell: string;
   cpu: number | null;
@@ -112,6 +119,7 @@ export interface Jobs {
   gang_min: number | null;
   gpu: number | null;
   id: Generated<number>;
+  labels: Generated<Json>;
   lease_expires: Timestamp | null;
   lease_owner: string | null;
   locality: Json | null;
@@ -122,6 +130,7 @@ export interface Jobs {
   name: Generated<string>;
   pending_count: number;
   periodic_id: number | null;
+  ports: Generated<number[]>;
   pre_place: Generated<boolean>;
   priority: number;
   ready: Generated<boolean | null>;
@@ -139,6 +148,7 @@ export interface Jobs {
   tenant_id: number;
   tolerations: Generated<Json>;
   updated_at: Generated<Timestamp>;
+  vocabulary: Json | null;
   waiting_on: Generated<number>;
   workflow_id: number | null;
   workflow_step: string | null;
@@ -166,12 +176,14 @@ export interface Machines {
   cpu: number | null;
   created_at: Generated<Timestamp>;
   disk: number | null;
+  drain_deadline: Timestamp | null;
   gpu: number | null;
   id: Generated<number>;
   labels: Generated<Json>;
   max_tasks: Generated<number>;
   memory: number | null;
   name: string;
+  no_execute_since: Generated<Json>;
   state: Generated<string>;
   taints: Generated<Json>;
   tasks: Generated<number>;
@@ -475,6 +487,7 @@ export interface DB {
   cell_capacity: CellCapacity;
   cell_usage: CellUsage;
   cells: Cells;
+  claim_ports: ClaimPorts;
   claims: Claims;
   disruption: Disruption;
   events: Events;

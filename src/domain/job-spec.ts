@@ -57,8 +57,6 @@ function stringMap() {
 
 const labelsSchema = stringMap();
 
-const keyValueSchema = z.strictObject({ key: labelKey, value: labelValue.optional() });
-
 const UNITS: Record<Dimension, string> = { cpu: "millicores", memory: "MiB", gpu: "devices", disk: "MiB" };
 
 /** A whole number of base units, or a Kubernetes quantity string ("500m", "2", "512Mi", "4Gi"). */
@@ -119,32 +117,123 @@ const prioritySchema = z
   })
   .meta({ description: "0-999, or a band name: best-effort (50), batch (150), production (250)" });
 
-const affinityTermSchema = z
+const EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"] as const;
+const OPERATORS = ["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"] as const;
+/** Kubernetes' Gt/Lt value: a base-10 64-bit integer (strconv.ParseInt). */
+const INT64 = /^[+-]?\d{1,19}$/;
+const fitsInt64 = (v: string) => INT64.test(v) && BigInt(v) >= -(2n ** 63n) && BigInt(v) < 2n ** 63n;
+
+/** A machine taint: `effect` NoSchedule (the default), PreferNoSchedule or NoExecute. */
+const taintSchema = z.strictObject({
+  key: labelKey,
+  value: labelValue.optional(),
+  effect: z.enum(EFFECTS).optional(),
+});
+
+/** Kubernetes' toleration, with its validation rules (k8s.io/kubernetes/pkg/apis/core/validation). */
+const tolerationSchema = z
   .strictObject({
-    key: labelKey,
-    op: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
-    values: z.array(labelValue).max(LIST_MAX).optional(),
+    key: z.union([z.literal(""), labelKey]).optional(),
+    operator: z.enum(["Equal", "Exists"]).optional(),
+    value: labelValue.optional(),
+    effect: z.enum(EFFECTS).optional(),
+    tolerationSeconds: z.int().min(-1_000_000_000_000).max(1_000_000_000_000).optional(),
   })
-  .superRefine((term, ctx) => {
-    const takesValues = term.op === "In" || term.op === "NotIn";
-    if (takesValues && !term.values?.length) {
+  .superRefine((t, ctx) => {
+    const exists = t.operator === "Exists";
+    if (!t.key && !exists)
+      ctx.addIssue({ code: "custom", path: ["key"], message: "an empty key needs operator Exists" });
+    if (exists && t.value)
+      ctx.addIssue({ code: "custom", path: ["value"], message: "operator Exists takes no value" });
+    if (t.tolerationSeconds !== undefined && t.effect !== "NoExecute")
       ctx.addIssue({
         code: "custom",
-        path: ["values"],
-        message: `${term.op} needs a non-empty list of values`,
+        path: ["tolerationSeconds"],
+        message: "tolerationSeconds needs effect NoExecute",
       });
-    } else if (!takesValues && term.values?.length) {
-      ctx.addIssue({ code: "custom", path: ["values"], message: `${term.op} takes no values` });
-    }
   });
+
+/** Node-affinity term rules shared by `affinity` and `preferredAffinity` (as omega.check_affinity_term). */
+function checkAffinityTerm(
+  term: { operator?: string; op?: string; values?: string[] },
+  ctx: z.RefinementCtx,
+): void {
+  if (term.operator !== undefined && term.op !== undefined && term.operator !== term.op) {
+    ctx.addIssue({ code: "custom", path: ["op"], message: "op is an alias of operator: give one of them" });
+    return;
+  }
+  const operator = term.operator ?? term.op;
+  if (operator === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["operator"],
+      message: `operator is required (${OPERATORS.join(", ")})`,
+    });
+    return;
+  }
+  const count = term.values?.length ?? 0;
+  if ((operator === "In" || operator === "NotIn") && count === 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["values"],
+      message: `${operator} needs a non-empty list of values`,
+    });
+  } else if ((operator === "Exists" || operator === "DoesNotExist") && count > 0) {
+    ctx.addIssue({ code: "custom", path: ["values"], message: `${operator} takes no values` });
+  } else if (
+    (operator === "Gt" || operator === "Lt") &&
+    (count !== 1 || !fitsInt64(term.values?.[0] ?? ""))
+  ) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["values"],
+      message: `${operator} needs exactly one integer value`,
+    });
+  }
+}
+
+const affinityFields = {
+  key: labelKey,
+  operator: z.enum(OPERATORS).optional(),
+  op: z.enum(OPERATORS).optional().meta({ description: "alias of operator" }),
+  values: z.array(labelValue).max(LIST_MAX).optional(),
+};
+const affinityTermSchema = z.strictObject(affinityFields).superRefine(checkAffinityTerm);
+const preferredAffinityTermSchema = z
+  .strictObject({ weight: z.int().min(1).max(100), ...affinityFields })
+  .superRefine(checkAffinityTerm);
+
+const topologySpreadSchema = z.strictObject({
+  topologyKey: labelKey.meta({ description: "a machine label, or `machine` (each machine its own domain)" }),
+  maxSkew: z.int().min(1).max(100_000),
+  whenUnsatisfiable: z
+    .enum(["DoNotSchedule", "ScheduleAnyway"])
+    .optional()
+    .meta({ description: "(Default: DoNotSchedule)" }),
+});
+
+const jobAffinityTermSchema = z.strictObject({
+  selector: stringMap(),
+  topologyKey: labelKey.meta({ description: "a machine label, or `machine` (the machine itself)" }),
+});
 
 export const constraintsSchema = z.strictObject({
   selector: stringMap().optional(),
   affinity: z.array(affinityTermSchema).max(LIST_MAX).optional(),
-  tolerations: z.array(keyValueSchema).max(LIST_MAX).optional(),
+  tolerations: z.array(tolerationSchema).max(LIST_MAX).optional(),
   maxPerMachine: z.int().min(1).max(100_000).optional(),
   spreadBy: labelKey.optional(),
+  preferredAffinity: z.array(preferredAffinityTermSchema).max(LIST_MAX).optional(),
+  topologySpread: z.array(topologySpreadSchema).max(LIST_MAX).optional(),
+  jobAffinity: z.array(jobAffinityTermSchema).max(LIST_MAX).optional(),
+  jobAntiAffinity: z.array(jobAffinityTermSchema).max(LIST_MAX).optional(),
 });
+
+/** Host ports: 1-65535, each at most once. */
+const portsSchema = z
+  .array(z.int().min(1).max(65_535))
+  .max(LIST_MAX)
+  .refine((ports) => new Set(ports).size === ports.length, "a port is listed twice");
 
 const durationSchema = z
   .string()
@@ -179,7 +268,11 @@ export const jobSpecSchema = z
     scheduler: nameSchema.optional(),
     tasks: z.int().min(1).max(100_000),
     resources: resourcesSchema,
+    labels: labelsSchema
+      .optional()
+      .meta({ description: "the job's labels, which jobAffinity selectors match" }),
     constraints: constraintsSchema.optional(),
+    ports: portsSchema.optional().meta({ description: "host ports each task holds on its machine" }),
     gang: z.strictObject({ minAvailable: z.int().min(1).max(100_000) }).optional(),
     maxRetries: z
       .int()
@@ -220,7 +313,7 @@ export const jobSpecSchema = z
 export const machineBodySchema = z.strictObject({
   resources: resourcesSchema,
   labels: labelsSchema.optional(),
-  taints: z.array(keyValueSchema).max(LIST_MAX).optional(),
+  taints: z.array(taintSchema).max(LIST_MAX).optional(),
   maxTasks: z
     .int()
     .min(1)

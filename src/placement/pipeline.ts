@@ -22,8 +22,11 @@ import { quotaShortfall } from "./quota.ts";
 import { balancedAllocation } from "./scorers/balanced-allocation.ts";
 import { leastAllocated } from "./scorers/least-allocated.ts";
 import { mostAllocated } from "./scorers/most-allocated.ts";
+import { nodeAffinity } from "./scorers/node-affinity.ts";
 import { spread } from "./scorers/spread.ts";
 import { SpreadTally } from "./scorers/spread-tally.ts";
+import { taintToleration } from "./scorers/taint-toleration.ts";
+import { topologySpreadScore } from "./scorers/topology-spread.ts";
 import { spreadShareFilter } from "./spread-share.ts";
 import type {
   Explanation,
@@ -39,6 +42,7 @@ import type {
   Scorer,
   ScorerName,
 } from "./types.ts";
+import { type TopologyCounts, vocabularyStages } from "./vocabulary.ts";
 
 export interface Stage {
   name: FilterName;
@@ -75,6 +79,8 @@ export const SCORERS: Readonly<Record<ScorerName, Scorer>> = {
   mostAllocated,
   balancedAllocation,
   spread,
+  taintToleration,
+  nodeAffinity,
 };
 
 /** The stages a profile runs: those it names, plus the always-on safety checks. */
@@ -180,6 +186,9 @@ function placeTasks(
   const taskFilters = stages.filter((s) => s.perTask).map((s) => s.filter);
   // A job's own spreadBy is a hard limit (the commit enforces it); the profile's is a preference.
   if (job.constraints.spreadBy !== null && tally) taskFilters.push(spreadShareFilter(machines, job, tally));
+  // Host ports, inter-job affinity and topology spread: per task, only for jobs that use them.
+  const vocabulary = vocabularyStages(machines, job, inflight);
+  taskFilters.push(...vocabulary.filters);
   const ring = new CandidateRing(machines, random, (m) => passesAll(staticFilters, m, job, inflight));
   const feasible = (m: MachineView) => passesAll(taskFilters, m, job, inflight);
   const scorers = config.scorers
@@ -194,15 +203,18 @@ function placeTasks(
     quotaShort = quotaShortfall(job, inflight);
     if (quotaShort) break;
     ring.sample(size, feasible, sample);
-    const best = pickBest(sample, job, inflight, context, scorers);
+    const best = pickBest(sample, job, inflight, context, scorers, vocabulary.spreads);
     // No machine for this task means none for the rest: they are identical.
     if (!best) break;
     placements.push({ taskId, machineId: best.id, machineVersion: best.version });
     inflight.add(job, best.id);
     tally?.record(best);
+    vocabulary.record(best);
   }
   return { placements, filters: [...staticFilters, ...taskFilters], quotaShort };
 }
+
+const TOPOLOGY_SPREAD_WEIGHT = 2;
 
 /** The sampled machine with the highest weighted score; ties go to the first found. */
 function pickBest(
@@ -211,13 +223,18 @@ function pickBest(
   inflight: InFlightView,
   context: ScoreContext,
   scorers: readonly { score: Scorer; weight: number }[],
+  spreads: readonly TopologyCounts[],
 ): MachineView | undefined {
-  if (sample.length <= 1 || scorers.length === 0) return sample[0];
+  const extender = job.extenderScores;
+  if (sample.length <= 1 || (scorers.length === 0 && spreads.length === 0 && !extender)) return sample[0];
   let best: MachineView | undefined;
   let bestScore = Number.NEGATIVE_INFINITY;
   for (const machine of sample) {
     let total = 0;
     for (const s of scorers) total += s.weight * s.score(machine, job, inflight, context);
+    // A job's own topologySpread outweighs the resource scorers (as the service profile's spread).
+    if (spreads.length > 0) total += TOPOLOGY_SPREAD_WEIGHT * topologySpreadScore(spreads, machine);
+    if (extender) total += extender.weight * (extender.scores.get(machine.id) ?? 0);
     if (total > bestScore) {
       best = machine;
       bestScore = total;

@@ -29,6 +29,8 @@ export interface SchedulerProfile extends PipelineConfig {
   preemption: boolean;
   decisionTime?: { jobMs: number; taskMs: number };
   flow?: FlowCosts;
+  /** An HTTP extender that filters and scores candidates (src/scheduler/extender.ts). */
+  extender?: { url: string; timeoutMs?: number; ignorable?: boolean; weight?: number };
 }
 
 const ALL_FILTERS: readonly FilterName[] = [
@@ -41,6 +43,16 @@ const ALL_FILTERS: readonly FilterName[] = [
 ];
 
 /**
+ * What the job prefers (PreferNoSchedule taints, preferredAffinity), in every built-in profile,
+ * with kube-scheduler's default weights (TaintToleration 3, NodeAffinity 2). Constant over machines
+ * for a job that prefers nothing, so they change no other choice.
+ */
+const PREFERENCES = [
+  { name: "taintToleration", weight: 3 },
+  { name: "nodeAffinity", weight: 2 },
+] as const;
+
+/**
  * Fast and bin-packing: power of two choices (Nomad's batch scheduler), the fuller machine wins,
  * which keeps whole machines free for big tasks. Many jobs per plan to amortise the commit.
  */
@@ -48,7 +60,7 @@ export const batchProfile = Object.freeze<SchedulerProfile>({
   name: "batch",
   description: "fast, bin-packing: 2 sampled machines per task, the fuller one wins",
   filters: ALL_FILTERS,
-  scorers: [{ name: "mostAllocated", weight: 1 }],
+  scorers: [{ name: "mostAllocated", weight: 1 }, ...PREFERENCES],
   sampleSize: 2,
   conflictMode: "fine",
   transactionMode: "incremental",
@@ -72,6 +84,7 @@ export const serviceProfile = Object.freeze<SchedulerProfile>({
     { name: "leastAllocated", weight: 1 },
     { name: "balancedAllocation", weight: 1 },
     { name: "spread", weight: 2 },
+    ...PREFERENCES,
   ],
   sampleSize: 16,
   sampleFraction: 0.005,

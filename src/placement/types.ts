@@ -14,21 +14,41 @@ import type { Dimension, Resources } from "../domain/resources.ts";
 
 export type MachineState = "up" | "draining" | "down";
 
+export type TaintEffect = "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+
 export interface Taint {
   key: string;
   value?: string;
+  /** Absent: NoSchedule. */
+  effect?: TaintEffect;
 }
 
+/** Kubernetes' toleration (ToleratesTaint): see filters/tolerations.ts. */
 export interface Toleration {
-  key: string;
-  /** Absent: tolerates every value of the key. */
+  /** Absent or empty (with `Exists`): every key. */
+  key?: string;
+  /** Absent: Equal. */
+  operator?: "Equal" | "Exists";
   value?: string;
+  /** Absent: every effect. */
+  effect?: TaintEffect;
+  /** NoExecute only: how long the task may stay once the taint is there (absent: forever). */
+  tolerationSeconds?: number;
 }
+
+export type AffinityOperator = "In" | "NotIn" | "Exists" | "DoesNotExist" | "Gt" | "Lt";
 
 export interface AffinityTerm {
   key: string;
-  op: "In" | "NotIn" | "Exists" | "DoesNotExist";
+  /** The Kubernetes name; `op` is its alias (one of the two is set). */
+  operator?: AffinityOperator;
+  op?: AffinityOperator;
   values?: string[];
+}
+
+/** A preferredAffinity term: machines it matches score `weight` (1-100) more. */
+export interface PreferredAffinityTerm extends AffinityTerm {
+  weight: number;
 }
 
 export interface MachineView {
@@ -53,6 +73,8 @@ export interface Constraints {
   maxPerMachine: number | null;
   /** A label (failure domain, e.g. "zone") across whose values the tasks should spread. */
   spreadBy: string | null;
+  /** Scores only (absent: none). */
+  preferredAffinity?: readonly PreferredAffinityTerm[];
 }
 
 /** What is left of the quota a job's tasks count against (its tenant's, in its cell and band). */
@@ -84,12 +106,43 @@ export interface JobView {
   locality?: Locality | null;
   /** Optional: seconds the job has waited to be placed (the flow scheduler's unscheduled cost grows with it). */
   waitSeconds?: number;
+  /** Topology spread, inter-job affinity and host ports; absent for a job that uses none. */
+  vocabulary?: JobVocabulary;
+  /** A profile's extender's scores (0-100, by machine id) and their weight; absent without one. */
+  extenderScores?: { weight: number; scores: ReadonlyMap<number, number> };
 }
 
 /** A data-locality preference (job spec `locality`): never filters, only costs. */
 export interface Locality {
   label: string;
   values: readonly string[];
+}
+
+export interface TopologySpreadTerm {
+  /** A machine label, or `machine` (each machine its own domain). */
+  topologyKey: string;
+  maxSkew: number;
+  whenUnsatisfiable?: "DoNotSchedule" | "ScheduleAnyway";
+}
+
+/** Domains of one topology key, resolved against the cell when the job was leased. */
+export interface DomainTerm {
+  topologyKey: string;
+  /** Label values, or machine ids as text for the key `machine`. */
+  domains: ReadonlySet<string>;
+  /** The job's own labels match the term (its tasks repel, or attract, each other). */
+  self: boolean;
+}
+
+export interface JobVocabulary {
+  ports: readonly number[];
+  /** Machines where another claim holds one of the job's ports. */
+  portMachines: ReadonlySet<number>;
+  topologySpread: readonly TopologySpreadTerm[];
+  /** Domains its tasks may not land in: its anti-affinity, and the anti-affinity of jobs against it. */
+  forbidden: readonly DomainTerm[];
+  /** Per jobAffinity term, the domains holding a task of a matching job. */
+  required: readonly DomainTerm[];
 }
 
 export interface Placement {
@@ -113,7 +166,12 @@ export type RejectionReason =
   | "max per machine reached"
   | "machine task cap reached"
   | "spread label missing"
-  | "spread share reached";
+  | "spread share reached"
+  | "host port in use"
+  | "job anti-affinity"
+  | "job affinity"
+  | "topology spread"
+  | "extender unavailable";
 
 export type FilterResult = { ok: true } | { ok: false; reason: RejectionReason };
 
@@ -125,7 +183,13 @@ export type FilterName =
   | "tolerations"
   | "maxPerMachine"
   | "machineTasks";
-export type ScorerName = "leastAllocated" | "mostAllocated" | "balancedAllocation" | "spread";
+export type ScorerName =
+  | "leastAllocated"
+  | "mostAllocated"
+  | "balancedAllocation"
+  | "spread"
+  | "taintToleration"
+  | "nodeAffinity";
 
 /** What a scheduler profile tells the pipeline (the rest of a profile drives the retry loop). */
 export interface PipelineConfig {

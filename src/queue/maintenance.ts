@@ -1,5 +1,6 @@
 import type { JobHelpers, Runner, Task } from "graphile-worker";
 import type { Pool } from "../db/pool.ts";
+import { enforceMachineRules, enforceMachines } from "../db/queries/machine-enforce.ts";
 import { checkLostMachines } from "../db/queries/machine-lost.ts";
 import { refreshStatistics } from "../db/queries/statistics-refresh.ts";
 import type { Logger } from "../log.ts";
@@ -17,6 +18,8 @@ import type { Logger } from "../log.ts";
  * hours; a job added with its key is then created afresh).
  */
 export const CHECK_MACHINES_TASK = "omega:check-machines";
+/** Queued by the database (omega.queue_enforcement) when a machine's taints or drain change. */
+export const ENFORCE_MACHINE_TASK = "omega:enforce-machine";
 
 export interface MaintenanceOptions {
   /** A machine whose agent is silent this long is taken down and its tasks placed elsewhere. */
@@ -72,6 +75,10 @@ export function maintenanceTasks(
     try {
       const { lost, tasksMoved } = await checkLostMachines(pool, options.lostAfterMs, maxGapMs);
       if (lost.length > 0 || tasksMoved > 0) logger.warn({ lost, tasksMoved }, "lost machines");
+      // NoExecute taints and drains: the sweep behind the per-machine jobs (a lost one, a task
+      // placed on a tainted machine since, a tolerationSeconds run out).
+      const evicted = await enforceMachines(pool);
+      if (evicted > 0) logger.info({ evicted }, "tasks evicted by NoExecute taints or drains");
       const analyzed = await refreshStatistics(pool);
       if (analyzed.length > 0) logger.debug({ analyzed }, "statistics refreshed");
     } finally {
@@ -79,5 +86,11 @@ export function maintenanceTasks(
       await requeue(helpers);
     }
   };
-  return { [CHECK_MACHINES_TASK]: checkMachines };
+  const enforceMachine: Task = async (payload) => {
+    const { cell, machineId } = payload as { cell: string; machineId: number };
+    const evicted = await enforceMachineRules(pool, cell, machineId);
+    if (evicted > 0)
+      logger.info({ cell, machineId, evicted }, "tasks evicted by a NoExecute taint or a drain");
+  };
+  return { [CHECK_MACHINES_TASK]: checkMachines, [ENFORCE_MACHINE_TASK]: enforceMachine };
 }

@@ -6,6 +6,7 @@ import type { SchedulerProfile } from "../placement/profiles.ts";
 import { quotaShortfall } from "../placement/quota.ts";
 import { planReclaim } from "../placement/reclaim.ts";
 import type { JobPlan, JobView, Placement } from "../placement/types.ts";
+import { extend } from "./extender.ts";
 import type { Committer, PlacementOutcome, Snapshot, VictimSource, WorkQueue } from "./interfaces.ts";
 
 /** Machines examined for victims per job that fits nowhere (each costs a look at its claims). */
@@ -125,7 +126,11 @@ async function planRounds(
       for (const [id, plan] of planFlow(snapshot.list(), jobs, profile, inflight, random).plans)
         plans.set(id, plan);
     for (const job of profile.flow ? [] : jobs) {
-      const plan = planJob(snapshot.list(), job, profile, inflight, random);
+      // A profile's extender (HTTP, outside the pure core) narrows and scores the machines first.
+      const extended = await extend(profile, job, snapshot.list());
+      const plan = extended.unavailable
+        ? { placements: [], unplaced: job.pendingTaskIds.length, explanation: extended.unavailable }
+        : planJob(extended.machines, extended.job, profile, inflight, random);
       plans.set(job.id, plan);
       // Omega's artificial decision time (experiments only): t_job + t_task × tasks.
       const think = profile.decisionTime;

@@ -12,7 +12,14 @@ const filterName = z.enum([
   "tolerations",
   "maxPerMachine",
 ]);
-const scorerName = z.enum(["leastAllocated", "mostAllocated", "balancedAllocation", "spread"]);
+const scorerName = z.enum([
+  "leastAllocated",
+  "mostAllocated",
+  "balancedAllocation",
+  "spread",
+  "taintToleration",
+  "nodeAffinity",
+]);
 
 /** A rebalancing profile in a --profiles file: `"extends": "rebalance"`, then its settings. */
 const rebalanceEntry = z
@@ -67,6 +74,15 @@ const profileFile = z.record(
             priority: z.number().min(0).max(100),
             wait: z.number().min(0).max(100),
             preemption: z.number().min(0).max(100_000),
+          })
+          .strict()
+          .optional(),
+        extender: z
+          .object({
+            url: z.url(),
+            timeoutMs: z.number().int().min(1).max(60_000).optional(),
+            ignorable: z.boolean().optional(),
+            weight: z.number().min(0).max(100).optional(),
           })
           .strict()
           .optional(),

@@ -33,10 +33,15 @@ interface Case {
   /** The machine the job's tasks are proposed on. */
   machine: MachineSpec & { state?: "draining" | "down" };
   /** Machines no task can use (no capacity) that still count as values of a spread label. */
-  others?: MachineSpec[];
+  others?: (MachineSpec & { state?: "draining" | "down" })[];
   /** Resources already held on the machine (by a best-effort filler job of another tenant). */
   used?: { cpu?: number; memory?: number; gpu?: number; disk?: number };
   job: Record<string, unknown>;
+  /**
+   * Jobs of another tenant holding one task each, placed before the verdict: on the machine, or on
+   * `others[n]` (give that machine room for exactly one task, so the planner cannot use it).
+   */
+  neighbours?: { job: Record<string, unknown>; on: "same" | number }[];
   /** Tasks of the job placed on the machine before the verdict. */
   alreadyPlaced?: number;
   quota?: { band: "batch" | "production"; resources: Record<string, number> };
@@ -101,6 +106,43 @@ const CASES: Record<string, Case[]> = {
         ["Exists, missing", {}, { key: "gpu", op: "Exists" }, 0],
         ["DoesNotExist", {}, { key: "gpu", op: "DoesNotExist" }, 1],
         ["DoesNotExist, present", { gpu: "x" }, { key: "gpu", op: "DoesNotExist" }, 0],
+        // `operator` (Kubernetes' name) and Gt/Lt, ported from kube-scheduler's nodeaffinity tests
+        // (TestNodeAffinity) and its NodeSelectorRequirement semantics.
+        ["operator In", { zone: "a" }, { key: "zone", operator: "In", values: ["a"] }, 1],
+        ["operator NotIn", { zone: "a" }, { key: "zone", operator: "NotIn", values: ["a"] }, 0],
+        ["Gt, label above", { kernel: "6" }, { key: "kernel", operator: "Gt", values: ["5"] }, 1],
+        ["Gt, label equal", { kernel: "5" }, { key: "kernel", operator: "Gt", values: ["5"] }, 0],
+        ["Gt, label below", { kernel: "4" }, { key: "kernel", operator: "Gt", values: ["5"] }, 0],
+        ["Lt, label below", { kernel: "4" }, { key: "kernel", operator: "Lt", values: ["5"] }, 1],
+        ["Lt, label equal", { kernel: "5" }, { key: "kernel", operator: "Lt", values: ["5"] }, 0],
+        ["Gt, negative bound", { kernel: "0" }, { key: "kernel", operator: "Gt", values: ["-1"] }, 1],
+        [
+          "Gt, a label that is no integer",
+          { kernel: "6.1" },
+          { key: "kernel", operator: "Gt", values: ["5"] },
+          0,
+        ],
+        ["Lt, a word label", { kernel: "high" }, { key: "kernel", operator: "Lt", values: ["5"] }, 0],
+        ["Gt, label missing", {}, { key: "kernel", operator: "Gt", values: ["5"] }, 0],
+        ["Lt, signed label", { kernel: "+3" }, { key: "kernel", op: "Lt", values: ["5"] }, 1],
+        [
+          "Gt, past int64",
+          { kernel: "9223372036854775808" },
+          { key: "kernel", operator: "Gt", values: ["5"] },
+          0,
+        ],
+        [
+          "Gt, int64 max",
+          { kernel: "9223372036854775807" },
+          { key: "kernel", operator: "Gt", values: ["5"] },
+          1,
+        ],
+        [
+          "Gt, numbers compared as numbers",
+          { cores: "10" },
+          { key: "cores", operator: "Gt", values: ["9"] },
+          1,
+        ],
       ] as const
     ).map(([name, labels, term, placed]) => ({
       name,
@@ -122,21 +164,111 @@ const CASES: Record<string, Case[]> = {
       placed: 0,
     },
   ],
+  // Ported from kube-scheduler's TestTaintTolerationFilter (plugins/tainttoleration), as facts:
+  // Kubernetes' ToleratesTaint, a taint without effect being NoSchedule.
   tolerations: [
     ...(
       [
         ["no taints", [], [], 1],
-        ["taint not tolerated", [{ key: "dedicated", value: "ml" }], [], 0],
+        [
+          "no tolerations, a NoSchedule taint",
+          [{ key: "dedicated", value: "user1", effect: "NoSchedule" }],
+          [],
+          0,
+        ],
+        [
+          "tolerated by key, value and effect",
+          [{ key: "dedicated", value: "user1", effect: "NoSchedule" }],
+          [{ key: "dedicated", value: "user1", effect: "NoSchedule" }],
+          1,
+        ],
+        [
+          "Equal with another value",
+          [{ key: "dedicated", value: "user1", effect: "NoSchedule" }],
+          [{ key: "dedicated", operator: "Equal", value: "user2", effect: "NoSchedule" }],
+          0,
+        ],
+        [
+          "Exists tolerates every value",
+          [{ key: "foo", value: "bar", effect: "NoSchedule" }],
+          [{ key: "foo", operator: "Exists", effect: "NoSchedule" }],
+          1,
+        ],
+        [
+          "several taints, all tolerated",
+          [
+            { key: "dedicated", value: "user2", effect: "NoSchedule" },
+            { key: "foo", value: "bar", effect: "NoSchedule" },
+          ],
+          [
+            { key: "dedicated", operator: "Equal", value: "user2", effect: "NoSchedule" },
+            { key: "foo", operator: "Exists", effect: "NoSchedule" },
+          ],
+          1,
+        ],
+        [
+          "key and value match, another effect",
+          [{ key: "foo", value: "bar", effect: "NoSchedule" }],
+          [{ key: "foo", operator: "Equal", value: "bar", effect: "PreferNoSchedule" }],
+          0,
+        ],
+        [
+          "key and value match, no effect named",
+          [{ key: "foo", value: "bar", effect: "NoSchedule" }],
+          [{ key: "foo", operator: "Equal", value: "bar" }],
+          1,
+        ],
+        [
+          "a PreferNoSchedule taint never filters",
+          [{ key: "dedicated", value: "user1", effect: "PreferNoSchedule" }],
+          [{ key: "dedicated", operator: "Equal", value: "user2", effect: "NoSchedule" }],
+          1,
+        ],
+        [
+          "PreferNoSchedule, no tolerations",
+          [{ key: "dedicated", value: "user1", effect: "PreferNoSchedule" }],
+          [],
+          1,
+        ],
+        ["a NoExecute taint filters", [{ key: "k", effect: "NoExecute" }], [], 0],
+        [
+          "NoExecute tolerated for a while still admits",
+          [{ key: "k", effect: "NoExecute" }],
+          [{ key: "k", operator: "Exists", effect: "NoExecute", tolerationSeconds: 60 }],
+          1,
+        ],
+        ["a taint without effect is NoSchedule", [{ key: "k" }], [{ key: "k", effect: "NoSchedule" }], 1],
+        [
+          "a NoSchedule toleration, a NoExecute taint",
+          [{ key: "k", effect: "NoExecute" }],
+          [{ key: "k", effect: "NoSchedule" }],
+          0,
+        ],
+        [
+          "an empty key with Exists tolerates everything",
+          [
+            { key: "a", value: "x" },
+            { key: "b", effect: "NoExecute" },
+          ],
+          [{ operator: "Exists" }],
+          1,
+        ],
         ["same key and value", [{ key: "dedicated", value: "ml" }], [{ key: "dedicated", value: "ml" }], 1],
         ["other value", [{ key: "dedicated", value: "ml" }], [{ key: "dedicated", value: "web" }], 0],
-        ["no value tolerates every value", [{ key: "dedicated", value: "ml" }], [{ key: "dedicated" }], 1],
+        [
+          "Equal without a value, a valued taint",
+          [{ key: "dedicated", value: "ml" }],
+          [{ key: "dedicated" }],
+          0,
+        ],
+        ["Equal without a value, a taint without one", [{ key: "dedicated" }], [{ key: "dedicated" }], 1],
         [
           "valued toleration, taint without value",
           [{ key: "dedicated" }],
           [{ key: "dedicated", value: "ml" }],
           0,
         ],
-        ["other key", [{ key: "dedicated" }], [{ key: "gpu" }], 0],
+        ["other key", [{ key: "dedicated" }], [{ key: "gpu", operator: "Exists" }], 0],
         ["every taint must be tolerated", [{ key: "a" }, { key: "b" }], [{ key: "a" }], 0],
       ] as const
     ).map(([name, taints, tolerations, placed]) => ({
@@ -145,6 +277,287 @@ const CASES: Record<string, Case[]> = {
       job: { constraints: { tolerations: [...tolerations] } },
       placed,
     })),
+  ],
+  // Ported from kube-scheduler's nodeports tests (TestNodePorts): a host port held on the machine
+  // conflicts, another port or another machine does not; each task of a job holds its ports.
+  "host ports": [
+    { name: "nothing held", machine: {}, job: { ports: [8080] }, placed: 1 },
+    {
+      name: "the same port held",
+      machine: {},
+      neighbours: [{ job: { ports: [8080] }, on: "same" }],
+      job: { ports: [8080] },
+      placed: 0,
+    },
+    {
+      name: "one of several ports held",
+      machine: {},
+      neighbours: [{ job: { ports: [9090, 8080] }, on: "same" }],
+      job: { ports: [80, 8080] },
+      placed: 0,
+    },
+    {
+      name: "another port held",
+      machine: {},
+      neighbours: [{ job: { ports: [8081] }, on: "same" }],
+      job: { ports: [8080] },
+      placed: 1,
+    },
+    {
+      name: "held on another machine",
+      machine: {},
+      others: [{ cpu: 1000, memory: 1024 }],
+      neighbours: [{ job: { ports: [8080] }, on: 0 }],
+      job: { ports: [8080] },
+      placed: 1,
+    },
+    { name: "two tasks of one job: one per machine", machine: {}, job: { tasks: 3, ports: [80] }, placed: 1 },
+    {
+      name: "no ports beside a held port",
+      machine: {},
+      neighbours: [{ job: { ports: [8080] }, on: "same" }],
+      job: {},
+      placed: 1,
+    },
+  ],
+  // Ported from kube-scheduler's interpodaffinity filter tests (TestRequiredAffinitySingleNode,
+  // TestRequiredAffinityMultipleNodes): anti-affinity in both directions, topology domains, the
+  // first pod of a self-affine group, a node without the topology key.
+  "job anti-affinity": [
+    {
+      name: "a matching job on the machine",
+      machine: {},
+      neighbours: [{ job: { labels: { app: "db" } }, on: "same" }],
+      job: { constraints: { jobAntiAffinity: [{ selector: { app: "db" }, topologyKey: "machine" }] } },
+      placed: 0,
+    },
+    {
+      name: "a job with other labels",
+      machine: {},
+      neighbours: [{ job: { labels: { app: "web" } }, on: "same" }],
+      job: { constraints: { jobAntiAffinity: [{ selector: { app: "db" }, topologyKey: "machine" }] } },
+      placed: 1,
+    },
+    {
+      name: "a matching job on another machine, key machine",
+      machine: { labels: { zone: "a" } },
+      others: [{ cpu: 1000, memory: 1024, labels: { zone: "a" } }],
+      neighbours: [{ job: { labels: { app: "db" } }, on: 0 }],
+      job: { constraints: { jobAntiAffinity: [{ selector: { app: "db" }, topologyKey: "machine" }] } },
+      placed: 1,
+    },
+    {
+      name: "a matching job in the same zone",
+      machine: { labels: { zone: "a" } },
+      others: [{ cpu: 1000, memory: 1024, labels: { zone: "a" } }],
+      neighbours: [{ job: { labels: { app: "db" } }, on: 0 }],
+      job: { constraints: { jobAntiAffinity: [{ selector: { app: "db" }, topologyKey: "zone" }] } },
+      placed: 0,
+    },
+    {
+      name: "a matching job in another zone",
+      machine: { labels: { zone: "a" } },
+      others: [{ cpu: 1000, memory: 1024, labels: { zone: "b" } }],
+      neighbours: [{ job: { labels: { app: "db" } }, on: 0 }],
+      job: { constraints: { jobAntiAffinity: [{ selector: { app: "db" }, topologyKey: "zone" }] } },
+      placed: 1,
+    },
+    {
+      name: "a machine without the topology key",
+      machine: {},
+      others: [{ cpu: 1000, memory: 1024, labels: { zone: "a" } }],
+      neighbours: [{ job: { labels: { app: "db" } }, on: 0 }],
+      job: { constraints: { jobAntiAffinity: [{ selector: { app: "db" }, topologyKey: "zone" }] } },
+      placed: 1,
+    },
+    {
+      name: "the other direction: a job there repels this one",
+      machine: {},
+      neighbours: [
+        {
+          job: { constraints: { jobAntiAffinity: [{ selector: { app: "web" }, topologyKey: "machine" }] } },
+          on: "same",
+        },
+      ],
+      job: { labels: { app: "web" } },
+      placed: 0,
+    },
+    {
+      name: "the other direction, in its zone",
+      machine: { labels: { zone: "a" } },
+      others: [{ cpu: 1000, memory: 1024, labels: { zone: "a" } }],
+      neighbours: [
+        {
+          job: { constraints: { jobAntiAffinity: [{ selector: { app: "web" }, topologyKey: "zone" }] } },
+          on: 0,
+        },
+      ],
+      job: { labels: { app: "web", tier: "front" } },
+      placed: 0,
+    },
+    {
+      name: "the other direction, labels it does not repel",
+      machine: {},
+      neighbours: [
+        {
+          job: { constraints: { jobAntiAffinity: [{ selector: { app: "web" }, topologyKey: "machine" }] } },
+          on: "same",
+        },
+      ],
+      job: { labels: { app: "api" } },
+      placed: 1,
+    },
+    {
+      name: "its own tasks repel each other",
+      machine: {},
+      job: {
+        tasks: 3,
+        labels: { app: "web" },
+        constraints: { jobAntiAffinity: [{ selector: { app: "web" }, topologyKey: "machine" }] },
+      },
+      placed: 1,
+    },
+  ],
+  "job affinity": [
+    {
+      name: "a matching job in the zone",
+      machine: { labels: { zone: "a" } },
+      others: [{ cpu: 1000, memory: 1024, labels: { zone: "a" } }],
+      neighbours: [{ job: { labels: { app: "cache" } }, on: 0 }],
+      job: { tasks: 2, constraints: { jobAffinity: [{ selector: { app: "cache" }, topologyKey: "zone" }] } },
+      placed: 2,
+    },
+    {
+      name: "a matching job in another zone only",
+      machine: { labels: { zone: "a" } },
+      others: [{ cpu: 1000, memory: 1024, labels: { zone: "b" } }],
+      neighbours: [{ job: { labels: { app: "cache" } }, on: 0 }],
+      job: { constraints: { jobAffinity: [{ selector: { app: "cache" }, topologyKey: "zone" }] } },
+      placed: 0,
+    },
+    {
+      name: "no matching job anywhere",
+      machine: { labels: { zone: "a" } },
+      job: { constraints: { jobAffinity: [{ selector: { app: "cache" }, topologyKey: "zone" }] } },
+      placed: 0,
+    },
+    {
+      name: "none anywhere, but it matches itself: the first of the group",
+      machine: { labels: { zone: "a" } },
+      job: {
+        tasks: 2,
+        labels: { app: "cache" },
+        constraints: { jobAffinity: [{ selector: { app: "cache" }, topologyKey: "zone" }] },
+      },
+      placed: 2,
+    },
+    {
+      name: "a machine without the topology key",
+      machine: {},
+      neighbours: [{ job: { labels: { app: "cache" } }, on: "same" }],
+      job: { constraints: { jobAffinity: [{ selector: { app: "cache" }, topologyKey: "zone" }] } },
+      placed: 0,
+    },
+    {
+      name: "key machine, on the machine",
+      machine: {},
+      neighbours: [{ job: { labels: { app: "cache" } }, on: "same" }],
+      job: { constraints: { jobAffinity: [{ selector: { app: "cache" }, topologyKey: "machine" }] } },
+      placed: 1,
+    },
+  ],
+  // Ported from kube-scheduler's podtopologyspread filter tests (TestSingleConstraint,
+  // TestMultipleConstraints): skew over the eligible domains, a node without the key, nodes the
+  // pod's node affinity excludes not counted, ScheduleAnyway never filters.
+  "topology spread": [
+    {
+      name: "maxSkew 1 over two zones: one of two",
+      machine: { labels: { zone: "a" } },
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0 }],
+      job: { tasks: 2, constraints: { topologySpread: [{ topologyKey: "zone", maxSkew: 1 }] } },
+      placed: 1,
+    },
+    {
+      name: "maxSkew 2 over two zones: two of three",
+      machine: { labels: { zone: "a" } },
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0 }],
+      job: {
+        tasks: 3,
+        constraints: {
+          topologySpread: [{ topologyKey: "zone", maxSkew: 2, whenUnsatisfiable: "DoNotSchedule" }],
+        },
+      },
+      placed: 2,
+    },
+    {
+      name: "ScheduleAnyway never filters",
+      machine: { labels: { zone: "a" } },
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0 }],
+      job: {
+        tasks: 3,
+        constraints: {
+          topologySpread: [{ topologyKey: "zone", maxSkew: 1, whenUnsatisfiable: "ScheduleAnyway" }],
+        },
+      },
+      placed: 3,
+    },
+    {
+      name: "a machine without the key",
+      machine: {},
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0 }],
+      job: { constraints: { topologySpread: [{ topologyKey: "zone", maxSkew: 1 }] } },
+      placed: 0,
+    },
+    {
+      name: "already ahead by maxSkew",
+      machine: { labels: { zone: "a" } },
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0 }],
+      job: { tasks: 1, constraints: { topologySpread: [{ topologyKey: "zone", maxSkew: 1 }] } },
+      alreadyPlaced: 1,
+      placed: 0,
+    },
+    {
+      name: "a zone the selector excludes does not count",
+      machine: { labels: { zone: "a", disk: "ssd" } },
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0 }],
+      job: {
+        tasks: 3,
+        constraints: { selector: { disk: "ssd" }, topologySpread: [{ topologyKey: "zone", maxSkew: 1 }] },
+      },
+      placed: 3,
+    },
+    {
+      name: "a zone of draining machines does not count",
+      machine: { labels: { zone: "a" } },
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0, state: "draining" }],
+      job: { tasks: 2, constraints: { topologySpread: [{ topologyKey: "zone", maxSkew: 1 }] } },
+      placed: 2,
+    },
+    {
+      name: "key machine: one per machine at maxSkew 1",
+      machine: {},
+      others: [
+        { cpu: 0, memory: 0 },
+        { cpu: 0, memory: 0 },
+      ],
+      job: { tasks: 3, constraints: { topologySpread: [{ topologyKey: "machine", maxSkew: 1 }] } },
+      placed: 1,
+    },
+    {
+      name: "two terms, both must hold",
+      machine: { labels: { zone: "a", rack: "r1" } },
+      others: [{ labels: { zone: "a", rack: "r2" }, cpu: 0, memory: 0 }],
+      job: {
+        tasks: 2,
+        constraints: {
+          topologySpread: [
+            { topologyKey: "zone", maxSkew: 5 },
+            { topologyKey: "rack", maxSkew: 1 },
+          ],
+        },
+      },
+      placed: 1,
+    },
   ],
   "machine task cap": [
     { name: "two of three", machine: { maxTasks: 2 }, job: { tasks: 3 }, placed: 2 },
@@ -260,7 +673,22 @@ async function arrange(c: Case): Promise<{ machineId: number; jobId: number }> {
     await setTenantLimits(db.pool, { minTaskRequest: { cpu: 0 } }, tenant);
   const { state, ...spec } = c.machine;
   const machine = await makeMachine(db.pool, { cpu: 4000, memory: 8192, gpu: 0, disk: 1000, ...spec });
-  for (const other of c.others ?? []) await makeMachine(db.pool, other);
+  const others = [];
+  for (const { state: otherState, ...other } of c.others ?? []) {
+    const made = await makeMachine(db.pool, other);
+    others.push(made);
+    if (otherState)
+      await db.pool.query("select omega.set_machine_state('east', $1, $2)", [made.name, otherState]);
+  }
+  for (const n of c.neighbours ?? []) {
+    const target = n.on === "same" ? machine : others[n.on];
+    if (!target) throw new Error("a neighbour on a machine the case does not have");
+    const id = await submitJob(db.pool, { priority: 50, resources: one, ...n.job }, "filler");
+    const placed = await commitPlan(db.pool, [
+      { taskId: (await pendingTaskIds(db.pool, id))[0] as number, machineId: target.id, version: 0 },
+    ]);
+    expect(placed[0]?.outcome).toBe("committed");
+  }
   if (c.used) {
     const filler = await submitJob(db.pool, { priority: 50, resources: { ...c.used } }, "filler");
     const placed = await commitPlan(db.pool, [

@@ -54,7 +54,7 @@ describe("omega.how_many_fit", () => {
   });
 
   it("honours selector, affinity, tolerations, and maxPerMachine as a per-machine cap", async () => {
-    const tolerate = { tolerations: [{ key: "dedicated" }] };
+    const tolerate = { tolerations: [{ key: "dedicated", operator: "Exists" }] };
     expect(await fits({ cpu: 1000 }, tolerate)).toEqual({ a1: 3, b1: 8, gpu: 16 });
     expect(await fits({ cpu: 1000 }, { ...tolerate, selector: { zone: "a" } })).toEqual({
       a1: 3,

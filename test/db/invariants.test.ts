@@ -77,7 +77,7 @@ it("reports each kind of violation in rows written behind the procedures' back",
         { key: "disk", op: "Exists" },
         { key: "zone", op: "DoesNotExist" },
       ],
-      tolerations: [{ key: "dedicated" }],
+      tolerations: [{ key: "dedicated", operator: "Exists" }],
     },
   });
   await rogueClaim((await pendingTaskIds(db.pool, notIn))[0]!, tainted.id);
@@ -111,7 +111,7 @@ it("lists pending work that could be placed, and a gang only if minAvailable wou
   const tolerant = await submitJob(db.pool, {
     tasks: 4,
     resources: { cpu: 1000 },
-    constraints: { tolerations: [{ key: "gpu" }], maxPerMachine: 1 },
+    constraints: { tolerations: [{ key: "gpu", operator: "Exists" }], maxPerMachine: 1 },
     gang: { minAvailable: 2 },
   });
   await submitJob(db.pool, { tasks: 1, resources: { cpu: 500 }, constraints: { selector: { zone: "c" } } });

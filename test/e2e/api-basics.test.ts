@@ -209,7 +209,7 @@ describe("the HTTP API, end to end (no scheduler running: jobs stay pending)", (
         cell: "east",
         tasks: 1,
         resources: { cpu: 100 },
-        constraints: { tolerations: [{ key: "dedicated" }] },
+        constraints: { tolerations: [{ key: "dedicated", operator: "Exists" }] },
       },
     });
     const { rows } = await api.db.pool.query(

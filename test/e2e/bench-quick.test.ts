@@ -249,4 +249,26 @@ describe("omega bench --quick", { timeout: 120_000 }, () => {
     expect(report.ratio).toMatchObject({ p50: expect.any(Number), p99: expect.any(Number) });
     expect(output).toMatch(/prePlace p99 [\d.]+ ms \(target ≤ 20 ms\): (met|missed)/);
   });
+
+  it("vocabulary: placements/s per constraint kind beside plain, every task placed", async () => {
+    const { report, output } = await runQuick("vocabulary");
+    expect(report.rows.map((r: { kind: string }) => r.kind)).toEqual([
+      "plain",
+      "tolerations",
+      "affinity Gt/In",
+      "preferredAffinity",
+      "topologySpread zone",
+      "jobAntiAffinity machine",
+      "jobAffinity zone",
+      "host ports",
+    ]);
+    for (const row of report.rows) {
+      expect(row).toMatchObject({
+        placed: 16,
+        placementsPerSecond: expect.any(Number),
+        vsPlain: expect.any(Number),
+      });
+    }
+    expect(output).toContain("anti-affinity at");
+  });
 });

@@ -17,20 +17,30 @@ export interface Violation {
 const failedAffinityTerms = (j: string, m: string) => `
   select term from jsonb_array_elements(${j}.affinity) term
   cross join lateral (select ${m}.labels ? (term ->> 'key') as has_key,
-    coalesce(term -> 'values', '[]') @> jsonb_build_array(${m}.labels ->> (term ->> 'key')) as value_listed) l
-  where not coalesce(case term ->> 'op'
+    coalesce(term -> 'values', '[]') @> jsonb_build_array(${m}.labels ->> (term ->> 'key')) as value_listed,
+    case when ${m}.labels ->> (term ->> 'key') ~ '^[+-]?[0-9]{1,19}$'
+      then (${m}.labels ->> (term ->> 'key'))::numeric end as label_int) l
+  where not coalesce(case coalesce(term ->> 'operator', term ->> 'op')
     when 'In' then l.has_key and l.value_listed
     when 'NotIn' then not (l.has_key and l.value_listed)
     when 'Exists' then l.has_key
-    when 'DoesNotExist' then not l.has_key end, false)`;
+    when 'DoesNotExist' then not l.has_key
+    when 'Gt' then l.label_int > (term -> 'values' ->> 0)::numeric
+    when 'Lt' then l.label_int < (term -> 'values' ->> 0)::numeric end, false)`;
 
-/** SQL: the taints of machine `m` that no toleration of job `j` tolerates (same key, and value unless none). */
+/**
+ * SQL: the NoSchedule and NoExecute taints of machine `m` that no toleration of job `j` tolerates
+ * (Kubernetes' ToleratesTaint: the effect if named, the key if named, then Exists or the same value;
+ * a taint without an effect is NoSchedule). Written apart from omega.toleration_matches.
+ */
 const untoleratedTaints = (j: string, m: string) => `
   select taint from jsonb_array_elements(${m}.taints) taint
-  where not exists (
+  where coalesce(taint ->> 'effect', 'NoSchedule') in ('NoSchedule', 'NoExecute')
+    and not exists (
     select from jsonb_array_elements(${j}.tolerations) tol
-    where tol ->> 'key' = taint ->> 'key'
-      and (not tol ? 'value' or tol ->> 'value' is not distinct from taint ->> 'value'))`;
+    where (tol ->> 'effect' is null or tol ->> 'effect' = coalesce(taint ->> 'effect', 'NoSchedule'))
+      and (coalesce(tol ->> 'key', '') = '' or tol ->> 'key' = taint ->> 'key')
+      and (tol ->> 'operator' = 'Exists' or coalesce(tol ->> 'value', '') = coalesce(taint ->> 'value', '')))`;
 
 /**
  * SQL: job `j` still holds exactly what placement gave it. Invariant 6 is about placement: once a
@@ -237,6 +247,61 @@ const CHECKS: readonly { invariant: string; sql: string }[] = [
       where j.max_per_machine is not null
       group by c.job_id, m.name, j.max_per_machine
       having count(*) > j.max_per_machine`,
+  },
+  {
+    invariant: "4 ports: two claims on one machine hold the same host port",
+    sql: `
+      select c1.task_id, c2.task_id as other_task, c1.machine_id, p.port
+      from omega.claims c1
+      join omega.jobs j1 on j1.cell = c1.cell and j1.id = c1.job_id and j1.ports <> '{}'
+      cross join lateral unnest(j1.ports) p(port)
+      join omega.claims c2 on c2.cell = c1.cell and c2.machine_id = c1.machine_id and c2.task_id > c1.task_id
+      join omega.jobs j2 on j2.cell = c2.cell and j2.id = c2.job_id
+      where p.port = any (j2.ports)`,
+  },
+  {
+    invariant: "4 ports: a claim of a job with host ports that does not hold them",
+    sql: `
+      select c.task_id, c.machine_id, p.port
+      from omega.claims c
+      join omega.jobs j on j.cell = c.cell and j.id = c.job_id and j.ports <> '{}'
+      cross join lateral unnest(j.ports) p(port)
+      where not exists (select from omega.claim_ports cp where cp.cell = c.cell and cp.machine_id = c.machine_id
+                        and cp.port = p.port and cp.task_id = c.task_id)`,
+  },
+  {
+    invariant:
+      "4 job anti-affinity: a claim in a domain where a task of a job it repels (or that repels it) holds one",
+    sql: `
+      select c.task_id, other.task_id as other_task, t.term
+      from omega.claims c
+      join omega.jobs j on j.cell = c.cell and j.id = c.job_id and j.vocabulary ? 'jobAntiAffinity'
+      join omega.machines m on m.cell = c.cell and m.id = c.machine_id
+      cross join lateral jsonb_array_elements(j.vocabulary -> 'jobAntiAffinity') t(term)
+      join omega.claims other on other.cell = c.cell and other.task_id <> c.task_id
+      join omega.jobs k on k.cell = other.cell and k.id = other.job_id and k.labels @> (t.term -> 'selector')
+      join omega.machines om on om.cell = other.cell and om.id = other.machine_id
+      where case when t.term ->> 'topologyKey' = 'machine' then om.id = m.id
+                 else om.labels ->> (t.term ->> 'topologyKey') = m.labels ->> (t.term ->> 'topologyKey') end`,
+  },
+  {
+    invariant: "4 topology spread: a job placed past a DoNotSchedule maxSkew",
+    sql: `
+      select j.id as job_id, t.term, max(d.n) - min(d.n) as skew
+      from omega.jobs j
+      cross join lateral jsonb_array_elements(j.vocabulary -> 'topologySpread') t(term)
+      cross join lateral (
+        select case when t.term ->> 'topologyKey' = 'machine' then m.id::text else m.labels ->> (t.term ->> 'topologyKey') end as dom,
+          count(c.task_id) as n
+        from omega.machines m
+        left join omega.claims c on c.cell = m.cell and c.machine_id = m.id and c.job_id = j.id
+        where m.cell = j.cell and m.state = 'up' and (t.term ->> 'topologyKey' = 'machine' or m.labels ? (t.term ->> 'topologyKey'))
+          and m.labels @> j.selector
+        group by 1) d
+      where j.vocabulary ? 'topologySpread' and coalesce(t.term ->> 'whenUnsatisfiable', 'DoNotSchedule') = 'DoNotSchedule'
+        and j.affinity = '[]' and ${GANG_AS_PLACED("j")}
+      group by j.id, t.term
+      having max(d.n) - min(d.n) > (t.term ->> 'maxSkew')::integer`,
   },
   {
     invariant: "6 gang: a gang job holds claims but fewer than minAvailable",

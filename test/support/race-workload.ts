@@ -28,6 +28,8 @@ export interface RaceJobSpec {
   gang?: { minAvailable: number };
   scheduler?: string;
   locality?: { label: string; values: string[] };
+  labels?: Record<string, string>;
+  ports?: number[];
 }
 
 export interface RaceJob {
@@ -80,7 +82,7 @@ const constraintsArb = fc.oneof(
   },
   { weight: 1, arbitrary: fc.constant({ affinity: [{ key: "disk", op: "Exists" }] }) },
   // Allowed on the tainted machines too, so it competes with everyone for them.
-  { weight: 1, arbitrary: fc.constant({ tolerations: [{ key: "dedicated" }] }) },
+  { weight: 1, arbitrary: fc.constant({ tolerations: [{ key: "dedicated", operator: "Exists" }] }) },
 );
 
 const jobArb = (submitters: number) =>

@@ -132,7 +132,24 @@ describe("tolerations", () => {
       [{ key: "k", value: "w" }],
       false,
     ],
-    ["taint with value, toleration without value", [{ key: "k", value: "v" }], [{ key: "k" }], true],
+    // Kubernetes' Equal (the default): an absent value is the empty one, so it matches only a taint without one.
+    ["taint with value, toleration without value", [{ key: "k", value: "v" }], [{ key: "k" }], false],
+    ["taint with value, Exists", [{ key: "k", value: "v" }], [{ key: "k", operator: "Exists" }], true],
+    [
+      "an empty key with Exists tolerates every taint",
+      [{ key: "k", value: "v" }, { key: "j" }],
+      [{ operator: "Exists" }],
+      true,
+    ],
+    [
+      "the toleration's effect must be the taint's",
+      [{ key: "k", effect: "NoExecute" }],
+      [{ key: "k", effect: "NoSchedule" }],
+      false,
+    ],
+    ["an omitted effect matches every effect", [{ key: "k", effect: "NoExecute" }], [{ key: "k" }], true],
+    ["a taint without effect is NoSchedule", [{ key: "k" }], [{ key: "k", effect: "NoSchedule" }], true],
+    ["PreferNoSchedule never filters", [{ key: "k", effect: "PreferNoSchedule" }], [], true],
     ["taint without value, toleration without value", [{ key: "k" }], [{ key: "k" }], true],
     ["taint without value, toleration with a value", [{ key: "k" }], [{ key: "k", value: "v" }], false],
     ["taint, no tolerations", [{ key: "k" }], [], false],
@@ -141,12 +158,12 @@ describe("tolerations", () => {
     [
       "several tolerated taints",
       [{ key: "k" }, { key: "j", value: "1" }],
-      [{ key: "j" }, { key: "k" }],
+      [{ key: "j", value: "1" }, { key: "k" }],
       true,
     ],
     ["extra tolerations are harmless", [], [{ key: "k" }], true],
   ] as [string, Taint[], Toleration[], boolean][])("%s", (_name, taints, tols, expected) => {
-    expect(taints.every((t) => isTolerated(t, tols))).toBe(expected);
+    expect(taints.every((t) => t.effect === "PreferNoSchedule" || isTolerated(t, tols))).toBe(expected);
     const result = tolerations(machine({ taints }), job({ constraints: { tolerations: tols } }), none);
     expect(result).toEqual(expected ? ok : no("taint not tolerated"));
   });

@@ -365,7 +365,9 @@ function satisfiesConstraints(m: MachineView, j: JobView): boolean {
     Object.entries(selector).every(([k, v]) => m.labels[k] === v) &&
     affinity.every((t) => (t.values ?? []).some((v) => m.labels[t.key] === v)) &&
     m.taints.every((t) =>
-      tolerations.some((o) => o.key === t.key && (o.value === undefined || o.value === t.value)),
+      tolerations.some(
+        (o) => o.key === t.key && (o.operator === "Exists" || (o.value ?? "") === (t.value ?? "")),
+      ),
     )
   );
 }

@@ -1,10 +1,12 @@
-import { Router } from "express";
+import { type RequestHandler, Router } from "express";
 import { z } from "zod";
 import { cellExists } from "../../db/queries/cell-list.ts";
+import { machineDrain } from "../../db/queries/machine-drain.ts";
 import { machineList } from "../../db/queries/machine-list.ts";
 import { machinePut } from "../../db/queries/machine-put.ts";
 import { machineRemove } from "../../db/queries/machine-remove.ts";
 import { machineSetState } from "../../db/queries/machine-set-state.ts";
+import { parseDuration } from "../../domain/duration.ts";
 import { MACHINE_NAME_PATTERN, machineBodySchema } from "../../domain/job-spec.ts";
 import type { ApiContext } from "../context.ts";
 import { HttpProblem, methodNotAllowed } from "../problem.ts";
@@ -20,6 +22,25 @@ const machinesQuery = z.strictObject({
     .pipe(z.number().min(1).max(1000))
     .optional(),
 });
+
+/** POST …/drain: an optional body; `deadline` bounds how long its tasks may stay (Default: none, at once). */
+const drainBody = z.strictObject({
+  deadline: z
+    .string()
+    .refine((v) => parseDuration(v) !== undefined, 'must be a duration such as "30s", "5m" or "1h"')
+    .optional(),
+});
+
+/** A drain may come with no body at all (as it always could); with one, it is JSON. */
+const optionalJsonBody: RequestHandler = (req, res, next) => {
+  const length = req.headers["content-length"];
+  if (length === "0" || (length === undefined && req.headers["transfer-encoding"] === undefined)) {
+    req.body = {};
+    next();
+    return;
+  }
+  jsonBody(req, res, next);
+};
 
 export function machineRoutes({ pool, db, auth }: ApiContext): Router {
   const router = Router();
@@ -59,10 +80,10 @@ export function machineRoutes({ pool, db, auth }: ApiContext): Router {
 
   router
     .route("/v1/cells/:cell/machines/:name/drain")
-    .post(auth.admin, async (req, res) => {
-      res.json(
-        await machineSetState(pool, nameParam(req, "cell", "cell"), machineNameParam(req), "draining"),
-      );
+    .post(auth.admin, optionalJsonBody, async (req, res) => {
+      const body = validate(drainBody, req.body);
+      const deadlineMs = body.deadline === undefined ? 0 : (parseDuration(body.deadline) ?? 0);
+      res.json(await machineDrain(pool, nameParam(req, "cell", "cell"), machineNameParam(req), deadlineMs));
     })
     .all(methodNotAllowed);
 
