@@ -5,6 +5,8 @@ import pg from "pg";
  * reverse. (`cells` is keyed by `name`; every other one by `cell`.) Tenants and schedulers are
  * global and already on every partition.
  */
+// Every table keyed by cell, parents before children (rows are deleted from the source in the
+// reverse order).
 const CELL_TABLES = [
   "cells",
   "agent_tokens",
@@ -13,9 +15,17 @@ const CELL_TABLES = [
   "machine_removals",
   "plans",
   "quotas",
+  "cell_capacity",
+  "tenant_usage",
+  "workflows",
+  "periodic",
+  "periodic_launches",
   "jobs",
+  "job_dependencies",
   "tasks",
   "claims",
+  "claim_ports",
+  "moves",
   "events",
 ] as const;
 
@@ -176,9 +186,17 @@ async function copyTable(source: pg.Client, target: pg.Client, table: string, ce
   );
   const data = rows[0]?.rows ?? [];
   if (data.length > 0) {
+    // Generated columns (jobs.ready) are computed again by the target, never copied.
+    const { rows: columns } = await target.query<{ name: string }>(
+      `select quote_ident(attname) as name from pg_catalog.pg_attribute
+       where attrelid = $1::regclass and attnum > 0 and not attisdropped and attgenerated = ''
+       order by attnum`,
+      [`omega.${table}`],
+    );
+    const list = columns.map((c) => c.name).join(", ");
     await target.query(
-      `insert into omega.${table} overriding system value
-       select * from jsonb_populate_recordset(null::omega.${table}, $1)`,
+      `insert into omega.${table} (${list}) overriding system value
+       select ${list} from jsonb_populate_recordset(null::omega.${table}, $1)`,
       [JSON.stringify(data)],
     );
   }

@@ -117,9 +117,12 @@ describe.skipIf(unavailable)("omega serve over four partitions", () => {
         "events",
         "jobs",
         "machines",
+        "moves",
+        "periodic",
         "plans",
         "tasks",
         "tenants",
+        "workflows",
       ]);
       for (const r of rows) {
         expect(r.increment, r.table_name).toBe("4");
