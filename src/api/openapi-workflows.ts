@@ -35,14 +35,14 @@ function op(summary: string, who: "any" | "tenant", extra: Record<string, unknow
 }
 
 const workflowId = {
-  name: "id",
+  name: "workflow",
   in: "path",
   required: true,
   description: "workflow id",
   schema: { type: "integer", minimum: 1 },
 };
 const periodicId = {
-  name: "id",
+  name: "periodic",
   in: "path",
   required: true,
   description: "periodic job id",
@@ -108,7 +108,7 @@ export const workflowPaths: Record<string, Record<string, unknown>> = {
       responses: { ...ok("created", ref("Workflow"), "201"), ...errors(400, 401, 403, 413, 415, 422, 429) },
     }),
   },
-  "/v1/workflows/{id}": {
+  "/v1/workflows/{workflow}": {
     get: op("A workflow: each job's state and dependencies (owner or admin)", "any", {
       parameters: [workflowId],
       responses: { ...ok("the workflow", ref("Workflow")), ...errors(401, 404) },
@@ -133,7 +133,7 @@ export const workflowPaths: Record<string, Record<string, unknown>> = {
       responses: { ...ok("created", ref("Periodic"), "201"), ...errors(400, 401, 403, 409, 413, 415, 422) },
     }),
   },
-  "/v1/periodic/{id}": {
+  "/v1/periodic/{periodic}": {
     get: op("A periodic job with its next and last run (owner or admin)", "any", {
       parameters: [periodicId],
       responses: { ...ok("the periodic job", ref("Periodic")), ...errors(401, 404) },
@@ -143,13 +143,13 @@ export const workflowPaths: Record<string, Record<string, unknown>> = {
       responses: { ...ok("deleted", object({ id: int, deleted: { type: "boolean" } })), ...errors(401, 404) },
     }),
   },
-  "/v1/periodic/{id}/pause": {
+  "/v1/periodic/{periodic}/pause": {
     post: op("Pause a periodic job (owner or admin)", "any", {
       parameters: [periodicId],
       responses: { ...ok("the periodic job", ref("Periodic")), ...errors(401, 404) },
     }),
   },
-  "/v1/periodic/{id}/resume": {
+  "/v1/periodic/{periodic}/resume": {
     post: op("Resume a periodic job from its next scheduled time (owner or admin)", "any", {
       parameters: [periodicId],
       responses: { ...ok("the periodic job", ref("Periodic")), ...errors(401, 404) },
@@ -159,14 +159,14 @@ export const workflowPaths: Record<string, Record<string, unknown>> = {
 
 export const workflowOperations: Record<string, [string, string]> = {
   "POST /v1/workflows": ["submitWorkflow", "Workflows"],
-  "GET /v1/workflows/{id}": ["getWorkflow", "Workflows"],
-  "DELETE /v1/workflows/{id}": ["cancelWorkflow", "Workflows"],
+  "GET /v1/workflows/{workflow}": ["getWorkflow", "Workflows"],
+  "DELETE /v1/workflows/{workflow}": ["cancelWorkflow", "Workflows"],
   "GET /v1/periodic": ["listPeriodic", "Workflows"],
   "POST /v1/periodic": ["createPeriodic", "Workflows"],
-  "GET /v1/periodic/{id}": ["getPeriodic", "Workflows"],
-  "DELETE /v1/periodic/{id}": ["deletePeriodic", "Workflows"],
-  "POST /v1/periodic/{id}/pause": ["pausePeriodic", "Workflows"],
-  "POST /v1/periodic/{id}/resume": ["resumePeriodic", "Workflows"],
+  "GET /v1/periodic/{periodic}": ["getPeriodic", "Workflows"],
+  "DELETE /v1/periodic/{periodic}": ["deletePeriodic", "Workflows"],
+  "POST /v1/periodic/{periodic}/pause": ["pausePeriodic", "Workflows"],
+  "POST /v1/periodic/{periodic}/resume": ["resumePeriodic", "Workflows"],
 };
 
 export const workflowTag = {

@@ -9,7 +9,7 @@ import type { ApiContext } from "../context.ts";
 import { HttpProblem, methodNotAllowed } from "../problem.ts";
 import { idParam, jsonBody, validate } from "../request.ts";
 
-/** POST/GET /v1/periodic, GET/DELETE /v1/periodic/:id, POST /v1/periodic/:id/pause|resume. */
+/** POST/GET /v1/periodic, GET/DELETE /v1/periodic/:periodic, POST /v1/periodic/:periodic/pause|resume. */
 export function periodicRoutes({ pool, auth }: ApiContext): Router {
   const router = Router();
 
@@ -36,15 +36,15 @@ export function periodicRoutes({ pool, auth }: ApiContext): Router {
     .all(methodNotAllowed);
 
   router
-    .route("/v1/periodic/:id")
+    .route("/v1/periodic/:periodic")
     .get(auth.any, async (req, res) => {
-      const id = idParam(req, "id", "periodic job");
+      const id = idParam(req, "periodic", "periodic job");
       const [found] = await periodicList(pool, tenantScope(res)?.id, id);
       if (!found) throw new HttpProblem(404, `periodic job ${id} does not exist`);
       res.json(found);
     })
     .delete(auth.any, async (req, res) => {
-      const id = idParam(req, "id", "periodic job");
+      const id = idParam(req, "periodic", "periodic job");
       if (!(await periodicDelete(pool, id, tenantScope(res)?.name ?? null)))
         throw new HttpProblem(404, `periodic job ${id} does not exist`);
       res.json({ id, deleted: true });
@@ -53,9 +53,9 @@ export function periodicRoutes({ pool, auth }: ApiContext): Router {
 
   for (const action of ["pause", "resume"] as const) {
     router
-      .route(`/v1/periodic/:id/${action}`)
+      .route(`/v1/periodic/:periodic/${action}`)
       .post(auth.any, async (req, res) => {
-        const id = idParam(req, "id", "periodic job");
+        const id = idParam(req, "periodic", "periodic job");
         if (!(await periodicSuspend(pool, id, tenantScope(res)?.name ?? null, action === "pause")))
           throw new HttpProblem(404, `periodic job ${id} does not exist`);
         const [found] = await periodicList(pool, undefined, id);

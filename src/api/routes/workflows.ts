@@ -9,7 +9,7 @@ import { HttpProblem, methodNotAllowed } from "../problem.ts";
 import { submissionRateLimit, TokenBuckets } from "../rate-limit.ts";
 import { idParam, jsonBody, validate } from "../request.ts";
 
-/** POST /v1/workflows, GET and DELETE /v1/workflows/:id (SPEC "Workflows"). */
+/** POST /v1/workflows, GET and DELETE /v1/workflows/:workflow (SPEC "Workflows"). */
 export function workflowRoutes({ pool, auth }: ApiContext): Router {
   const router = Router();
   const buckets = new TokenBuckets();
@@ -29,16 +29,16 @@ export function workflowRoutes({ pool, auth }: ApiContext): Router {
     .all(methodNotAllowed);
 
   router
-    .route("/v1/workflows/:id")
+    .route("/v1/workflows/:workflow")
     .get(auth.any, async (req, res) => {
-      const id = idParam(req, "id", "workflow");
+      const id = idParam(req, "workflow", "workflow");
       // Another tenant's workflow is not found: its existence is not theirs to know.
       const workflow = await workflowGet(pool, id, tenantScope(res)?.id);
       if (!workflow) throw new HttpProblem(404, `workflow ${id} does not exist`);
       res.json(workflow);
     })
     .delete(auth.any, async (req, res) => {
-      const id = idParam(req, "id", "workflow");
+      const id = idParam(req, "workflow", "workflow");
       const cancelled = await workflowCancel(pool, id, tenantScope(res)?.name ?? null);
       const workflow = await workflowGet(pool, id);
       res.json({ id, cancelled, state: workflow?.state });
