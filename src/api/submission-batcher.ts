@@ -45,8 +45,9 @@ const EWMA_WEIGHT = 0.2;
  */
 export class SubmissionBatcher {
   private readonly queue: Waiting[] = [];
-  /** Start times of the transactions under way. */
-  private readonly inFlight = new Set<number>();
+  /** Start times of the transactions under way, by batch number. */
+  private readonly inFlight = new Map<number, number>();
+  private batches = 0;
   private meanTransactionMs = 10;
   private sweep: NodeJS.Timeout | undefined;
   private readonly options: BatcherOptions;
@@ -86,7 +87,7 @@ export class SubmissionBatcher {
     if (this.inFlight.size < this.options.maxInFlight) return 0;
     const now = performance.now();
     let transactionMs = this.meanTransactionMs;
-    for (const startedAt of this.inFlight) transactionMs = Math.max(transactionMs, now - startedAt);
+    for (const startedAt of this.inFlight.values()) transactionMs = Math.max(transactionMs, now - startedAt);
     const batchesAhead = Math.floor(this.queue.length / this.options.maxBatch) + 1;
     return (batchesAhead / this.options.maxInFlight) * transactionMs;
   }
@@ -119,10 +120,9 @@ export class SubmissionBatcher {
     this.refuseOverdue();
     while (this.inFlight.size < this.options.maxInFlight && this.queue.length > 0) {
       const batch = this.queue.splice(0, this.options.maxBatch);
-      // (Distinct keys: two batches started within the timer's resolution must not collide.)
-      let startedAt = performance.now();
-      while (this.inFlight.has(startedAt)) startedAt += 1e-6;
-      this.inFlight.add(startedAt);
+      const batchNumber = ++this.batches;
+      const startedAt = performance.now();
+      this.inFlight.set(batchNumber, startedAt);
       jobSubmitBatch(
         this.pool,
         batch.map((w) => w.submission),
@@ -142,7 +142,7 @@ export class SubmissionBatcher {
         .finally(() => {
           const elapsedMs = performance.now() - startedAt;
           this.meanTransactionMs += EWMA_WEIGHT * (elapsedMs - this.meanTransactionMs);
-          this.inFlight.delete(startedAt);
+          this.inFlight.delete(batchNumber);
           this.flush();
         });
     }

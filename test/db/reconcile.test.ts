@@ -5,6 +5,7 @@ import {
   makeCell,
   makeMachine,
   makeTenant,
+  parkOnCurrentEpoch,
   pendingTaskIds,
   submitJob,
 } from "../support/factories.ts";
@@ -30,12 +31,7 @@ beforeEach(async () => {
 });
 
 const wakeStale = async () => (await db.pool.query("select omega.wake_stale() as n")).rows[0].n;
-/** Parks a job as omega.park_job does, on the cell's current capacity epoch. */
-const park = (job: number) =>
-  db.pool.query(
-    "update omega.jobs set blocked = true, blocked_epoch = (select capacity_epoch from omega.cells where name = 'east') where id = $1",
-    [job],
-  );
+const park = (job: number) => parkOnCurrentEpoch(db.pool, job);
 
 it("a submission wakes its scheduler, and the reconcile wakes it again while nobody holds the work", async () => {
   await submitJob(db.pool);

@@ -6,6 +6,7 @@ import {
   makeCell,
   makeMachine,
   makeTenant,
+  parkOnCurrentEpoch,
   pendingTaskIds,
   submitJob,
 } from "../support/factories.ts";
@@ -23,12 +24,7 @@ beforeAll(async () => {
 });
 afterAll(() => db.drop());
 
-/** Parks a job as omega.park_job does, on the cell's current capacity epoch. */
-const park = (job: number) =>
-  db.pool.query(
-    "update omega.jobs set blocked = true, blocked_epoch = (select capacity_epoch from omega.cells where name = 'east') where id = $1",
-    [job],
-  );
+const park = (job: number) => parkOnCurrentEpoch(db.pool, job);
 const parked = async (jobs: number[]) =>
   (
     await db.pool.query("select id from omega.jobs where id = any($1) and blocked order by id", [jobs])

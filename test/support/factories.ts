@@ -144,6 +144,14 @@ export function commitPlan(
   });
 }
 
+/** Parks a job as omega.park_jobs does, on the cell's current capacity epoch (no lease needed). */
+export async function parkOnCurrentEpoch(pool: Pool, jobId: number, cell = "east"): Promise<void> {
+  await pool.query(
+    "update omega.jobs set blocked = true, blocked_epoch = (select capacity_epoch from omega.cells where name = $2) where id = $1",
+    [jobId, cell],
+  );
+}
+
 /** Row counts of every state table: compare before and after a refused request. */
 export async function rowCounts(pool: Pool): Promise<Record<string, number>> {
   const { rows } = await pool.query(`
