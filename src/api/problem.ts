@@ -41,7 +41,13 @@ export class HttpProblem extends Error {
     detail: string,
     extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
   ) {
+    // No stack: a refusal is an answer, not a fault, and is never logged with one. Under overload
+    // every shed request makes one, and capturing (and source-mapping) its stack cost the API more
+    // than answering it.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(detail);
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = "HttpProblem";
     this.status = status;
     this.errors = extra.errors;

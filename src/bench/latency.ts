@@ -2,6 +2,7 @@ import path from "node:path";
 import type { Pool } from "../db/pool.ts";
 import { mulberry32 } from "../placement/random.ts";
 import { writeLineChart } from "./chart.ts";
+import { startCpuMeter } from "./cpu-meter.ts";
 import { startDbCost } from "./db-cost.ts";
 import { onHttpStage, placedLatencies, submitOverHttp } from "./http-submissions.ts";
 import { printTable, RESULTS_DIR, writeResults } from "./report.ts";
@@ -71,6 +72,7 @@ export async function runLatency(options: LatencyOptions): Promise<void> {
 async function measureRate(pool: Pool, apiUrl: string, token: string, rate: number, options: LatencyOptions) {
   const random = mulberry32(options.seed * 7919 + rate);
   const meter = await startDbCost(pool);
+  const cpuMeter = await startCpuMeter();
   const sent = await submitOverHttp(apiUrl, token, rate, options.seconds, (i) => ({
     name: `r${rate}-${i}`,
     cell: CELL,
@@ -80,6 +82,7 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
   await waitUntilPlaced(pool, sent.ids);
   const placed = await placedLatencies(pool, sent.ids);
   const cost = await meter.stop();
+  const cpu = await cpuMeter.stop();
   const conflicts = await rejectedByReason(pool, sent.ids);
   if (process.env.OMEGA_BENCH_PROFILE) console.table(cost.top);
   const perJob = (n: number | null) =>
@@ -97,6 +100,8 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
     placedMaxMs: round(Math.max(...placed), 1),
     dbMsPerJob: perJob(cost.statementMs),
     writeTxPerJob: perJob(cost.writeTransactions),
+    // What the machine spent per job (CPU ms): PostgreSQL / API / workers / load generator.
+    cpuMsPerJob: [cpu.postgres, cpu.api, cpu.workers, cpu.bench].map((ms) => perJob(ms)).join(" / "),
     rejected: JSON.stringify(conflicts),
   };
 }

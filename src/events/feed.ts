@@ -45,7 +45,7 @@ export function startEventFeed(pool: Pool, logger: Logger): EventFeed {
   let closed = false;
   // False until the first LISTEN: a stream that subscribes before it has missed nothing.
   let reconnecting = false;
-  // Ranges are read one at a time, in the order they committed.
+  // Ranges are read one at a time, in the order they were notified.
   let reading: Promise<void> = Promise.resolve();
 
   const publish = (events: ClusterEvent[]) => {
@@ -65,14 +65,15 @@ export function startEventFeed(pool: Pool, logger: Logger): EventFeed {
     }
   };
 
-  const onNotification = (message: pg.Notification) => {
-    let ranges: Range[];
-    try {
-      ranges = JSON.parse(message.payload ?? "[]") as Range[];
-    } catch {
-      return;
-    }
-    reading = reading.then(async () => {
+  // Ranges notified while a read is under way wait here, merged per cell: under load one read
+  // serves the dozens of statements that committed meanwhile, instead of one read each. A merged
+  // range may span ids of transactions not yet committed: those arrive with their own notification
+  // later, and what a wider range reads twice is dropped by `recent`.
+  const pending = new Map<string, Range>();
+  const readPending = async () => {
+    while (pending.size > 0) {
+      const ranges = [...pending.values()];
+      pending.clear();
       for (const r of ranges) {
         try {
           publish(await eventRange(pool, r.cell, r.lo, r.hi));
@@ -80,7 +81,25 @@ export function startEventFeed(pool: Pool, logger: Logger): EventFeed {
           if (!closed) logger.warn({ err: error, range: r }, "could not read new events");
         }
       }
-    });
+    }
+  };
+
+  const onNotification = (message: pg.Notification) => {
+    let ranges: Range[];
+    try {
+      ranges = JSON.parse(message.payload ?? "[]") as Range[];
+    } catch {
+      return;
+    }
+    const idle = pending.size === 0;
+    for (const r of ranges) {
+      const merged = pending.get(r.cell);
+      pending.set(
+        r.cell,
+        merged ? { cell: r.cell, lo: Math.min(merged.lo, r.lo), hi: Math.max(merged.hi, r.hi) } : r,
+      );
+    }
+    if (idle) reading = reading.then(readPending);
   };
 
   // A pooled connection is given back exactly once, destroyed (one that listened is not handed to

@@ -81,13 +81,13 @@ export async function jobGet(
   page: JobPage = {},
 ): Promise<JobDetail | undefined> {
   const limit = page.limit ?? DEFAULT_PLACEMENTS_PAGE;
-  const { rows } = await db.query(SQL, [
-    jobId,
-    tenantId ?? null,
-    tenantId !== undefined,
-    page.after ?? -1,
-    limit,
-  ]);
+  // Named, so each connection plans it once: planning this statement took 0.45 ms, four times its
+  // execution, and every accepted submission reads its job back.
+  const { rows } = await db.query({
+    name: "omega.job_get",
+    text: SQL,
+    values: [jobId, tenantId ?? null, tenantId !== undefined, page.after ?? -1, limit],
+  });
   const row = rows[0];
   if (!row) return undefined;
   const taskCounts = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>;

@@ -5,9 +5,11 @@ export async function tenantGetByToken(
   db: Queryable,
   tokenHash: Buffer,
 ): Promise<{ id: number; name: string; jobsPerMinute: number } | undefined> {
-  const { rows } = await db.query<{ id: number; name: string; jobsPerMinute: number }>(
-    `select id, name, jobs_per_minute as "jobsPerMinute" from omega.tenants where token_hash = $1`,
-    [tokenHash],
-  );
+  // Named (planned once per connection): every tenant request authenticates through it.
+  const { rows } = await db.query<{ id: number; name: string; jobsPerMinute: number }>({
+    name: "omega.tenant_get_by_token",
+    text: `select id, name, jobs_per_minute as "jobsPerMinute" from omega.tenants where token_hash = $1`,
+    values: [tokenHash],
+  });
   return rows[0];
 }
