@@ -1681,6 +1681,13 @@ AS $function$
     and (taints = '[]'::jsonb or omega.tolerates(taints, tolerations))
 $function$
 
+CREATE OR REPLACE FUNCTION omega.count_pending_tasks(p_tenant_id bigint, p_pending bigint)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  select set_config('omega.pending_tasks_' || p_tenant_id, p_pending::text, true)
+$function$
+
 CREATE OR REPLACE FUNCTION omega.create_cell(p_name text)
  RETURNS omega.cells
  LANGUAGE plpgsql
@@ -4625,8 +4632,7 @@ begin
   perform omega.check_admission(v_cell, v_tenant.id, v_priority, v_cpu, v_memory, v_gpu, v_disk, coalesce(v_gang_min, 1));
   -- Last: the only check that reads more than a row. Concurrent submissions of one tenant may pass
   -- it together (by at most the jobs in flight): a bound on a backlog, not an invariant.
-  select coalesce(sum(pending_count), 0) into v_pending
-  from omega.jobs where tenant_id = v_tenant.id and state = 'pending';
+  v_pending := omega.tenant_pending_tasks(v_tenant.id);
   if v_pending + v_tasks > v_tenant.max_pending_tasks then
     raise exception using errcode = 'OM429',
       message = format('tasks: this tenant has %s tasks waiting to be placed and may have at most %s (its maxPendingTasks); '
@@ -4643,6 +4649,7 @@ begin
 
   insert into omega.tasks (cell, job_id, index)
   select v_cell, v_job_id, i from generate_series(0, v_tasks - 1) i;
+  perform omega.count_pending_tasks(v_tenant.id, v_pending + v_tasks);
 
   perform omega.wake(v_cell, v_scheduler);
   return v_job_id;
@@ -4807,6 +4814,24 @@ begin
     select coalesce(array_agg(s order by s), '{}') into v_left from unnest(v_left) s where not v_ids ? s;
   end loop;
   return v_workflow_id;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.tenant_pending_tasks(p_tenant_id bigint)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+declare
+  v_counted text := current_setting('omega.pending_tasks_' || p_tenant_id, true);
+  v_pending bigint;
+begin
+  -- Unset, or '' once a transaction that set it has ended: count.
+  if v_counted is not null and v_counted <> '' then
+    return v_counted::bigint;
+  end if;
+  select coalesce(sum(pending_count), 0) into v_pending
+  from omega.jobs where tenant_id = p_tenant_id and state = 'pending';
+  return v_pending;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.tenant_reason(p_reason text)

@@ -1,5 +1,6 @@
 import type { RequestHandler } from "express";
 import type { Pool } from "../db/pool.ts";
+import { type PoolWaits, trackPoolWaits } from "../db/pool-waits.ts";
 import { HttpProblem } from "./problem.ts";
 
 /** How long /readyz keeps saying "shedding load" after the last request it turned away. */
@@ -13,16 +14,32 @@ const SHEDDING_SHOWN_MS = 1_000;
  */
 export class LoadShedder {
   private shedAt = Number.NEGATIVE_INFINITY;
+  private readonly waits: PoolWaits;
 
   constructor(
     private readonly pool: Pool,
     /** Requests waiting for a database connection beyond which new ones are refused. */
     private readonly maxWaiting: number,
-  ) {}
+    /**
+     * How long a request may have waited for a connection before new ones are refused. A request
+     * makes a few round trips, each of which may wait: without this bound a burst queued requests
+     * for the pool's whole connection timeout at each of them, and answered after 16–30 s.
+     */
+    private readonly maxWaitMs = 500,
+  ) {
+    this.waits = trackPoolWaits(pool);
+  }
 
-  /** Refuses requests while too many wait for a connection (mounted before the /v1 routes). */
+  /**
+   * Refuses requests while too many wait for a connection, or the oldest has waited too long
+   * (mounted before the /v1 routes).
+   */
   readonly middleware: RequestHandler = (_req, _res, next) => {
     if (this.pool.waitingCount >= this.maxWaiting) throw this.refuse("requests are waiting for the database");
+    const waitedMs = this.waits.oldestWaitMs();
+    if (waitedMs > this.maxWaitMs) {
+      throw this.refuse(`a request has waited ${Math.round(waitedMs)} ms for a database connection`);
+    }
     next();
   };
 

@@ -1,5 +1,6 @@
 import type { Pool } from "../db/pool.ts";
 import { mulberry32 } from "../placement/random.ts";
+import { startCpuMeter } from "./cpu-meter.ts";
 import { startDbCost } from "./db-cost.ts";
 import { onHttpStage, placedLatencies, submitOverHttp } from "./http-submissions.ts";
 import { printTable, writeResults } from "./report.ts";
@@ -50,6 +51,7 @@ export async function runBurst(options: BurstOptions): Promise<void> {
 async function burst(pool: Pool, apiUrl: string, token: string, options: BurstOptions) {
   const random = mulberry32(options.seed * 104_729);
   const meter = await startDbCost(pool);
+  const cpuMeter = await startCpuMeter();
   const sent = await submitOverHttp(apiUrl, token, options.rate, options.seconds, (i) => ({
     name: `b${i}`,
     cell: CELL,
@@ -60,6 +62,7 @@ async function burst(pool: Pool, apiUrl: string, token: string, options: BurstOp
   }));
   await waitUntilSettled(pool);
   const cost = await meter.stop();
+  const cpu = await cpuMeter.stop();
   if (process.env.OMEGA_BENCH_PROFILE) console.table(cost.top);
   const placed = await placedLatencies(pool, sent.ids);
   const { rows } = await pool.query<{
@@ -93,6 +96,8 @@ async function burst(pool: Pool, apiUrl: string, token: string, options: BurstOp
     evicted: rows[0]?.evicted ?? 0,
     dbMsPerJob: perJob(cost.statementMs),
     writeTxPerJob: perJob(cost.writeTransactions),
+    // CPU ms per accepted job: PostgreSQL / API / workers / load generator.
+    cpuMsPerJob: [cpu.postgres, cpu.api, cpu.workers, cpu.bench].map((ms) => perJob(ms)).join(" / "),
   };
 }
 

@@ -47,7 +47,7 @@ export interface SubmittedOverHttp {
   ids: number[];
   /** Due time → 201 received, per accepted job, ms. */
   accept: number[];
-  /** Requests answered otherwise (or not at all), by status ("error" for no answer). */
+  /** Requests answered otherwise (or not at all), by status ("error <code>" for no answer). */
   refused: Record<string, number>;
 }
 
@@ -97,8 +97,10 @@ export async function submitOverHttp(
         result.accept.push(performance.now() - dueAt);
         result.ids.push(body.id);
       } else refuse(String(res.status));
-    } catch {
-      refuse("error");
+    } catch (error) {
+      // No answer: say why (a connect timeout, a reset), as undici reports it.
+      const cause = (error as { cause?: { code?: string } }).cause;
+      refuse(`error ${cause?.code ?? (error as Error).name}`);
     }
     bar.update(result.ids.length);
   });

@@ -1,0 +1,55 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { jobSubmitBatch } from "../../src/db/queries/job-submit-batch.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { makeCell, makeMachine, makeTenant, setTenantLimits, submitJob } from "../support/factories.ts";
+
+// maxPendingTasks is read once per tenant and transaction (0220), then carried along: the figure
+// must still count every job the transaction took, and none it refused.
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await makeCell(db.pool);
+  await makeMachine(db.pool);
+  await makeTenant(db.pool);
+  await makeTenant(db.pool, "other");
+  await setTenantLimits(db.pool, { maxPendingTasks: 10 });
+  await setTenantLimits(db.pool, { maxPendingTasks: 10 }, "other");
+});
+afterAll(() => db.drop());
+
+const job = (tasks: number, tenant = "acme") => ({
+  tenant,
+  spec: { cell: "east", tasks, resources: { cpu: 1000, memory: 1024 } } as never,
+});
+
+it("one transaction's submissions count each other against the backlog, and a refused one does not count", async () => {
+  // Already waiting: 2 tasks of acme, from an earlier transaction.
+  await submitJob(db.pool, { tasks: 2 });
+  const results = await jobSubmitBatch(db.pool, [
+    job(5), // 2 + 5 = 7: taken
+    job(4), // 7 + 4 = 11 > 10: refused
+    job(3), // 7 + 3 = 10: taken (the refused 4 did not count)
+    job(9, "other"), // another tenant's own backlog: 9
+    job(1), // 10 + 1: refused
+    job(1, "other"), // 9 + 1 = 10: taken
+  ]);
+  expect(results.map((r) => (r.ok ? "ok" : r.code))).toEqual(["ok", "OM429", "ok", "ok", "OM429", "ok"]);
+  const { rows } = await db.pool.query<{ name: string; pending: number }>(
+    `select t.name, sum(j.pending_count)::int as pending from omega.jobs j join omega.tenants t on t.id = j.tenant_id
+     where j.state = 'pending' group by t.name order by t.name`,
+  );
+  expect(rows).toEqual([
+    { name: "acme", pending: 10 },
+    { name: "other", pending: 10 },
+  ]);
+});
+
+it("the next transaction counts again: what was placed or cancelled meanwhile makes room", async () => {
+  await expect(submitJob(db.pool, { tasks: 1 })).rejects.toMatchObject({ code: "OM429" });
+  await db.pool.query(
+    "update omega.jobs set state = 'cancelled' where tenant_id = (select id from omega.tenants where name = 'acme')",
+  );
+  const [result] = await jobSubmitBatch(db.pool, [job(10)]);
+  expect(result).toMatchObject({ ok: true });
+});
