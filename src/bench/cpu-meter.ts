@@ -10,6 +10,8 @@ export interface CpuByRole {
   workers: number;
   /** This process: the load generator and the bench's own reads. */
   bench: number;
+  /** Every process on the machine (/proc/stat: all CPUs, everything but idle and I/O wait). */
+  machine: number;
 }
 
 export interface CpuMeter {
@@ -49,10 +51,19 @@ async function readProcess(pid: number): Promise<ProcessCpu | undefined> {
   }
 }
 
+/** Busy CPU time of the whole machine, ms. */
+async function readMachine(): Promise<number> {
+  const first = (await readFile("/proc/stat", "utf8")).split("\n")[0] ?? "";
+  // cpu  user nice system idle iowait irq softirq steal …
+  const f = first.trim().split(/\s+/).slice(1).map(Number);
+  const busy = f.reduce((a, b) => a + b, 0) - (f[3] ?? 0) - (f[4] ?? 0);
+  return busy * TICK_MS;
+}
+
 async function readRoles(): Promise<CpuByRole> {
   const pids = (await readdir("/proc")).filter((d) => /^\d+$/.test(d)).map(Number);
   const all = (await Promise.all(pids.map(readProcess))).filter((p): p is ProcessCpu => p !== undefined);
-  const roles: CpuByRole = { postgres: 0, api: 0, workers: 0, bench: 0 };
+  const roles: CpuByRole = { postgres: 0, api: 0, workers: 0, bench: 0, machine: await readMachine() };
   for (const p of all) {
     if (p.comm === "postgres") {
       // The postmaster (whose parent is not a postgres) also holds the CPU of exited backends.
@@ -81,6 +92,7 @@ export async function startCpuMeter(): Promise<CpuMeter> {
         api: after.api - before.api,
         workers: after.workers - before.workers,
         bench: after.bench - before.bench,
+        machine: after.machine - before.machine,
       };
     },
   };

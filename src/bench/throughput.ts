@@ -5,6 +5,7 @@ import type { Pool } from "../db/pool.ts";
 import { type CeilingResult, measureCeiling } from "./ceiling.ts";
 import { createCell, createTenant } from "./cell.ts";
 import { writeLineChart } from "./chart.ts";
+import { startCpuMeter } from "./cpu-meter.ts";
 import { type BenchDatabase, type BenchDatabases, benchDatabases } from "./database.ts";
 import { planStats, waitUntilScheduled } from "./drain.ts";
 import { describeMachine, type MachineInfo, machineLine } from "./machine-info.ts";
@@ -173,8 +174,16 @@ async function timePlacement(
   try {
     await submitJobs(pool, jobs, { cell: CELL, tenant: TENANT, scheduler: options.scheduler });
     const submitted = performance.now();
+    const cpuMeter = await startCpuMeter();
     const done = await waitUntilScheduled(pool, CELL, bar);
-    return (done - submitted) / 1000;
+    const cpu = await cpuMeter.stop();
+    const wallMs = done - submitted;
+    // Cores kept busy while placing: with two, a second scheduler has nothing left to run on.
+    const cores = (ms: number) => round(ms / wallMs, 2);
+    return {
+      seconds: wallMs / 1000,
+      coresBusy: { machine: cores(cpu.machine), postgres: cores(cpu.postgres), workers: cores(cpu.workers) },
+    };
   } finally {
     bar.stop();
   }
@@ -192,9 +201,9 @@ async function placeOptimistic(
     concurrency: options.concurrency,
     profiles: options.profiles,
   });
-  let seconds: number;
+  let timed: Awaited<ReturnType<typeof timePlacement>>;
   try {
-    seconds = await timePlacement(db.pool, jobs, options, `omega, ${n} worker(s)      `);
+    timed = await timePlacement(db.pool, jobs, options, `omega, ${n} worker(s)      `);
   } finally {
     await workers.stop();
   }
@@ -202,7 +211,8 @@ async function placeOptimistic(
   const t = sumTotals(workers.totals);
   const busy = t.syncMs + t.planMs + t.commitMs;
   return {
-    ...rates(stats.committed, seconds, stats.plans, stats.conflictFraction),
+    ...rates(stats.committed, timed.seconds, stats.plans, stats.conflictFraction),
+    coresBusy: timed.coresBusy,
     timeSplit: {
       syncMs: round(t.syncMs),
       planMs: round(t.planMs),
@@ -228,17 +238,18 @@ async function placePessimistic(
     count: n,
     profiles: options.profiles,
   });
-  let seconds: number;
+  let timed: Awaited<ReturnType<typeof timePlacement>>;
   let totals: Awaited<ReturnType<typeof schedulers.stop>> | undefined;
   try {
-    seconds = await timePlacement(db.pool, jobs, options, `pessimistic, ${n} scheduler(s)`);
+    timed = await timePlacement(db.pool, jobs, options, `pessimistic, ${n} scheduler(s)`);
   } finally {
     totals = await schedulers.stop();
   }
   const stats = await planStats(db.pool, CELL);
   const sum = (key: "lockMs" | "planMs" | "commitMs") => round(totals.reduce((s, t) => s + (t[key] ?? 0), 0));
   return {
-    ...rates(stats.committed, seconds, stats.plans, stats.conflictFraction),
+    ...rates(stats.committed, timed.seconds, stats.plans, stats.conflictFraction),
+    coresBusy: timed.coresBusy,
     timeSplit: { lockMs: sum("lockMs"), planMs: sum("planMs"), commitMs: sum("commitMs") },
   };
 }
@@ -279,6 +290,7 @@ function summarise(
       "plans/s": ours.plansPerSecond,
       conflicts: ours.conflictFraction,
       "sync/plan/commit %": `${ours.timeSplit.syncPercent}/${ours.timeSplit.planPercent}/${ours.timeSplit.commitPercent}`,
+      "cores busy (all/pg/workers)": `${ours.coresBusy.machine}/${ours.coresBusy.postgres}/${ours.coresBusy.workers}`,
       "ceiling/s": ceilingPerSecond,
       "÷ceiling": oursVsCeiling,
       "pessimistic/s": pessimistic.placementsPerSecond,
