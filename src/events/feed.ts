@@ -38,6 +38,9 @@ interface Range {
  */
 const RECENT_IDS = 200_000;
 
+/** Ranges of a cell at most this many ids apart are read as one. */
+const MERGE_GAP = 1_000;
+
 export function startEventFeed(pool: Pool, logger: Logger): EventFeed {
   const subscribers = new Set<Subscriber>();
   const recent = new Set<number>();
@@ -65,14 +68,15 @@ export function startEventFeed(pool: Pool, logger: Logger): EventFeed {
     }
   };
 
-  // Ranges notified while a read is under way wait here, merged per cell: under load one read
-  // serves the dozens of statements that committed meanwhile, instead of one read each. A merged
-  // range may span ids of transactions not yet committed: those arrive with their own notification
-  // later, and what a wider range reads twice is dropped by `recent`.
-  const pending = new Map<string, Range>();
+  // Ranges notified while a read is under way wait here, merged per cell when they lie close: under
+  // load one read serves the dozens of statements that committed meanwhile, instead of one read
+  // each. A merged range may span ids of transactions not yet committed (they arrive with their own
+  // notification later) and ids already read (dropped by `recent`); ranges far apart — a long
+  // transaction's early ids committing late — are read apart, so a merge never re-reads much.
+  const pending = new Map<string, Range[]>();
   const readPending = async () => {
     while (pending.size > 0) {
-      const ranges = [...pending.values()];
+      const ranges = [...pending.values()].flat();
       pending.clear();
       for (const r of ranges) {
         try {
@@ -83,6 +87,15 @@ export function startEventFeed(pool: Pool, logger: Logger): EventFeed {
       }
     }
   };
+  const addPending = (r: Range) => {
+    const ranges = pending.get(r.cell) ?? [];
+    const near = ranges.find((q) => r.lo <= q.hi + MERGE_GAP && r.hi >= q.lo - MERGE_GAP);
+    if (near) {
+      near.lo = Math.min(near.lo, r.lo);
+      near.hi = Math.max(near.hi, r.hi);
+    } else ranges.push({ ...r });
+    pending.set(r.cell, ranges);
+  };
 
   const onNotification = (message: pg.Notification) => {
     let ranges: Range[];
@@ -92,13 +105,7 @@ export function startEventFeed(pool: Pool, logger: Logger): EventFeed {
       return;
     }
     const idle = pending.size === 0;
-    for (const r of ranges) {
-      const merged = pending.get(r.cell);
-      pending.set(
-        r.cell,
-        merged ? { cell: r.cell, lo: Math.min(merged.lo, r.lo), hi: Math.max(merged.hi, r.hi) } : r,
-      );
-    }
+    for (const r of ranges) addPending(r);
     if (idle) reading = reading.then(readPending);
   };
 
