@@ -1683,10 +1683,11 @@ $function$
 
 CREATE OR REPLACE FUNCTION omega.count_pending_tasks(p_tenant_id bigint, p_pending bigint)
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
 AS $function$
-  select set_config('omega.pending_tasks_' || p_tenant_id, p_pending::text, true)
-$function$
+begin
+  perform set_config('omega.pending_tasks_' || p_tenant_id, p_pending::text, true);
+end $function$
 
 CREATE OR REPLACE FUNCTION omega.create_cell(p_name text)
  RETURNS omega.cells
