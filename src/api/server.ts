@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { Pool } from "../db/pool.ts";
 import { startEventFeed } from "../events/feed.ts";
 import type { Logger } from "../log.ts";
+import { LISTEN_BACKLOG } from "../net/listen-backlog.ts";
 import { createApp } from "./app.ts";
 import type { TokenBuckets } from "./rate-limit.ts";
 
@@ -66,7 +67,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     server.once("error", (error) => {
       feed.close().then(() => reject(error), reject);
     });
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off("error", reject);
       resolve();
     });

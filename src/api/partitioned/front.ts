@@ -22,6 +22,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "../../log.ts";
+import { LISTEN_BACKLOG } from "../../net/listen-backlog.ts";
 import { type Answer, ask, type Outgoing, open, reply, stream } from "./forward.ts";
 import { mergeCells, mergeEventPages, mergeJobPages, mergeQuotas, mergeSchedulers } from "./merge.ts";
 import { CellMoving, type PartitionMap } from "./partition-map.ts";
@@ -286,7 +287,7 @@ export async function startFront(options: FrontOptions): Promise<RunningFront> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(options.port, options.host, () => {
+    server.listen({ port: options.port, host: options.host, backlog: LISTEN_BACKLOG }, () => {
       server.off("error", reject);
       resolve();
     });
