@@ -399,10 +399,52 @@ async function violationsOf(
   }
 }
 
+/** SQL: whether machines `a` and `b` share a domain of topology key `key` (a jsonb text expression). */
+const sameDomain = (key: string, a: string, b: string) =>
+  `case when ${key} = 'machine' then ${a}.id = ${b}.id else ${a}.labels ->> (${key}) = ${b}.labels ->> (${key}) end`;
+
+/**
+ * SQL: the vocabulary rules that keep a new task of job `j` off machine `m`: a claim there holds one
+ * of its host ports; a task of a job it repels (or that repels it) holds a claim in the domain; a
+ * DoNotSchedule spread term that one more task in the domain would break. Written apart from
+ * omega.plan_vocabulary_verdicts.
+ */
+const vocabularyForbids = (j: string, m: string) => `
+  select from omega.claim_ports cp where cp.cell = ${m}.cell and cp.machine_id = ${m}.id and cp.port = any (${j}.ports)
+  union all
+  select from jsonb_array_elements(coalesce(${j}.vocabulary -> 'jobAntiAffinity', '[]')) t
+    join omega.jobs k on k.cell = ${j}.cell and k.labels @> (t -> 'selector')
+    join omega.claims kc on kc.cell = k.cell and kc.job_id = k.id
+    join omega.machines km on km.cell = kc.cell and km.id = kc.machine_id
+    where ${sameDomain("t ->> 'topologyKey'", "km", m)}
+  union all
+  select from omega.jobs r cross join lateral jsonb_array_elements(r.vocabulary -> 'jobAntiAffinity') t
+    join omega.claims rc on rc.cell = r.cell and rc.job_id = r.id
+    join omega.machines rm on rm.cell = rc.cell and rm.id = rc.machine_id
+    where r.cell = ${j}.cell and r.id <> ${j}.id and r.vocabulary ? 'jobAntiAffinity'
+      and ${j}.labels @> (t -> 'selector') and ${sameDomain("t ->> 'topologyKey'", "rm", m)}
+  union all
+  select from jsonb_array_elements(coalesce(${j}.vocabulary -> 'topologySpread', '[]')) t
+    cross join lateral (
+      select count(sc.task_id) filter (where ${sameDomain("t ->> 'topologyKey'", "dm", m)}) as here
+      from omega.claims sc join omega.machines dm on dm.cell = sc.cell and dm.id = sc.machine_id
+      where sc.cell = ${j}.cell and sc.job_id = ${j}.id) h
+    cross join lateral (
+      select min(n) as least from (
+        select count(ec.task_id) as n
+        from omega.machines em
+        left join omega.claims ec on ec.cell = em.cell and ec.machine_id = em.id and ec.job_id = ${j}.id
+        where em.cell = ${j}.cell and em.state = 'up' and em.labels @> ${j}.selector
+          and (t ->> 'topologyKey' = 'machine' or em.labels ? (t ->> 'topologyKey'))
+          and not exists (${failedAffinityTerms(j, "em")})
+        group by case when t ->> 'topologyKey' = 'machine' then em.id::text else em.labels ->> (t ->> 'topologyKey') end) d) l
+    where coalesce(t ->> 'whenUnsatisfiable', 'DoNotSchedule') = 'DoNotSchedule'
+      and h.here + 1 - l.least > (t ->> 'maxSkew')::integer`;
+
 /**
  * Pending work that could be placed now: for each job with pending tasks, how many more of its tasks
- * fit on up machines whose labels and taints it accepts (free capacity and maxPerMachine counted
- * per machine). A job is listed when one more task fits — or, for a gang that holds no claim yet,
+ * fit on up machines whose labels and taints it accepts and that its ports, inter-job anti-affinity
+ * and topology spread allow (free capacity and maxPerMachine counted per machine). A job is listed when one more task fits — or, for a gang that holds no claim yet,
  * when minAvailable would fit. At quiescence this must be empty: every schedulable task is placed.
  * Each row carries the pending tasks' own explanation (pending_tasks.reason) to say why it waits.
  */
@@ -420,13 +462,18 @@ export async function schedulableButPending(pool: Pool): Promise<Record<string, 
           case when p.gpu > 0 then (m.gpu - m.used_gpu) / p.gpu end,
           case when p.disk > 0 then (m.disk - m.used_disk) / p.disk end,
           p.max_per_machine - (select count(*) from omega.claims c
-                               where c.cell = p.cell and c.job_id = p.id and c.machine_id = m.id)
+                               where c.cell = p.cell and c.job_id = p.id and c.machine_id = m.id),
+          -- A task holds its host ports, and one that repels its own job stands alone in its domain.
+          case when p.ports <> '{}' or exists (
+            select from jsonb_array_elements(coalesce(p.vocabulary -> 'jobAntiAffinity', '[]')) t
+            where p.labels @> (t -> 'selector')) then 1 end
         ) as fits
       from pending p
       join omega.machines m on m.cell = p.cell and m.state = 'up'
       where m.labels @> p.selector
         and not exists (${failedAffinityTerms("p", "m")})
         and not exists (${untoleratedTaints("p", "m")})
+        and not exists (${vocabularyForbids("p", "m")})
     )
     select p.id as job_id, p.scheduler, p.priority, p.pending_count, p.gang_min, p.claims, p.blocked,
       p.lease_owner, sum(greatest(r.fits, 0))::int as could_place,
