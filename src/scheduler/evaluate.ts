@@ -6,7 +6,7 @@ import type { SchedulerProfile } from "../placement/profiles.ts";
 import { quotaShortfall } from "../placement/quota.ts";
 import { planReclaim } from "../placement/reclaim.ts";
 import type { JobPlan, JobView, Placement } from "../placement/types.ts";
-import { extend } from "./extender.ts";
+import { type ExtenderFailure, extend } from "./extender.ts";
 import type { Committer, PlacementOutcome, Snapshot, VictimSource, WorkQueue } from "./interfaces.ts";
 
 /** Machines examined for victims per job that fits nowhere (each costs a look at its claims). */
@@ -63,6 +63,8 @@ export interface EvaluationDeps {
   sleep?: (ms: number) => Promise<void>;
   /** True once the worker is stopping: the evaluation finishes its batch and leases no more. */
   stopping?: () => boolean;
+  /** Told when the profile's extender fails (slow, down, a bad answer); the worker logs it. */
+  onExtenderFailure?: ExtenderFailure;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -140,7 +142,7 @@ async function planRounds(
         plans.set(id, plan);
     for (const job of profile.flow ? [] : jobs) {
       // A profile's extender (HTTP, outside the pure core) narrows and scores the machines first.
-      const extended = await extend(profile, job, snapshot.list());
+      const extended = await extend(profile, job, snapshot.list(), deps.onExtenderFailure);
       const plan = extended.unavailable
         ? { placements: [], unplaced: job.pendingTaskIds.length, explanation: extended.unavailable }
         : planJob(extended.machines, extended.job, profile, inflight, random);
