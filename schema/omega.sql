@@ -2006,6 +2006,50 @@ AS $function$
   where c.cell = p_cell and c.job_id = p_job_id
 $function$
 
+CREATE OR REPLACE FUNCTION omega.drain_allowed(p_cell text, p_machine_id bigint, p_except bigint[], p_deadline timestamp with time zone)
+ RETURNS TABLE(task_ids bigint[], held integer)
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+#variable_conflict use_column
+declare
+  v_all bigint[];
+  v_take bigint[];
+  v_gang bigint[];
+  j record;
+begin
+  v_all := array(select c.task_id from omega.claims c where c.cell = p_cell and c.machine_id = p_machine_id
+                 and c.task_id <> all (p_except) order by c.task_id);
+  if now() >= p_deadline then
+    return query select omega.with_whole_gangs(p_cell, v_all), 0;
+    return;
+  end if;
+  v_take := array(
+    select x.task_id from (
+      select c.task_id, k.max_unavailable, t.state,
+        row_number() over (partition by c.job_id, t.state = 'running' order by c.task_id) as nth,
+        omega.job_unavailable(p_cell, c.job_id) as away
+      from omega.claims c
+      join omega.jobs k on k.cell = c.cell and k.id = c.job_id
+      join omega.tasks t on t.cell = c.cell and t.id = c.task_id
+      where c.cell = p_cell and c.machine_id = p_machine_id and c.task_id = any (v_all)) x
+    where x.max_unavailable is null or x.state <> 'running' or x.away + x.nth <= x.max_unavailable);
+  v_gang := omega.with_whole_gangs(p_cell, v_take);
+  -- A budgeted gang whose whole-gang eviction goes past its budget stays, all of it.
+  for j in
+    select k.id from omega.jobs k
+    where k.cell = p_cell and k.gang_min is not null and k.max_unavailable is not null
+      and k.id in (select c.job_id from omega.claims c where c.cell = p_cell and c.task_id = any (v_gang))
+      and omega.job_unavailable(p_cell, k.id) + (
+        select count(*) from omega.tasks t where t.cell = p_cell and t.id = any (v_gang) and t.job_id = k.id
+          and t.state = 'running') > k.max_unavailable
+  loop
+    v_gang := array(select x from unnest(v_gang) x
+                    where x not in (select t.id from omega.tasks t where t.cell = p_cell and t.job_id = j.id));
+  end loop;
+  return query select v_gang, cardinality(v_all) - cardinality(array(select unnest(v_gang) intersect select unnest(v_all)));
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.drain_machine(p_cell text, p_name text, p_deadline interval DEFAULT '00:00:00'::interval)
  RETURNS omega.machines
  LANGUAGE plpgsql
@@ -2041,7 +2085,8 @@ AS $function$
 declare
   m omega.machines;
   v_taint bigint[];
-  v_drain bigint[];
+  v_drain bigint[] := '{}';
+  v_held integer := 0;
   v_next timestamptz;
 begin
   -- Jobs before machines, as every writer of claims orders its locks.
@@ -2061,18 +2106,20 @@ begin
   select coalesce(array_agg(d.task_id) filter (where d.at <= now()), '{}'), min(d.at) filter (where d.at > now())
     into v_taint, v_next
   from due d;
-  if m.state = 'draining' and m.drain_deadline is not null then
-    v_drain := array(select c.task_id from omega.claims c where c.cell = p_cell and c.machine_id = p_machine_id
-                     and c.task_id <> all (v_taint));
-  end if;
   v_taint := omega.with_whole_gangs(p_cell, v_taint);
-  v_drain := omega.with_whole_gangs(p_cell, coalesce(v_drain, '{}'));
-  v_drain := array(select unnest(v_drain) except select unnest(v_taint));
+  if m.state = 'draining' and m.drain_deadline is not null then
+    select a.task_ids, a.held into v_drain, v_held
+    from omega.drain_allowed(p_cell, p_machine_id, v_taint, m.drain_deadline) a;
+    v_drain := array(select unnest(v_drain) except select unnest(v_taint));
+  end if;
   if cardinality(v_taint) > 0 then
     perform omega.return_to_pending(p_cell, v_taint, 'taint');
   end if;
   if cardinality(v_drain) > 0 then
     perform omega.return_to_pending(p_cell, v_drain, 'drain');
+  end if;
+  if v_held > 0 then
+    v_next := least(v_next, now() + interval '1 second', m.drain_deadline);
   end if;
   return query select cardinality(v_taint) + cardinality(v_drain), v_next;
 end $function$
@@ -2297,6 +2344,26 @@ AS $function$
     and v::text::numeric between low and high
 $function$
 
+CREATE OR REPLACE FUNCTION omega.job_drained_away(p_cell text, p_job_id bigint)
+ RETURNS integer
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with ev as (
+    select e.task_id, e.id, e.kind, e.reason, lag(e.kind) over (partition by e.task_id order by e.id) as before
+    from omega.events e
+    where e.cell = p_cell and e.job_id = p_job_id and e.task_id is not null
+  ), last_run as (
+    select task_id, max(id) filter (where kind = 'running') as run_id from ev group by task_id
+  )
+  select count(distinct ev.task_id)::integer
+  from ev
+  join last_run lr on lr.task_id = ev.task_id
+  join omega.tasks t on t.cell = p_cell and t.id = ev.task_id
+  where ev.kind = 'returned' and ev.reason = 'drain' and ev.before = 'running'
+    and ev.id > coalesce(lr.run_id, 0) and t.state in ('pending', 'placed')
+$function$
+
 CREATE OR REPLACE FUNCTION omega.job_in_domain(p_cell text, p_job_id bigint, p_key text, p_domain text, p_evicted bigint[])
  RETURNS boolean
  LANGUAGE plpgsql
@@ -2337,9 +2404,11 @@ CREATE OR REPLACE FUNCTION omega.job_unavailable(p_cell text, p_job_id bigint)
  LANGUAGE sql
  STABLE
 AS $function$
-  select count(*)::integer from omega.tasks t
-  where t.cell = p_cell and t.job_id = p_job_id and t.state = 'placed'
-    and exists (select from omega.moves mv where mv.cell = p_cell and mv.task_id = t.id and mv.was_running)
+  select (select count(*)::integer from omega.tasks t
+          where t.cell = p_cell and t.job_id = p_job_id and t.state = 'placed'
+            and exists (select from omega.moves mv where mv.cell = p_cell and mv.task_id = t.id and mv.was_running))
+       + case when exists (select from omega.jobs j where j.cell = p_cell and j.id = p_job_id and j.max_unavailable is not null)
+           then omega.job_drained_away(p_cell, p_job_id) else 0 end
 $function$
 
 CREATE OR REPLACE FUNCTION omega.launch_dependent(p_cell text, p_job_id bigint)
@@ -5116,6 +5185,8 @@ grant execute on function omega.domains_holding(text,jsonb,text) to public
 
 grant execute on function omega.domains_of_job(text,bigint,text) to public
 
+grant execute on function omega.drain_allowed(text,bigint,bigint[],timestamp with time zone) to public
+
 grant execute on function omega.drain_machine(text,text,interval) to omega_api
 
 grant execute on function omega.enforce_machine(text,bigint) to omega_scheduler
@@ -5135,6 +5206,8 @@ grant execute on function omega.how_many_fit(text,jsonb,jsonb) to public
 grant execute on function omega.int64_of(text) to public
 
 grant execute on function omega.is_whole(jsonb,numeric,numeric) to public
+
+grant execute on function omega.job_drained_away(text,bigint) to public
 
 grant execute on function omega.job_in_domain(text,bigint,text,text,bigint[]) to public
 
