@@ -2713,7 +2713,7 @@ begin
     perform omega.release_claims(p_cell, array[p_task_id]);
     update omega.tasks t set state = 'pending' where t.cell = p_cell and t.id = p_task_id;
     select d.reason into v_reason
-    from omega.decide_plan(p_cell, array[p_task_id], array[p_to], array[coalesce(p_to_version, 0)],
+    from omega.decide_plan_checked(p_cell, array[p_task_id], array[p_to], array[coalesce(p_to_version, 0)],
       'all-or-nothing', p_conflict_mode, '{}', '{}', '{}') d;
     raise exception using errcode = 'OMPRB', message = 'move probe: always rolled back';
   exception when sqlstate 'OMPRB' then
