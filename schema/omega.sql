@@ -835,6 +835,39 @@ AS $function$
   from jsonb_array_elements(affinity) t
 $function$
 
+CREATE OR REPLACE FUNCTION omega.anti_affinity_lock_keys(p_cell text, p_task_ids bigint[], p_machine_ids bigint[])
+ RETURNS SETOF bigint
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with placed as (
+    -- A move (commit_move) passes its one task with [from, to]: it is placed on `to`. Arrays of a
+    -- commit_plan have one machine per task.
+    select u.task_id, u.machine_id from unnest(p_task_ids, p_machine_ids) as u(task_id, machine_id)
+    where cardinality(p_task_ids) = cardinality(p_machine_ids)
+    union all
+    select p_task_ids[1], p_machine_ids[2] where cardinality(p_task_ids) = 1 and cardinality(p_machine_ids) = 2
+  ), placed_jobs as (
+    select j.labels, j.vocabulary, m.labels as mlabels, m.id as machine_id, j.id as job_id
+    from placed p
+    join omega.tasks t on t.cell = p_cell and t.id = p.task_id
+    join omega.jobs j on j.cell = p_cell and j.id = t.job_id
+    join omega.machines m on m.cell = p_cell and m.id = p.machine_id
+  ), repellers as (
+    select r.id, tt.term from omega.jobs r cross join lateral jsonb_array_elements(r.vocabulary -> 'jobAntiAffinity') tt(term)
+    where r.cell = p_cell and r.vocabulary ? 'jobAntiAffinity' and r.state in ('pending', 'placed', 'running')
+  ), domains as (
+    select t ->> 'topologyKey' as key, omega.domain_of(pj.mlabels, pj.machine_id, t ->> 'topologyKey') as dom
+    from placed_jobs pj cross join lateral jsonb_array_elements(coalesce(pj.vocabulary -> 'jobAntiAffinity', '[]')) t
+    union
+    select r.term ->> 'topologyKey', omega.domain_of(pj.mlabels, pj.machine_id, r.term ->> 'topologyKey')
+    from placed_jobs pj join repellers r on r.id <> pj.job_id and pj.labels @> (r.term -> 'selector')
+  )
+  select distinct hashtextextended(format('omega.anti-affinity:%s:%s:%s', p_cell, d.key, d.dom), 0) as k
+  from domains d where d.key <> 'machine' and d.dom is not null
+  order by 1
+$function$
+
 CREATE OR REPLACE FUNCTION omega.band(priority integer)
  RETURNS text
  LANGUAGE sql
@@ -3361,6 +3394,7 @@ AS $function$
 declare
   v_job_ids bigint[];
   v_locked bigint[];
+  k bigint;
 begin
   perform pg_advisory_xact_lock_shared(omega.quota_lock_key(p_cell));
   v_job_ids := array(
@@ -3373,6 +3407,13 @@ begin
   where q.cell = p_cell
     and q.tenant_id in (select j.tenant_id from omega.jobs j where j.cell = p_cell and j.id = any (v_job_ids))
   order by q.tenant_id, q.band for update;
+  -- Anti-affinity domains (see the top), last, in key order.
+  if exists (select from omega.jobs r where r.cell = p_cell and r.vocabulary ? 'jobAntiAffinity'
+             and r.state in ('pending', 'placed', 'running')) then
+    for k in select omega.anti_affinity_lock_keys(p_cell, p_task_ids, p_machine_ids) loop
+      perform pg_advisory_xact_lock(k);
+    end loop;
+  end if;
   -- The ones that exist but were not locked (a missing machine is machine_not_found, not busy).
   return array(select m.id from omega.machines m where m.cell = p_cell and m.id = any (p_machine_ids)
                except select unnest(v_locked));
@@ -5106,6 +5147,8 @@ grant select on default for tables in schema omega to omega_api, omega_reader, o
 grant execute on function omega.add_dependencies(text,bigint,bigint,jsonb,boolean) to public
 
 grant execute on function omega.affinity_matches(jsonb,jsonb) to public
+
+grant execute on function omega.anti_affinity_lock_keys(text,bigint[],bigint[]) to public
 
 grant execute on function omega.band(integer) to public
 
