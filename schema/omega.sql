@@ -835,6 +835,39 @@ AS $function$
   from jsonb_array_elements(affinity) t
 $function$
 
+CREATE OR REPLACE FUNCTION omega.anti_affinity_lock_keys(p_cell text, p_task_ids bigint[], p_machine_ids bigint[])
+ RETURNS SETOF bigint
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with placed as (
+    -- A move (commit_move) passes its one task with [from, to]: it is placed on `to`. Arrays of a
+    -- commit_plan have one machine per task.
+    select u.task_id, u.machine_id from unnest(p_task_ids, p_machine_ids) as u(task_id, machine_id)
+    where cardinality(p_task_ids) = cardinality(p_machine_ids)
+    union all
+    select p_task_ids[1], p_machine_ids[2] where cardinality(p_task_ids) = 1 and cardinality(p_machine_ids) = 2
+  ), placed_jobs as (
+    select j.labels, j.vocabulary, m.labels as mlabels, m.id as machine_id, j.id as job_id
+    from placed p
+    join omega.tasks t on t.cell = p_cell and t.id = p.task_id
+    join omega.jobs j on j.cell = p_cell and j.id = t.job_id
+    join omega.machines m on m.cell = p_cell and m.id = p.machine_id
+  ), repellers as (
+    select r.id, tt.term from omega.jobs r cross join lateral jsonb_array_elements(r.vocabulary -> 'jobAntiAffinity') tt(term)
+    where r.cell = p_cell and r.vocabulary ? 'jobAntiAffinity' and r.state in ('pending', 'placed', 'running')
+  ), domains as (
+    select t ->> 'topologyKey' as key, omega.domain_of(pj.mlabels, pj.machine_id, t ->> 'topologyKey') as dom
+    from placed_jobs pj cross join lateral jsonb_array_elements(coalesce(pj.vocabulary -> 'jobAntiAffinity', '[]')) t
+    union
+    select r.term ->> 'topologyKey', omega.domain_of(pj.mlabels, pj.machine_id, r.term ->> 'topologyKey')
+    from placed_jobs pj join repellers r on r.id <> pj.job_id and pj.labels @> (r.term -> 'selector')
+  )
+  select distinct hashtextextended(format('omega.anti-affinity:%s:%s:%s', p_cell, d.key, d.dom), 0) as k
+  from domains d where d.key <> 'machine' and d.dom is not null
+  order by 1
+$function$
+
 CREATE OR REPLACE FUNCTION omega.band(priority integer)
  RETURNS text
  LANGUAGE sql
@@ -2014,6 +2047,50 @@ AS $function$
   where c.cell = p_cell and c.job_id = p_job_id
 $function$
 
+CREATE OR REPLACE FUNCTION omega.drain_allowed(p_cell text, p_machine_id bigint, p_except bigint[], p_deadline timestamp with time zone)
+ RETURNS TABLE(task_ids bigint[], held integer)
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+#variable_conflict use_column
+declare
+  v_all bigint[];
+  v_take bigint[];
+  v_gang bigint[];
+  j record;
+begin
+  v_all := array(select c.task_id from omega.claims c where c.cell = p_cell and c.machine_id = p_machine_id
+                 and c.task_id <> all (p_except) order by c.task_id);
+  if now() >= p_deadline then
+    return query select omega.with_whole_gangs(p_cell, v_all), 0;
+    return;
+  end if;
+  v_take := array(
+    select x.task_id from (
+      select c.task_id, k.max_unavailable, t.state,
+        row_number() over (partition by c.job_id, t.state = 'running' order by c.task_id) as nth,
+        omega.job_unavailable(p_cell, c.job_id) as away
+      from omega.claims c
+      join omega.jobs k on k.cell = c.cell and k.id = c.job_id
+      join omega.tasks t on t.cell = c.cell and t.id = c.task_id
+      where c.cell = p_cell and c.machine_id = p_machine_id and c.task_id = any (v_all)) x
+    where x.max_unavailable is null or x.state <> 'running' or x.away + x.nth <= x.max_unavailable);
+  v_gang := omega.with_whole_gangs(p_cell, v_take);
+  -- A budgeted gang whose whole-gang eviction goes past its budget stays, all of it.
+  for j in
+    select k.id from omega.jobs k
+    where k.cell = p_cell and k.gang_min is not null and k.max_unavailable is not null
+      and k.id in (select c.job_id from omega.claims c where c.cell = p_cell and c.task_id = any (v_gang))
+      and omega.job_unavailable(p_cell, k.id) + (
+        select count(*) from omega.tasks t where t.cell = p_cell and t.id = any (v_gang) and t.job_id = k.id
+          and t.state = 'running') > k.max_unavailable
+  loop
+    v_gang := array(select x from unnest(v_gang) x
+                    where x not in (select t.id from omega.tasks t where t.cell = p_cell and t.job_id = j.id));
+  end loop;
+  return query select v_gang, cardinality(v_all) - cardinality(array(select unnest(v_gang) intersect select unnest(v_all)));
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.drain_machine(p_cell text, p_name text, p_deadline interval DEFAULT '00:00:00'::interval)
  RETURNS omega.machines
  LANGUAGE plpgsql
@@ -2049,7 +2126,8 @@ AS $function$
 declare
   m omega.machines;
   v_taint bigint[];
-  v_drain bigint[];
+  v_drain bigint[] := '{}';
+  v_held integer := 0;
   v_next timestamptz;
 begin
   -- Jobs before machines, as every writer of claims orders its locks.
@@ -2069,18 +2147,20 @@ begin
   select coalesce(array_agg(d.task_id) filter (where d.at <= now()), '{}'), min(d.at) filter (where d.at > now())
     into v_taint, v_next
   from due d;
-  if m.state = 'draining' and m.drain_deadline is not null then
-    v_drain := array(select c.task_id from omega.claims c where c.cell = p_cell and c.machine_id = p_machine_id
-                     and c.task_id <> all (v_taint));
-  end if;
   v_taint := omega.with_whole_gangs(p_cell, v_taint);
-  v_drain := omega.with_whole_gangs(p_cell, coalesce(v_drain, '{}'));
-  v_drain := array(select unnest(v_drain) except select unnest(v_taint));
+  if m.state = 'draining' and m.drain_deadline is not null then
+    select a.task_ids, a.held into v_drain, v_held
+    from omega.drain_allowed(p_cell, p_machine_id, v_taint, m.drain_deadline) a;
+    v_drain := array(select unnest(v_drain) except select unnest(v_taint));
+  end if;
   if cardinality(v_taint) > 0 then
     perform omega.return_to_pending(p_cell, v_taint, 'taint');
   end if;
   if cardinality(v_drain) > 0 then
     perform omega.return_to_pending(p_cell, v_drain, 'drain');
+  end if;
+  if v_held > 0 then
+    v_next := least(v_next, now() + interval '1 second', m.drain_deadline);
   end if;
   return query select cardinality(v_taint) + cardinality(v_drain), v_next;
 end $function$
@@ -2305,6 +2385,26 @@ AS $function$
     and v::text::numeric between low and high
 $function$
 
+CREATE OR REPLACE FUNCTION omega.job_drained_away(p_cell text, p_job_id bigint)
+ RETURNS integer
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with ev as (
+    select e.task_id, e.id, e.kind, e.reason, lag(e.kind) over (partition by e.task_id order by e.id) as before
+    from omega.events e
+    where e.cell = p_cell and e.job_id = p_job_id and e.task_id is not null
+  ), last_run as (
+    select task_id, max(id) filter (where kind = 'running') as run_id from ev group by task_id
+  )
+  select count(distinct ev.task_id)::integer
+  from ev
+  join last_run lr on lr.task_id = ev.task_id
+  join omega.tasks t on t.cell = p_cell and t.id = ev.task_id
+  where ev.kind = 'returned' and ev.reason = 'drain' and ev.before = 'running'
+    and ev.id > coalesce(lr.run_id, 0) and t.state in ('pending', 'placed')
+$function$
+
 CREATE OR REPLACE FUNCTION omega.job_in_domain(p_cell text, p_job_id bigint, p_key text, p_domain text, p_evicted bigint[])
  RETURNS boolean
  LANGUAGE plpgsql
@@ -2345,9 +2445,11 @@ CREATE OR REPLACE FUNCTION omega.job_unavailable(p_cell text, p_job_id bigint)
  LANGUAGE sql
  STABLE
 AS $function$
-  select count(*)::integer from omega.tasks t
-  where t.cell = p_cell and t.job_id = p_job_id and t.state = 'placed'
-    and exists (select from omega.moves mv where mv.cell = p_cell and mv.task_id = t.id and mv.was_running)
+  select (select count(*)::integer from omega.tasks t
+          where t.cell = p_cell and t.job_id = p_job_id and t.state = 'placed'
+            and exists (select from omega.moves mv where mv.cell = p_cell and mv.task_id = t.id and mv.was_running))
+       + case when exists (select from omega.jobs j where j.cell = p_cell and j.id = p_job_id and j.max_unavailable is not null)
+           then omega.job_drained_away(p_cell, p_job_id) else 0 end
 $function$
 
 CREATE OR REPLACE FUNCTION omega.launch_dependent(p_cell text, p_job_id bigint)
@@ -2652,7 +2754,7 @@ begin
     perform omega.release_claims(p_cell, array[p_task_id]);
     update omega.tasks t set state = 'pending' where t.cell = p_cell and t.id = p_task_id;
     select d.reason into v_reason
-    from omega.decide_plan(p_cell, array[p_task_id], array[p_to], array[coalesce(p_to_version, 0)],
+    from omega.decide_plan_checked(p_cell, array[p_task_id], array[p_to], array[coalesce(p_to_version, 0)],
       'all-or-nothing', p_conflict_mode, '{}', '{}', '{}') d;
     raise exception using errcode = 'OMPRB', message = 'move probe: always rolled back';
   exception when sqlstate 'OMPRB' then
@@ -3300,6 +3402,7 @@ AS $function$
 declare
   v_job_ids bigint[];
   v_locked bigint[];
+  k bigint;
 begin
   perform pg_advisory_xact_lock_shared(omega.quota_lock_key(p_cell));
   v_job_ids := array(
@@ -3312,6 +3415,13 @@ begin
   where q.cell = p_cell
     and q.tenant_id in (select j.tenant_id from omega.jobs j where j.cell = p_cell and j.id = any (v_job_ids))
   order by q.tenant_id, q.band for update;
+  -- Anti-affinity domains (see the top), last, in key order.
+  if exists (select from omega.jobs r where r.cell = p_cell and r.vocabulary ? 'jobAntiAffinity'
+             and r.state in ('pending', 'placed', 'running')) then
+    for k in select omega.anti_affinity_lock_keys(p_cell, p_task_ids, p_machine_ids) loop
+      perform pg_advisory_xact_lock(k);
+    end loop;
+  end if;
   -- The ones that exist but were not locked (a missing machine is machine_not_found, not busy).
   return array(select m.id from omega.machines m where m.cell = p_cell and m.id = any (p_machine_ids)
                except select unnest(v_locked));
@@ -5064,6 +5174,8 @@ grant execute on function omega.add_dependencies(text,bigint,bigint,jsonb,boolea
 
 grant execute on function omega.affinity_matches(jsonb,jsonb) to public
 
+grant execute on function omega.anti_affinity_lock_keys(text,bigint[],bigint[]) to public
+
 grant execute on function omega.band(integer) to public
 
 grant execute on function omega.cancel_job(bigint,text) to omega_api
@@ -5142,6 +5254,8 @@ grant execute on function omega.domains_holding(text,jsonb,text) to public
 
 grant execute on function omega.domains_of_job(text,bigint,text) to public
 
+grant execute on function omega.drain_allowed(text,bigint,bigint[],timestamp with time zone) to public
+
 grant execute on function omega.drain_machine(text,text,interval) to omega_api
 
 grant execute on function omega.enforce_machine(text,bigint) to omega_scheduler
@@ -5161,6 +5275,8 @@ grant execute on function omega.how_many_fit(text,jsonb,jsonb) to public
 grant execute on function omega.int64_of(text) to public
 
 grant execute on function omega.is_whole(jsonb,numeric,numeric) to public
+
+grant execute on function omega.job_drained_away(text,bigint) to public
 
 grant execute on function omega.job_in_domain(text,bigint,text,text,bigint[]) to public
 

@@ -165,6 +165,7 @@ function jobView(
     pendingTaskIds: input.pending.map(Number),
     placedPerMachine,
     ...(context?.vocabulary ? { vocabulary: context.vocabulary } : {}),
+    ...(context && Object.keys(context.labels).length > 0 ? { labels: context.labels } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 import type { Resources } from "../domain/resources.ts";
 import { ZERO } from "../domain/resources.ts";
-import type { InFlightView, JobView } from "./types.ts";
+import type { InFlightJobView, InFlightView } from "./types.ts";
 
 const NONE: ReadonlyMap<number, number> = new Map();
 
@@ -14,6 +14,8 @@ export class InFlight implements InFlightView {
   readonly #perJob = new Map<number, Map<number, number>>();
   readonly #quota = new Map<string, Resources>();
   readonly #perMachine = new Map<number, number>();
+  // The jobs placed, for the vocabulary of the jobs planned after them (ports, labels, terms).
+  readonly #jobs = new Map<number, InFlightJob>();
   #placements = 0;
 
   used(machineId: number): Readonly<Resources> {
@@ -32,6 +34,13 @@ export class InFlight implements InFlightView {
     return this.#perJob.get(jobId) ?? NONE;
   }
 
+  *placedJobs(): Iterable<{ job: InFlightJob; machines: ReadonlyMap<number, number> }> {
+    for (const [id, machines] of this.#perJob) {
+      const job = this.#jobs.get(id);
+      if (job && machines.size > 0) yield { job, machines };
+    }
+  }
+
   /** How many placements the overlay holds. */
   get size(): number {
     return this.#placements;
@@ -45,6 +54,7 @@ export class InFlight implements InFlightView {
   add(job: InFlightJob, machineId: number): void {
     addInto(this.#used, machineId, job.request, 1);
     if (job.quota) addInto(this.#quota, job.quota.key, job.request, 1);
+    if (!this.#jobs.has(job.id)) this.#jobs.set(job.id, job);
     let machines = this.#perJob.get(job.id);
     if (!machines) {
       machines = new Map();
@@ -70,7 +80,7 @@ export class InFlight implements InFlightView {
 }
 
 /** What the overlay needs to know of a job. */
-export type InFlightJob = Pick<JobView, "id" | "request" | "quota">;
+export type InFlightJob = InFlightJobView;
 
 function addInto<K>(totals: Map<K, Resources>, key: K, request: Resources, sign: 1 | -1): void {
   const total = totals.get(key);

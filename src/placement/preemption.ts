@@ -15,6 +15,7 @@ import { shuffle } from "./random.ts";
 import { SpreadTally } from "./scorers/spread-tally.ts";
 import { spreadShareFilter } from "./spread-share.ts";
 import type { Filter, JobView, MachineView, PipelineConfig, Placement } from "./types.ts";
+import { vocabularyStages } from "./vocabulary.ts";
 
 /** A claim that might be evicted. */
 export interface VictimView {
@@ -85,6 +86,10 @@ export function planPreemption(
       ? null
       : new SpreadTally(job.constraints.spreadBy, machines, job, inflight);
   const share: Filter | null = tally ? spreadShareFilter(machines, job, tally) : null;
+  // Ports, inter-job affinity and topology spread hold for a preemptor too (the commit re-checks
+  // them). Counted as if no victim left: evicting the holder of a port would free it, but a plan
+  // that relied on that was refused whenever the holder was not among the victims chosen.
+  const vocabulary = vocabularyStages(machines, job, inflight);
   const placements: Placement[] = [];
   for (const taskId of taskIds) {
     // Evicting another tenant's work frees no quota: a job waiting on its quota keeps waiting.
@@ -92,6 +97,7 @@ export function planPreemption(
     let best: Choice | null = null;
     for (const machine of candidates) {
       if (share && !share(machine, job, inflight).ok) continue;
+      if (!vocabulary.filters.every((f) => f(machine, job, inflight).ok)) continue;
       if (job.constraints.maxPerMachine !== null) {
         const here = (job.placedPerMachine.get(machine.id) ?? 0) + inflight.count(job.id, machine.id);
         if (here >= job.constraints.maxPerMachine) continue;
@@ -124,6 +130,7 @@ export function planPreemption(
     });
     inflight.add(job, chosen.machine.id);
     tally?.record(chosen.machine);
+    vocabulary.record(chosen.machine);
   }
   if (job.gangMin !== null && alreadyPlaced + placements.length < job.gangMin) {
     for (const p of placements) inflight.remove(job, p.machineId);

@@ -14,6 +14,7 @@ import type { InFlight } from "./inflight.ts";
 import { activeStages } from "./pipeline.ts";
 import type { VictimView } from "./preemption.ts";
 import type { JobView, MachineView, PipelineConfig, Placement } from "./types.ts";
+import { vocabularyStages } from "./vocabulary.ts";
 
 /** A claim of another cohort member that borrows now. */
 export interface ReclaimVictim extends VictimView {
@@ -47,6 +48,8 @@ export function planReclaim(
   const hosts = machines.filter(
     (m) => input.victimsOn.has(m.id) && filters.every((f) => f(m, job, inflight).ok),
   );
+  // The vocabulary's hard rules, as for a preemptor (preemption.ts): the commit re-checks them.
+  const vocabulary = vocabularyStages(machines, job, inflight);
   const state: ReclaimState = {
     taken: new Set(),
     freed: new Map(),
@@ -68,6 +71,7 @@ export function planReclaim(
         const here = (job.placedPerMachine.get(machine.id) ?? 0) + inflight.count(job.id, machine.id);
         if (here >= job.constraints.maxPerMachine) continue;
       }
+      if (!vocabulary.filters.every((f) => f(machine, job, inflight).ok)) continue;
       const pick = pickVictims(machine, job, need, inflight, input, state);
       if (pick && (!best || pick.victims.length < best.victims.length)) best = { machine, ...pick };
     }
@@ -86,6 +90,7 @@ export function planReclaim(
       victims: best.victims.map((v) => v.taskId),
     });
     inflight.add(job, best.machine.id);
+    vocabulary.record(best.machine);
   }
   return placements;
 }

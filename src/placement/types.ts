@@ -108,6 +108,8 @@ export interface JobView {
   waitSeconds?: number;
   /** Topology spread, inter-job affinity and host ports; absent for a job that uses none. */
   vocabulary?: JobVocabulary;
+  /** The job's labels (what other jobs' jobAffinity / jobAntiAffinity select); absent: none. */
+  labels?: Readonly<Record<string, string>>;
   /** A profile's extender's scores (0-100, by machine id) and their weight; absent without one. */
   extenderScores?: { weight: number; scores: ReadonlyMap<number, number> };
 }
@@ -134,6 +136,13 @@ export interface DomainTerm {
   self: boolean;
 }
 
+/** A jobAffinity / jobAntiAffinity term as the job spec states it. */
+export interface SelectorTerm {
+  selector: Readonly<Record<string, string>>;
+  /** A machine label, or `machine`. */
+  topologyKey: string;
+}
+
 export interface JobVocabulary {
   ports: readonly number[];
   /** Machines where another claim holds one of the job's ports. */
@@ -143,6 +152,12 @@ export interface JobVocabulary {
   forbidden: readonly DomainTerm[];
   /** Per jobAffinity term, the domains holding a task of a matching job. */
   required: readonly DomainTerm[];
+  /**
+   * The job's own terms as written (absent: none): what is resolved above against the cell's
+   * claims is resolved again against the jobs placed earlier in the same plan (in-round.ts).
+   */
+  antiAffinity?: readonly SelectorTerm[];
+  affinity?: readonly SelectorTerm[];
 }
 
 export interface Placement {
@@ -218,7 +233,12 @@ export interface InFlightView {
   tasksOf(jobId: number): ReadonlyMap<number, number>;
   /** Resources the plan charges to a quota (by QuotaView.key). */
   quotaUsed(key: string): Readonly<Resources>;
+  /** Every job with tasks in the plan, and how many on each machine (by machine id). */
+  placedJobs(): Iterable<{ job: InFlightJobView; machines: ReadonlyMap<number, number> }>;
 }
+
+/** What the overlay keeps of a job it placed: enough to judge the jobs planned after it. */
+export type InFlightJobView = Pick<JobView, "id" | "request" | "quota" | "labels" | "vocabulary">;
 
 /** A filter: can this machine take one more task of the job, given the plan so far? */
 export type Filter = (machine: MachineView, job: JobView, inflight: InFlightView) => FilterResult;

@@ -1,7 +1,8 @@
 import { affinity } from "./filters/affinity.ts";
 import { PASS, reject } from "./filters/result.ts";
 import { selector } from "./filters/selector.ts";
-import { labelOf } from "./labels.ts";
+import { roundVocabulary } from "./in-round.ts";
+import { domainOf } from "./labels.ts";
 import type {
   DomainTerm,
   Filter,
@@ -12,10 +13,7 @@ import type {
   TopologySpreadTerm,
 } from "./types.ts";
 
-/** A machine's domain for a topology key: its label value, or its id for `machine`. As omega.domain_of. */
-export function domainOf(machine: MachineView, key: string): string | undefined {
-  return key === "machine" ? String(machine.id) : labelOf(machine.labels, key);
-}
+export { domainOf };
 
 /**
  * The job's tasks per domain of one topology key, over the eligible domains (up machines its
@@ -138,6 +136,8 @@ function affinityAllows(
 /**
  * The per-task filters of the job's vocabulary (none for a job without one), and what to call
  * after each placement so the spread counts follow the plan. Per task: each reads the plan so far.
+ * What earlier jobs of the plan hold (their ports, their labels and anti-affinity) counts as the
+ * cell's claims do, as the commit counts it (in-round.ts).
  */
 export function vocabularyStages(
   machines: readonly MachineView[],
@@ -146,22 +146,32 @@ export function vocabularyStages(
 ): { filters: Filter[]; spreads: TopologyCounts[]; record: (machine: MachineView) => void } {
   const v: JobVocabulary | undefined = job.vocabulary;
   const filters: Filter[] = [];
-  if (!v) return { filters, spreads: [], record: () => {} };
-  const byId = new Map(machines.map((m) => [m.id, m]));
-  const spreads = v.topologySpread.map((t) => new TopologyCounts(t, machines, job, inflight));
-  if (v.ports.length > 0) {
+  const byId = v ? new Map(machines.map((m) => [m.id, m])) : null;
+  const round = roundVocabulary(byId ?? machines, job, inflight);
+  if (!v && !round) return { filters, spreads: [], record: () => {} };
+  const ids = byId ?? new Map(machines.map((m) => [m.id, m]));
+  const spreads = (v?.topologySpread ?? []).map((t) => new TopologyCounts(t, machines, job, inflight));
+  if (v && v.ports.length > 0) {
     // Every task of the job holds the same ports: one per machine, and none where they are held.
+    const roundPorts = round?.portMachines;
     filters.push((m, j, plan) =>
-      v.portMachines.has(m.id) || plan.count(j.id, m.id) > 0 ? reject("host port in use") : PASS,
+      v.portMachines.has(m.id) || roundPorts?.has(m.id) || plan.count(j.id, m.id) > 0
+        ? reject("host port in use")
+        : PASS,
     );
   }
-  for (const term of v.forbidden) {
+  for (const term of [...(v?.forbidden ?? []), ...(round?.forbidden ?? [])]) {
     filters.push((m, j, plan) =>
-      antiAffinityAllows(term, m, j, plan, byId) ? PASS : reject("job anti-affinity"),
+      antiAffinityAllows(term, m, j, plan, ids) ? PASS : reject("job anti-affinity"),
     );
   }
-  for (const term of v.required) {
-    filters.push((m, j, plan) => (affinityAllows(term, m, j, plan, byId) ? PASS : reject("job affinity")));
+  for (const [i, cellTerm] of (v?.required ?? []).entries()) {
+    const planned = round?.required[i];
+    const term =
+      planned && planned.size > 0
+        ? { ...cellTerm, domains: new Set([...cellTerm.domains, ...planned]) }
+        : cellTerm;
+    filters.push((m, j, plan) => (affinityAllows(term, m, j, plan, ids) ? PASS : reject("job affinity")));
   }
   for (const counts of spreads) {
     if ((counts.term.whenUnsatisfiable ?? "DoNotSchedule") !== "DoNotSchedule") continue;

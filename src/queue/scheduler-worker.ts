@@ -65,6 +65,13 @@ export async function startSchedulerWorker(options: {
         ...backend,
         evaluationId: `${owner}:${++evaluations}`,
         stopping: () => stopping,
+        onExtenderFailure: (failure) =>
+          logger.warn(
+            { cell, scheduler: profile.name, ...failure },
+            failure.ignorable
+              ? "extender failed: planning without it (ignorable)"
+              : "extender failed: job not planned this round (not ignorable)",
+          ),
       }),
     );
     if (stats.attempted > 0 || stats.parked > 0 || stats.deferred > 0)

@@ -6,6 +6,7 @@ import { spreadValues } from "../placement/spread-share.ts";
 import type { JobView, MachineView } from "../placement/types.ts";
 import { disruptionAllows, mayMoveFor } from "./rules.ts";
 import type { ClaimView, PlannedMove, RebalanceJob, RebalanceState, StrategyName } from "./types.ts";
+import { vocabularyAllowsMove } from "./vocabulary-fit.ts";
 
 const NO_PLAN = new InFlight();
 
@@ -37,6 +38,8 @@ export class CellModel {
   readonly #reserved = new Map<number, number>();
   /** Up machines by id: one array for the model's life (spread shares are cached per array). */
   readonly #up: readonly MachineView[];
+  /** Jobs with anti-affinity: they may repel a task moved beside them. */
+  readonly #repellers: readonly RebalanceJob[];
 
   constructor(readonly state: RebalanceState) {
     for (const m of state.machines) {
@@ -49,6 +52,7 @@ export class CellModel {
       this.#count(c.jobId, c.machineId, 1);
     }
     for (const job of state.jobs.values()) this.#unavailable.set(job.id, job.unavailable);
+    this.#repellers = [...state.jobs.values()].filter((j) => (j.vocabulary?.antiAffinity.length ?? 0) > 0);
     this.#up = [...this.machines.values()].filter((m) => m.state === "up").sort((a, b) => a.id - b.id);
     for (const r of state.recentMoves) {
       this.#moved.add(r.taskId);
@@ -106,15 +110,20 @@ export class CellModel {
 
   /**
    * Whether the claim's task could go to `to`: the placement pipeline's filters (every one, as the
-   * commit checks every rule), its job's spread share, and the rebalancer's memory (no machine a
-   * recent move emptied is filled again; no move undoes another).
+   * commit checks every rule), its job's spread share, the placement vocabulary (ports,
+   * anti-affinity both ways, topology spread), and the rebalancer's memory (no machine a recent
+   * move emptied is filled again; no move undoes another).
    */
   canHost(claim: ClaimView, to: number): boolean {
     const job = this.state.jobs.get(claim.jobId);
     const machine = this.machines.get(to);
     if (!job || !machine || to === claim.machineId) return false;
     if (this.#sources.has(to) || this.#pairs.has(`${to}>${claim.machineId}`)) return false;
-    return this.fits(job, machine) && this.#withinSpreadShare(job, claim.machineId, machine);
+    return (
+      this.fits(job, machine) &&
+      this.#withinSpreadShare(job, claim.machineId, machine) &&
+      vocabularyAllowsMove(this, job, claim, machine, this.#repellers)
+    );
   }
 
   /** Whether one more task of the job fits on the machine as the model stands (filters only). */

@@ -16,7 +16,7 @@
  * planner on a state read from the database (src/db/queries/rebalance-state.ts) or built in memory.
  */
 import type { Resources } from "../domain/resources.ts";
-import type { Constraints, MachineView } from "../placement/types.ts";
+import type { Constraints, MachineView, SelectorTerm, TopologySpreadTerm } from "../placement/types.ts";
 
 export const STRATEGIES = [
   "Defragment",
@@ -61,6 +61,16 @@ export interface RebalanceJob {
   maxUnavailable: number | null;
   /** omega.job_unavailable as of the read. */
   unavailable: number;
+  /** Labels, host ports, anti-affinity and topology spread, for jobs with any (vocabulary-fit.ts). */
+  vocabulary?: MoveVocabulary;
+}
+
+/** What a move must respect of a job's placement vocabulary (SPEC "Placement vocabulary"). */
+export interface MoveVocabulary {
+  labels: Readonly<Record<string, string>>;
+  ports: readonly number[];
+  antiAffinity: readonly SelectorTerm[];
+  topologySpread: readonly TopologySpreadTerm[];
 }
 
 /** A job with tasks waiting to be placed (what Defragment makes room for). */

@@ -6,7 +6,7 @@ import type { SchedulerProfile } from "../placement/profiles.ts";
 import { quotaShortfall } from "../placement/quota.ts";
 import { planReclaim } from "../placement/reclaim.ts";
 import type { JobPlan, JobView, Placement } from "../placement/types.ts";
-import { extend } from "./extender.ts";
+import { type ExtenderFailure, extend } from "./extender.ts";
 import type { Committer, PlacementOutcome, Snapshot, VictimSource, WorkQueue } from "./interfaces.ts";
 
 /** Machines examined for victims per job that fits nowhere (each costs a look at its claims). */
@@ -24,6 +24,19 @@ export const COMMIT_CHUNK = 1_000;
 
 /** What a round lost only to machine_busy counts towards `maxAttempts`. */
 const BUSY_ROUND = 0.25;
+
+/**
+ * The commit's verdicts on the placement vocabulary (omega.plan_vocabulary_verdicts). The planner
+ * reads the same rules from the state each retry reloads, so a job refused for these alone round
+ * after round is one the planner cannot place as the commit sees the cell: deferred, it came back
+ * to the same refusal forever; parked, it waits for the cell to change (a claim released).
+ */
+const VOCABULARY_REFUSALS: ReadonlySet<string> = new Set([
+  "port_conflict",
+  "job_anti_affinity",
+  "job_affinity",
+  "topology_spread",
+]);
 
 export interface EvaluationStats {
   plans: number;
@@ -50,6 +63,8 @@ export interface EvaluationDeps {
   sleep?: (ms: number) => Promise<void>;
   /** True once the worker is stopping: the evaluation finishes its batch and leases no more. */
   stopping?: () => boolean;
+  /** Told when the profile's extender fails (slow, down, a bad answer); the worker logs it. */
+  onExtenderFailure?: ExtenderFailure;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -127,7 +142,7 @@ async function planRounds(
         plans.set(id, plan);
     for (const job of profile.flow ? [] : jobs) {
       // A profile's extender (HTTP, outside the pure core) narrows and scores the machines first.
-      const extended = await extend(profile, job, snapshot.list());
+      const extended = await extend(profile, job, snapshot.list(), deps.onExtenderFailure);
       const plan = extended.unavailable
         ? { placements: [], unplaced: job.pendingTaskIds.length, explanation: extended.unavailable }
         : planJob(extended.machines, extended.job, profile, inflight, random);
@@ -163,6 +178,9 @@ async function planRounds(
 
     const committedByTask = new Set(proposed.filter((o) => o.outcome === "committed").map((o) => o.task_id));
     const busyTasks = new Set(proposed.filter((o) => o.reason === "machine_busy").map((o) => o.task_id));
+    const refusedFor = new Map(
+      proposed.filter((o) => o.outcome !== "committed").map((o) => [o.task_id, o.reason ?? ""]),
+    );
     stats.committed += committedByTask.size;
     stats.rejected += proposed.length - committedByTask.size;
     // Explanations were computed with the whole plan overlaid: they hold only if all of it committed.
@@ -191,6 +209,15 @@ async function planRounds(
       const busyOnly = plan.placements.every((p) => committedByTask.has(p.taskId) || busyTasks.has(p.taskId));
       const count = committed > 0 ? 0 : (fruitless.get(job.id) ?? 0) + (busyOnly ? BUSY_ROUND : 1);
       fruitless.set(job.id, count);
+      const refusals = plan.placements.flatMap((p) => refusedFor.get(p.taskId) ?? []);
+      if (
+        count >= profile.maxAttempts &&
+        refusals.length > 0 &&
+        refusals.every((r) => VOCABULARY_REFUSALS.has(r))
+      ) {
+        toPark.push({ jobId: job.id, reason: `refused at commit: ${[...new Set(refusals)].join(", ")}` });
+        continue;
+      }
       if (count >= profile.maxAttempts) {
         await queue.defer(job.id);
         settled.add(job.id);

@@ -34,11 +34,20 @@ export interface ExtendedJob {
 
 const TIMEOUT_MS = 1_000;
 
+/** Told of each failed call (the worker logs it): what failed, and what the policy did about it. */
+export type ExtenderFailure = (failure: {
+  jobId: number;
+  url: string;
+  error: string;
+  ignorable: boolean;
+}) => void;
+
 /** Runs the profile's extender for one job; without one, the job and machines as they are. */
 export async function extend(
   profile: SchedulerProfile & { extender?: ExtenderConfig },
   job: JobView,
   machines: readonly MachineView[],
+  onFailure?: ExtenderFailure,
 ): Promise<ExtendedJob> {
   const extender = profile.extender;
   if (!extender) return { machines, job };
@@ -51,8 +60,10 @@ export async function extend(
     const scores = new Map<number, number>();
     for (const m of kept) scores.set(m.id, clampScore(answer.scores?.[m.name]));
     return { machines: kept, job: { ...job, extenderScores: { weight: extender.weight ?? 1, scores } } };
-  } catch {
-    if (extender.ignorable) return { machines, job };
+  } catch (error) {
+    const ignorable = extender.ignorable ?? false;
+    onFailure?.({ jobId: job.id, url: extender.url, error: describe(error), ignorable });
+    if (ignorable) return { machines, job };
     return {
       machines,
       job,
@@ -63,6 +74,13 @@ export async function extend(
       },
     };
   }
+}
+
+/** A timeout, a refused connection or a bad answer, in a few words for the log. */
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = (error as { cause?: { code?: string } }).cause?.code;
+  return cause ? `${error.message} (${cause})` : error.message;
 }
 
 function clampScore(score: unknown): number {

@@ -21,6 +21,31 @@ import {
 } from "../support/factories.ts";
 
 /**
+ * Ported from kube-scheduler's plugin tests (pkg/scheduler/framework/plugins/…, read with the search
+ * tool), as facts in omega's vocabulary — each upstream case that has a meaning here became a row:
+ * - tainttoleration TestTaintTolerationFilter: no tolerations vs a NoSchedule taint; tolerated by
+ *   key, value and effect; Equal with another value; Exists tolerates every value; several taints
+ *   all tolerated; same key and value with another effect; no effect named; PreferNoSchedule never
+ *   filters (with and without tolerations); plus NoExecute, empty-key Exists and the default effect.
+ * - nodeaffinity TestNodeAffinity: In / NotIn / Exists / DoesNotExist with the label present,
+ *   absent or another value; Gt / Lt (above, equal, below, not an integer, missing); every term must
+ *   hold; selector and affinity both must hold. Not ported: matchFields (omega has no node fields),
+ *   several nodeSelectorTerms ORed (a job's affinity is one term list, ANDed).
+ * - podtopologyspread TestSingleConstraint / TestMultipleConstraints: skew over the eligible domains
+ *   (1 of 2 at maxSkew 1, 2 of 3 at maxSkew 2), already ahead by maxSkew, a node without the key,
+ *   domains the selector or affinity excludes and draining machines not counted, key per machine,
+ *   two constraints both holding, other pods not counted, ScheduleAnyway never filters. Not ported:
+ *   labelSelector and minDomains / nodeTaintsPolicy (spread counts the job's own tasks).
+ * - interpodaffinity TestRequiredAffinitySingleNode / MultipleNodes: affinity satisfied or not by
+ *   the labels there (selectors ANDed), the first of a self-affine group, a node without the
+ *   topology key; anti-affinity in both directions (symmetry: the existing pod's anti-affinity is
+ *   respected when the incoming pod has none); affinity and anti-affinity together (both satisfied;
+ *   anti-affinity failing; the affine pod repelling the incoming one). Not ported: namespaces,
+ *   matchExpressions operators (omega's selectors are label equality), namespaceSelector.
+ * - nodeports TestNodePorts / TestFits: no ports (skip), other port, the same port, one of several
+ *   conflicting, several none conflicting. Not ported: protocols and hostIP (an omega port is held
+ *   whole on its machine).
+ *
  * One rule, one verdict. The planner (TypeScript) and the commit procedure (SQL) both apply the
  * placement rules; if they disagree, a scheduler proposes what the commit refuses, forever (Nomad
  * #9506), or never proposes what the commit would take. Each case below is a machine, a job and
@@ -163,6 +188,18 @@ const CASES: Record<string, Case[]> = {
       },
       placed: 0,
     },
+    {
+      // TestNodeAffinity: "Pod with matchExpressions and nodeSelector ... both must be satisfied".
+      name: "selector and affinity must both hold",
+      machine: { labels: { zone: "a", disk: "hdd" } },
+      job: {
+        constraints: {
+          selector: { zone: "a" },
+          affinity: [{ key: "disk", operator: "In", values: ["ssd"] }],
+        },
+      },
+      placed: 0,
+    },
   ],
   // Ported from kube-scheduler's TestTaintTolerationFilter (plugins/tainttoleration), as facts:
   // Kubernetes' ToleratesTaint, a taint without effect being NoSchedule.
@@ -282,6 +319,14 @@ const CASES: Record<string, Case[]> = {
   // conflicts, another port or another machine does not; each task of a job holds its ports.
   "host ports": [
     { name: "nothing held", machine: {}, job: { ports: [8080] }, placed: 1 },
+    { name: "no ports asked (the filter is skipped)", machine: {}, job: {}, placed: 1 },
+    {
+      name: "several ports, none held (multiple non-conflicting ports)",
+      machine: {},
+      neighbours: [{ job: { ports: [9090, 9191, 8080] }, on: "same" }],
+      job: { ports: [80, 90, 100] },
+      placed: 1,
+    },
     {
       name: "the same port held",
       machine: {},
@@ -324,6 +369,24 @@ const CASES: Record<string, Case[]> = {
   // TestRequiredAffinityMultipleNodes): anti-affinity in both directions, topology domains, the
   // first pod of a self-affine group, a node without the topology key.
   "job anti-affinity": [
+    {
+      name: "a selector's labels are ANDed: the job there has one of two",
+      machine: {},
+      neighbours: [{ job: { labels: { app: "db" } }, on: "same" }],
+      job: {
+        constraints: { jobAntiAffinity: [{ selector: { app: "db", tier: "x" }, topologyKey: "machine" }] },
+      },
+      placed: 1,
+    },
+    {
+      name: "a selector's labels are ANDed: the job there has both, and more",
+      machine: {},
+      neighbours: [{ job: { labels: { app: "db", tier: "x", team: "t" } }, on: "same" }],
+      job: {
+        constraints: { jobAntiAffinity: [{ selector: { app: "db", tier: "x" }, topologyKey: "machine" }] },
+      },
+      placed: 0,
+    },
     {
       name: "a matching job on the machine",
       machine: {},
@@ -420,6 +483,55 @@ const CASES: Record<string, Case[]> = {
   ],
   "job affinity": [
     {
+      name: "the job there does not match the selector",
+      machine: { labels: { zone: "a" } },
+      neighbours: [{ job: { labels: { app: "web" } }, on: "same" }],
+      job: { constraints: { jobAffinity: [{ selector: { app: "cache" }, topologyKey: "zone" }] } },
+      placed: 0,
+    },
+    {
+      name: "affinity and anti-affinity both satisfied",
+      machine: { labels: { zone: "a" } },
+      neighbours: [{ job: { labels: { app: "cache" } }, on: "same" }],
+      job: {
+        constraints: {
+          jobAffinity: [{ selector: { app: "cache" }, topologyKey: "zone" }],
+          jobAntiAffinity: [{ selector: { app: "db" }, topologyKey: "machine" }],
+        },
+      },
+      placed: 1,
+    },
+    {
+      name: "affinity satisfied, anti-affinity not (the same job selected by both)",
+      machine: { labels: { zone: "a" } },
+      neighbours: [{ job: { labels: { app: "cache" } }, on: "same" }],
+      job: {
+        constraints: {
+          jobAffinity: [{ selector: { app: "cache" }, topologyKey: "zone" }],
+          jobAntiAffinity: [{ selector: { app: "cache" }, topologyKey: "zone" }],
+        },
+      },
+      placed: 0,
+    },
+    {
+      name: "affinity satisfied, but the job it is drawn to repels it (symmetry)",
+      machine: { labels: { zone: "a" } },
+      neighbours: [
+        {
+          job: {
+            labels: { app: "cache" },
+            constraints: { jobAntiAffinity: [{ selector: { app: "web" }, topologyKey: "zone" }] },
+          },
+          on: "same",
+        },
+      ],
+      job: {
+        labels: { app: "web" },
+        constraints: { jobAffinity: [{ selector: { app: "cache" }, topologyKey: "zone" }] },
+      },
+      placed: 0,
+    },
+    {
       name: "a matching job in the zone",
       machine: { labels: { zone: "a" } },
       others: [{ cpu: 1000, memory: 1024, labels: { zone: "a" } }],
@@ -470,6 +582,14 @@ const CASES: Record<string, Case[]> = {
   // TestMultipleConstraints): skew over the eligible domains, a node without the key, nodes the
   // pod's node affinity excludes not counted, ScheduleAnyway never filters.
   "topology spread": [
+    {
+      name: "another job's tasks do not count (another namespace or selector)",
+      machine: { labels: { zone: "a" } },
+      others: [{ labels: { zone: "b" }, cpu: 0, memory: 0 }],
+      neighbours: [{ job: {}, on: "same" }],
+      job: { tasks: 1, constraints: { topologySpread: [{ topologyKey: "zone", maxSkew: 1 }] } },
+      placed: 1,
+    },
     {
       name: "maxSkew 1 over two zones: one of two",
       machine: { labels: { zone: "a" } },

@@ -1,4 +1,5 @@
 import type { Pool } from "../../src/db/pool.ts";
+import { failedAffinityTerms, untoleratedTaints } from "./sql-rules.ts";
 
 /**
  * The invariants of SPEC.md, checked by plain SQL over the base tables (machines, jobs, tasks,
@@ -12,35 +13,6 @@ export interface Violation {
   invariant: string;
   row: Record<string, unknown>;
 }
-
-/** SQL: the affinity terms of job `j` that the labels of machine `m` fail, with plain jsonb operators. */
-const failedAffinityTerms = (j: string, m: string) => `
-  select term from jsonb_array_elements(${j}.affinity) term
-  cross join lateral (select ${m}.labels ? (term ->> 'key') as has_key,
-    coalesce(term -> 'values', '[]') @> jsonb_build_array(${m}.labels ->> (term ->> 'key')) as value_listed,
-    case when ${m}.labels ->> (term ->> 'key') ~ '^[+-]?[0-9]{1,19}$'
-      then (${m}.labels ->> (term ->> 'key'))::numeric end as label_int) l
-  where not coalesce(case coalesce(term ->> 'operator', term ->> 'op')
-    when 'In' then l.has_key and l.value_listed
-    when 'NotIn' then not (l.has_key and l.value_listed)
-    when 'Exists' then l.has_key
-    when 'DoesNotExist' then not l.has_key
-    when 'Gt' then l.label_int > (term -> 'values' ->> 0)::numeric
-    when 'Lt' then l.label_int < (term -> 'values' ->> 0)::numeric end, false)`;
-
-/**
- * SQL: the NoSchedule and NoExecute taints of machine `m` that no toleration of job `j` tolerates
- * (Kubernetes' ToleratesTaint: the effect if named, the key if named, then Exists or the same value;
- * a taint without an effect is NoSchedule). Written apart from omega.toleration_matches.
- */
-const untoleratedTaints = (j: string, m: string) => `
-  select taint from jsonb_array_elements(${m}.taints) taint
-  where coalesce(taint ->> 'effect', 'NoSchedule') in ('NoSchedule', 'NoExecute')
-    and not exists (
-    select from jsonb_array_elements(${j}.tolerations) tol
-    where (tol ->> 'effect' is null or tol ->> 'effect' = coalesce(taint ->> 'effect', 'NoSchedule'))
-      and (coalesce(tol ->> 'key', '') = '' or tol ->> 'key' = taint ->> 'key')
-      and (tol ->> 'operator' = 'Exists' or coalesce(tol ->> 'value', '') = coalesce(taint ->> 'value', '')))`;
 
 /**
  * SQL: job `j` still holds exactly what placement gave it. Invariant 6 is about placement: once a
@@ -399,43 +371,4 @@ async function violationsOf(
   }
 }
 
-/**
- * Pending work that could be placed now: for each job with pending tasks, how many more of its tasks
- * fit on up machines whose labels and taints it accepts (free capacity and maxPerMachine counted
- * per machine). A job is listed when one more task fits — or, for a gang that holds no claim yet,
- * when minAvailable would fit. At quiescence this must be empty: every schedulable task is placed.
- * Each row carries the pending tasks' own explanation (pending_tasks.reason) to say why it waits.
- */
-export async function schedulableButPending(pool: Pool): Promise<Record<string, unknown>[]> {
-  const { rows } = await pool.query(`
-    with pending as (
-      select j.*, (select count(*) from omega.claims c where c.cell = j.cell and c.job_id = j.id) as claims
-      from omega.jobs j where j.state = 'pending' and j.ready and j.pending_count > 0
-    ),
-    room as (
-      select p.cell, p.id as job_id, m.name as machine,
-        least(
-          case when p.cpu > 0 then (m.cpu - m.used_cpu) / p.cpu end,
-          case when p.memory > 0 then (m.memory - m.used_memory) / p.memory end,
-          case when p.gpu > 0 then (m.gpu - m.used_gpu) / p.gpu end,
-          case when p.disk > 0 then (m.disk - m.used_disk) / p.disk end,
-          p.max_per_machine - (select count(*) from omega.claims c
-                               where c.cell = p.cell and c.job_id = p.id and c.machine_id = m.id)
-        ) as fits
-      from pending p
-      join omega.machines m on m.cell = p.cell and m.state = 'up'
-      where m.labels @> p.selector
-        and not exists (${failedAffinityTerms("p", "m")})
-        and not exists (${untoleratedTaints("p", "m")})
-    )
-    select p.id as job_id, p.scheduler, p.priority, p.pending_count, p.gang_min, p.claims, p.blocked,
-      p.lease_owner, sum(greatest(r.fits, 0))::int as could_place,
-      (select string_agg(distinct coalesce(t.reason, '(none)'), '; ') from omega.tasks t
-       where t.cell = p.cell and t.job_id = p.id and t.state = 'pending') as reason
-    from pending p join room r on r.cell = p.cell and r.job_id = p.id
-    group by p.cell, p.id, p.scheduler, p.priority, p.pending_count, p.gang_min, p.claims, p.blocked, p.lease_owner
-    having sum(greatest(r.fits, 0)) >= case when p.gang_min is not null and p.claims = 0
-                                            then least(p.gang_min, p.pending_count) else 1 end
-    order by p.id`);
-  return rows;
-}
+export { schedulableButPending } from "./schedulable.ts";

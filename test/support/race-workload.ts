@@ -83,6 +83,21 @@ const constraintsArb = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ affinity: [{ key: "disk", op: "Exists" }] }) },
   // Allowed on the tainted machines too, so it competes with everyone for them.
   { weight: 1, arbitrary: fc.constant({ tolerations: [{ key: "dedicated", operator: "Exists" }] }) },
+  // Issue 11's hard rules, which the commit re-checks: spread, anti-affinity (both directions).
+  { weight: 1, arbitrary: fc.constant({ topologySpread: [{ topologyKey: "zone", maxSkew: 1 }] }) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom("machine", "zone")
+      .map((topologyKey) => ({ jobAntiAffinity: [{ selector: { app: "db" }, topologyKey }] })),
+  },
+);
+
+/** Labels jobs' anti-affinity repels, and host ports that collide. */
+const vocabularyArb = fc.oneof(
+  { weight: 6, arbitrary: fc.constant({}) },
+  { weight: 1, arbitrary: fc.constant({ labels: { app: "db" } }) },
+  { weight: 1, arbitrary: fc.constantFrom(8080, 9090).map((port) => ({ ports: [port] })) },
 );
 
 const jobArb = (submitters: number) =>
@@ -95,6 +110,7 @@ const jobArb = (submitters: number) =>
     // About one job in ten wants a GPU: it must select and tolerate the tainted machines.
     gpuJob: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
     constraints: constraintsArb,
+    vocabulary: vocabularyArb,
     maxPerMachine: sometimes(1, 3, fc.integer({ min: 1, max: 2 })),
     gangFraction: sometimes(1, 5, fc.double({ min: 0.3, max: 1, noNaN: true })),
     submitter: fc.integer({ min: 0, max: submitters - 1 }),
@@ -164,6 +180,7 @@ export function raceWorkload(seed: number, options: RaceOptions = {}): RaceWorkl
       ...(d.gangFraction !== null
         ? { gang: { minAvailable: Math.max(1, Math.ceil(d.gangFraction * tasks)) } }
         : {}),
+      ...d.vocabulary,
     };
     if (options.flow && i % 3 === 0) {
       spec.scheduler = "flow";

@@ -139,6 +139,31 @@ describe("evaluate (the Omega loop)", () => {
     expect(h.released).toEqual([]);
   });
 
+  it("parks (not defers) a job the commit refuses for the placement vocabulary alone, round after round", async () => {
+    // The planner re-reads ports and anti-affinity on every retry: refused for them maxAttempts
+    // times, it cannot place the job as the commit sees the cell. Deferred, it came back forever.
+    const jobs = [job({ tasks: 2 })];
+    const h = harness([machine(), machine()], jobs, (p) =>
+      p.taskId === 1 ? "port_conflict" : "job_anti_affinity",
+    );
+    const stats = await h.run({ ...batchProfile, maxAttempts: 3 });
+    expect(h.plans).toHaveLength(3);
+    expect(stats).toMatchObject({ parked: 1, deferred: 0 });
+    expect(h.deferred).toEqual([]);
+    expect(h.parked.map((p) => [p.jobId, p.reason])).toEqual([
+      [jobs[0]?.id, "refused at commit: port_conflict, job_anti_affinity"],
+    ]);
+  });
+
+  it("defers a job refused for the vocabulary and for a conflict together (the conflict may clear)", async () => {
+    const jobs = [job({ tasks: 2 })];
+    const h = harness([machine(), machine()], jobs, (p) =>
+      p.taskId === 1 ? "port_conflict" : "machine_changed",
+    );
+    const stats = await h.run({ ...batchProfile, maxAttempts: 3 });
+    expect(stats).toMatchObject({ parked: 0, deferred: 1 });
+  });
+
   it("does not park a job on an explanation made with placements that were then rejected", async () => {
     // One slot: the first job takes it in the plan, so the second fits nowhere — but the commit
     // rejects the first job's placement, so that explanation was wrong and the job is planned again.

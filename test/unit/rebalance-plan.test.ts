@@ -151,6 +151,65 @@ describe("LowNodeUtilization", () => {
   });
 });
 
+describe("the placement vocabulary (moves the commit would refuse are not proposed)", () => {
+  // LowNodeUtilization tries the emptiest target first: each case makes the forbidden machine the
+  // emptiest, so a planner blind to the vocabulary would choose it.
+  const db = { selector: { app: "db" }, topologyKey: "machine" };
+  const vocabulary = (v: Partial<NonNullable<RebalanceJob["vocabulary"]>>) => ({
+    vocabulary: { labels: {}, ports: [], antiAffinity: [], topologySpread: [], ...v },
+  });
+  const small = { cpu: 100, memory: 100, gpu: 0, disk: 0 };
+
+  /** A hot machine (three filler tasks beside what the case puts there), an emptiest target, another. */
+  function cellWith(zones: [string, string, string] = ["x", "y", "x"]) {
+    const cell = new Cell();
+    const hot = cell.machine("hot", {}, { zone: zones[0] });
+    const emptiest = cell.machine("emptiest", {}, { zone: zones[1] });
+    const other = cell.machine("other", {}, { zone: zones[2] });
+    cell.job({ on: [hot, hot, hot] });
+    cell.job({ on: [other] });
+    return { cell, hot, emptiest, other };
+  }
+
+  const firstMoveOf = (cell: Cell, jobId: number) =>
+    planRebalance(cell.state(), settings(["LowNodeUtilization"])).moves.find((m) => m.jobId === jobId);
+
+  it("never beside a job it repels", () => {
+    const { cell, hot, emptiest, other } = cellWith();
+    cell.job({ on: [emptiest], request: small, ...vocabulary({ labels: { app: "db" } }) });
+    const repeller = cell.job({ priority: 10, on: [hot], ...vocabulary({ antiAffinity: [db] }) });
+    expect(firstMoveOf(cell, repeller.id)?.to).toBe(other);
+  });
+
+  it("never beside a job that repels it (the other direction)", () => {
+    const { cell, hot, emptiest, other } = cellWith();
+    cell.job({ on: [emptiest], request: small, ...vocabulary({ antiAffinity: [db] }) });
+    const labelled = cell.job({ priority: 10, on: [hot], ...vocabulary({ labels: { app: "db" } }) });
+    expect(firstMoveOf(cell, labelled.id)?.to).toBe(other);
+  });
+
+  it("never onto a machine where another claim holds its host port", () => {
+    const { cell, hot, emptiest, other } = cellWith();
+    cell.job({ on: [emptiest], request: small, ...vocabulary({ ports: [8080] }) });
+    const ported = cell.job({ priority: 10, on: [hot], ...vocabulary({ ports: [8080] }) });
+    expect(firstMoveOf(cell, ported.id)?.to).toBe(other);
+  });
+
+  it("never past a DoNotSchedule topology spread", () => {
+    // The job has one task in zone x (hot) and one in y (emptiest): x to y would make it 0 / 2.
+    const { cell, hot, emptiest, other } = cellWith(["x", "y", "x"]);
+    const spread = cell.job({
+      priority: 10,
+      request: small,
+      on: [hot, emptiest],
+      ...vocabulary({ topologySpread: [{ topologyKey: "zone", maxSkew: 1 }] }),
+    });
+    const move = firstMoveOf(cell, spread.id);
+    expect(move?.from).toBe(hot);
+    expect(move?.to).toBe(other);
+  });
+});
+
 describe("HighNodeUtilization", () => {
   it("empties an underused machine whole onto fuller ones, or leaves it", () => {
     const cell = new Cell();

@@ -2,6 +2,7 @@ import type {
   AffinityTerm,
   JobVocabulary,
   PreferredAffinityTerm,
+  SelectorTerm,
   TopologySpreadTerm,
 } from "../../placement/types.ts";
 import type { Queryable } from "./queryable.ts";
@@ -13,8 +14,8 @@ interface ContextRow {
   vocabulary: {
     preferredAffinity?: (AffinityTerm & { weight: number })[];
     topologySpread?: TopologySpreadTerm[];
-    jobAffinity?: unknown[];
-    jobAntiAffinity?: unknown[];
+    jobAffinity?: SelectorTerm[];
+    jobAntiAffinity?: SelectorTerm[];
   } | null;
   port_machines: string[] | null;
   forbidden: { topologyKey: string; domains: string[]; self: boolean }[];
@@ -25,6 +26,8 @@ interface ContextRow {
 export interface PlacementContext {
   preferredAffinity: readonly PreferredAffinityTerm[];
   vocabulary: JobVocabulary | undefined;
+  /** Its labels: the jobs planned after it in the same plan read them (placement/in-round.ts). */
+  labels: Readonly<Record<string, string>>;
 }
 
 /**
@@ -52,6 +55,7 @@ export async function placementContexts(
       (v?.topologySpread?.length ?? 0) > 0;
     contexts.set(Number(row.job_id), {
       preferredAffinity: v?.preferredAffinity ?? [],
+      labels: row.labels ?? {},
       vocabulary: uses
         ? {
             ports: row.ports,
@@ -59,6 +63,8 @@ export async function placementContexts(
             topologySpread: v?.topologySpread ?? [],
             forbidden: row.forbidden.map((t) => ({ ...t, domains: new Set(t.domains) })),
             required: row.required.map((t) => ({ ...t, domains: new Set(t.domains) })),
+            antiAffinity: v?.jobAntiAffinity ?? [],
+            affinity: v?.jobAffinity ?? [],
           }
         : undefined,
     });

@@ -1,4 +1,4 @@
-import type { AffinityTerm, Toleration } from "../../placement/types.ts";
+import type { AffinityTerm, SelectorTerm, Toleration, TopologySpreadTerm } from "../../placement/types.ts";
 import type { ClaimView, PendingJob, RebalanceJob, RebalanceState } from "../../rebalance/types.ts";
 import type { Pool } from "../pool.ts";
 import { MACHINE_COLUMNS, type MachineRow, toMachineView } from "../snapshot.ts";
@@ -21,6 +21,9 @@ interface JobRow {
   unavailable: number;
   pending_count: number;
   blocked: boolean;
+  labels: Record<string, string>;
+  ports: number[];
+  vocabulary: { jobAntiAffinity?: SelectorTerm[]; topologySpread?: TopologySpreadTerm[] } | null;
 }
 
 /**
@@ -55,6 +58,7 @@ export async function rebalanceStateGet(
     const jobs = await client.query<JobRow>(
       `select j.id, j.priority, j.cpu, j.memory, j.gpu, j.disk, j.selector, j.affinity, j.tolerations,
          j.max_per_machine, j.spread_by, j.gang_min, j.task_count, j.max_unavailable, j.pending_count, j.blocked,
+         j.labels, j.ports, j.vocabulary,
          case when j.max_unavailable is null then 0 else omega.job_unavailable(j.cell, j.id) end as unavailable
        from omega.jobs j
        where j.cell = $1 and j.state in ('pending', 'placed', 'running')`,
@@ -111,5 +115,22 @@ function toRebalanceJob(row: JobRow): RebalanceJob {
     gangMin: row.gang_min,
     maxUnavailable: row.max_unavailable,
     unavailable: row.unavailable,
+    ...vocabularyOf(row),
   };
+}
+
+/** The vocabulary a move must respect (vocabulary-fit.ts); nothing for a job that uses none. */
+function vocabularyOf(row: JobRow): Pick<RebalanceJob, "vocabulary"> {
+  const antiAffinity = row.vocabulary?.jobAntiAffinity ?? [];
+  const topologySpread = row.vocabulary?.topologySpread ?? [];
+  const labels = row.labels ?? {};
+  const ports = row.ports ?? [];
+  if (
+    antiAffinity.length === 0 &&
+    topologySpread.length === 0 &&
+    ports.length === 0 &&
+    Object.keys(labels).length === 0
+  )
+    return {};
+  return { vocabulary: { labels, ports, antiAffinity, topologySpread } };
 }

@@ -13,7 +13,8 @@
  * pipeline does. When classes of different shapes share machines, some routed tasks may not fit:
  * the flow is solved again on the new state (a few rounds), and what is still left goes through
  * the ordinary pipeline, which also explains whatever fits nowhere. Jobs with a hard `spreadBy`
- * are planned by the pipeline (their share per zone is a side constraint this graph omits).
+ * are planned by the pipeline (their share per zone is a side constraint this graph omits), and so
+ * are jobs with a placement vocabulary (ports, inter-job affinity, topology spread).
  */
 import { explain } from "../explain.ts";
 import type { InFlight } from "../inflight.ts";
@@ -88,7 +89,9 @@ export function planFlow(
     byFlow: 0,
   };
   const states = jobs
-    .filter((job) => job.pendingTaskIds.length > 0 && job.constraints.spreadBy === null)
+    // The vocabulary's rules (ports, inter-job affinity, topology spread) are per task and read the
+    // plan so far, as a hard spreadBy does: such jobs go through the pipeline after the flow.
+    .filter((job) => job.pendingTaskIds.length > 0 && job.constraints.spreadBy === null && !job.vocabulary)
     .map((job): JobState => ({ job, next: 0, placements: [], preempt: true }));
   const stages = activeStages(config);
   const staticFilters = stages.filter((s) => !s.perTask).map((s) => s.filter);
