@@ -3562,8 +3562,22 @@ declare
   -- filter arrays in memory instead of looking up rows for every earlier placement.
   acc_machines bigint[] := '{}';
   acc_jobs bigint[] := '{}';
-  acc_mlabels jsonb[] := '{}';
   acc_jlabels jsonb[] := '{}';
+  -- By "<topologyKey> US <domain>" for keys other than `machine` (zones and the like: few domains):
+  -- the distinct labels and the ids of the jobs the plan has placed in that domain so far; and the
+  -- distinct labels of every job it has placed. An in-plan check reads its domain's few entries.
+  -- Per machine (a domain per placement) the arrays above serve, filtered on the machine's id.
+  in_domain_labels jsonb := '{}';
+  in_domain_jobs jsonb := '{}';
+  placed_labels jsonb := '[]';
+  -- The topology keys any term of the plan or a live repeller names: the domains to index.
+  v_keys text[];
+  k text;
+  v_slot text;
+  -- omega.domain_holds answers, by "<selector> US <topologyKey> US <domain>": the committed state
+  -- does not change while the verdicts are made, and a plan asks the same question per task.
+  holds jsonb := '{}';
+  v_holds boolean;
   i integer;
 begin
   -- Live jobs with anti-affinity: they may repel any new task.
@@ -3577,6 +3591,14 @@ begin
       where d.reason is null and (j.ports <> '{}' or j.vocabulary ?| array['topologySpread', 'jobAffinity'])) then
     return;
   end if;
+
+  v_keys := array(
+    select distinct tt.term ->> 'topologyKey'
+    from unnest(p_decisions) d join omega.jobs j on j.cell = p_cell and j.id = d.job_id
+    cross join lateral jsonb_array_elements(coalesce(j.vocabulary -> 'jobAffinity', '[]')
+      || coalesce(j.vocabulary -> 'jobAntiAffinity', '[]')) tt(term)
+    where d.reason is null
+    union select unnest(v_rep_keys));
 
   v_spread_failed := array(select s.task_id from omega.plan_spread_verdicts(p_cell, p_decisions, p_evicted) s);
   return query select s, 'topology_spread'::text from unnest(v_spread_failed) s;
@@ -3603,9 +3625,18 @@ begin
       for t in select value from jsonb_array_elements(p.vocabulary -> 'jobAntiAffinity') loop
         v_dom := omega.domain_of(p.mlabels, p.machine_id, t ->> 'topologyKey');
         continue when v_dom is null;
-        if omega.domain_holds(p_cell, t -> 'selector', t ->> 'topologyKey', v_dom, p_evicted)
-           or exists (select from unnest(acc_machines, acc_mlabels, acc_jlabels) a(m, ml, jl)
-                      where omega.domain_of(a.ml, a.m, t ->> 'topologyKey') = v_dom and a.jl @> (t -> 'selector')) then
+        v_slot := (t -> 'selector')::text || chr(31) || (t ->> 'topologyKey') || chr(31) || v_dom;
+        v_holds := (holds ->> v_slot)::boolean;
+        if v_holds is null then
+          v_holds := omega.domain_holds(p_cell, t -> 'selector', t ->> 'topologyKey', v_dom, p_evicted);
+          holds := holds || jsonb_build_object(v_slot, v_holds);
+        end if;
+        if v_holds or (case when t ->> 'topologyKey' = 'machine' then
+             exists (select from unnest(acc_machines, acc_jlabels) a(m, jl)
+                     where a.m = p.machine_id and a.jl @> (t -> 'selector'))
+           else
+             exists (select from jsonb_array_elements(in_domain_labels -> ((t ->> 'topologyKey') || chr(31) || v_dom)) e(jl)
+                     where e.jl @> (t -> 'selector')) end) then
           v_fail := 'job_anti_affinity';
           exit;
         end if;
@@ -3618,8 +3649,10 @@ begin
         v_dom := omega.domain_of(p.mlabels, p.machine_id, v_rep_keys[i]);
         continue when v_dom is null;
         if omega.job_in_domain(p_cell, v_rep_ids[i], v_rep_keys[i], v_dom, p_evicted)
-           or exists (select from unnest(acc_machines, acc_jobs, acc_mlabels) a(m, jb, ml)
-                      where a.jb = v_rep_ids[i] and omega.domain_of(a.ml, a.m, v_rep_keys[i]) = v_dom) then
+           or (case when v_rep_keys[i] = 'machine' then
+                 exists (select from unnest(acc_machines, acc_jobs) a(m, jb) where a.m = p.machine_id and a.jb = v_rep_ids[i])
+               else
+                 coalesce(in_domain_jobs -> (v_rep_keys[i] || chr(31) || v_dom), '[]') @> to_jsonb(v_rep_ids[i]) end) then
           v_fail := 'job_anti_affinity';
           exit;
         end if;
@@ -3634,14 +3667,23 @@ begin
           v_fail := 'job_affinity';
           exit;
         end if;
-        continue when omega.domain_holds(p_cell, t -> 'selector', t ->> 'topologyKey', v_dom, p_evicted)
-          or exists (select from unnest(acc_machines, acc_mlabels, acc_jlabels) a(m, ml, jl)
-                     where omega.domain_of(a.ml, a.m, t ->> 'topologyKey') = v_dom and a.jl @> (t -> 'selector'));
+        v_slot := (t -> 'selector')::text || chr(31) || (t ->> 'topologyKey') || chr(31) || v_dom;
+        v_holds := (holds ->> v_slot)::boolean;
+        if v_holds is null then
+          v_holds := omega.domain_holds(p_cell, t -> 'selector', t ->> 'topologyKey', v_dom, p_evicted);
+          holds := holds || jsonb_build_object(v_slot, v_holds);
+        end if;
+        continue when v_holds or (case when t ->> 'topologyKey' = 'machine' then
+            exists (select from unnest(acc_machines, acc_jlabels) a(m, jl)
+                    where a.m = p.machine_id and a.jl @> (t -> 'selector'))
+          else
+            exists (select from jsonb_array_elements(in_domain_labels -> ((t ->> 'topologyKey') || chr(31) || v_dom)) e(jl)
+                    where e.jl @> (t -> 'selector')) end);
         continue when p.labels @> (t -> 'selector')
           and not exists (select from omega.jobs k join omega.claims c on c.cell = k.cell and c.job_id = k.id
                           where k.cell = p_cell and k.labels @> (t -> 'selector') and c.task_id <> all (p_evicted)
                             and (t -> 'selector' = '{}' or (k.labels <> '{}' and k.state in ('pending', 'placed', 'running'))))
-          and not exists (select from unnest(acc_jlabels) a(jl) where a.jl @> (t -> 'selector'));
+          and not exists (select from jsonb_array_elements(placed_labels) e(jl) where e.jl @> (t -> 'selector'));
         v_fail := 'job_affinity';
         exit;
       end loop;
@@ -3649,8 +3691,24 @@ begin
     if v_fail is null then
       acc_machines := acc_machines || p.machine_id;
       acc_jobs := acc_jobs || p.job_id;
-      acc_mlabels := acc_mlabels || p.mlabels;
       acc_jlabels := acc_jlabels || p.labels;
+      if not placed_labels @> jsonb_build_array(p.labels) then
+        placed_labels := placed_labels || jsonb_build_array(p.labels);
+      end if;
+      foreach k in array v_keys loop
+        continue when k = 'machine';
+        v_dom := omega.domain_of(p.mlabels, p.machine_id, k);
+        continue when v_dom is null;
+        v_slot := k || chr(31) || v_dom;
+        if not coalesce(in_domain_labels -> v_slot, '[]') @> jsonb_build_array(p.labels) then
+          in_domain_labels := jsonb_set(in_domain_labels, array[v_slot],
+            coalesce(in_domain_labels -> v_slot, '[]') || jsonb_build_array(p.labels));
+        end if;
+        if not coalesce(in_domain_jobs -> v_slot, '[]') @> to_jsonb(p.job_id) then
+          in_domain_jobs := jsonb_set(in_domain_jobs, array[v_slot],
+            coalesce(in_domain_jobs -> v_slot, '[]') || to_jsonb(p.job_id));
+        end if;
+      end loop;
     else
       task_id := p.task_id;
       reason := v_fail;
