@@ -39,15 +39,31 @@ export class TokenBuckets {
     }
     return Math.max(1, Math.ceil((1 - bucket.tokens) / perMs / 1000));
   }
+
+  /** Gives back a token taken for `key` (never beyond a full bucket). */
+  refund(key: number, perMinute: number): void {
+    const bucket = this.#buckets.get(key);
+    if (bucket) bucket.tokens = Math.min(perMinute, bucket.tokens + 1);
+  }
 }
 
-/** Refuses a tenant's submission beyond its jobs per minute (auth.tenant runs first). */
+/**
+ * Refuses a tenant's submission beyond its jobs per minute (auth.tenant runs first). A submission
+ * the server then turns away for its own capacity (503: the database is behind) gives its token
+ * back: the tenant's rate is spent on what the server would take, and a client retrying through an
+ * overload is not told it is over its own limit.
+ */
 export function submissionRateLimit(buckets = new TokenBuckets()): RequestHandler {
   return (_req, res, next) => {
     const principal = principalOf(res);
     if (principal.kind !== "tenant") return next();
     const wait = buckets.take(principal.id, principal.jobsPerMinute);
-    if (wait === 0) return next();
+    if (wait === 0) {
+      res.once("finish", () => {
+        if (res.statusCode === 503) buckets.refund(principal.id, principal.jobsPerMinute);
+      });
+      return next();
+    }
     next(
       new HttpProblem(
         429,

@@ -290,7 +290,8 @@ describe.skipIf(unavailable)("omega serve over four partitions", () => {
     const acknowledged = new Map<string, number>();
     let retried = 0;
     let submitting = true;
-    // Four clients, each retrying a refused submission (503 while the cell moves) with its key.
+    // Four clients, each retrying a refused submission (503 while the cell moves, 429 beyond the
+    // tenant's rate) with its key.
     const clients = [0, 1, 2, 3].map(async (c) => {
       for (let n = 0; submitting; n++) {
         const key = `move-${c}-${n}`;
@@ -306,7 +307,9 @@ describe.skipIf(unavailable)("omega serve over four partitions", () => {
             acknowledged.set(key, Number(job.body.id));
             break;
           }
-          expect([0, 502, 503], JSON.stringify(job.body)).toContain(job.status);
+          // 429: four clients in tight loops outrun the tenant's 600 jobs a minute once the API is
+          // fast; a refusal to retry like the others (what is measured here is that nothing is lost).
+          expect([0, 429, 502, 503], JSON.stringify(job.body)).toContain(job.status);
           retried++;
           await new Promise((r) => setTimeout(r, 50));
         }
