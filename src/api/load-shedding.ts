@@ -22,8 +22,8 @@ export class LoadShedder {
     private readonly maxWaiting: number,
     /**
      * How long a request may have waited for a connection before new ones are refused. A request
-     * makes a few round trips, each of which may wait: without this bound a burst queued requests
-     * for the pool's whole connection timeout at each of them, and answered after 16–30 s.
+     * makes a few round trips, each of which may wait: without this bound, new requests kept
+     * queueing behind them for as long as the pool's connection timeout (10 s) at each one.
      */
     private readonly maxWaitMs = 500,
   ) {

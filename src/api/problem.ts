@@ -42,8 +42,8 @@ export class HttpProblem extends Error {
     extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
   ) {
     // No stack: a refusal is an answer, not a fault, and is never logged with one. Under overload
-    // every shed request makes one, and capturing (and source-mapping) its stack cost the API more
-    // than answering it.
+    // every shed request makes one: capturing and source-mapping their stacks took 1.3 s of the
+    // API's 16 s of busy time in a CPU profile at 1,000 jobs/s.
     const stackTraceLimit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
     super(detail);
