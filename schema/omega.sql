@@ -94,51 +94,19 @@ constraint job_dependencies_pkey on omega.job_dependencies: PRIMARY KEY (cell, j
 
 constraint job_dependencies_state_check on omega.job_dependencies: CHECK ((state = ANY (ARRAY['waiting'::text, 'met'::text, 'failed'::text])))
 
-constraint jobs_affinity_check on omega.jobs: CHECK ((jsonb_typeof(affinity) = 'array'::text))
-
 constraint jobs_cell_fkey on omega.jobs: FOREIGN KEY (cell) REFERENCES omega.cells(name)
 
-constraint jobs_check on omega.jobs: CHECK (((gang_min >= 1) AND (gang_min <= task_count)))
-
 constraint jobs_check1 on omega.jobs: CHECK (((pending_count >= 0) AND (pending_count <= task_count)))
-
-constraint jobs_check3 on omega.jobs: CHECK (((gang_min IS NULL) OR (gang_min <= task_count)))
-
-constraint jobs_client_token_check on omega.jobs: CHECK (((length(client_token) >= 1) AND (length(client_token) <= 255)))
 
 constraint jobs_failed_count_check on omega.jobs: CHECK ((failed_count >= 0))
 
 constraint jobs_finished_tasks on omega.jobs: CHECK (((succeeded_count + failed_count) <= task_count))
 
-constraint jobs_labels_check on omega.jobs: CHECK ((jsonb_typeof(labels) = 'object'::text))
-
-constraint jobs_locality_check on omega.jobs: CHECK ((jsonb_typeof(locality) = 'object'::text))
-
-constraint jobs_max_per_machine_check on omega.jobs: CHECK (((max_per_machine >= 1) AND (max_per_machine <= 100000)))
-
-constraint jobs_max_retries_check on omega.jobs: CHECK (((max_retries >= 0) AND (max_retries <= 100)))
-
-constraint jobs_max_unavailable_check on omega.jobs: CHECK (((max_unavailable >= 0) AND (max_unavailable <= 100000)))
-
-constraint jobs_name_check on omega.jobs: CHECK ((length(name) <= 253))
-
 constraint jobs_pending_state on omega.jobs: CHECK ((((state = 'pending'::text) = ((pending_count > 0) OR (waiting_on > 0))) OR (state = 'cancelled'::text)))
 
 constraint jobs_pkey on omega.jobs: PRIMARY KEY (cell, id)
 
-constraint jobs_priority_check on omega.jobs: CHECK (((priority >= 0) AND (priority <= 999)))
-
-constraint jobs_runtime_max_ms_check on omega.jobs: CHECK (((runtime_max_ms >= 0) AND (runtime_max_ms <= '31536000000'::bigint)))
-
-constraint jobs_runtime_min_ms_check on omega.jobs: CHECK (((runtime_min_ms >= 0) AND (runtime_min_ms <= '31536000000'::bigint)))
-
-constraint jobs_runtime_range on omega.jobs: CHECK ((runtime_min_ms <= runtime_max_ms))
-
 constraint jobs_scheduler_fkey on omega.jobs: FOREIGN KEY (scheduler) REFERENCES omega.schedulers(name)
-
-constraint jobs_selector_check on omega.jobs: CHECK ((jsonb_typeof(selector) = 'object'::text))
-
-constraint jobs_spread_by_check on omega.jobs: CHECK (((length(spread_by) >= 1) AND (length(spread_by) <= 253)))
 
 constraint jobs_state_check on omega.jobs: CHECK ((state = ANY (ARRAY['pending'::text, 'placed'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
 
@@ -148,13 +116,7 @@ constraint jobs_submitted_event on omega.jobs: TRIGGER DEFERRABLE INITIALLY DEFE
 
 constraint jobs_succeeded_count_check on omega.jobs: CHECK ((succeeded_count >= 0))
 
-constraint jobs_task_count_check on omega.jobs: CHECK (((task_count >= 1) AND (task_count <= 100000)))
-
 constraint jobs_tenant_id_fkey on omega.jobs: FOREIGN KEY (tenant_id) REFERENCES omega.tenants(id)
-
-constraint jobs_tolerations_check on omega.jobs: CHECK ((jsonb_typeof(tolerations) = 'array'::text))
-
-constraint jobs_vocabulary_check on omega.jobs: CHECK ((jsonb_typeof(vocabulary) = 'object'::text))
 
 constraint jobs_waiting_on_check on omega.jobs: CHECK ((waiting_on >= 0))
 
@@ -178,21 +140,9 @@ constraint machines_cell_fkey on omega.machines: FOREIGN KEY (cell) REFERENCES o
 
 constraint machines_cell_name_key on omega.machines: UNIQUE (cell, name)
 
-constraint machines_labels_check on omega.machines: CHECK ((jsonb_typeof(labels) = 'object'::text))
-
 constraint machines_max_tasks on omega.machines: CHECK ((tasks <= max_tasks))
 
-constraint machines_max_tasks_check on omega.machines: CHECK (((max_tasks >= 1) AND (max_tasks <= 100000)))
-
-constraint machines_name_check on omega.machines: CHECK ((name ~ '^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$'::text))
-
-constraint machines_no_execute_since_check on omega.machines: CHECK ((jsonb_typeof(no_execute_since) = 'object'::text))
-
 constraint machines_pkey on omega.machines: PRIMARY KEY (cell, id)
-
-constraint machines_state_check on omega.machines: CHECK ((state = ANY (ARRAY['up'::text, 'draining'::text, 'down'::text])))
-
-constraint machines_taints_check on omega.machines: CHECK ((jsonb_typeof(taints) = 'array'::text))
 
 constraint machines_tasks_check on omega.machines: CHECK ((tasks >= 0))
 
@@ -1166,6 +1116,41 @@ begin
   end loop;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.check_job_spec()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_failed text;
+begin
+  v_failed := case
+    when (jsonb_typeof(new.affinity) = 'array') is false then 'jobs_affinity_check'
+    when (new.gang_min >= 1 and new.gang_min <= new.task_count) is false then 'jobs_check'
+    when (new.gang_min is null or new.gang_min <= new.task_count) is false then 'jobs_check3'
+    when (length(new.client_token) >= 1 and length(new.client_token) <= 255) is false then 'jobs_client_token_check'
+    when (jsonb_typeof(new.labels) = 'object') is false then 'jobs_labels_check'
+    when (jsonb_typeof(new.locality) = 'object') is false then 'jobs_locality_check'
+    when (new.max_per_machine >= 1 and new.max_per_machine <= 100000) is false then 'jobs_max_per_machine_check'
+    when (new.max_retries >= 0 and new.max_retries <= 100) is false then 'jobs_max_retries_check'
+    when (new.max_unavailable >= 0 and new.max_unavailable <= 100000) is false then 'jobs_max_unavailable_check'
+    when (length(new.name) <= 253) is false then 'jobs_name_check'
+    when (new.priority >= 0 and new.priority <= 999) is false then 'jobs_priority_check'
+    when (new.runtime_max_ms >= 0 and new.runtime_max_ms <= 31536000000) is false then 'jobs_runtime_max_ms_check'
+    when (new.runtime_min_ms >= 0 and new.runtime_min_ms <= 31536000000) is false then 'jobs_runtime_min_ms_check'
+    when (new.runtime_min_ms <= new.runtime_max_ms) is false then 'jobs_runtime_range'
+    when (jsonb_typeof(new.selector) = 'object') is false then 'jobs_selector_check'
+    when (length(new.spread_by) >= 1 and length(new.spread_by) <= 253) is false then 'jobs_spread_by_check'
+    when (new.task_count >= 1 and new.task_count <= 100000) is false then 'jobs_task_count_check'
+    when (jsonb_typeof(new.tolerations) = 'array') is false then 'jobs_tolerations_check'
+    when (jsonb_typeof(new.vocabulary) = 'object') is false then 'jobs_vocabulary_check'
+  end;
+  if v_failed is not null then
+    raise exception using errcode = 'check_violation', schema = 'omega', table = 'jobs', constraint = v_failed,
+      message = format('new row for relation "jobs" violates check constraint "%s"', v_failed);
+  end if;
+  return new;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.check_key_values(p_list jsonb, p_field text)
  RETURNS void
  LANGUAGE plpgsql
@@ -1270,6 +1255,28 @@ begin
     perform omega.check_label_value(v, format('locality.values.%s', i));
     i := i + 1;
   end loop;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.check_machine_spec()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_failed text;
+begin
+  v_failed := case
+    when (jsonb_typeof(new.labels) = 'object') is false then 'machines_labels_check'
+    when (new.max_tasks >= 1 and new.max_tasks <= 100000) is false then 'machines_max_tasks_check'
+    when (new.name ~ '^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$') is false then 'machines_name_check'
+    when (jsonb_typeof(new.no_execute_since) = 'object') is false then 'machines_no_execute_since_check'
+    when (new.state = any (array['up', 'draining', 'down'])) is false then 'machines_state_check'
+    when (jsonb_typeof(new.taints) = 'array') is false then 'machines_taints_check'
+  end;
+  if v_failed is not null then
+    raise exception using errcode = 'check_violation', schema = 'omega', table = 'machines', constraint = v_failed,
+      message = format('new row for relation "machines" violates check constraint "%s"', v_failed);
+  end if;
+  return new;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.check_resources(p_resources jsonb)
@@ -2534,16 +2541,20 @@ CREATE OR REPLACE FUNCTION omega.lease_jobs(p_cell text, p_scheduler text, p_own
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_job bigint;
+  v_ids bigint[] := omega.pick_schedulable(p_cell, p_scheduler, p_limit);
 begin
-  -- One job at a time: a statement on the whole key is planned as a lookup whatever the statistics.
-  foreach v_job in array omega.pick_schedulable(p_cell, p_scheduler, p_limit) loop
-    return query
+  if cardinality(v_ids) = 0 then
+    return;
+  end if;
+  return query
+  with leased as (
     update omega.jobs j
     set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
-    where j.cell = p_cell and j.id = v_job
-    returning j.*;
-  end loop;
+    from unnest(v_ids) with ordinality as u(id, turn)
+    where j.cell = p_cell and j.id = u.id
+    returning j as job, u.turn
+  )
+  select (l.job).* from leased l order by l.turn;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.lease_work(p_cell text, p_scheduler text, p_owner text, p_limit integer, p_lease_seconds integer)
@@ -2559,33 +2570,36 @@ CREATE OR REPLACE FUNCTION omega.lease_work(p_cell text, p_scheduler text, p_own
 AS $function$
 #variable_conflict use_column
 declare
-  v_job bigint;
+  v_ids bigint[];
 begin
   -- A scheduler no worker registered leases nothing (and a typo is an error, not an empty queue).
   if not exists (select from omega.schedulers where name = p_scheduler) then
     raise exception using errcode = 'OM422', message = format('scheduler %L is not registered', p_scheduler);
   end if;
   perform set_config('synchronous_commit', 'off', true);
-  -- One job at a time, in the order leased (a plan places its jobs in this order: the lowest share
-  -- takes room first); a statement on the whole key is a lookup whatever the statistics.
-  foreach v_job in array omega.pick_schedulable(p_cell, p_scheduler, p_limit) loop
-    return query
-    with leased as (
-      update omega.jobs j
-      set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
-      where j.cell = p_cell and j.id = v_job
-      returning j.*
-    )
-    -- (Quantities are a domain over bigint: RETURN QUERY wants the declared types exactly.)
-    select l.id, l.priority, l.cpu::bigint, l.memory::bigint, l.gpu::bigint, l.disk::bigint, l.selector, l.affinity, l.tolerations,
-      l.max_per_machine, l.spread_by, l.gang_min, l.task_count, l.tenant_id,
-      array(select t.id from omega.tasks t where t.cell = p_cell and t.job_id = l.id and t.state = 'pending' order by t.id),
-      array(select c.machine_id from omega.claims c where c.cell = p_cell and c.job_id = l.id),
-      q.band, q.cpu, q.memory, q.gpu, q.disk
-    from leased l
-    -- Free quota: what the ceiling leaves, and for a cohort member what its cohort can lend (0141).
-    left join lateral omega.quota_free(p_cell, l.tenant_id, omega.band(l.priority)) q on true;
-  end loop;
+  v_ids := omega.pick_schedulable(p_cell, p_scheduler, p_limit);
+  if cardinality(v_ids) = 0 then
+    return;
+  end if;
+  return query
+  with leased as (
+    update omega.jobs j
+    set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
+    from unnest(v_ids) with ordinality as u(id, turn)
+    where j.cell = p_cell and j.id = u.id
+    returning j.id, j.priority, j.cpu, j.memory, j.gpu, j.disk, j.selector, j.affinity, j.tolerations,
+      j.max_per_machine, j.spread_by, j.gang_min, j.task_count, j.tenant_id, u.turn
+  )
+  -- (Quantities are a domain over bigint: RETURN QUERY wants the declared types exactly.)
+  select l.id, l.priority, l.cpu::bigint, l.memory::bigint, l.gpu::bigint, l.disk::bigint, l.selector, l.affinity, l.tolerations,
+    l.max_per_machine, l.spread_by, l.gang_min, l.task_count, l.tenant_id,
+    array(select t.id from omega.tasks t where t.cell = p_cell and t.job_id = l.id and t.state = 'pending' order by t.id),
+    array(select c.machine_id from omega.claims c where c.cell = p_cell and c.job_id = l.id),
+    q.band, q.cpu, q.memory, q.gpu, q.disk
+  from leased l
+  -- Free quota: what the ceiling leaves, and for a cohort member what its cohort can lend (0141).
+  left join lateral omega.quota_free(p_cell, l.tenant_id, omega.band(l.priority)) q on true
+  order by l.turn;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.machine_counts_in_capacity()
@@ -3202,9 +3216,12 @@ AS $function$
 declare
   n integer;
 begin
+  perform set_config('omega.task_moves_logged', 'on', true);
   with accepted as (
-    select d.task_id, d.machine_id, d.job_id, j.tenant_id, j.priority, j.cpu, j.memory, j.gpu, j.disk
-    from unnest(p_decisions) d join omega.jobs j on j.cell = p_cell and j.id = d.job_id
+    select d.task_id, d.machine_id, m.name as machine, d.job_id, j.tenant_id, j.priority, j.cpu, j.memory, j.gpu, j.disk
+    from unnest(p_decisions) d
+    join omega.jobs j on j.cell = p_cell and j.id = d.job_id
+    join omega.machines m on m.cell = p_cell and m.id = d.machine_id
     where d.reason is null
   ), new_claims as (
     insert into omega.claims (cell, task_id, job_id, machine_id, tenant_id, priority, cpu, memory, gpu, disk, scheduler, plan_id)
@@ -3221,6 +3238,12 @@ begin
   ), task_updates as (
     update omega.tasks t set state = 'placed', reason = null
     from accepted a where t.cell = p_cell and t.id = a.task_id
+    returning t.id, t.job_id, t.index, t.held, a.machine
+  ), task_events as (
+    -- What omega.record_task_events would log for these moves (it skips this statement).
+    insert into omega.events (cell, job_id, task_id, task_index, kind, machine)
+    select p_cell, t.job_id, t.id, t.index, case when t.held then 'reserved' else 'placed' end, t.machine
+    from task_updates t
   ), job_updates as (
     update omega.jobs j
     set pending_count = j.pending_count - a.n,
@@ -3232,6 +3255,7 @@ begin
     where j.cell = p_cell and j.id = a.job_id
   )
   select count(*) into n from accepted;
+  perform set_config('omega.task_moves_logged', '', true);
   return n;
 end $function$
 
@@ -3506,6 +3530,23 @@ begin
   end loop;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.plan_uses_vocabulary(p_cell text, p_decisions omega.plan_decision[])
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- Live jobs with anti-affinity: they may repel any new task.
+  select exists (
+      select from omega.jobs r
+      where r.cell = p_cell and r.vocabulary ? 'jobAntiAffinity' and r.state in ('pending', 'placed', 'running'))
+    -- Jobs of the plan with host ports, spread or affinity.
+    or exists (
+      select from omega.jobs j
+      where j.cell = p_cell
+        and j.id = any (array(select distinct d.job_id from unnest(p_decisions) d where d.reason is null))
+        and (j.ports <> '{}' or j.vocabulary ?| array['topologySpread', 'jobAffinity']))
+$function$
+
 CREATE OR REPLACE FUNCTION omega.plan_victim_verdicts(p_cell text, p_task_ids bigint[], p_machine_ids bigint[], p_victim_ids bigint[], p_victim_for bigint[])
  RETURNS TABLE(for_task bigint, reason text)
  LANGUAGE plpgsql
@@ -3580,17 +3621,15 @@ declare
   v_holds boolean;
   i integer;
 begin
+  if not omega.plan_uses_vocabulary(p_cell, p_decisions) then
+    return;
+  end if;
   -- Live jobs with anti-affinity: they may repel any new task.
   select coalesce(array_agg(r.id), '{}'), coalesce(array_agg(tt.term ->> 'topologyKey'), '{}'),
          coalesce(array_agg(tt.term -> 'selector'), '{}')
     into v_rep_ids, v_rep_keys, v_rep_selectors
   from omega.jobs r cross join lateral jsonb_array_elements(r.vocabulary -> 'jobAntiAffinity') tt(term)
   where r.cell = p_cell and r.vocabulary ? 'jobAntiAffinity' and r.state in ('pending', 'placed', 'running');
-  if cardinality(v_rep_ids) = 0 and not exists (
-      select from unnest(p_decisions) d join omega.jobs j on j.cell = p_cell and j.id = d.job_id
-      where d.reason is null and (j.ports <> '{}' or j.vocabulary ?| array['topologySpread', 'jobAffinity'])) then
-    return;
-  end if;
 
   v_keys := array(
     select distinct tt.term ->> 'topologyKey'
@@ -3942,6 +3981,10 @@ CREATE OR REPLACE FUNCTION omega.record_task_events()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
+  -- The statement logged its own moves (plan_apply).
+  if current_setting('omega.task_moves_logged', true) = 'on' then
+    return null;
+  end if;
   -- Pending tasks getting a new reason (a parked job: up to 100,000 rows a statement) move no task
   -- anywhere: two scans tell, and there is nothing to join.
   if not exists (select from new_tasks where state <> 'pending')
@@ -5186,6 +5229,8 @@ CREATE TRIGGER jobs_release_dependents AFTER UPDATE OF state ON omega.jobs FOR E
 
 CREATE TRIGGER jobs_reserved_stays_pending BEFORE UPDATE OF state ON omega.jobs FOR EACH ROW WHEN (((new.state = ANY (ARRAY['placed'::text, 'running'::text])) AND (new.waiting_on > 0))) EXECUTE FUNCTION omega.job_reserved_stays_pending()
 
+CREATE TRIGGER jobs_spec_checked BEFORE INSERT OR UPDATE OF affinity, gang_min, task_count, client_token, labels, locality, max_per_machine, max_retries, max_unavailable, name, priority, runtime_max_ms, runtime_min_ms, selector, spread_by, tolerations, vocabulary ON omega.jobs FOR EACH ROW EXECUTE FUNCTION omega.check_job_spec()
+
 CREATE TRIGGER jobs_started_stays_running BEFORE UPDATE OF state ON omega.jobs FOR EACH ROW WHEN (((new.state = 'placed'::text) AND (new.started_at IS NOT NULL))) EXECUTE FUNCTION omega.job_started_stays_running()
 
 CREATE CONSTRAINT TRIGGER jobs_state_events AFTER UPDATE OF state ON omega.jobs DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((old.state IS DISTINCT FROM new.state)) EXECUTE FUNCTION omega.record_job_event()
@@ -5199,6 +5244,8 @@ CREATE TRIGGER machines_capacity_insert AFTER INSERT ON omega.machines FOR EACH 
 CREATE TRIGGER machines_capacity_update AFTER UPDATE OF cpu, memory, gpu, disk, state ON omega.machines FOR EACH ROW WHEN (((((((old.cpu)::bigint IS DISTINCT FROM (new.cpu)::bigint) OR ((old.memory)::bigint IS DISTINCT FROM (new.memory)::bigint)) OR ((old.gpu)::bigint IS DISTINCT FROM (new.gpu)::bigint)) OR ((old.disk)::bigint IS DISTINCT FROM (new.disk)::bigint)) OR (old.state IS DISTINCT FROM new.state))) EXECUTE FUNCTION omega.machine_counts_in_capacity()
 
 CREATE TRIGGER machines_rules BEFORE INSERT OR UPDATE OF taints, state, drain_deadline ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.machine_rules_changed()
+
+CREATE TRIGGER machines_spec_checked BEFORE INSERT OR UPDATE OF labels, max_tasks, name, no_execute_since, state, taints ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.check_machine_spec()
 
 CREATE TRIGGER machines_touch BEFORE UPDATE ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.touch_machine()
 
@@ -5401,6 +5448,8 @@ grant execute on function omega.plan_gang_breakers(text,bigint[],bigint[]) to pu
 grant execute on function omega.plan_lock(text,bigint[],bigint[],bigint[]) to public
 
 grant execute on function omega.plan_spread_verdicts(text,omega.plan_decision[],bigint[]) to public
+
+grant execute on function omega.plan_uses_vocabulary(text,omega.plan_decision[]) to public
 
 grant execute on function omega.plan_victim_verdicts(text,bigint[],bigint[],bigint[],bigint[]) to public
 
