@@ -3532,11 +3532,14 @@ end $function$
 
 CREATE OR REPLACE FUNCTION omega.plan_uses_vocabulary(p_cell text, p_decisions omega.plan_decision[])
  RETURNS boolean
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
 AS $function$
+begin
   -- Live jobs with anti-affinity: they may repel any new task.
-  select exists (
+  return exists (
       select from omega.jobs r
       where r.cell = p_cell and r.vocabulary ? 'jobAntiAffinity' and r.state in ('pending', 'placed', 'running'))
     -- Jobs of the plan with host ports, spread or affinity.
@@ -3544,8 +3547,8 @@ AS $function$
       select from omega.jobs j
       where j.cell = p_cell
         and j.id = any (array(select distinct d.job_id from unnest(p_decisions) d where d.reason is null))
-        and (j.ports <> '{}' or j.vocabulary ?| array['topologySpread', 'jobAffinity']))
-$function$
+        and (j.ports <> '{}' or j.vocabulary ?| array['topologySpread', 'jobAffinity']));
+end $function$
 
 CREATE OR REPLACE FUNCTION omega.plan_victim_verdicts(p_cell text, p_task_ids bigint[], p_machine_ids bigint[], p_victim_ids bigint[], p_victim_for bigint[])
  RETURNS TABLE(for_task bigint, reason text)
