@@ -103,6 +103,18 @@ describe("GET /v1/cells/:cell/machines pages them", () => {
   });
 });
 
+/** CPU time of `f` in this process, in ms: the least of three runs. */
+function cpuMsOf(f: () => unknown): number {
+  let least = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 3; i++) {
+    const start = process.cpuUsage();
+    f();
+    const used = process.cpuUsage(start);
+    least = Math.min(least, (used.user + used.system) / 1000);
+  }
+  return least;
+}
+
 describe("a problem document is bounded", () => {
   it("a 1 MiB body of unknown keys: the first 20 errors and a count, answered without stalling the loop", async () => {
     const keys: string[] = [];
@@ -129,11 +141,14 @@ describe("a problem document is bounded", () => {
     // Target ~50 ms (issue 17; 1.7 s before): ~25 ms of JSON.parse and one pass over the keys on an
     // idle machine, plus this test's own client sending the 1 MiB. CPU time is what is asserted,
     // with room for a machine shared with other suites: the wall-clock stall also counts the time
-    // such a machine kept this process off a core.
+    // such a machine kept this process off a core. The bound is in units of this machine's own
+    // JSON.parse of the body (machines differ by 2-3x): linear work stays within a few of them, the
+    // quadratic error list of issue 17 took about seventy.
+    const parseMs = cpuMsOf(() => JSON.parse(raw));
     console.log(
-      `1 MiB of unknown keys: ${cost.cpuMs.toFixed(1)} ms of CPU, the event loop stalled at most ${cost.stallMs.toFixed(1)} ms`,
+      `1 MiB of unknown keys: ${cost.cpuMs.toFixed(1)} ms of CPU (JSON.parse alone: ${parseMs.toFixed(1)} ms), the event loop stalled at most ${cost.stallMs.toFixed(1)} ms`,
     );
-    expect(cost.cpuMs).toBeLessThan(300);
+    expect(cost.cpuMs).toBeLessThan(Math.max(300, 15 * parseMs));
   });
 });
 
