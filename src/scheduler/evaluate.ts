@@ -112,20 +112,21 @@ async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: Evalua
   // Jobs whose lease is gone already: placed completely (the commit gave the lease back), parked
   // (so did park), or deferred (held on purpose, given back later).
   const settled = new Set<number>();
-  let returnedByPark = 0;
+  let givenBack = 0;
   try {
-    returnedByPark = await planRounds(deps, leased, stats, settled);
+    givenBack = await planRounds(deps, leased, stats, settled);
   } finally {
     const done = leased.filter((job) => settled.has(job.id)).map((job) => job.id);
     deps.queue.forget(done);
     // Also when a round failed: the leases must not stay with a worker that no longer plans them.
     const held = leased.filter((job) => !settled.has(job.id)).map((job) => job.id);
     if (held.length > 0) await deps.queue.release(held);
-    returnedByPark += held.length;
+    givenBack += held.length;
   }
-  return returnedByPark > 0;
+  return givenBack > 0;
 }
 
+/** Plans and commits rounds until every job of the batch is settled; returns how many a park gave back. */
 async function planRounds(
   deps: EvaluationDeps,
   leased: JobView[],

@@ -7,6 +7,7 @@ import { jobSpecSchema, nameSchema } from "../../domain/job-spec.ts";
 import { principalOf, tenantScope } from "../auth.ts";
 import { BULK_TASKS, BulkGate, submitAlone } from "../bulk-gate.ts";
 import type { ApiContext } from "../context.ts";
+import { JobReadBack } from "../job-read-back.ts";
 import { HttpProblem, methodNotAllowed } from "../problem.ts";
 import { submissionRateLimit, TokenBuckets } from "../rate-limit.ts";
 import { jobIdParam, jsonBody, validate } from "../request.ts";
@@ -45,6 +46,7 @@ function idempotencyKey(value: string | undefined): string | undefined {
 
 export function jobRoutes({ pool, auth, submissions, submissionBuckets }: ApiContext): Router {
   const router = Router();
+  const readBack = new JobReadBack(pool);
   const buckets = submissionBuckets ?? new TokenBuckets();
   const bulk = new BulkGate();
 
@@ -64,14 +66,14 @@ export function jobRoutes({ pool, auth, submissions, submissionBuckets }: ApiCon
       const spec = validate(jobSpecSchema, req.body);
       const tenant = principalOf(res);
       if (tenant.kind !== "tenant") throw new Error("auth.tenant let a non-tenant through");
-      // Committed with the submissions that arrive meanwhile (group commit), then read back. A large
-      // job goes alone, one at a time per process: in a batch it would hold the others' commit for
-      // the seconds its rows take (issue 17, the noisy neighbour).
+      // Committed with the submissions that arrive meanwhile (group commit), then read back with
+      // them (JobReadBack). A large job goes alone, one at a time per process: in a batch it would
+      // hold the others' commit for the seconds its rows take (issue 17, the noisy neighbour).
       const submission = { tenant: tenant.name, spec, clientToken: key };
       const { id, created } = await (spec.tasks > BULK_TASKS
         ? bulk.run(() => submitAlone(pool, submission))
         : submissions.submit(submission));
-      const job = await jobGet(pool, id, tenant.id);
+      const job = await readBack.read(id, tenant.id);
       if (!job) throw new Error("a submitted job could not be read back");
       // A retry with the same key answers as the first request did (Stripe's Idempotent-Replayed).
       if (!created) res.setHeader("Idempotent-Replayed", "true");

@@ -47,9 +47,10 @@ const UNTOUCHED_REASON = `case
 // the cell: the key the tables are distributed by. A page of placements walks the job's tasks in
 // index order (the unique index on (cell, job_id, index)) and stops after limit + 1 claims: a
 // 100,000-task job answers in the time of one page, not of the whole job (M2 of issue 17: 9 MB and
-// 2.3 s before). Reasons go through omega.tenant_reason when a tenant asks ($3).
-const SQL = `
-  select ${JOB_COLUMNS},
+// 2.3 s before). Reasons go through omega.tenant_reason when a tenant asks ($3). `jobs` and `which`
+// name the jobs read: one by id ($1, with its tenant $2 when a tenant asks), or several by (id, tenant).
+const detailSql = (jobs: string, which: string) => `
+  select ${JOB_COLUMNS}, j.tenant_id,
     (select coalesce(json_object_agg(s.state, s.n), '{}')
      from (select state, count(*)::int as n from omega.tasks
            where cell = j.cell and job_id = j.id group by state) s) as task_counts,
@@ -66,9 +67,15 @@ const SQL = `
            from (select coalesce(tk.reason, ${UNTOUCHED_REASON}) as reason from omega.tasks tk
                  where tk.cell = j.cell and tk.job_id = j.id and tk.state = 'pending') p
            group by 1 order by 2 desc, 1 limit 20) r) as pending_reasons
-  from omega.jobs j
+  from ${jobs}
   join omega.tenants t on t.id = j.tenant_id
-  where j.id = $1 and ($2::bigint is null or j.tenant_id = $2)`;
+  ${which}`;
+
+const ONE = detailSql("omega.jobs j", "where j.id = $1 and ($2::bigint is null or j.tenant_id = $2)");
+const MANY = detailSql(
+  "unnest($1::bigint[], $2::bigint[]) as s(id, tenant_id) join omega.jobs j on j.id = s.id and j.tenant_id = s.tenant_id",
+  "",
+);
 
 /**
  * The job (owned by `tenantId` when given, which also makes its reasons tenant-neutral) with task
@@ -85,11 +92,33 @@ export async function jobGet(
   // execution, and every accepted submission reads its job back.
   const { rows } = await db.query({
     name: "omega.job_get",
-    text: SQL,
+    text: ONE,
     values: [jobId, tenantId ?? null, tenantId !== undefined, page.after ?? -1, limit],
   });
-  const row = rows[0];
-  if (!row) return undefined;
+  return rows[0] ? detailOf(rows[0], limit) : undefined;
+}
+
+/**
+ * Several jobs, each as its tenant sees it (as jobGet with a tenant, first page of placements), in
+ * one statement: those that exist and belong to the tenant asking, in the order asked (undefined
+ * for the others).
+ */
+export async function jobsGet(
+  db: Queryable,
+  jobs: readonly { id: number; tenantId: number }[],
+): Promise<(JobDetail | undefined)[]> {
+  const { rows } = await db.query({
+    name: "omega.jobs_get",
+    text: MANY,
+    values: [jobs.map((j) => j.id), jobs.map((j) => j.tenantId), true, -1, DEFAULT_PLACEMENTS_PAGE],
+  });
+  const found = new Map(
+    rows.map((row) => [`${row.id}:${row.tenant_id}`, detailOf(row, DEFAULT_PLACEMENTS_PAGE)]),
+  );
+  return jobs.map((j) => found.get(`${j.id}:${j.tenantId}`));
+}
+
+function detailOf(row: Record<string, unknown>, limit: number): JobDetail {
   const taskCounts = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>;
   Object.assign(taskCounts, row.task_counts);
   const all = (row.placements as (Omit<Placement, "placedAt"> & { placedAt: string })[]).map((p) => ({
@@ -98,5 +127,6 @@ export async function jobGet(
   }));
   const placements = all.slice(0, limit);
   const next = all.length > limit ? (placements[placements.length - 1]?.taskIndex ?? null) : null;
-  return { ...jobOf(row), taskCounts, placements, next, pendingReasons: row.pending_reasons };
+  const pendingReasons = row.pending_reasons as JobDetail["pendingReasons"];
+  return { ...jobOf(row), taskCounts, placements, next, pendingReasons };
 }
