@@ -98,43 +98,32 @@ export async function evaluate(deps: EvaluationDeps): Promise<EvaluationStats> {
     if (jobs.length === 0) return stats;
     // A full lease suggests a backlog: let another worker take the next batch meanwhile.
     if (jobs.length === profile.batchSize) await queue.shareLoad();
-    const gaveBack = await placeBatch(deps, jobs, stats);
-    // A short lease took all the work there was. Work that becomes leasable later wakes the cell
-    // again (a submission, freed room and a deferral's end notify), so another lease now would
-    // find nothing at the price of a round trip — unless this batch gave jobs back to the queue
-    // itself, which notifies nobody.
-    if (jobs.length < profile.batchSize && !gaveBack) return stats;
+    await placeBatch(deps, jobs, stats);
   }
 }
 
-/** Plans and commits one leased batch; true if it gave leased jobs back to the queue unplaced. */
-async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: EvaluationStats): Promise<boolean> {
+async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: EvaluationStats): Promise<void> {
   // Jobs whose lease is gone already: placed completely (the commit gave the lease back), parked
   // (so did park), or deferred (held on purpose, given back later).
   const settled = new Set<number>();
-  let givenBack = 0;
   try {
-    givenBack = await planRounds(deps, leased, stats, settled);
+    await planRounds(deps, leased, stats, settled);
   } finally {
     const done = leased.filter((job) => settled.has(job.id)).map((job) => job.id);
     deps.queue.forget(done);
     // Also when a round failed: the leases must not stay with a worker that no longer plans them.
     const held = leased.filter((job) => !settled.has(job.id)).map((job) => job.id);
     if (held.length > 0) await deps.queue.release(held);
-    givenBack += held.length;
   }
-  return givenBack > 0;
 }
 
-/** Plans and commits rounds until every job of the batch is settled; returns how many a park gave back. */
 async function planRounds(
   deps: EvaluationDeps,
   leased: JobView[],
   stats: EvaluationStats,
   settled: Set<number>,
-): Promise<number> {
+): Promise<void> {
   const { profile, snapshot, committer, queue } = deps;
-  let returnedByPark = 0;
   const sleep = deps.sleep ?? defaultSleep;
   const fruitless = new Map<number, number>();
   let jobs = leased;
@@ -241,7 +230,6 @@ async function planRounds(
       // In one round trip: in a full cell, most of a batch parks.
       const parked = await queue.park(toPark, snapshot.capacityEpoch);
       stats.parked += parked.size;
-      returnedByPark += toPark.length - parked.size;
       // Those not parked — room appeared meanwhile (or the lease lapsed) — had their leases given
       // back by the park. They are leased again in fair-share order (SPEC "Sharing") instead of
       // planned again here: kept in this loop while tasks finish, a big job took every room freed.
@@ -251,7 +239,6 @@ async function planRounds(
     // Jitter: colliding schedulers should not retry in lockstep.
     if (jobs.length > 0) await sleep(Math.random() * 5 * Math.min(round + 1, 10));
   }
-  return returnedByPark;
 }
 
 /** The plan's placements in commits of at most `size`, each job's placements in one of them. */

@@ -62,9 +62,16 @@ it("commits submissions that arrive together in shared transactions, each refuse
     // Every tenth names a scheduler that does not exist: only the database can tell.
     ...(i % 10 === 9 ? { scheduler: "nosuch" } : {}),
   }));
-  const replies = await Promise.all(
-    specs.map((body) => api.call("POST", "/v1/jobs", { token: tenant, body })),
-  );
+  // The first transactions wait on a lock for half a second, so that the submissions arriving
+  // meanwhile queue behind them, however fast this machine commits or however slowly it serves.
+  const blocker = await api.db.pool.connect();
+  await blocker.query("begin");
+  await blocker.query("lock table omega.jobs in share mode");
+  const sent = Promise.all(specs.map((body) => api.call("POST", "/v1/jobs", { token: tenant, body })));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  await blocker.query("commit");
+  blocker.release();
+  const replies = await sent;
   const refused = replies.filter((r) => r.status === 422);
   expect(refused).toHaveLength(12);
   expect(refused[0]?.body.detail).toMatch(/not a known scheduler/);

@@ -42,7 +42,6 @@ function harness(
   const released: number[] = [];
   const forgotten: number[] = [];
   let leased = false;
-  let leases = 0;
   let shared = 0;
   const fresh = (j: JobView): JobView => ({
     ...j,
@@ -51,7 +50,6 @@ function harness(
   const queue: WorkQueue & { parkAnswers: boolean[] } = {
     parkAnswers: [],
     async lease(limit) {
-      leases++;
       if (leased) return [];
       leased = true;
       return jobs.slice(0, limit);
@@ -100,7 +98,6 @@ function harness(
     forgotten,
     queue,
     shared: () => shared,
-    leases: () => leases,
     slept,
   };
 }
@@ -211,20 +208,6 @@ describe("evaluate (the Omega loop)", () => {
     // Not planned again while this worker held it, nor released twice: forgotten, as a parked job.
     expect(h.forgotten).toContain(only.id);
     expect(h.released).toEqual([]);
-  });
-
-  it("leases once when the lease came back short and every job settled (later work wakes the cell)", async () => {
-    const h = harness([machine()], [job(), job()], () => null);
-    await h.run({ ...batchProfile, batchSize: 8 });
-    expect(h.plans).toHaveLength(1);
-    expect(h.leases()).toBe(1);
-  });
-
-  it("leases again after a short lease when it gave a job back unplaced (nobody is woken for it)", async () => {
-    const h = harness([machine({ capacity: { cpu: 500 } })], [job({ tasks: 1 })], () => null);
-    h.queue.parkAnswers.push(false);
-    await h.run();
-    expect(h.leases()).toBe(2);
   });
 
   it("asks another worker to join when the lease came back full", async () => {
