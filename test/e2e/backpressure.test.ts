@@ -62,13 +62,23 @@ it("commits submissions that arrive together in shared transactions, each refuse
     // Every tenth names a scheduler that does not exist: only the database can tell.
     ...(i % 10 === 9 ? { scheduler: "nosuch" } : {}),
   }));
-  // The first transactions wait on a lock for half a second, so that the submissions arriving
-  // meanwhile queue behind them, however fast this machine commits or however slowly it serves.
+  // The first transactions wait on a lock (the batcher runs four at once), so that submissions
+  // arriving meanwhile queue behind them, however fast this machine commits or slowly it serves:
+  // held until four wait, and a moment more (not so long that the batcher, timing them, sheds).
   const blocker = await api.db.pool.connect();
   await blocker.query("begin");
   await blocker.query("lock table omega.jobs in share mode");
   const sent = Promise.all(specs.map((body) => api.call("POST", "/v1/jobs", { token: tenant, body })));
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  const waitingOnLock = async () =>
+    (
+      await api.db.pool.query(
+        "select count(*)::int as n from pg_locks where not granted and relation = 'omega.jobs'::regclass",
+      )
+    ).rows[0].n as number;
+  for (let tries = 0; tries < 200 && (await waitingOnLock()) < 4; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200));
   await blocker.query("commit");
   blocker.release();
   const replies = await sent;
