@@ -2550,9 +2550,11 @@ begin
   with leased as (
     update omega.jobs j
     set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
-    from unnest(v_ids) with ordinality as u(id, turn)
-    where j.cell = p_cell and j.id = u.id
-    returning j as job, u.turn
+    from (select u.turn, k.row_id from unnest(v_ids) with ordinality as u(id, turn)
+          cross join lateral (select k.ctid as row_id from omega.jobs k
+                              where k.cell = p_cell and k.id = u.id offset 0) k) p
+    where j.ctid = p.row_id
+    returning j as job, p.turn
   )
   select (l.job).* from leased l order by l.turn;
 end $function$
@@ -2585,10 +2587,12 @@ begin
   with leased as (
     update omega.jobs j
     set lease_owner = p_owner, lease_expires = now() + make_interval(secs => p_lease_seconds)
-    from unnest(v_ids) with ordinality as u(id, turn)
-    where j.cell = p_cell and j.id = u.id
+    from (select u.turn, k.row_id from unnest(v_ids) with ordinality as u(id, turn)
+          cross join lateral (select k.ctid as row_id from omega.jobs k
+                              where k.cell = p_cell and k.id = u.id offset 0) k) p
+    where j.ctid = p.row_id
     returning j.id, j.priority, j.cpu, j.memory, j.gpu, j.disk, j.selector, j.affinity, j.tolerations,
-      j.max_per_machine, j.spread_by, j.gang_min, j.task_count, j.tenant_id, u.turn
+      j.max_per_machine, j.spread_by, j.gang_min, j.task_count, j.tenant_id, p.turn
   )
   -- (Quantities are a domain over bigint: RETURN QUERY wants the declared types exactly.)
   select l.id, l.priority, l.cpu::bigint, l.memory::bigint, l.gpu::bigint, l.disk::bigint, l.selector, l.affinity, l.tolerations,
