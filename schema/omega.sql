@@ -1398,14 +1398,44 @@ CREATE OR REPLACE FUNCTION omega.claims_count_against_quotas()
 AS $function$
 declare
   sign integer := case when tg_op = 'INSERT' then 1 else -1 end;
+  borrower record;
+  s record;
 begin
-  update omega.quotas q
-  set used_cpu = q.used_cpu + sign * d.cpu, used_memory = q.used_memory + sign * d.memory,
-      used_gpu = q.used_gpu + sign * d.gpu, used_disk = q.used_disk + sign * d.disk
-  from (select c.cell, c.tenant_id, omega.band(c.priority) as band,
-               sum(c.cpu) as cpu, sum(c.memory) as memory, sum(c.gpu) as gpu, sum(c.disk) as disk
-        from changed c group by 1, 2, 3) d
-  where q.cell = d.cell and q.tenant_id = d.tenant_id and q.band = d.band;
+  for borrower in
+    with charged as (
+      update omega.quotas q
+      set used_cpu = q.used_cpu + sign * d.cpu, used_memory = q.used_memory + sign * d.memory,
+          used_gpu = q.used_gpu + sign * d.gpu, used_disk = q.used_disk + sign * d.disk
+      from (select c.cell, c.tenant_id, omega.band(c.priority) as band,
+                   sum(c.cpu) as cpu, sum(c.memory) as memory, sum(c.gpu) as gpu, sum(c.disk) as disk
+            from changed c group by 1, 2, 3) d
+      where q.cell = d.cell and q.tenant_id = d.tenant_id and q.band = d.band
+      returning q.cell, q.band, q.cohort, q.tenant_id,
+        q.used_cpu > q.nominal_cpu or q.used_memory > q.nominal_memory
+          or q.used_gpu > q.nominal_gpu or q.used_disk > q.nominal_disk as borrows
+    )
+    select c.cell, c.band, c.cohort, c.tenant_id from charged c
+    where sign = 1 and c.cohort is not null and c.borrows
+  loop
+    for s in
+      with unblocked as (
+        update omega.jobs j set blocked = false
+        -- (Skip locked: a job another commit is unblocking, or one being cancelled, is served.)
+        from (select p.id from omega.jobs p
+              join omega.quotas l on l.cell = p.cell and l.tenant_id = p.tenant_id
+              where l.cell = borrower.cell and l.band = borrower.band and l.cohort = borrower.cohort
+                and l.tenant_id <> borrower.tenant_id
+                and (l.used_cpu < l.nominal_cpu or l.used_memory < l.nominal_memory
+                     or l.used_gpu < l.nominal_gpu or l.used_disk < l.nominal_disk)
+                and p.state = 'pending' and p.blocked and omega.band(p.priority) = borrower.band
+              for update of p skip locked) b
+        where j.cell = borrower.cell and j.id = b.id
+        returning j.scheduler)
+      select distinct u.scheduler from unblocked u
+    loop
+      perform omega.wake(borrower.cell, s.scheduler);
+    end loop;
+  end loop;
   return null;
 end $function$
 

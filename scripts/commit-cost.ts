@@ -5,7 +5,8 @@
  * that connection's backend per plan (from /proc), which a busy, shared machine disturbs less.
  * `tsx scripts/commit-cost.ts [plans] [tasks] [jobs-per-plan]` (a fresh database of its own).
  * Experiments: OMEGA_DISABLE="omega.tasks:tasks_events" turns triggers off; OMEGA_SETUP_SQL runs
- * before the timing starts.
+ * before the timing starts; OMEGA_EXPLAIN=1 prints auto_explain's plans (with trigger times) of the
+ * last lease and commit.
  */
 
 import { readFileSync } from "node:fs";
@@ -68,6 +69,12 @@ try {
   let cpuStart = 0;
   for (let i = 0; i < plans; i++) {
     const timed = i >= warmUp;
+    if (process.env.OMEGA_EXPLAIN && i === plans - 1) {
+      client.on("notice", (n) => console.log(n.message));
+      await client.query(`load 'auto_explain'; set auto_explain.log_min_duration = 0;
+        set auto_explain.log_nested_statements = on; set auto_explain.log_analyze = on;
+        set auto_explain.log_triggers = on; set auto_explain.log_level = notice; set client_min_messages = notice`);
+    }
     if (i === warmUp) {
       await pool.query("select pg_stat_statements_reset()");
       cpuStart = cpuMs(backend);

@@ -96,25 +96,35 @@ export async function evaluate(deps: EvaluationDeps): Promise<EvaluationStats> {
     if (deps.stopping?.()) return stats;
     const jobs = await queue.lease(profile.batchSize);
     if (jobs.length === 0) return stats;
+    const full = jobs.length === profile.batchSize;
     // A full lease suggests a backlog: let another worker take the next batch meanwhile.
-    if (jobs.length === profile.batchSize) await queue.shareLoad();
-    await placeBatch(deps, jobs, stats);
+    if (full) await queue.shareLoad();
+    const givenBack = await placeBatch(deps, jobs, stats);
+    // A short lease took all the work there was. Work that arrives later, or that others evict or
+    // release, wakes the worker (a wake-up during this evaluation starts another one); only what
+    // this batch gave back unplanned is leasable without a wake-up, so only then lease again.
+    if (!full && givenBack === 0) return stats;
   }
 }
 
-async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: EvaluationStats): Promise<void> {
+/** Plans a leased batch; returns how many of its jobs it gave back unplanned (leasable again). */
+async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: EvaluationStats): Promise<number> {
   // Jobs whose lease is gone already: placed completely (the commit gave the lease back), parked
   // (so did park), or deferred (held on purpose, given back later).
   const settled = new Set<number>();
+  // Of those, the jobs whose lease park gave back because room appeared: leasable again at once.
+  const unparked = new Set<number>();
+  let held: number[] = [];
   try {
-    await planRounds(deps, leased, stats, settled);
+    await planRounds(deps, leased, stats, settled, unparked);
   } finally {
     const done = leased.filter((job) => settled.has(job.id)).map((job) => job.id);
     deps.queue.forget(done);
     // Also when a round failed: the leases must not stay with a worker that no longer plans them.
-    const held = leased.filter((job) => !settled.has(job.id)).map((job) => job.id);
+    held = leased.filter((job) => !settled.has(job.id)).map((job) => job.id);
     if (held.length > 0) await deps.queue.release(held);
   }
+  return held.length + unparked.size;
 }
 
 async function planRounds(
@@ -122,6 +132,7 @@ async function planRounds(
   leased: JobView[],
   stats: EvaluationStats,
   settled: Set<number>,
+  unparked: Set<number>,
 ): Promise<void> {
   const { profile, snapshot, committer, queue } = deps;
   const sleep = deps.sleep ?? defaultSleep;
@@ -233,7 +244,10 @@ async function planRounds(
       // Those not parked — room appeared meanwhile (or the lease lapsed) — had their leases given
       // back by the park. They are leased again in fair-share order (SPEC "Sharing") instead of
       // planned again here: kept in this loop while tasks finish, a big job took every room freed.
-      for (const { jobId } of toPark) settled.add(jobId);
+      for (const { jobId } of toPark) {
+        settled.add(jobId);
+        if (!parked.has(jobId)) unparked.add(jobId);
+      }
     }
     jobs = retry.length > 0 ? await queue.reload(retry) : [];
     // Jitter: colliding schedulers should not retry in lockstep.

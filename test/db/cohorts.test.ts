@@ -1,4 +1,6 @@
+import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { leaseWork, parkJobs } from "../../src/db/scheduling.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import {
   commitPlan,
@@ -171,5 +173,45 @@ describe("reclaim", () => {
     const r2 = await run("lender", 1, [high.out[0]?.task_id as number], 150);
     expect(r2.reasons).toEqual(["victim_not_preemptible"]);
     expect(await cohortViolations(db.pool)).toEqual([]);
+  });
+
+  it("unparks a lender's parked work, and wakes its scheduler, when another member starts borrowing", async () => {
+    await quota("lender", 2000);
+    await quota("borrower", 2000);
+    await quota("third", 2000, {});
+    await run("lender", 1);
+    // The lender's next job parks (as a worker parks work that fits nowhere on its snapshot).
+    const parked = await submitJob(db.pool, { priority: 150, resources: { cpu: 1000, memory: 1 } }, "lender");
+    await leaseWork(db.pool, { cell: "east", scheduler: "batch", owner: "w", limit: 10, leaseSeconds: 5 });
+    const { rows: cell } = await db.pool.query("select capacity_epoch from omega.cells where name = 'east'");
+    const park = () =>
+      parkJobs(db.pool, {
+        cell: "east",
+        jobs: [{ jobId: parked, reason: "quota" }],
+        owner: "w",
+        seenEpoch: Number(cell[0].capacity_epoch),
+      });
+    expect(await park()).toEqual(new Set([parked]));
+    const blocked = async () =>
+      (await db.pool.query("select blocked from omega.jobs where id = $1", [parked])).rows[0].blocked;
+
+    const listener = new pg.Client({ connectionString: db.url });
+    await listener.connect();
+    const wakes: string[] = [];
+    listener.on("notification", (n) => wakes.push(n.payload ?? ""));
+    await listener.query("listen omega_wake");
+    try {
+      // Within their own quotas, or outside the cohort: nothing a reclaim could take back.
+      await run("borrower", 2);
+      await run("third", 2);
+      expect(await blocked()).toBe(true);
+      // The borrower goes past its nominal quota: the lender's parked job may reclaim now.
+      await run("borrower", 1);
+      expect(await blocked()).toBe(false);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(wakes).toContain("east batch");
+    } finally {
+      await listener.end();
+    }
   });
 });

@@ -42,6 +42,7 @@ function harness(
   const released: number[] = [];
   const forgotten: number[] = [];
   let leased = false;
+  let leases = 0;
   let shared = 0;
   const fresh = (j: JobView): JobView => ({
     ...j,
@@ -50,6 +51,7 @@ function harness(
   const queue: WorkQueue & { parkAnswers: boolean[] } = {
     parkAnswers: [],
     async lease(limit) {
+      leases++;
       if (leased) return [];
       leased = true;
       return jobs.slice(0, limit);
@@ -98,6 +100,7 @@ function harness(
     forgotten,
     queue,
     shared: () => shared,
+    leases: () => leases,
     slept,
   };
 }
@@ -112,6 +115,18 @@ describe("evaluate (the Omega loop)", () => {
     expect(stats).toMatchObject({ plans: 1, attempted: 5, committed: 5, rejected: 0, parked: 0 });
     expect(h.released).toEqual([]);
     expect(h.forgotten.sort()).toEqual(jobs.map((j) => j.id).sort());
+    // A short lease took all the work there was, and all of it is settled: no lease to find nothing.
+    expect(h.leases()).toBe(1);
+  });
+
+  it("leases again after a short lease when a job it gave back unplanned is leasable at once", async () => {
+    const jobs = [job({ tasks: 2 })];
+    // Rejected, then gone from the reload (the lease lapsed meanwhile): released, not settled.
+    const h = harness([machine()], jobs, () => "insufficient_resources");
+    h.queue.reload = async () => [];
+    await h.run();
+    expect(h.released).toEqual([jobs[0]?.id]);
+    expect(h.leases()).toBe(2);
   });
 
   it("releases the leases of jobs it still holds when a round fails", async () => {
@@ -208,6 +223,8 @@ describe("evaluate (the Omega loop)", () => {
     // Not planned again while this worker held it, nor released twice: forgotten, as a parked job.
     expect(h.forgotten).toContain(only.id);
     expect(h.released).toEqual([]);
+    // Leasable again with no wake-up to say so: the same evaluation leases again.
+    expect(h.leases()).toBe(2);
   });
 
   it("asks another worker to join when the lease came back full", async () => {
@@ -215,6 +232,8 @@ describe("evaluate (the Omega loop)", () => {
     const h = harness([machine()], [job(), job()], () => null);
     await h.run(profile);
     expect(h.shared()).toBe(1);
+    // A backlog may be left: lease again.
+    expect(h.leases()).toBe(2);
   });
 
   it("replays: the same evaluation on the same state makes the same plan", async () => {
