@@ -1399,6 +1399,7 @@ AS $function$
 declare
   sign integer := case when tg_op = 'INSERT' then 1 else -1 end;
   borrower record;
+  lenders bigint[];
   s record;
 begin
   for borrower in
@@ -1410,25 +1411,32 @@ begin
                    sum(c.cpu) as cpu, sum(c.memory) as memory, sum(c.gpu) as gpu, sum(c.disk) as disk
             from changed c group by 1, 2, 3) d
       where q.cell = d.cell and q.tenant_id = d.tenant_id and q.band = d.band
-      returning q.cell, q.band, q.cohort, q.tenant_id,
-        q.used_cpu > q.nominal_cpu or q.used_memory > q.nominal_memory
-          or q.used_gpu > q.nominal_gpu or q.used_disk > q.nominal_disk as borrows
+      returning q.cell, q.band, q.cohort, q.tenant_id, q.used_cpu > q.nominal_cpu as cpu,
+        q.used_memory > q.nominal_memory as memory, q.used_gpu > q.nominal_gpu as gpu,
+        q.used_disk > q.nominal_disk as disk
     )
-    select c.cell, c.band, c.cohort, c.tenant_id from charged c
-    where sign = 1 and c.cohort is not null and c.borrows
+    select c.* from charged c
+    where sign = 1 and c.cohort is not null and (c.cpu or c.memory or c.gpu or c.disk)
   loop
+    -- Lenders: members under their own quota in a dimension this member borrows.
+    lenders := array(
+      select l.tenant_id from omega.quotas l
+      where l.cell = borrower.cell and l.band = borrower.band and l.cohort = borrower.cohort
+        and l.tenant_id <> borrower.tenant_id
+        and (borrower.cpu and l.used_cpu < l.nominal_cpu or borrower.memory and l.used_memory < l.nominal_memory
+             or borrower.gpu and l.used_gpu < l.nominal_gpu or borrower.disk and l.used_disk < l.nominal_disk));
+    if cardinality(lenders) = 0 then
+      continue;
+    end if;
+    update omega.cells set capacity_epoch = capacity_epoch + 1 where name = borrower.cell;
     for s in
       with unblocked as (
         update omega.jobs j set blocked = false
         -- (Skip locked: a job another commit is unblocking, or one being cancelled, is served.)
         from (select p.id from omega.jobs p
-              join omega.quotas l on l.cell = p.cell and l.tenant_id = p.tenant_id
-              where l.cell = borrower.cell and l.band = borrower.band and l.cohort = borrower.cohort
-                and l.tenant_id <> borrower.tenant_id
-                and (l.used_cpu < l.nominal_cpu or l.used_memory < l.nominal_memory
-                     or l.used_gpu < l.nominal_gpu or l.used_disk < l.nominal_disk)
-                and p.state = 'pending' and p.blocked and omega.band(p.priority) = borrower.band
-              for update of p skip locked) b
+              where p.tenant_id = any (lenders) and p.cell = borrower.cell and p.state = 'pending'
+                and p.blocked and omega.band(p.priority) = borrower.band
+              for update skip locked) b
         where j.cell = borrower.cell and j.id = b.id
         returning j.scheduler)
       select distinct u.scheduler from unblocked u

@@ -206,8 +206,16 @@ describe("reclaim", () => {
       await run("third", 2);
       expect(await blocked()).toBe(true);
       // The borrower goes past its nominal quota: the lender's parked job may reclaim now.
+      const epoch = async () =>
+        Number(
+          (await db.pool.query("select capacity_epoch from omega.cells where name = 'east'")).rows[0]
+            .capacity_epoch,
+        );
+      const before = await epoch();
       await run("borrower", 1);
       expect(await blocked()).toBe(false);
+      // A park on a plan made before the borrowing is refused (the job is leased again instead).
+      expect(await epoch()).toBe(before + 1);
       await new Promise((r) => setTimeout(r, 100));
       expect(wakes).toContain("east batch");
     } finally {
