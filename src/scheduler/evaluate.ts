@@ -22,8 +22,15 @@ const PREEMPTION_CANDIDATES = 32;
  */
 export const COMMIT_CHUNK = 1_000;
 
-/** What a round lost only to machine_busy counts towards `maxAttempts`. */
-const BUSY_ROUND = 0.25;
+/**
+ * Refusals that only say another commit got there first, not that the plan was wrong: the machine
+ * was locked that instant (machine_busy), or another scheduler evicted the victim this plan chose
+ * (victim_gone: schedulers reclaiming at once pick the same newest borrowed claim).
+ */
+const RACE_REFUSALS = new Set(["machine_busy", "victim_gone"]);
+
+/** What a round lost only to races (RACE_REFUSALS) counts towards `maxAttempts`. */
+const RACE_ROUND = 0.25;
 
 /**
  * The commit's verdicts on the placement vocabulary (omega.plan_vocabulary_verdicts). The planner
@@ -188,7 +195,9 @@ async function planRounds(
     stats.evicted += outcomes.length - proposed.length;
 
     const committedByTask = new Set(proposed.filter((o) => o.outcome === "committed").map((o) => o.task_id));
-    const busyTasks = new Set(proposed.filter((o) => o.reason === "machine_busy").map((o) => o.task_id));
+    const racedTasks = new Set(
+      proposed.filter((o) => RACE_REFUSALS.has(o.reason ?? "")).map((o) => o.task_id),
+    );
     const refusedFor = new Map(
       proposed.filter((o) => o.outcome !== "committed").map((o) => [o.task_id, o.reason ?? ""]),
     );
@@ -214,11 +223,12 @@ async function planRounds(
         toPark.push({ jobId: job.id, reason: formatExplanation(plan.explanation) });
         continue;
       }
-      // A round lost only to machine_busy (another commit held the machine that instant) says
-      // nothing about the plan: it counts a quarter of a fruitless round, so such a job is
-      // retried at once a few more times before it backs off for seconds.
-      const busyOnly = plan.placements.every((p) => committedByTask.has(p.taskId) || busyTasks.has(p.taskId));
-      const count = committed > 0 ? 0 : (fruitless.get(job.id) ?? 0) + (busyOnly ? BUSY_ROUND : 1);
+      // A round lost only to races says nothing about the plan: it counts a quarter of a fruitless
+      // round, so such a job is retried at once a few more times before it backs off for seconds.
+      const racedOnly = plan.placements.every(
+        (p) => committedByTask.has(p.taskId) || racedTasks.has(p.taskId),
+      );
+      const count = committed > 0 ? 0 : (fruitless.get(job.id) ?? 0) + (racedOnly ? RACE_ROUND : 1);
       fruitless.set(job.id, count);
       const refusals = plan.placements.flatMap((p) => refusedFor.get(p.taskId) ?? []);
       if (

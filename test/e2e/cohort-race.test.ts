@@ -80,7 +80,13 @@ it("borrows within the cohort's limits, and a lender's late work reclaims its qu
     const catJobs: number[] = [];
     for (let i = 0; i < 4; i++) catJobs.push(await submit(client, "cat"));
     await client.end();
-    await waitFor(async () => (await used("cat")) === NOMINAL, 60_000, "cat to reclaim its quota");
+    await waitFor(async () => (await used("cat")) === NOMINAL, 60_000, "cat to reclaim its quota").catch(
+      async (error) => {
+        // A rare wait seen once in the full suite: leave the state it ended in in the log.
+        console.log("cat's work and the cohort when the wait timed out:", await stateOf(arrived));
+        throw error;
+      },
+    );
     const latency = Date.now() - arrived;
 
     const { rows: plans } = await db.pool.query(
@@ -131,4 +137,23 @@ async function used(tenant: string, pool: Pool = db.pool): Promise<number> {
     [tenant],
   );
   return Number(rows[0].used_cpu);
+}
+
+/** Cat's unplaced jobs, the cohort's books and the plans since `since` (ms), for a failure's log. */
+async function stateOf(since: number): Promise<string> {
+  const queries = [
+    `select j.id, j.state, j.pending_count, j.blocked, j.blocked_epoch, j.lease_owner, j.lease_expires,
+       (select string_agg(distinct t.reason, '; ') from omega.tasks t where t.job_id = j.id) as reason
+     from omega.jobs j join omega.tenants n on n.id = j.tenant_id where n.name = 'cat' and j.state = 'pending'`,
+    "select capacity_epoch, now() from omega.cells",
+    "select tenant, used_cpu, borrowed_cpu, lent_cpu from omega.quota_usage",
+    `select id, right(worker, 8) as worker, attempted, committed, rejected, evicted, committed_at from omega.plans
+     where committed_at >= to_timestamp($1 / 1000.0) order by id`,
+  ];
+  const parts = [];
+  for (const q of queries) {
+    const { rows } = await db.pool.query(q, q.includes("$1") ? [since] : []);
+    parts.push(rows.map((r) => JSON.stringify(r)).join("\n"));
+  }
+  return parts.join("\n\n");
 }

@@ -288,12 +288,24 @@ describe("commitChunks", () => {
   });
 });
 
-describe("machine_busy", () => {
-  it("rounds lost only to busy machines are retried four times as often before backing off", async () => {
-    const jobs = [job({ tasks: 1 })];
-    const h = harness([machine()], jobs, () => "machine_busy");
-    const stats = await h.run({ ...batchProfile, maxAttempts: 2 });
-    expect(h.plans).toHaveLength(8);
-    expect(stats).toMatchObject({ deferred: 1, parked: 0 });
+describe("races (machine_busy, victim_gone)", () => {
+  it.each(["machine_busy", "victim_gone"])(
+    "rounds lost only to %s are retried four times as often before backing off",
+    async (reason) => {
+      const jobs = [job({ tasks: 1 })];
+      const h = harness([machine()], jobs, () => reason);
+      const stats = await h.run({ ...batchProfile, maxAttempts: 2 });
+      expect(h.plans).toHaveLength(8);
+      expect(stats).toMatchObject({ deferred: 1, parked: 0 });
+    },
+  );
+
+  it("a round that also lost a placement to a real refusal counts whole", async () => {
+    const jobs = [job({ tasks: 2 })];
+    const h = harness([machine(), machine()], jobs, (p) =>
+      p.taskId % 2 ? "victim_gone" : "insufficient_resources",
+    );
+    await h.run({ ...batchProfile, maxAttempts: 2 });
+    expect(h.plans).toHaveLength(2);
   });
 });
