@@ -30,7 +30,12 @@ export interface ReclaimInput {
   victimsOn: ReadonlyMap<number, readonly ReclaimVictim[]>;
 }
 
-/** Places what it can of `taskIds` by reclaiming borrowed claims; each placement joins the overlay. */
+/**
+ * Places what it can of `taskIds` by reclaiming borrowed claims; each placement joins the overlay.
+ * `round` is what the plan's earlier reclaims took (pass the same one for every job of a plan and
+ * band): without it, two jobs of one batch both counted what a member borrows, both evicted for
+ * it, and the second eviction gave nothing back.
+ */
 export function planReclaim(
   machines: readonly MachineView[],
   job: JobView,
@@ -38,6 +43,7 @@ export function planReclaim(
   inflight: InFlight,
   input: ReclaimInput,
   config: PipelineConfig,
+  round: ReclaimRound = newReclaimRound(),
 ): Placement[] {
   const quota = job.quota;
   // A gang would need its minimum reclaimed at once; it waits for borrowed work to end instead.
@@ -50,12 +56,9 @@ export function planReclaim(
   );
   // The vocabulary's hard rules, as for a preemptor (preemption.ts): the commit re-checks them.
   const vocabulary = vocabularyStages(machines, job, inflight);
-  const state: ReclaimState = {
-    taken: new Set(),
-    freed: new Map(),
-    evicted: new Map(),
-    borrowedLeft: new Map([...input.borrowed].map(([t, r]) => [t, { ...r }])),
-  };
+  // What a member borrows, as this round first read it, less what the round took since.
+  for (const [tenant, r] of input.borrowed)
+    if (!round.borrowedLeft.has(tenant)) round.borrowedLeft.set(tenant, { ...r });
   const credit = { ...ZERO };
   const placements: Placement[] = [];
   for (const taskId of taskIds) {
@@ -72,16 +75,16 @@ export function planReclaim(
         if (here >= job.constraints.maxPerMachine) continue;
       }
       if (!vocabulary.filters.every((f) => f(machine, job, inflight).ok)) continue;
-      const pick = pickVictims(machine, job, need, inflight, input, state);
+      const pick = pickVictims(machine, job, need, inflight, input, round);
       if (pick && (!best || pick.victims.length < best.victims.length)) best = { machine, ...pick };
     }
     if (!best) break;
     for (const v of best.victims) {
-      state.taken.add(v.taskId);
-      subtractInto(state.borrowedLeft, v.tenantId, v.request);
-      addInto(state.freed, best.machine.id, v.request);
+      round.taken.add(v.taskId);
+      subtractInto(round.borrowedLeft, v.tenantId, v.request);
+      addInto(round.freed, best.machine.id, v.request);
     }
-    state.evicted.set(best.machine.id, (state.evicted.get(best.machine.id) ?? 0) + best.victims.length);
+    round.evicted.set(best.machine.id, (round.evicted.get(best.machine.id) ?? 0) + best.victims.length);
     for (const d of DIMENSIONS) credit[d] += best.gained[d];
     placements.push({
       taskId,
@@ -95,11 +98,16 @@ export function planReclaim(
   return placements;
 }
 
-interface ReclaimState {
+/** What a plan's reclaims have taken so far: victims, the room they free, what members still borrow. */
+export interface ReclaimRound {
   taken: Set<number>;
   freed: Map<number, Resources>;
   evicted: Map<number, number>;
   borrowedLeft: Map<number, Resources>;
+}
+
+export function newReclaimRound(): ReclaimRound {
+  return { taken: new Set(), freed: new Map(), evicted: new Map(), borrowedLeft: new Map() };
 }
 
 /** The victims on `machine` that give back `need` of quota and make room for one task, or null. */
@@ -109,7 +117,7 @@ function pickVictims(
   need: Resources,
   inflight: InFlight,
   input: ReclaimInput,
-  state: ReclaimState,
+  state: ReclaimRound,
 ): { victims: ReclaimVictim[]; gained: Resources } | null {
   const used = { ...machine.used };
   const onPlan = inflight.used(machine.id);

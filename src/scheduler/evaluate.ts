@@ -1,10 +1,11 @@
+import { type Band, bandOf } from "../domain/priority.ts";
 import { recordCommit } from "../metrics/scheduling.ts";
 import { planFlow } from "../placement/flow/plan-flow.ts";
 import { formatExplanation, InFlight, mulberry32, planJob, seedFrom } from "../placement/index.ts";
 import { planPreemption, preemptionCandidates, type VictimView } from "../placement/preemption.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import { quotaShortfall } from "../placement/quota.ts";
-import { planReclaim } from "../placement/reclaim.ts";
+import { newReclaimRound, planReclaim, type ReclaimRound } from "../placement/reclaim.ts";
 import type { JobPlan, JobView, Placement } from "../placement/types.ts";
 import { type ExtenderFailure, extend } from "./extender.ts";
 import type { Committer, PlacementOutcome, Snapshot, VictimSource, WorkQueue } from "./interfaces.ts";
@@ -171,11 +172,12 @@ async function planRounds(
     }
     // Preemption after every job had its turn at free room, so no job evicts for what was free.
     const victims = deps.victims && victimsReadOncePerRound(deps.victims);
+    const reclaims = new Map<Band, ReclaimRound>();
     for (const job of jobs) {
       const plan = plans.get(job.id);
       if (plan && plan.unplaced > 0 && plan.preempt !== false)
         await preempt({ ...deps, victims }, job, plan, inflight, random);
-      if (plan && plan.unplaced > 0) await reclaim(deps, job, plan, inflight);
+      if (plan && plan.unplaced > 0) await reclaim(deps, job, plan, inflight, reclaims);
     }
     stats.planMs += performance.now() - t;
 
@@ -347,14 +349,24 @@ async function preempt(
  * (SPEC "Sharing", reclaim), whether or not the profile preempts by priority — a lender's quota is
  * its own. The commit verifies every victim as it does any preemption.
  */
-async function reclaim(deps: EvaluationDeps, job: JobView, plan: JobPlan, inflight: InFlight): Promise<void> {
+async function reclaim(
+  deps: EvaluationDeps,
+  job: JobView,
+  plan: JobPlan,
+  inflight: InFlight,
+  rounds: Map<Band, ReclaimRound>,
+): Promise<void> {
   const { profile, snapshot, victims } = deps;
   if (!victims?.reclaimable || job.tenantId === undefined || !quotaShortfall(job, inflight)) return;
   const input = await victims.reclaimable(job.tenantId, job.priority);
   if (!input || input.victimsOn.size === 0) return;
   const planned = new Set(plan.placements.map((p) => p.taskId));
   const rest = job.pendingTaskIds.filter((id) => !planned.has(id));
-  const more = planReclaim(snapshot.list(), job, rest, inflight, input, profile);
+  // The plan's reclaims in one band share what members borrow and the victims taken.
+  const band = bandOf(job.priority);
+  const round = rounds.get(band) ?? newReclaimRound();
+  rounds.set(band, round);
+  const more = planReclaim(snapshot.list(), job, rest, inflight, input, profile, round);
   plan.placements.push(...more);
   plan.unplaced -= more.length;
 }

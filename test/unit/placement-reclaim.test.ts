@@ -2,7 +2,12 @@ import { describe, expect, it } from "vitest";
 import type { Resources } from "../../src/domain/resources.ts";
 import { InFlight } from "../../src/placement/inflight.ts";
 import { batchProfile } from "../../src/placement/profiles.ts";
-import { planReclaim, type ReclaimInput, type ReclaimVictim } from "../../src/placement/reclaim.ts";
+import {
+  newReclaimRound,
+  planReclaim,
+  type ReclaimInput,
+  type ReclaimVictim,
+} from "../../src/placement/reclaim.ts";
 import { job, machine } from "./placement-factories.ts";
 
 const cpu = (n: number): Resources => ({ cpu: n, memory: 0, gpu: 0, disk: 0 });
@@ -61,6 +66,24 @@ describe("planReclaim", () => {
     expect(planReclaim([m], lender(0, 3), [11, 12, 13], new InFlight(), little, batchProfile)).toHaveLength(
       1,
     );
+  });
+
+  it("shares what a member borrows between the jobs of one plan: the second evicts nothing for it", () => {
+    const m = full();
+    // Tenant 9 borrows one core, with two claims; each job reads the same from the database.
+    const input = (): ReclaimInput => ({
+      nominalFree: cpu(4000),
+      borrowed: new Map([[9, cpu(1000)]]),
+      victimsOn: new Map([[m.id, [borrowed(1, 9, 1000), borrowed(2, 9, 1000)]]]),
+    });
+    const round = newReclaimRound();
+    const inflight = new InFlight();
+    const first = planReclaim([m], lender(0), [11], inflight, input(), batchProfile, round);
+    const second = planReclaim([m], { ...lender(0), id: 99 }, [12], inflight, input(), batchProfile, round);
+    expect(first.map((p) => p.victims)).toEqual([[2]]);
+    expect(second).toEqual([]);
+    // Planned apart (as before), the second evicted as well: two claims for one core given back.
+    expect(planReclaim([m], lender(0), [12], new InFlight(), input(), batchProfile)).toHaveLength(1);
   });
 
   it("does nothing for a job its quota does not hold back, nor for a gang", () => {
