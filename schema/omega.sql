@@ -3602,7 +3602,8 @@ AS $function$
 begin
   return query
   with v as (
-    select x.victim_id, x.for_task, c.task_id is not null as held, c.machine_id, c.priority as victim_priority,
+    select x.victim_id, x.for_task, x.ord, c.task_id is not null as held, c.machine_id,
+      c.priority as victim_priority, c.cpu, c.memory, c.gpu, c.disk,
       target.machine_id as target, pj.priority as preemptor_priority, c.tenant_id as victim_tenant,
       pj.tenant_id as preemptor_tenant,
       row_number() over (partition by x.victim_id order by x.ord) > 1 as duplicate
@@ -3612,16 +3613,33 @@ begin
                        where u.task_id = x.for_task limit 1) target on true
     left join omega.tasks pt on pt.cell = p_cell and pt.id = x.for_task
     left join omega.jobs pj on pj.cell = p_cell and pj.id = pt.job_id
-  ), verdicts as (
-    select v.for_task, case
+  ), judged as (
+    select v.*, case
         when v.target is null or v.preemptor_priority is null or v.duplicate then 'victim_invalid'
         when not v.held then 'victim_gone'
         when v.machine_id <> v.target then 'victim_invalid'
-        when not omega.may_preempt(v.victim_priority, v.preemptor_priority)
-          and not omega.may_reclaim(p_cell, v.victim_tenant, v.victim_priority, v.preemptor_tenant, v.preemptor_priority)
+        when omega.may_preempt(v.victim_priority, v.preemptor_priority) then null
+        when not omega.may_reclaim(p_cell, v.victim_tenant, v.victim_priority, v.preemptor_tenant, v.preemptor_priority)
           then 'victim_not_preemptible'
-      end as reason
+        else 'reclaim'
+      end as verdict
     from v
+  ), reclaims as (
+    -- What the plan's earlier reclaims took from the same member, in plan order.
+    select r.for_task, r.victim_tenant, omega.band(r.victim_priority) as band,
+      coalesce(sum(r.cpu) over w, 0) as cpu, coalesce(sum(r.memory) over w, 0) as memory,
+      coalesce(sum(r.gpu) over w, 0) as gpu, coalesce(sum(r.disk) over w, 0) as disk
+    from judged r where r.verdict = 'reclaim'
+    window w as (partition by r.victim_tenant, omega.band(r.victim_priority) order by r.ord
+                 rows between unbounded preceding and 1 preceding)
+  ), verdicts as (
+    select j.for_task, j.verdict as reason from judged j where j.verdict <> 'reclaim'
+    union all
+    select r.for_task, 'victim_not_preemptible'
+    from reclaims r
+    join omega.quotas q on q.cell = p_cell and q.tenant_id = r.victim_tenant and q.band = r.band
+    where not (q.used_cpu - r.cpu > q.nominal_cpu or q.used_memory - r.memory > q.nominal_memory
+               or q.used_gpu - r.gpu > q.nominal_gpu or q.used_disk - r.disk > q.nominal_disk)
   )
   select vd.for_task, min(vd.reason) from verdicts vd where vd.reason is not null group by vd.for_task;
 end $function$

@@ -175,6 +175,39 @@ describe("reclaim", () => {
     expect(await cohortViolations(db.pool)).toEqual([]);
   });
 
+  it("takes back no more than a member borrows: a plan's second reclaim from it gives nothing back", async () => {
+    await quota("lender", 4000);
+    await quota("borrower", 2000);
+    const own = await run("borrower", 2);
+    const extra = await run("borrower", 1); // borrows one core
+    await run("lender", 3); // the cohort is full
+    const victims = [...own.out, ...extra.out].map((o) => o.task_id as number);
+    // Two lender tasks, each proposing a borrower claim: only the first gives quota back.
+    const job = await submitJob(
+      db.pool,
+      { tasks: 2, priority: 150, resources: { cpu: 1000, memory: 1 } },
+      "lender",
+    );
+    const ids = await pendingTaskIds(db.pool, job);
+    const { rows } = await db.pool.query("select version from omega.machines where id = $1", [machine.id]);
+    const out = await commitPlan(
+      db.pool,
+      ids.map((taskId, i) => ({
+        taskId,
+        machineId: machine.id,
+        version: rows[0].version,
+        victims: [victims[2 - i] as number],
+      })),
+    );
+    expect(out.filter((o) => o.outcome !== "evicted").map((o) => o.reason)).toEqual([
+      null,
+      "victim_not_preemptible",
+    ]);
+    expect(out.filter((o) => o.outcome === "evicted")).toHaveLength(1);
+    expect(await usage("borrower")).toMatchObject({ used_cpu: 2000, borrowed_cpu: 0 });
+    expect(await cohortViolations(db.pool)).toEqual([]);
+  });
+
   it("unparks a lender's parked work, and wakes its scheduler, when another member starts borrowing", async () => {
     await quota("lender", 2000);
     await quota("borrower", 2000);
