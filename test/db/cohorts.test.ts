@@ -41,8 +41,16 @@ async function quota(
   ]);
 }
 
-/** Submits `tasks` one-cpu tasks for the tenant and proposes them all on the machine. */
-async function run(tenant: string, tasks: number, victims: number[] = [], priority = 150) {
+/**
+ * Submits `tasks` one-cpu tasks for the tenant and proposes them all on the machine, with `victims`
+ * for the first task, or for each task (a function of its index).
+ */
+async function run(
+  tenant: string,
+  tasks: number,
+  victims: number[] | ((task: number) => number[]) = [],
+  priority = 150,
+) {
   const job = await submitJob(db.pool, { tasks, priority, resources: { cpu: 1000, memory: 1 } }, tenant);
   const ids = await pendingTaskIds(db.pool, job);
   const { rows } = await db.pool.query("select version from omega.machines where id = $1", [machine.id]);
@@ -52,7 +60,7 @@ async function run(tenant: string, tasks: number, victims: number[] = [], priori
       taskId,
       machineId: machine.id,
       version: rows[0].version,
-      victims: i === 0 ? victims : undefined,
+      victims: typeof victims === "function" ? victims(i) : i === 0 ? victims : undefined,
     })),
   );
   return { job, out, reasons: out.filter((o) => o.outcome !== "evicted").map((o) => o.reason) };
@@ -183,26 +191,8 @@ describe("reclaim", () => {
     await run("lender", 3); // the cohort is full
     const victims = [...own.out, ...extra.out].map((o) => o.task_id as number);
     // Two lender tasks, each proposing a borrower claim: only the first gives quota back.
-    const job = await submitJob(
-      db.pool,
-      { tasks: 2, priority: 150, resources: { cpu: 1000, memory: 1 } },
-      "lender",
-    );
-    const ids = await pendingTaskIds(db.pool, job);
-    const { rows } = await db.pool.query("select version from omega.machines where id = $1", [machine.id]);
-    const out = await commitPlan(
-      db.pool,
-      ids.map((taskId, i) => ({
-        taskId,
-        machineId: machine.id,
-        version: rows[0].version,
-        victims: [victims[2 - i] as number],
-      })),
-    );
-    expect(out.filter((o) => o.outcome !== "evicted").map((o) => o.reason)).toEqual([
-      null,
-      "victim_not_preemptible",
-    ]);
+    const { out, reasons } = await run("lender", 2, (i) => [victims[2 - i] as number]);
+    expect(reasons).toEqual([null, "victim_not_preemptible"]);
     expect(out.filter((o) => o.outcome === "evicted")).toHaveLength(1);
     expect(await usage("borrower")).toMatchObject({ used_cpu: 2000, borrowed_cpu: 0 });
     expect(await cohortViolations(db.pool)).toEqual([]);
