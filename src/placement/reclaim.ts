@@ -117,21 +117,21 @@ function pickVictims(
   need: Resources,
   inflight: InFlight,
   input: ReclaimInput,
-  state: ReclaimRound,
+  round: ReclaimRound,
 ): { victims: ReclaimVictim[]; gained: Resources } | null {
   const used = { ...machine.used };
   const onPlan = inflight.used(machine.id);
-  const freed = state.freed.get(machine.id) ?? ZERO;
+  const freed = round.freed.get(machine.id) ?? ZERO;
   for (const d of DIMENSIONS) used[d] += onPlan[d] - freed[d];
-  let tasks = machine.tasks + inflight.tasksOn(machine.id) - (state.evicted.get(machine.id) ?? 0);
-  const left = new Map([...state.borrowedLeft].map(([t, r]) => [t, { ...r }]));
+  let tasks = machine.tasks + inflight.tasksOn(machine.id) - (round.evicted.get(machine.id) ?? 0);
+  const left = new Map([...round.borrowedLeft].map(([t, r]) => [t, { ...r }]));
   const gained = { ...ZERO };
   const victims: ReclaimVictim[] = [];
   const fits = () =>
     tasks < machine.maxTasks && shortDimension(machine.capacity, used, ZERO, job.request) === null;
   const covered = () => DIMENSIONS.every((d) => gained[d] >= need[d]);
   const pool = (input.victimsOn.get(machine.id) ?? [])
-    .filter((v) => !state.taken.has(v.taskId) && v.gangMin === null)
+    .filter((v) => !round.taken.has(v.taskId) && v.gangMin === null)
     .sort((a, b) => a.priority - b.priority || b.taskId - a.taskId);
   for (const v of pool) {
     if (covered() && fits()) break;
