@@ -12,8 +12,8 @@ import { profilesFile, raceProfiles, startWorkers, stopAll } from "../support/ra
  * Cohorts under a race (SPEC "Sharing"): four worker processes, three tenants in one cohort with
  * 4-core nominal quotas on a 32-core cell — so only the cohort limits them. Two flood at once and
  * borrow the third's idle quota (one of them only up to its 2-core borrowingLimit); then the third's
- * own work arrives and takes its quota back by reclaim, without waiting for borrowed work to end. SQL over
- * the base tables checks invariant 3 for cohorts throughout.
+ * own work arrives and takes its quota back by reclaim, without waiting for borrowed work to end.
+ * SQL over the base tables checks invariant 3 for cohorts throughout.
  */
 
 const NOMINAL = 4000;
@@ -95,10 +95,10 @@ it("borrows within the cohort's limits, and a lender's late work reclaims its qu
       [catJobs],
     );
     // Cat's tasks were placed by plans that evicted borrowed work: they did not wait for any to
-    // finish. (Not necessarily each by its own: a plan may evict more than its placements needed —
-    // two jobs of one batch reclaiming from the same borrower both count what it borrows — and a
-    // later task of cat's then finds its quota free. Such an extra eviction is borrowed work, which
-    // the SQL below and the invariant checks still hold to the cohort's rules.)
+    // finish. (Not necessarily each by its own: two schedulers' commits running at once each judge
+    // their victims on the quotas before the other's, so both may take a borrower's last borrowed
+    // claim, and a later task of cat's then finds its quota free. The extra victim was borrowing
+    // when judged; the invariant checks below hold the cohort's books throughout.)
     expect(plans).toHaveLength(4);
     expect(plans.reduce((n: number, p: { evicted: number }) => n + p.evicted, 0)).toBeGreaterThanOrEqual(4);
     const { rows: reclaims } = await db.pool.query(
