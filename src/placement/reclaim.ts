@@ -59,7 +59,10 @@ export function planReclaim(
   // What a member borrows, as this round first read it, less what the round took since.
   for (const [tenant, r] of input.borrowed)
     if (!round.borrowedLeft.has(tenant)) round.borrowedLeft.set(tenant, { ...r });
-  const credit = { ...ZERO };
+  // What the round's reclaims gave back to this quota: the plan's earlier placements charged to it
+  // (in `charged` below) were paid for by those evictions.
+  const credit = round.credit.get(quota.key) ?? { ...ZERO };
+  round.credit.set(quota.key, credit);
   const placements: Placement[] = [];
   for (const taskId of taskIds) {
     const charged = inflight.quotaUsed(quota.key);
@@ -98,16 +101,26 @@ export function planReclaim(
   return placements;
 }
 
-/** What a plan's reclaims have taken so far: victims, the room they free, what members still borrow. */
+/**
+ * What a plan's reclaims have taken so far: victims, the room they free, what members still
+ * borrow, and what they gave back to each reclaiming quota (by QuotaView.key).
+ */
 export interface ReclaimRound {
   taken: Set<number>;
   freed: Map<number, Resources>;
   evicted: Map<number, number>;
   borrowedLeft: Map<number, Resources>;
+  credit: Map<string, Resources>;
 }
 
 export function newReclaimRound(): ReclaimRound {
-  return { taken: new Set(), freed: new Map(), evicted: new Map(), borrowedLeft: new Map() };
+  return {
+    taken: new Set(),
+    freed: new Map(),
+    evicted: new Map(),
+    borrowedLeft: new Map(),
+    credit: new Map(),
+  };
 }
 
 /** The victims on `machine` that give back `need` of quota and make room for one task, or null. */

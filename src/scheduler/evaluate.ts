@@ -173,11 +173,16 @@ async function planRounds(
     // Preemption after every job had its turn at free room, so no job evicts for what was free.
     const victims = deps.victims && victimsReadOncePerRound(deps.victims);
     const reclaims = new Map<Band, ReclaimRound>();
+    // Jobs that saw borrowed work they may reclaim and still have tasks left: they must not park.
+    const borrowedInSight = new Set<number>();
     for (const job of jobs) {
       const plan = plans.get(job.id);
       if (plan && plan.unplaced > 0 && plan.preempt !== false)
         await preempt({ ...deps, victims }, job, plan, inflight, random);
-      if (plan && plan.unplaced > 0) await reclaim(deps, job, plan, inflight, reclaims);
+      if (plan && plan.unplaced > 0) {
+        const inSight = await reclaim(deps, job, plan, inflight, reclaims);
+        if (inSight && plan.unplaced > 0) borrowedInSight.add(job.id);
+      }
     }
     stats.planMs += performance.now() - t;
 
@@ -220,8 +225,11 @@ async function planRounds(
         settled.add(job.id);
         continue;
       }
-      if (rejected === 0 && plan.explanation && planHeld) {
-        // Nothing collided: the rest fits nowhere on current state. Park until capacity appears.
+      // Nothing collided: the rest fits nowhere on current state. Park until capacity appears —
+      // unless borrowed work it may reclaim was in sight (this plan's other reclaims took it, or it
+      // moved): parked, it would wait for a release while a member borrows its quota. It is
+      // retried on fresh state instead, then backs off.
+      if (rejected === 0 && plan.explanation && planHeld && !borrowedInSight.has(job.id)) {
         toPark.push({ jobId: job.id, reason: formatExplanation(plan.explanation) });
         continue;
       }
@@ -347,7 +355,8 @@ async function preempt(
 /**
  * Tasks of `job` held back by a quota its cohort lent out: take it back by evicting borrowed claims
  * (SPEC "Sharing", reclaim), whether or not the profile preempts by priority — a lender's quota is
- * its own. The commit verifies every victim as it does any preemption.
+ * its own. The commit verifies every victim as it does any preemption. True when borrowed work it
+ * may reclaim was in sight, whether or not this plan could use it.
  */
 async function reclaim(
   deps: EvaluationDeps,
@@ -355,11 +364,11 @@ async function reclaim(
   plan: JobPlan,
   inflight: InFlight,
   rounds: Map<Band, ReclaimRound>,
-): Promise<void> {
+): Promise<boolean> {
   const { profile, snapshot, victims } = deps;
-  if (!victims?.reclaimable || job.tenantId === undefined || !quotaShortfall(job, inflight)) return;
+  if (!victims?.reclaimable || job.tenantId === undefined || !quotaShortfall(job, inflight)) return false;
   const input = await victims.reclaimable(job.tenantId, job.priority);
-  if (!input || input.victimsOn.size === 0) return;
+  if (!input || input.victimsOn.size === 0) return false;
   const planned = new Set(plan.placements.map((p) => p.taskId));
   const rest = job.pendingTaskIds.filter((id) => !planned.has(id));
   // The plan's reclaims in one band share what members borrow and the victims taken.
@@ -369,4 +378,5 @@ async function reclaim(
   const more = planReclaim(snapshot.list(), job, rest, inflight, input, profile, round);
   plan.placements.push(...more);
   plan.unplaced -= more.length;
+  return true;
 }

@@ -227,6 +227,55 @@ describe("evaluate (the Omega loop)", () => {
     expect(h.leases()).toBe(2);
   });
 
+  it("does not park a lender that saw borrowed work it may reclaim: it retries, then backs off", async () => {
+    const m = machine({ capacity: { cpu: 4000 }, used: { cpu: 4000 } });
+    const lender = () =>
+      job({
+        tasks: 1,
+        tenantId: 7,
+        quota: { key: "7:batch", band: "batch", free: { cpu: 0, memory: 0, gpu: 0, disk: 0 } },
+      });
+    const victim = {
+      taskId: 50,
+      jobId: 500,
+      priority: 150,
+      request: { cpu: 1000, memory: 0, gpu: 0, disk: 0 },
+      gangMin: null,
+      jobClaims: 1,
+      tenantId: 9,
+    };
+    const zero = { cpu: 0, memory: 0, gpu: 0, disk: 0 };
+    const run = async (borrowed: boolean) => {
+      const h = harness([m], [lender()], () => null);
+      await evaluate({
+        profile: { ...batchProfile, maxAttempts: 1 },
+        snapshot: h.snapshot,
+        committer: { commit: async () => [] },
+        queue: h.queue,
+        evaluationId: "eval-1",
+        sleep: async () => {},
+        victims: {
+          on: async () => new Map(),
+          // In sight, but a member's borrowing this plan cannot use (here: all taken already).
+          reclaimable: async () =>
+            borrowed
+              ? {
+                  nominalFree: { ...zero, cpu: 4000 },
+                  borrowed: new Map([[9, zero]]),
+                  victimsOn: new Map([[m.id, [victim]]]),
+                }
+              : null,
+        },
+      });
+      return h;
+    };
+    const inSight = await run(true);
+    expect(inSight.parked).toEqual([]);
+    expect(inSight.deferred).toHaveLength(1);
+    // With no borrowed work in sight it parks, to be woken when a member starts borrowing.
+    expect((await run(false)).parked).toHaveLength(1);
+  });
+
   it("asks another worker to join when the lease came back full", async () => {
     const profile = { ...batchProfile, batchSize: 2 };
     const h = harness([machine()], [job(), job()], () => null);

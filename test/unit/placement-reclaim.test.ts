@@ -86,6 +86,21 @@ describe("planReclaim", () => {
     expect(planReclaim([m], lender(0), [12], new InFlight(), input(), batchProfile)).toHaveLength(1);
   });
 
+  it("counts what the plan's earlier reclaims gave back to the quota: each job evicts for itself only", () => {
+    const m = full();
+    const input = (): ReclaimInput => ({
+      nominalFree: cpu(4000),
+      borrowed: new Map([[9, cpu(3000)]]),
+      victimsOn: new Map([[m.id, [borrowed(1, 9, 1000), borrowed(2, 9, 1000), borrowed(3, 9, 1000)]]]),
+    });
+    const round = newReclaimRound();
+    const inflight = new InFlight();
+    const first = planReclaim([m], lender(0), [11], inflight, input(), batchProfile, round);
+    // The first job's task is charged to the quota and its victim paid for it: one victim each.
+    const second = planReclaim([m], { ...lender(0), id: 99 }, [12], inflight, input(), batchProfile, round);
+    expect([...first, ...second].map((p) => p.victims)).toEqual([[3], [2]]);
+  });
+
   it("does nothing for a job its quota does not hold back, nor for a gang", () => {
     const m = full();
     const input: ReclaimInput = {
