@@ -72,10 +72,6 @@ constraint claim_ports_pkey on omega.claim_ports: PRIMARY KEY (cell, machine_id,
 
 constraint claim_ports_port_check on omega.claim_ports: CHECK (((port >= 1) AND (port <= 65535)))
 
-constraint claims_cell_machine_id_fkey on omega.claims: FOREIGN KEY (cell, machine_id) REFERENCES omega.machines(cell, id)
-
-constraint claims_cell_task_id_fkey on omega.claims: FOREIGN KEY (cell, task_id) REFERENCES omega.tasks(cell, id)
-
 constraint claims_pkey on omega.claims: PRIMARY KEY (cell, task_id)
 
 constraint events_kind_check on omega.events: CHECK ((kind = ANY (ARRAY['submitted'::text, 'pending'::text, 'placed'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text, 'retried'::text, 'lost'::text, 'preempted'::text, 'returned'::text, 'dependency-met'::text, 'dependency-failed'::text, 'launched'::text, 'reserved'::text, 'moved'::text])))
@@ -1379,6 +1375,24 @@ begin
   end loop;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.claimed_rows_stay()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if (tg_argv[0] = 'task_id' and exists (select from omega.claims c where c.cell = old.cell and c.task_id = old.id))
+     or (tg_argv[0] = 'machine_id'
+         and exists (select from omega.claims c where c.cell = old.cell and c.machine_id = old.id)) then
+    raise exception using errcode = 'foreign_key_violation', table = tg_table_name,
+      constraint = format('claims_cell_%s_fkey', tg_argv[0]),
+      message = format('update or delete on table "%s" violates foreign key constraint "claims_cell_%s_fkey" on table "claims"',
+        tg_table_name, tg_argv[0]),
+      detail = format('Key (cell, id)=(%s, %s) is still referenced from table "claims".', old.cell, old.id);
+  end if;
+  return old;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.claims_are_immutable()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1476,6 +1490,41 @@ begin
   from new_claims n
   join omega.jobs j on j.cell = n.cell and j.id = n.job_id and j.ports <> '{}'
   cross join lateral unnest(j.ports) as p(port);
+  return null;
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.claims_reference_rows()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+ SET enable_bitmapscan TO 'off'
+ SET enable_hashjoin TO 'off'
+ SET enable_mergejoin TO 'off'
+AS $function$
+declare
+  bad record;
+begin
+  if current_setting('omega.claims_verified', true) = 'on' then
+    return null;
+  end if;
+  select n.cell, n.task_id, n.machine_id, t.id is null as no_task
+  into bad
+  from new_claims n
+  left join omega.tasks t on t.cell = n.cell and t.id = n.task_id
+  left join omega.machines m on m.cell = n.cell and m.id = n.machine_id
+  where t.id is null or m.id is null
+  limit 1;
+  if found then
+    raise exception using errcode = 'foreign_key_violation', table = 'claims',
+      constraint = case when bad.no_task then 'claims_cell_task_id_fkey' else 'claims_cell_machine_id_fkey' end,
+      message = format('insert or update on table "claims" violates foreign key constraint "%s"',
+        case when bad.no_task then 'claims_cell_task_id_fkey' else 'claims_cell_machine_id_fkey' end),
+      detail = case when bad.no_task
+        then format('Key (cell, task_id)=(%s, %s) is not present in table "tasks".', bad.cell, bad.task_id)
+        else format('Key (cell, machine_id)=(%s, %s) is not present in table "machines".', bad.cell, bad.machine_id) end;
+  end if;
   return null;
 end $function$
 
@@ -3259,6 +3308,7 @@ declare
   n integer;
 begin
   perform set_config('omega.task_moves_logged', 'on', true);
+  perform set_config('omega.claims_verified', 'on', true);
   with accepted as (
     select d.task_id, d.machine_id, m.name as machine, d.job_id, j.tenant_id, j.priority, j.cpu, j.memory, j.gpu, j.disk
     from unnest(p_decisions) d
@@ -3298,6 +3348,7 @@ begin
   )
   select count(*) into n from accepted;
   perform set_config('omega.task_moves_logged', '', true);
+  perform set_config('omega.claims_verified', '', true);
   return n;
 end $function$
 
@@ -5280,6 +5331,8 @@ CREATE TRIGGER claims_quota_delete AFTER DELETE ON omega.claims REFERENCING OLD 
 
 CREATE TRIGGER claims_quota_insert AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_quotas()
 
+CREATE TRIGGER claims_reference_rows AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS new_claims FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_reference_rows()
+
 CREATE TRIGGER claims_share_delete AFTER DELETE ON omega.claims REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_shares()
 
 CREATE TRIGGER claims_share_insert AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_shares()
@@ -5306,11 +5359,15 @@ CREATE TRIGGER machines_capacity_insert AFTER INSERT ON omega.machines FOR EACH 
 
 CREATE TRIGGER machines_capacity_update AFTER UPDATE OF cpu, memory, gpu, disk, state ON omega.machines FOR EACH ROW WHEN (((((((old.cpu)::bigint IS DISTINCT FROM (new.cpu)::bigint) OR ((old.memory)::bigint IS DISTINCT FROM (new.memory)::bigint)) OR ((old.gpu)::bigint IS DISTINCT FROM (new.gpu)::bigint)) OR ((old.disk)::bigint IS DISTINCT FROM (new.disk)::bigint)) OR (old.state IS DISTINCT FROM new.state))) EXECUTE FUNCTION omega.machine_counts_in_capacity()
 
+CREATE TRIGGER machines_claimed_stay BEFORE DELETE ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.claimed_rows_stay('machine_id')
+
 CREATE TRIGGER machines_rules BEFORE INSERT OR UPDATE OF taints, state, drain_deadline ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.machine_rules_changed()
 
 CREATE TRIGGER machines_spec_checked BEFORE INSERT OR UPDATE OF labels, max_tasks, name, no_execute_since, state, taints ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.check_machine_spec()
 
 CREATE TRIGGER machines_touch BEFORE UPDATE ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.touch_machine()
+
+CREATE TRIGGER tasks_claimed_stay BEFORE DELETE ON omega.tasks FOR EACH ROW EXECUTE FUNCTION omega.claimed_rows_stay('task_id')
 
 CREATE TRIGGER tasks_events AFTER UPDATE ON omega.tasks REFERENCING OLD TABLE AS old_tasks NEW TABLE AS new_tasks FOR EACH STATEMENT EXECUTE FUNCTION omega.record_task_events()
 
@@ -5378,11 +5435,15 @@ grant execute on function omega.check_taints(jsonb,text) to public
 
 grant execute on function omega.check_tolerations(jsonb,text) to public
 
+grant execute on function omega.claimed_rows_stay() to public
+
 grant execute on function omega.claims_are_immutable() to public
 
 grant execute on function omega.claims_count_against_quotas() to public
 
 grant execute on function omega.claims_count_against_shares() to public
+
+grant execute on function omega.claims_reference_rows() to public
 
 grant execute on function omega.cohort_free(bigint,bigint,bigint,bigint,numeric) to public
 
