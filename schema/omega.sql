@@ -1487,8 +1487,10 @@ AS $function$
 begin
   insert into omega.claim_ports (cell, machine_id, port, task_id)
   select n.cell, n.machine_id, p.port, n.task_id
-  from new_claims n
-  join omega.jobs j on j.cell = n.cell and j.id = n.job_id and j.ports <> '{}'
+  from (select distinct n.cell, n.job_id from new_claims n) k
+  cross join lateral (select j.ports from omega.jobs j
+                      where j.cell = k.cell and j.id = k.job_id and j.ports <> '{}' offset 0) j
+  join new_claims n on n.cell = k.cell and n.job_id = k.job_id
   cross join lateral unnest(j.ports) as p(port);
   return null;
 end $function$
@@ -1892,7 +1894,8 @@ AS $function$
     from unnest(p_forced_ids, p_forced_reasons) as f(task_id, reason) group by f.task_id
   ),
   evicted as (
-    select c.* from omega.claims c where c.cell = p_cell and c.task_id = any (p_evicted)
+    select c.* from unnest(p_evicted) as e(task_id)
+    cross join lateral (select * from omega.claims c where c.cell = p_cell and c.task_id = e.task_id offset 0) c
   ),
   -- What the evictions give back, to machines and to quotas.
   freed as (
@@ -1924,11 +1927,10 @@ AS $function$
       fo.reason as forced_reason,
       row_number() over (partition by p.task_id order by p.ord) > 1 as duplicate
     from proposed p
-    -- The plan's own rows by id (index lookups), not a hash join over every task and machine of
-    -- the cell, so that a commit costs what it proposes, not the size of the cell.
-    left join (select * from omega.tasks where cell = p_cell and id = any (p_task_ids)) t on t.id = p.task_id
-    left join omega.jobs j on j.cell = p_cell and j.id = t.job_id
-    left join (select * from omega.machines where cell = p_cell and id = any (p_machine_ids)) m on m.id = p.machine_id
+    -- The plan's own rows, each by its key (see the top).
+    left join lateral (select * from omega.tasks x where x.cell = p_cell and x.id = p.task_id offset 0) t on true
+    left join lateral (select * from omega.jobs x where x.cell = p_cell and x.id = t.job_id offset 0) j on true
+    left join lateral (select * from omega.machines x where x.cell = p_cell and x.id = p.machine_id offset 0) m on true
     left join freed fr on fr.machine_id = p.machine_id
     left join omega.quotas q on q.cell = p_cell and q.tenant_id = j.tenant_id and q.band = omega.band(j.priority)
     left join credit cr on cr.tenant_id = j.tenant_id and cr.band = omega.band(j.priority)
@@ -3523,16 +3525,25 @@ declare
 begin
   perform pg_advisory_xact_lock_shared(omega.quota_lock_key(p_cell));
   v_job_ids := array(
-    select t.job_id from omega.tasks t where t.cell = p_cell and t.id = any (p_task_ids)
-    union select c.job_id from omega.claims c where c.cell = p_cell and c.task_id = any (p_victim_ids));
-  perform from omega.jobs j where j.cell = p_cell and j.id = any (v_job_ids) order by j.id for update;
-  v_locked := array(select m.id from omega.machines m where m.cell = p_cell and m.id = any (p_machine_ids)
-                    order by m.id for update skip locked);
+    select t.job_id from unnest(p_task_ids) as u(id)
+    cross join lateral (select t.job_id from omega.tasks t where t.cell = p_cell and t.id = u.id offset 0) t
+    union
+    select c.job_id from unnest(p_victim_ids) as u(id)
+    cross join lateral (select c.job_id from omega.claims c where c.cell = p_cell and c.task_id = u.id offset 0) c
+    order by 1);
+  perform from unnest(v_job_ids) as u(id)
+  cross join lateral (select from omega.jobs j where j.cell = p_cell and j.id = u.id for update) j;
+  v_locked := array(
+    select m.id from (select distinct u.id from unnest(p_machine_ids) as u(id) order by u.id) u
+    cross join lateral (select m.id from omega.machines m where m.cell = p_cell and m.id = u.id
+                        for update skip locked) m);
   perform from omega.quotas q
   where q.cell = p_cell
-    and q.tenant_id in (select j.tenant_id from omega.jobs j where j.cell = p_cell and j.id = any (v_job_ids))
+    and q.tenant_id in (
+      select j.tenant_id from unnest(v_job_ids) as u(id)
+      cross join lateral (select j.tenant_id from omega.jobs j where j.cell = p_cell and j.id = u.id offset 0) j)
   order by q.tenant_id, q.band for update;
-  -- Anti-affinity domains (see the top), last, in key order.
+  -- Anti-affinity domains (0202), last, in key order.
   if exists (select from omega.jobs r where r.cell = p_cell and r.vocabulary ? 'jobAntiAffinity'
              and r.state in ('pending', 'placed', 'running')) then
     for k in select omega.anti_affinity_lock_keys(p_cell, p_task_ids, p_machine_ids) loop
@@ -3540,8 +3551,10 @@ begin
     end loop;
   end if;
   -- The ones that exist but were not locked (a missing machine is machine_not_found, not busy).
-  return array(select m.id from omega.machines m where m.cell = p_cell and m.id = any (p_machine_ids)
-               except select unnest(v_locked));
+  return array(
+    select m.id from unnest(p_machine_ids) as u(id)
+    cross join lateral (select m.id from omega.machines m where m.cell = p_cell and m.id = u.id offset 0) m
+    except select unnest(v_locked));
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.plan_spread_verdicts(p_cell text, p_decisions omega.plan_decision[], p_evicted bigint[])
@@ -3637,10 +3650,10 @@ begin
       where r.cell = p_cell and r.vocabulary ? 'jobAntiAffinity' and r.state in ('pending', 'placed', 'running'))
     -- Jobs of the plan with host ports, spread or affinity.
     or exists (
-      select from omega.jobs j
-      where j.cell = p_cell
-        and j.id = any (array(select distinct d.job_id from unnest(p_decisions) d where d.reason is null))
-        and (j.ports <> '{}' or j.vocabulary ?| array['topologySpread', 'jobAffinity']));
+      select from (select distinct d.job_id from unnest(p_decisions) d where d.reason is null) d
+      cross join lateral (select j.ports, j.vocabulary from omega.jobs j
+                          where j.cell = p_cell and j.id = d.job_id offset 0) j
+      where j.ports <> '{}' or j.vocabulary ?| array['topologySpread', 'jobAffinity']);
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.plan_victim_verdicts(p_cell text, p_task_ids bigint[], p_machine_ids bigint[], p_victim_ids bigint[], p_victim_for bigint[])
