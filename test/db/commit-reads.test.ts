@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { PoolClient } from "../../src/db/pool.ts";
+import type { Client } from "../../src/db/pool.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { commitPlan, makeCell, makeTenant, pendingTaskIds, submitJob } from "../support/factories.ts";
 
@@ -41,7 +41,7 @@ beforeAll(async () => {
 afterAll(() => db.drop());
 
 /** Rows the statement read from each table, by index or scan (pg_stat_xact: this transaction's). */
-async function reads(client: PoolClient): Promise<Record<string, number>> {
+async function reads(client: Client): Promise<Record<string, number>> {
   const { rows } = await client.query<{ relname: string; n: number }>(
     `select relname, (coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0))::int as n
      from pg_stat_xact_user_tables where schemaname = 'omega' and relname in ('claims', 'jobs', 'tasks', 'machines')`,
