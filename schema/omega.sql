@@ -3460,9 +3460,11 @@ begin
   -- Reclaims, told before the release changes what their tenants borrow.
   reclaimed := array(
     select e.v from unnest(p_victim_ids, p_victim_for) as e(v, f)
-    join omega.claims vc on vc.cell = p_cell and vc.task_id = e.v
-    join omega.tasks pt on pt.cell = p_cell and pt.id = e.f
-    join omega.jobs pj on pj.cell = p_cell and pj.id = pt.job_id
+    cross join lateral (select vc.tenant_id, vc.priority from omega.claims vc
+                        where vc.cell = p_cell and vc.task_id = e.v offset 0) vc
+    cross join lateral (select pt.job_id from omega.tasks pt where pt.cell = p_cell and pt.id = e.f offset 0) pt
+    cross join lateral (select pj.tenant_id, pj.priority from omega.jobs pj
+                        where pj.cell = p_cell and pj.id = pt.job_id offset 0) pj
     where vc.tenant_id <> pj.tenant_id
       and omega.may_reclaim(p_cell, vc.tenant_id, vc.priority, pj.tenant_id, pj.priority));
   perform omega.release_claims(p_cell, p_victim_ids);
@@ -3474,18 +3476,24 @@ begin
                         when vj.tenant_id = pj.tenant_id then format('preempted by job %s (task %s)', pt.job_id, e.f)
                         else format('preempted by a job of priority %s', pj.priority) end
       from unnest(p_victim_ids, p_victim_for) as e(v, f)
-      join omega.tasks pt on pt.cell = p_cell and pt.id = e.f
-      join omega.jobs pj on pj.cell = p_cell and pj.id = pt.job_id
-      join omega.tasks vt on vt.cell = p_cell and vt.id = e.v
-      join omega.jobs vj on vj.cell = p_cell and vj.id = vt.job_id
-      where t.cell = p_cell and t.id = e.v and t.state in ('placed', 'running')
+      cross join lateral (select pt.job_id from omega.tasks pt where pt.cell = p_cell and pt.id = e.f offset 0) pt
+      cross join lateral (select pj.tenant_id, pj.priority from omega.jobs pj
+                          where pj.cell = p_cell and pj.id = pt.job_id offset 0) pj
+      cross join lateral (select vt.ctid as row_id, vt.job_id from omega.tasks vt
+                          where vt.cell = p_cell and vt.id = e.v offset 0) vt
+      cross join lateral (select vj.tenant_id from omega.jobs vj where vj.cell = p_cell and vj.id = vt.job_id offset 0) vj
+      -- By the row just found (a concurrent update is followed to its new version and re-checked).
+      where t.ctid = vt.row_id and t.state in ('placed', 'running')
       returning t.job_id
     ), per_job as (
       select r.job_id, count(*) as n from requeued r group by r.job_id
     ), job_updates as (
       update omega.jobs j set pending_count = j.pending_count + pj.n, state = 'pending', blocked = false,
         updated_at = now()
-      from per_job pj where j.cell = p_cell and j.id = pj.job_id
+      from (select pj.*, x.ctid as row_id from per_job pj
+            cross join lateral (select x.ctid from omega.jobs x where x.cell = p_cell and x.id = pj.job_id offset 0) x) pj
+      -- By the row just found (plan_lock locked it).
+      where j.ctid = pj.row_id
       returning j.scheduler
     )
     select distinct ju.scheduler from job_updates ju
@@ -3504,11 +3512,12 @@ begin
   return query
   select distinct e.f
   from unnest(p_victim_ids, p_victim_for) as e(v, f)
-  join omega.claims c on c.cell = p_cell and c.task_id = e.v
-  join omega.jobs j on j.cell = p_cell and j.id = c.job_id
+  cross join lateral (select c.job_id from omega.claims c where c.cell = p_cell and c.task_id = e.v offset 0) c
+  cross join lateral (select j.id, j.gang_min from omega.jobs j where j.cell = p_cell and j.id = c.job_id offset 0) j
   where j.gang_min is not null
     and (select count(*) from omega.claims c2 where c2.cell = p_cell and c2.job_id = j.id)
-      - (select count(*) from omega.claims c3 where c3.cell = p_cell and c3.job_id = j.id and c3.task_id = any (p_victim_ids))
+      - (select count(*) from unnest(p_victim_ids) as u(id) where u.id in (
+           select c3.task_id from omega.claims c3 where c3.cell = p_cell and c3.job_id = j.id))
       between 1 and j.gang_min - 1;
 end $function$
 
@@ -3672,11 +3681,11 @@ begin
       pj.tenant_id as preemptor_tenant,
       row_number() over (partition by x.victim_id order by x.ord) > 1 as duplicate
     from unnest(p_victim_ids, p_victim_for) with ordinality as x(victim_id, for_task, ord)
-    left join omega.claims c on c.cell = p_cell and c.task_id = x.victim_id
+    left join lateral (select * from omega.claims c where c.cell = p_cell and c.task_id = x.victim_id offset 0) c on true
     left join lateral (select u.machine_id from unnest(p_task_ids, p_machine_ids) as u(task_id, machine_id)
                        where u.task_id = x.for_task limit 1) target on true
-    left join omega.tasks pt on pt.cell = p_cell and pt.id = x.for_task
-    left join omega.jobs pj on pj.cell = p_cell and pj.id = pt.job_id
+    left join lateral (select pt.job_id from omega.tasks pt where pt.cell = p_cell and pt.id = x.for_task offset 0) pt on true
+    left join lateral (select pj.priority, pj.tenant_id from omega.jobs pj where pj.cell = p_cell and pj.id = pt.job_id offset 0) pj on true
   ), judged as (
     select v.*, case
         when v.target is null or v.preemptor_priority is null or v.duplicate then 'victim_invalid'
@@ -4184,12 +4193,19 @@ declare
   released integer;
   freed bigint[];
 begin
-  perform from omega.machines m
-  where m.cell = p_cell
-    and m.id in (select c.machine_id from omega.claims c where c.cell = p_cell and c.task_id = any (p_task_ids))
-  order by m.id for update;
+  perform from (select distinct c.machine_id
+                from unnest(p_task_ids) as u(id)
+                cross join lateral (select c.machine_id from omega.claims c
+                                    where c.cell = p_cell and c.task_id = u.id offset 0) c
+                order by 1) k
+  cross join lateral (select from omega.machines m where m.cell = p_cell and m.id = k.machine_id for update) m;
   with gone as (
-    delete from omega.claims c where c.cell = p_cell and c.task_id = any (p_task_ids) returning c.*
+    -- By the rows just found by key (claims are never updated: the row found is the row, or gone).
+    delete from omega.claims c
+    where c.ctid = any (array(
+        select x.ctid from unnest(p_task_ids) as u(id)
+        cross join lateral (select c.ctid from omega.claims c where c.cell = p_cell and c.task_id = u.id offset 0) x))
+    returning c.*
   ), per_machine as (
     select machine_id, sum(cpu) as cpu, sum(memory) as memory, sum(gpu) as gpu, sum(disk) as disk, count(*) as n
     from gone group by machine_id
@@ -4197,7 +4213,10 @@ begin
     update omega.machines m
     set used_cpu = m.used_cpu - pm.cpu, used_memory = m.used_memory - pm.memory,
         used_gpu = m.used_gpu - pm.gpu, used_disk = m.used_disk - pm.disk, tasks = m.tasks - pm.n
-    from per_machine pm where m.cell = p_cell and m.id = pm.machine_id
+    from (select pm.*, x.ctid as row_id from per_machine pm
+          cross join lateral (select x.ctid from omega.machines x where x.cell = p_cell and x.id = pm.machine_id offset 0) x) pm
+    -- By the row just found (locked above).
+    where m.ctid = pm.row_id
     returning m.id
   )
   select (select count(*) from gone), array(select id from machine_updates) into released, freed;

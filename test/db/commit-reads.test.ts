@@ -49,17 +49,24 @@ async function reads(client: Client): Promise<Record<string, number>> {
   return Object.fromEntries(rows.map((r) => [r.relname, r.n]));
 }
 
-async function readsOfCommit(placements: { taskId: number; machineId: number; version: number }[]) {
+async function readsOfCommit(
+  placements: { taskId: number; machineId: number; version: number; victims?: number[] }[],
+) {
   const client = await db.pool.connect();
   try {
     await client.query("begin");
     // A session's counts not yet flushed show in pg_stat_xact too: measure the difference.
     const before = await reads(client);
-    const { rows } = await client.query("select * from omega.commit_plan('east', 'batch', $1, $2, $3)", [
-      placements.map((p) => p.taskId),
-      placements.map((p) => p.machineId),
-      placements.map((p) => p.version),
-    ]);
+    const { rows } = await client.query(
+      "select * from omega.commit_plan('east', 'batch', $1, $2, $3, 'incremental', 'fine', 'test', $4, $5)",
+      [
+        placements.map((p) => p.taskId),
+        placements.map((p) => p.machineId),
+        placements.map((p) => p.version),
+        placements.flatMap((p) => p.victims ?? []),
+        placements.flatMap((p) => (p.victims ?? []).map(() => p.taskId)),
+      ],
+    );
     const after = await reads(client);
     const delta = Object.fromEntries(Object.entries(after).map(([k, n]) => [k, n - (before[k] ?? 0)]));
     return { outcomes: rows, delta };
@@ -79,6 +86,36 @@ describe("a small commit in a cell of 3,000 claims, on stale statistics", () => 
     });
     const { outcomes, delta } = await readsOfCommit(placements);
     expect(outcomes.map((o) => o.outcome)).toEqual(["committed", "committed", "committed"]);
+    for (const table of ["claims", "jobs", "tasks", "machines"])
+      expect(delta[table], table).toBeLessThan(100);
+  });
+
+  it("reads its victims' claims by key when it preempts, and releases them by key", async () => {
+    await db.pool.query(`select omega.set_tenant_limits('acme', '{"maxPriority": 999}')`);
+    await db.pool.query(`select omega.set_quota_policy('east', '{"production": "unlimited"}')`);
+    const victim = (
+      await db.pool.query<{ task_id: number; machine_id: number; free: number; version: number }>(
+        `select c.task_id, c.machine_id, m.cpu - m.used_cpu as free, m.version
+         from omega.claims c join omega.machines m on m.cell = c.cell and m.id = c.machine_id
+         where c.cell = 'east' order by c.task_id limit 1`,
+      )
+    ).rows[0] as { task_id: number; machine_id: number; free: number; version: number };
+    // A preemptor as big as the machine's free room plus the victim's 10 millicores.
+    const job = await submitJob(db.pool, {
+      tasks: 1,
+      priority: 300,
+      resources: { cpu: victim.free + 10, memory: 1 },
+    });
+    const [taskId] = await pendingTaskIds(db.pool, job);
+    const { outcomes, delta } = await readsOfCommit([
+      {
+        taskId: taskId as number,
+        machineId: victim.machine_id,
+        version: victim.version,
+        victims: [victim.task_id],
+      },
+    ]);
+    expect(outcomes.map((o) => o.outcome)).toEqual(["committed", "evicted"]);
     for (const table of ["claims", "jobs", "tasks", "machines"])
       expect(delta[table], table).toBeLessThan(100);
   });
