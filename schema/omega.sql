@@ -3324,7 +3324,8 @@ begin
   ), machine_updates as (
     update omega.machines m
     set used_cpu = m.used_cpu + a.cpu, used_memory = m.used_memory + a.memory,
-        used_gpu = m.used_gpu + a.gpu, used_disk = m.used_disk + a.disk, tasks = m.tasks + a.n
+        used_gpu = m.used_gpu + a.gpu, used_disk = m.used_disk + a.disk, tasks = m.tasks + a.n,
+        version = m.version + 1, changed_xid = pg_current_xact_id()
     from (select a.machine_id, sum(a.cpu) as cpu, sum(a.memory) as memory, sum(a.gpu) as gpu,
                  sum(a.disk) as disk, count(*) as n
           from accepted a group by a.machine_id) a
@@ -4212,7 +4213,8 @@ begin
   ), machine_updates as (
     update omega.machines m
     set used_cpu = m.used_cpu - pm.cpu, used_memory = m.used_memory - pm.memory,
-        used_gpu = m.used_gpu - pm.gpu, used_disk = m.used_disk - pm.disk, tasks = m.tasks - pm.n
+        used_gpu = m.used_gpu - pm.gpu, used_disk = m.used_disk - pm.disk, tasks = m.tasks - pm.n,
+        version = m.version + 1, changed_xid = pg_current_xact_id()
     from (select pm.*, x.ctid as row_id from per_machine pm
           cross join lateral (select x.ctid from omega.machines x where x.cell = p_cell and x.id = pm.machine_id offset 0) x) pm
     -- By the row just found (locked above).
@@ -5397,7 +5399,7 @@ CREATE TRIGGER machines_rules BEFORE INSERT OR UPDATE OF taints, state, drain_de
 
 CREATE TRIGGER machines_spec_checked BEFORE INSERT OR UPDATE OF labels, max_tasks, name, no_execute_since, state, taints ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.check_machine_spec()
 
-CREATE TRIGGER machines_touch BEFORE UPDATE ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.touch_machine()
+CREATE TRIGGER machines_touch BEFORE UPDATE ON omega.machines FOR EACH ROW WHEN (((new.version = old.version) OR (NOT (new.changed_xid IS DISTINCT FROM old.changed_xid)))) EXECUTE FUNCTION omega.touch_machine()
 
 CREATE TRIGGER tasks_claimed_stay BEFORE DELETE ON omega.tasks FOR EACH ROW EXECUTE FUNCTION omega.claimed_rows_stay('task_id')
 

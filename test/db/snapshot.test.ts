@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { CellSnapshot } from "../../src/db/snapshot.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { makeCell, makeMachine } from "../support/factories.ts";
+import {
+  commitPlan,
+  makeCell,
+  makeMachine,
+  makeTenant,
+  pendingTaskIds,
+  submitJob,
+} from "../support/factories.ts";
 import { waitFor } from "../support/processes.ts";
 
 let db: TestDatabase;
@@ -71,4 +78,49 @@ it("learns of removed machines", async () => {
   await db.pool.query("select omega.remove_machine('east', 'gone')");
   expect((await snapshot.sync()).removed).toBe(1);
   expect(snapshot.list().map((m) => m.name)).not.toContain("gone");
+});
+
+it("every write of a machine moves its cursor and version: a commit, a release, and any other update", async () => {
+  await makeTenant(db.pool);
+  const m = await makeMachine(db.pool, { name: "touched", cpu: 8000 });
+  const stamp = async () =>
+    (
+      await db.pool.query<{ version: string; xid: string }>(
+        "select version::text, changed_xid::text as xid from omega.machines where id = $1",
+        [m.id],
+      )
+    ).rows[0] as { version: string; xid: string };
+  const snapshot = new CellSnapshot(db.pool, "east");
+  await snapshot.sync();
+  const seen = async () => snapshot.machines.get(m.id)?.used.cpu;
+
+  // A commit (plan_apply sets both columns itself; 0252).
+  const before = await stamp();
+  const job = await submitJob(db.pool, { resources: { cpu: 1000, memory: 1 } });
+  const [task] = await pendingTaskIds(db.pool, job);
+  const out = await commitPlan(db.pool, [{ taskId: task as number, machineId: m.id, version: m.version }]);
+  expect(out.map((o) => o.outcome)).toEqual(["committed"]);
+  const placed = await stamp();
+  expect(BigInt(placed.version)).toBe(BigInt(before.version) + 1n);
+  expect(BigInt(placed.xid)).toBeGreaterThan(BigInt(before.xid));
+  await snapshot.sync();
+  expect(await seen()).toBe(1000);
+
+  // A release (release_claims, 0252).
+  await db.pool.query("select omega.release_claims('east', $1)", [[task]]);
+  const released = await stamp();
+  expect(BigInt(released.version)).toBe(BigInt(placed.version) + 1n);
+  expect(BigInt(released.xid)).toBeGreaterThan(BigInt(placed.xid));
+  await snapshot.sync();
+  expect(await seen()).toBe(0);
+
+  // Any other writer, through the trigger; also one that sets only one of the two columns.
+  await db.pool.query('update omega.machines set labels = \'{"k":"v"}\' where id = $1', [m.id]);
+  const labelled = await stamp();
+  expect(BigInt(labelled.version)).toBe(BigInt(released.version) + 1n);
+  expect(BigInt(labelled.xid)).toBeGreaterThan(BigInt(released.xid));
+  await db.pool.query("update omega.machines set version = version + 5 where id = $1", [m.id]);
+  const bumped = await stamp();
+  expect(BigInt(bumped.version)).toBe(BigInt(labelled.version) + 1n);
+  expect(BigInt(bumped.xid)).toBeGreaterThan(BigInt(labelled.xid));
 });
