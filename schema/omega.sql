@@ -1715,8 +1715,8 @@ begin
     select forced_ids || coalesce(array_agg(c.task_id), '{}'), forced_reasons || coalesce(array_agg(c.reason), '{}')
       into forced_ids, forced_reasons
     from omega.plan_cohort_verdicts(p_cell, p_task_ids, ev_ids, forced_ids) c;
-    decisions := array(select d from omega.decide_plan_checked(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
-      p_transaction_mode, p_conflict_mode, '{}', forced_ids, forced_reasons) d);
+    decisions := omega.decide_plan_verdicts(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
+      p_transaction_mode, p_conflict_mode, '{}', forced_ids, forced_reasons);
   else
     -- Preemption: decide with the victims counted as gone. A preemptor that fails gives its victims
     -- back, which can only fail more placements, so this converges (at most once per preemptor).
@@ -1744,8 +1744,8 @@ begin
         forced_reasons := forced_reasons || failing.reasons;
         continue;
       end if;
-      decisions := array(select d from omega.decide_plan_checked(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
-        p_transaction_mode, p_conflict_mode, ev_ids, forced_ids, forced_reasons) d);
+      decisions := omega.decide_plan_verdicts(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
+        p_transaction_mode, p_conflict_mode, ev_ids, forced_ids, forced_reasons);
       select coalesce(array_agg(d.task_id), '{}') as ids, coalesce(array_agg(d.reason), '{}') as reasons
         into failing
       from unnest(decisions) d
@@ -2036,12 +2036,24 @@ CREATE OR REPLACE FUNCTION omega.decide_plan_checked(p_cell text, p_task_ids big
  SET plan_cache_mode TO 'force_generic_plan'
  SET enable_seqscan TO 'off'
 AS $function$
+begin
+  return query select * from unnest(omega.decide_plan_verdicts(p_cell, p_task_ids, p_machine_ids,
+    p_machine_versions, p_transaction_mode, p_conflict_mode, p_evicted, p_forced_ids, p_forced_reasons));
+end $function$
+
+CREATE OR REPLACE FUNCTION omega.decide_plan_verdicts(p_cell text, p_task_ids bigint[], p_machine_ids bigint[], p_machine_versions bigint[], p_transaction_mode text, p_conflict_mode text, p_evicted bigint[], p_forced_ids bigint[], p_forced_reasons text[])
+ RETURNS omega.plan_decision[]
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
 declare
   decisions omega.plan_decision[];
   refused record;
   forced_ids bigint[] := p_forced_ids;
   forced_reasons text[] := p_forced_reasons;
 begin
+  -- The vocabulary's verdicts (0104) refuse placements decide_plan accepted: decide again without
+  -- them, until nothing more is refused.
   loop
     decisions := array(select d from omega.decide_plan(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
       p_transaction_mode, p_conflict_mode, p_evicted, forced_ids, forced_reasons) d);
@@ -2051,7 +2063,7 @@ begin
     forced_ids := forced_ids || refused.ids;
     forced_reasons := forced_reasons || refused.reasons;
   end loop;
-  return query select * from unnest(decisions);
+  return decisions;
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.delete_periodic(p_id bigint, p_tenant text DEFAULT NULL::text)
@@ -5502,6 +5514,8 @@ grant execute on function omega.create_periodic(text,jsonb,timestamp with time z
 grant execute on function omega.decide_plan(text,bigint[],bigint[],bigint[],text,text,bigint[],bigint[],text[]) to public
 
 grant execute on function omega.decide_plan_checked(text,bigint[],bigint[],bigint[],text,text,bigint[],bigint[],text[]) to public
+
+grant execute on function omega.decide_plan_verdicts(text,bigint[],bigint[],bigint[],text,text,bigint[],bigint[],text[]) to public
 
 grant execute on function omega.delete_periodic(bigint,text) to omega_api
 
