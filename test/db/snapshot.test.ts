@@ -92,7 +92,7 @@ it("every write of a machine moves its cursor and version: a commit, a release, 
     ).rows[0] as { version: string; xid: string };
   const snapshot = new CellSnapshot(db.pool, "east");
   await snapshot.sync();
-  const seen = async () => snapshot.machines.get(m.id)?.used.cpu;
+  const seen = () => snapshot.machines.get(m.id)?.used.cpu;
 
   // A commit (plan_apply sets both columns itself; 0252).
   const before = await stamp();
@@ -104,7 +104,7 @@ it("every write of a machine moves its cursor and version: a commit, a release, 
   expect(BigInt(placed.version)).toBe(BigInt(before.version) + 1n);
   expect(BigInt(placed.xid)).toBeGreaterThan(BigInt(before.xid));
   await snapshot.sync();
-  expect(await seen()).toBe(1000);
+  expect(seen()).toBe(1000);
 
   // A release (release_claims, 0252).
   await db.pool.query("select omega.release_claims('east', $1)", [[task]]);
@@ -112,7 +112,7 @@ it("every write of a machine moves its cursor and version: a commit, a release, 
   expect(BigInt(released.version)).toBe(BigInt(placed.version) + 1n);
   expect(BigInt(released.xid)).toBeGreaterThan(BigInt(placed.xid));
   await snapshot.sync();
-  expect(await seen()).toBe(0);
+  expect(seen()).toBe(0);
 
   // Any other writer, through the trigger; also one that sets only one of the two columns.
   await db.pool.query('update omega.machines set labels = \'{"k":"v"}\' where id = $1', [m.id]);
