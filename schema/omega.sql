@@ -4175,11 +4175,18 @@ declare
   t record;
   analyzed text[] := '{}';
 begin
+  if not pg_try_advisory_xact_lock(hashtext('omega.refresh_statistics')) then
+    return analyzed;
+  end if;
   for t in
-    select s.relname from pg_catalog.pg_stat_user_tables s
+    select s.relname from pg_stat_user_tables s
+    join pg_class c on c.oid = s.relid
     where s.schemaname = 'omega'
       and s.relname in ('jobs', 'tasks', 'claims', 'machines', 'quotas', 'cells')
-      and s.n_mod_since_analyze >= greatest(500, s.n_live_tup / 4)
+      and (s.n_live_tup >= 2 * greatest(c.reltuples, 50)
+           or (c.reltuples >= 1000 and s.n_live_tup <= c.reltuples / 2)
+           or (s.n_mod_since_analyze >= greatest(500, s.n_live_tup / 4)
+               and coalesce(greatest(s.last_analyze, s.last_autoanalyze), '-infinity') < now() - interval '1 minute'))
     order by s.relname
   loop
     execute format('analyze omega.%I', t.relname);

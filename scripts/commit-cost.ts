@@ -118,6 +118,7 @@ try {
   const { rows } = await pool
     .query(
       `select calls, plans, round(mean_exec_time::numeric, 3) as mean_ms, round(mean_plan_time::numeric, 3) as plan_ms,
+         (shared_blks_hit + shared_blks_read) / nullif(calls, 0) as blocks,
          left(regexp_replace(query, '\\s+', ' ', 'g'), 110) as query
        from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
        order by total_exec_time desc limit 30`,

@@ -10,7 +10,16 @@ export interface DbCost {
    * The most expensive statements (mean ms per call, calls), top-level and nested in functions
    * alike, for finding where the time goes.
    */
-  top: { toplevel: boolean; query: string; calls: number; meanMs: number; totalMs: number }[];
+  top: {
+    toplevel: boolean;
+    query: string;
+    calls: number;
+    meanMs: number;
+    totalMs: number;
+    plans: number;
+    planMs: number;
+    blocksPerCall: number;
+  }[];
 }
 
 export interface DbCostMeter {
@@ -30,8 +39,18 @@ export async function startDbCost(db: Queryable): Promise<DbCostMeter> {
       // The reading itself takes one id.
       const writeTransactions = (await currentXid(db)) - xid0 - 1;
       if (!statements) return { writeTransactions, statementMs: null, top: [] };
-      const { rows } = await db.query<{ toplevel: boolean; query: string; calls: number; total: number }>(
-        `select toplevel, query, calls::float8 as calls, total_exec_time as total from pg_stat_statements
+      // plans: how often the statement was planned (counted where pg_stat_statements.track_planning is on).
+      const { rows } = await db.query<{
+        toplevel: boolean;
+        query: string;
+        calls: number;
+        total: number;
+        plans: number;
+        plan: number;
+        blocks: number;
+      }>(
+        `select toplevel, query, calls::float8 as calls, total_exec_time as total, plans::float8 as plans, total_plan_time as plan,
+                (shared_blks_hit + shared_blks_read)::float8 as blocks from pg_stat_statements
          where query not ilike '%pg_stat_statements%' order by total_exec_time desc`,
       );
       return {
@@ -43,6 +62,9 @@ export async function startDbCost(db: Queryable): Promise<DbCostMeter> {
           calls: r.calls,
           meanMs: r.total / r.calls,
           totalMs: r.total,
+          plans: r.plans,
+          planMs: r.plan,
+          blocksPerCall: Math.round(r.blocks / r.calls),
         })),
       };
     },

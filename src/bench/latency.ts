@@ -1,12 +1,14 @@
 import path from "node:path";
 import type { Pool } from "../db/pool.ts";
 import { mulberry32 } from "../placement/random.ts";
+import { bucketPercentileMs, readSubmitHistogram } from "./api-histogram.ts";
 import { writeLineChart } from "./chart.ts";
 import { startCpuMeter } from "./cpu-meter.ts";
 import { startDbCost } from "./db-cost.ts";
 import { onHttpStage, placedLatencies, submitOverHttp } from "./http-submissions.ts";
 import { printTable, RESULTS_DIR, writeResults } from "./report.ts";
 import { percentile, round } from "./stats.ts";
+import { startWaitSampler } from "./wait-sampler.ts";
 
 export interface LatencyOptions {
   machines: number;
@@ -73,18 +75,23 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
   const random = mulberry32(options.seed * 7919 + rate);
   const meter = await startDbCost(pool);
   const cpuMeter = await startCpuMeter();
+  const waits = process.env.OMEGA_BENCH_PROFILE ? await startWaitSampler(pool) : undefined;
+  const serverBefore = await readSubmitHistogram(apiUrl);
   const sent = await submitOverHttp(apiUrl, token, rate, options.seconds, (i) => ({
     name: `r${rate}-${i}`,
     cell: CELL,
     tasks: 1 + Math.floor(random() * 4),
     resources: { cpu: 100, memory: 128 },
   }));
+  const serverAfter = await readSubmitHistogram(apiUrl);
   await waitUntilPlaced(pool, sent.ids);
+  const waited = await waits?.stop();
   const placed = await placedLatencies(pool, sent.ids);
   const cost = await meter.stop();
   const cpu = await cpuMeter.stop();
   const conflicts = await rejectedByReason(pool, sent.ids);
   if (process.env.OMEGA_BENCH_PROFILE) console.table(cost.top);
+  if (waited) console.table(waited);
   const perJob = (n: number | null) =>
     n === null || sent.ids.length === 0 ? null : round(n / sent.ids.length, 2);
   return {
@@ -94,6 +101,9 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
     failedBy: JSON.stringify(sent.refused),
     acceptP50Ms: round(percentile(sent.accept, 50), 1),
     acceptP99Ms: round(percentile(sent.accept, 99), 1),
+    // The API's own timing of the same requests (arrival → answer), by its histogram's buckets.
+    serverP50Ms: bucketPercentileMs(serverBefore, serverAfter, 50),
+    serverP99Ms: bucketPercentileMs(serverBefore, serverAfter, 99),
     placedP50Ms: round(percentile(placed, 50), 1),
     placedP95Ms: round(percentile(placed, 95), 1),
     placedP99Ms: round(percentile(placed, 99), 1),

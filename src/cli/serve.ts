@@ -2,12 +2,15 @@ import { Command } from "commander";
 import type { RunningServer } from "../api/server.ts";
 import { env } from "../config.ts";
 import { ensureMigrated } from "../db/migrate.ts";
-import { createPool, type Pool } from "../db/pool.ts";
+import { createPool, openConnections, type Pool } from "../db/pool.ts";
 import { whenDatabaseAnswers } from "../db/when-database-answers.ts";
 import { adminTokenOrLocal, databaseUrlOrLocal } from "../instance/local.ts";
 import { type Logger, logFor } from "../log.ts";
 import { positiveInt } from "./args.ts";
 import { onShutdown } from "./shutdown.ts";
+
+/** The API's database connections (all opened at start, and kept). */
+const API_CONNECTIONS = 20;
 
 interface ServeOptions {
   port: number;
@@ -56,9 +59,12 @@ export function serveCommand(): Command {
         // Loaded on use: `omega migrate` should not pay for the HTTP stack or the queue.
         const { startServer } = await import("../api/server.ts");
         const databaseUrl = await databaseUrlOrLocal(log);
-        const pool = createPool(databaseUrl, { max: 20, name: "omega-api" });
-        // A process that cannot start must not linger for the pool's idle timeout.
-        await whenDatabaseAnswers(log, () => ensureMigrated(pool)).catch(async (error: unknown) => {
+        const pool = createPool(databaseUrl, { max: API_CONNECTIONS, name: "omega-api" });
+        // A process that cannot start must not linger on its pool's connections.
+        await whenDatabaseAnswers(log, async () => {
+          await ensureMigrated(pool);
+          await openConnections(pool, API_CONNECTIONS);
+        }).catch(async (error: unknown) => {
           await pool.end();
           throw error;
         });

@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { env } from "../config.ts";
 import { ensureMigrated } from "../db/migrate.ts";
-import { createPool } from "../db/pool.ts";
+import { createPool, openConnections } from "../db/pool.ts";
 import { whenDatabaseAnswers } from "../db/when-database-answers.ts";
 import { databaseUrlOrLocal } from "../instance/local.ts";
 import { type Logger, logFor } from "../log.ts";
@@ -91,13 +91,12 @@ export function workerCommand(): Command {
       const running: { stop(): Promise<void> }[] = [];
       const stopAll = () => Promise.all(running.map((r) => r.stop()));
       for (const url of databases) {
-        const pool = createPool(url, {
-          max: options.concurrency * 2 + 4,
-          name: `omega-worker-${profile.name}`,
-        });
-        // A process that cannot start must not linger for the pool's idle timeout.
+        const connections = options.concurrency * 2 + 4;
+        const pool = createPool(url, { max: connections, name: `omega-worker-${profile.name}` });
+        // A process that cannot start must not linger on its pool's connections.
         const worker = await whenDatabaseAnswers(log, async () => {
           await ensureMigrated(pool);
+          await openConnections(pool, connections);
           return startSchedulerWorker({
             pool,
             profile,

@@ -22,11 +22,25 @@ export function createPool(connectionString: string, options: { max?: number; na
     max: options.max ?? 10,
     application_name: options.name ?? "omega",
     connectionTimeoutMillis: 10_000,
+    // Connections are kept through lulls (node-postgres closes them after 10 s idle by default): a
+    // new one costs a backend start, authentication, and the planning of every hot statement
+    // again, so a burst after a quiet spell ran on cold connections (latency bench: accept p99 of
+    // the first seconds at 1,000 jobs/s, 5.4 s cold against 1.1 s warm). 0: never closed for idling.
+    idleTimeoutMillis: 0,
   });
   // An idle client that loses its connection (database restart) must not crash the process.
   pool.on("error", () => {});
   pool.on("connect", (client) => client.on("error", () => {}));
   return pool;
+}
+
+/**
+ * Opens `connections` of the pool's connections now, so that a long-running process meets its first
+ * burst with them open (kept: idle connections are never closed) rather than opening them under it.
+ */
+export async function openConnections(pool: pg.Pool, connections: number): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: connections }, () => pool.connect()));
+  for (const client of clients) client.release();
 }
 
 /**

@@ -2,14 +2,13 @@ import type { JobHelpers, Runner, Task } from "graphile-worker";
 import type { Pool } from "../db/pool.ts";
 import { enforceMachineRules, enforceMachines } from "../db/queries/machine-enforce.ts";
 import { checkLostMachines } from "../db/queries/machine-lost.ts";
-import { refreshStatistics } from "../db/queries/statistics-refresh.ts";
 import type { Logger } from "../log.ts";
 
 /**
- * The lost-machine check — and, beside it, keeping the hot path's statistics fresh (a young cell's
- * tables grow faster than autovacuum analyzes them) — as a graphile-worker job, run by whichever scheduler worker process takes
+ * The lost-machine check as a graphile-worker job, run by whichever scheduler worker process takes
  * it: one job, never one per process (its job key keeps one queued), and no extra process to deploy
- * or to lose — any surviving worker runs it.
+ * or to lose — any surviving worker runs it. (The hot path's statistics are kept apart, every
+ * second: src/queue/statistics-keeper.ts.)
  *
  * Every `checkEveryMs` it queues its own next run (retrying for a while if the database is down).
  * Every worker queues it when its runner starts, and graphile-worker's crontab once a minute, with
@@ -79,8 +78,6 @@ export function maintenanceTasks(
       // placed on a tainted machine since, a tolerationSeconds run out).
       const evicted = await enforceMachines(pool);
       if (evicted > 0) logger.info({ evicted }, "tasks evicted by NoExecute taints or drains");
-      const analyzed = await refreshStatistics(pool);
-      if (analyzed.length > 0) logger.debug({ analyzed }, "statistics refreshed");
     } finally {
       // Next run queued even when this one failed: a database outage must not end the chain.
       await requeue(helpers);

@@ -17,6 +17,7 @@ import {
   maintenanceCrontab,
   maintenanceTasks,
 } from "./maintenance.ts";
+import { startStatisticsKeeper } from "./statistics-keeper.ts";
 import { superviseRunner } from "./supervised-runner.ts";
 import { listenForWakeUps } from "./wake-listener.ts";
 
@@ -125,6 +126,7 @@ export async function startSchedulerWorker(options: {
   }, logger);
   const sweep = setInterval(reconcile, STALE_SWEEP_MS);
   sweep.unref();
+  const statistics = startStatisticsKeeper(pool, logger);
   // Periodic jobs: every worker looks, omega.run_periodic launches each scheduled time once.
   const periodic = startPeriodicLauncher({ pool, logger });
   logger.info(
@@ -137,6 +139,7 @@ export async function startSchedulerWorker(options: {
     async stop() {
       stopping = true;
       clearInterval(sweep);
+      statistics.stop();
       await periodic.stop();
       await listener.stop();
       // Running evaluations finish; their commits are atomic either way.

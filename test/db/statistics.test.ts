@@ -39,6 +39,42 @@ it("analyzes the hot tables that changed a lot since their last analyze, and onl
   expect(await refreshStatistics(db.pool)).not.toContain("machines");
 });
 
+it("analyzes a table that doubled at once, and one that only churns at most once a minute", async () => {
+  // Young: never analyzed with rows; analyzed once it holds 100, not again before it doubles.
+  const submit = (n: number) =>
+    changeAndReport(
+      `select omega.submit_job('acme', '{"cell": "east", "tasks": 1, "resources": {"cpu": 10, "memory": 10}}'::jsonb)
+       from generate_series(1, ${n})`,
+    );
+  await submit(120);
+  expect(await refreshStatistics(db.pool)).toEqual(expect.arrayContaining(["jobs", "tasks"]));
+  await submit(60);
+  expect(await refreshStatistics(db.pool)).not.toContain("tasks");
+  await submit(100);
+  expect(await refreshStatistics(db.pool)).toContain("tasks");
+  // Churn at a steady size (every machine rewritten, as commits do): the statistics were taken
+  // seconds ago, so no analyze — each would make every session plan its statements again.
+  await changeAndReport("update omega.machines set version = version + 1");
+  expect(await refreshStatistics(db.pool)).not.toContain("machines");
+});
+
+it("lets one caller analyze at a time; the others skip", async () => {
+  const holder = await db.pool.connect();
+  try {
+    await holder.query("begin");
+    await holder.query("select pg_advisory_xact_lock(hashtext('omega.refresh_statistics'))");
+    await changeAndReport(
+      `select omega.submit_job('acme', '{"cell": "east", "tasks": 1, "resources": {"cpu": 10, "memory": 10}}'::jsonb)
+       from generate_series(1, 400)`,
+    );
+    expect(await refreshStatistics(db.pool)).toEqual([]);
+    await holder.query("commit");
+    expect(await refreshStatistics(db.pool)).toContain("tasks");
+  } finally {
+    holder.release();
+  }
+});
+
 it("after a refresh, a connection that planned its commits on a young cell looks machines up by key", async () => {
   const client = await db.pool.connect();
   try {
