@@ -3,6 +3,7 @@ import type { Pool } from "../db/pool.ts";
 import { startApiProcess } from "./api-process.ts";
 import { createCell, UNLIMITED_TENANT } from "./cell.ts";
 import { benchDatabases } from "./database.ts";
+import { runExperimentSetup } from "./experiment.ts";
 import { describeMachine, type MachineInfo, machineLine } from "./machine-info.ts";
 import { openLoop } from "./open-loop.ts";
 import { progress } from "./progress.ts";
@@ -26,8 +27,7 @@ export async function onHttpStage<T>(
     const machine = await describeMachine(db.pool, server.kind);
     console.log(machineLine(machine));
     await createCell(db.pool, { name: label, machines: shape.machines, cpu: 32_000, memory: 131_072 });
-    // Experiments (OMEGA_BENCH_SETUP_SQL): a trigger turned off, a setting changed, before the run.
-    if (process.env.OMEGA_BENCH_SETUP_SQL) await db.pool.query(process.env.OMEGA_BENCH_SETUP_SQL);
+    await runExperimentSetup(db.pool);
     await db.pool.query("analyze");
     const api = await startApiProcess(db.url);
     const workers = await startWorkers(db.pool, db.url, { scheduler: "batch", count: shape.workers });

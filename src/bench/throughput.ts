@@ -8,12 +8,14 @@ import { writeLineChart } from "./chart.ts";
 import { startCpuMeter } from "./cpu-meter.ts";
 import { type BenchDatabase, type BenchDatabases, benchDatabases } from "./database.ts";
 import { planStats, waitUntilScheduled } from "./drain.ts";
+import { runExperimentSetup } from "./experiment.ts";
 import { describeMachine, type MachineInfo, machineLine } from "./machine-info.ts";
 import { startPessimistic } from "./pessimistic.ts";
 import { progress } from "./progress.ts";
 import { printTable, RESULTS_DIR, writeResults } from "./report.ts";
 import { startBenchServer } from "./server.ts";
 import { round } from "./stats.ts";
+import { startWaitSampler } from "./wait-sampler.ts";
 import { startWorkers, sumTotals } from "./workers.ts";
 import { generateJobs, type JobShape, submitJobs } from "./workload.ts";
 
@@ -71,6 +73,9 @@ export async function runThroughput(options: ThroughputOptions): Promise<void> {
       const ceiling = await onFreshDatabase(databases, `ceil_${n}`, options, shape, async (db) => {
         // (No scheduler runs here: any profile the database knows will do.)
         await submitJobs(db.pool, jobs, { cell: CELL, tenant: TENANT, scheduler: "batch" });
+        // Statistics of the backlog (untimed), as the workers' own refresh gives theirs within a
+        // second: on the empty tables' the ceiling's batches joined the tasks by scanning them.
+        await db.pool.query("analyze");
         return measureCeiling(db.url, CELL, n);
       });
       rows.push(summarise(n, ours, pessimistic, ceiling));
@@ -155,6 +160,7 @@ async function onFreshDatabase<T>(
   try {
     await createCell(db.pool, { name: CELL, machines: options.machines, ...shape });
     await createTenant(db.pool, TENANT);
+    await runExperimentSetup(db.pool);
     // The planner knows the cell's size, as in a running system (the workload arrives later).
     await db.pool.query("analyze");
     return await work(db);
@@ -175,8 +181,10 @@ async function timePlacement(
     await submitJobs(pool, jobs, { cell: CELL, tenant: TENANT, scheduler: options.scheduler });
     const submitted = performance.now();
     const cpuMeter = await startCpuMeter();
+    const waits = process.env.OMEGA_BENCH_PROFILE ? await startWaitSampler(pool) : undefined;
     const done = await waitUntilScheduled(pool, CELL, bar);
     const cpu = await cpuMeter.stop();
+    if (waits) console.table(await waits.stop());
     const wallMs = done - submitted;
     // Cores kept busy while placing: with two, a second scheduler has nothing left to run on.
     const cores = (ms: number) => round(ms / wallMs, 2);
@@ -212,6 +220,8 @@ async function placeOptimistic(
   const busy = t.syncMs + t.planMs + t.commitMs;
   return {
     ...rates(stats.committed, timed.seconds, stats.plans, stats.conflictFraction),
+    // Placements proposed per placement made: what conflicts cost (each rejected one is planned again).
+    attemptedPerPlaced: round(stats.attempted / Math.max(1, stats.committed), 2),
     coresBusy: timed.coresBusy,
     timeSplit: {
       syncMs: round(t.syncMs),
@@ -249,6 +259,8 @@ async function placePessimistic(
   const sum = (key: "lockMs" | "planMs" | "commitMs") => round(totals.reduce((s, t) => s + (t[key] ?? 0), 0));
   return {
     ...rates(stats.committed, timed.seconds, stats.plans, stats.conflictFraction),
+    // Placements proposed per placement made: what conflicts cost (each rejected one is planned again).
+    attemptedPerPlaced: round(stats.attempted / Math.max(1, stats.committed), 2),
     coresBusy: timed.coresBusy,
     timeSplit: { lockMs: sum("lockMs"), planMs: sum("planMs"), commitMs: sum("commitMs") },
   };
@@ -289,6 +301,7 @@ function summarise(
       "placements/s": ours.placementsPerSecond,
       "plans/s": ours.plansPerSecond,
       conflicts: ours.conflictFraction,
+      "tried/placed": ours.attemptedPerPlaced,
       "sync/plan/commit %": `${ours.timeSplit.syncPercent}/${ours.timeSplit.planPercent}/${ours.timeSplit.commitPercent}`,
       "cores busy (all/pg/workers)": `${ours.coresBusy.machine}/${ours.coresBusy.postgres}/${ours.coresBusy.workers}`,
       "ceiling/s": ceilingPerSecond,
