@@ -22,7 +22,7 @@ table omega.machine_removals (cell omega.name not null, machine_id bigint not nu
 
 table omega.machine_watch (singleton boolean not null default true, watching_since timestamp with time zone not null, checked_at timestamp with time zone not null)
 
-table omega.machines (cell omega.name not null, id bigint not null, name text not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, used_cpu bigint not null default 0, used_memory bigint not null default 0, used_gpu bigint not null default 0, used_disk bigint not null default 0, tasks integer not null default 0, labels jsonb not null default '{}'::jsonb, taints jsonb not null default '[]'::jsonb, state text not null default 'up'::text, version bigint not null default 1, changed_xid xid8 not null default pg_current_xact_id(), created_at timestamp with time zone not null default now(), max_tasks integer not null default 110, no_execute_since jsonb not null default '{}'::jsonb, drain_deadline timestamp with time zone)
+table omega.machines (cell omega.name not null, id bigint not null, name text not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, used_cpu bigint not null default 0, used_memory bigint not null default 0, used_gpu bigint not null default 0, used_disk bigint not null default 0, tasks integer not null default 0, labels jsonb not null default '{}'::jsonb, taints jsonb not null default '[]'::jsonb, state text not null default 'up'::text, version bigint not null default 1, changed_xid xid8 not null default pg_current_xact_id(), created_at timestamp with time zone not null default now(), max_tasks integer not null default 110, no_execute_since jsonb not null default '{}'::jsonb, drain_deadline timestamp with time zone, spec_xid xid8 not null default pg_current_xact_id())
 
 table omega.moves (cell omega.name not null, id bigint not null, task_id bigint not null, job_id bigint not null, from_machine bigint not null, to_machine bigint not null, was_running boolean not null, scheduler omega.name not null, strategy text not null default ''::text, plan_id bigint not null, moved_at timestamp with time zone not null default now())
 
@@ -5252,6 +5252,15 @@ begin
   return new;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.touch_machine_spec()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  new.spec_xid := pg_current_xact_id();
+  return new;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.unpark_within(p_cell text, p_cpu bigint, p_memory bigint, p_gpu bigint, p_disk bigint, p_slots bigint)
  RETURNS SETOF text
  LANGUAGE plpgsql
@@ -5415,6 +5424,8 @@ CREATE TRIGGER machines_capacity_update AFTER UPDATE OF cpu, memory, gpu, disk, 
 CREATE TRIGGER machines_claimed_stay BEFORE DELETE ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.claimed_rows_stay('machine_id')
 
 CREATE TRIGGER machines_rules BEFORE INSERT OR UPDATE OF taints, state, drain_deadline ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.machine_rules_changed()
+
+CREATE TRIGGER machines_spec BEFORE UPDATE ON omega.machines FOR EACH ROW WHEN ((((((((((new.name IS DISTINCT FROM old.name) OR (new.state IS DISTINCT FROM old.state)) OR ((new.cpu)::bigint IS DISTINCT FROM (old.cpu)::bigint)) OR ((new.memory)::bigint IS DISTINCT FROM (old.memory)::bigint)) OR ((new.gpu)::bigint IS DISTINCT FROM (old.gpu)::bigint)) OR ((new.disk)::bigint IS DISTINCT FROM (old.disk)::bigint)) OR (new.max_tasks IS DISTINCT FROM old.max_tasks)) OR (new.labels IS DISTINCT FROM old.labels)) OR (new.taints IS DISTINCT FROM old.taints))) EXECUTE FUNCTION omega.touch_machine_spec()
 
 CREATE TRIGGER machines_spec_checked BEFORE INSERT OR UPDATE OF labels, max_tasks, name, no_execute_since, state, taints ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.check_machine_spec()
 
@@ -5699,6 +5710,8 @@ grant execute on function omega.tolerates(jsonb,jsonb) to public
 grant execute on function omega.toleration_matches(jsonb,jsonb) to public
 
 grant execute on function omega.touch_machine() to public
+
+grant execute on function omega.touch_machine_spec() to public
 
 grant execute on function omega.unpark_within(text,bigint,bigint,bigint,bigint,bigint) to public
 

@@ -184,6 +184,7 @@ export interface Machines {
   memory: number | null;
   name: string;
   no_execute_since: Generated<Json>;
+  spec_xid: Generated<string>;
   state: Generated<string>;
   taints: Generated<Json>;
   tasks: Generated<number>;

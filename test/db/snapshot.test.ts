@@ -124,3 +124,42 @@ it("every write of a machine moves its cursor and version: a commit, a release, 
   expect(BigInt(bumped.version)).toBe(BigInt(labelled.version) + 1n);
   expect(BigInt(bumped.xid)).toBeGreaterThan(BigInt(labelled.xid));
 });
+
+it("a change of usage syncs as usage; a change of what the machine is comes whole, whoever writes it", async () => {
+  await makeTenant(db.pool).catch(() => {}); // (made by the test before when run together)
+  const m = await makeMachine(db.pool, { name: "split", cpu: 8000 });
+  const snapshot = new CellSnapshot(db.pool, "east");
+  await snapshot.sync();
+  await quiesce(snapshot);
+  const specXid = async () =>
+    (await db.pool.query("select spec_xid::text as x from omega.machines where id = $1", [m.id])).rows[0]
+      .x as string;
+  const spec0 = await specXid();
+
+  // A commit moves usage, not the spec: the sync reads [id, version, usage] and keeps the rest.
+  const job = await submitJob(db.pool, { resources: { cpu: 1000, memory: 1 } });
+  const [task] = await pendingTaskIds(db.pool, job);
+  await commitPlan(db.pool, [{ taskId: task as number, machineId: m.id, version: m.version }]);
+  expect(await specXid()).toBe(spec0);
+  await snapshot.sync();
+  const afterCommit = snapshot.machines.get(m.id);
+  expect(afterCommit).toMatchObject({ name: "split", used: { cpu: 1000 }, tasks: 1, capacity: { cpu: 8000 } });
+  const { rows } = await db.pool.query("select version from omega.machines where id = $1", [m.id]);
+  expect(afterCommit?.version).toBe(rows[0].version);
+
+  // A label written by someone who moves the version and cursor by hand, as a commit does: the
+  // trigger still moves spec_xid, and the sync brings the machine whole.
+  await db.pool.query(
+    `update omega.machines set labels = '{"disk":"ssd"}', version = version + 1, changed_xid = pg_current_xact_id()
+     where id = $1`,
+    [m.id],
+  );
+  expect(BigInt(await specXid())).toBeGreaterThan(BigInt(spec0));
+  await snapshot.sync();
+  expect(snapshot.machines.get(m.id)).toMatchObject({ labels: { disk: "ssd" }, used: { cpu: 1000 } });
+
+  // Drained by an operator (state): whole again.
+  await db.pool.query("select omega.set_machine_state('east', 'split', 'draining')");
+  await snapshot.sync();
+  expect(snapshot.machines.get(m.id)?.state).toBe("draining");
+});
