@@ -111,8 +111,26 @@ export async function submitOverHttp(
   return result;
 }
 
-/** One POST over `agent`: its status and body. */
-function post(
+/**
+ * One POST over `agent`: its status and body. A kept-alive connection the server closed just as it
+ * was reused fails with ECONNRESET before the server read anything (Node's documented race): that
+ * request is sent once more, on a fresh connection.
+ */
+async function post(
+  agent: http.Agent,
+  url: URL,
+  token: string,
+  body: string,
+): Promise<{ status: number; body: string }> {
+  try {
+    return await postOnce(agent, url, token, body);
+  } catch (error) {
+    if ((error as { reused?: boolean }).reused !== true) throw error;
+    return postOnce(agent, url, token, body);
+  }
+}
+
+function postOnce(
   agent: http.Agent,
   url: URL,
   token: string,
@@ -137,7 +155,9 @@ function post(
         res.on("error", reject);
       },
     );
-    req.on("error", reject);
+    req.on("error", (error: NodeJS.ErrnoException) =>
+      reject(Object.assign(error, { reused: req.reusedSocket && error.code === "ECONNRESET" })),
+    );
     req.end(body);
   });
 }
