@@ -143,7 +143,12 @@ it("a change of usage syncs as usage; a change of what the machine is comes whol
   expect(await specXid()).toBe(spec0);
   await snapshot.sync();
   const afterCommit = snapshot.machines.get(m.id);
-  expect(afterCommit).toMatchObject({ name: "split", used: { cpu: 1000 }, tasks: 1, capacity: { cpu: 8000 } });
+  expect(afterCommit).toMatchObject({
+    name: "split",
+    used: { cpu: 1000 },
+    tasks: 1,
+    capacity: { cpu: 8000 },
+  });
   const { rows } = await db.pool.query("select version from omega.machines where id = $1", [m.id]);
   expect(afterCommit?.version).toBe(rows[0].version);
 
