@@ -40,6 +40,7 @@ interface Run {
   plans: number;
   plansPerSecond: number;
   conflictFraction: number;
+  attemptedPerPlaced: number;
 }
 
 /**
@@ -219,9 +220,7 @@ async function placeOptimistic(
   const t = sumTotals(workers.totals);
   const busy = t.syncMs + t.planMs + t.commitMs;
   return {
-    ...rates(stats.committed, timed.seconds, stats.plans, stats.conflictFraction),
-    // Placements proposed per placement made: what conflicts cost (each rejected one is planned again).
-    attemptedPerPlaced: round(stats.attempted / Math.max(1, stats.committed), 2),
+    ...rates(stats, timed.seconds),
     coresBusy: timed.coresBusy,
     timeSplit: {
       syncMs: round(t.syncMs),
@@ -258,22 +257,25 @@ async function placePessimistic(
   const stats = await planStats(db.pool, CELL);
   const sum = (key: "lockMs" | "planMs" | "commitMs") => round(totals.reduce((s, t) => s + (t[key] ?? 0), 0));
   return {
-    ...rates(stats.committed, timed.seconds, stats.plans, stats.conflictFraction),
-    // Placements proposed per placement made: what conflicts cost (each rejected one is planned again).
-    attemptedPerPlaced: round(stats.attempted / Math.max(1, stats.committed), 2),
+    ...rates(stats, timed.seconds),
     coresBusy: timed.coresBusy,
     timeSplit: { lockMs: sum("lockMs"), planMs: sum("planMs"), commitMs: sum("commitMs") },
   };
 }
 
-function rates(placed: number, seconds: number, plans: number, conflictFraction: number): Run {
+function rates(
+  stats: { committed: number; attempted: number; plans: number; conflictFraction: number },
+  seconds: number,
+): Run {
   return {
-    placed,
+    placed: stats.committed,
     seconds: round(seconds, 2),
-    placementsPerSecond: round(placed / seconds),
-    plans,
-    plansPerSecond: round(plans / seconds, 1),
-    conflictFraction: round(conflictFraction, 3),
+    placementsPerSecond: round(stats.committed / seconds),
+    plans: stats.plans,
+    plansPerSecond: round(stats.plans / seconds, 1),
+    conflictFraction: round(stats.conflictFraction, 3),
+    // Placements proposed per placement made: what conflicts cost (each rejected one is planned again).
+    attemptedPerPlaced: round(stats.attempted / Math.max(1, stats.committed), 2),
   };
 }
 
