@@ -44,7 +44,7 @@ table omega.tenants (id bigint not null, name omega.name not null, token_hash by
 
 table omega.workflows (cell omega.name not null, id bigint not null, tenant_id bigint not null, name text not null, created_at timestamp with time zone not null default now())
 
-constraint name_check on -: CHECK ((VALUE ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'::text))
+constraint name_check on -: CHECK (((octet_length(VALUE) <= 63) AND (VALUE ~ '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$'::text)))
 
 constraint quantity_check on -: CHECK (((VALUE >= 0) AND (VALUE <= '1000000000000'::bigint)))
 
