@@ -49,13 +49,18 @@ export async function planStats(pool: Pool, cell: string, untilPlanId?: number) 
     attempted: number;
     committed: number;
     commit_ms: number;
+    rejected: Record<string, number> | null;
   }>(
     `select count(*)::int as plans,
             count(*) filter (where committed < attempted)::int as conflicts,
             count(*) filter (where committed > 0)::int as successful,
             coalesce(sum(attempted), 0)::int as attempted,
             coalesce(sum(committed), 0)::int as committed,
-            coalesce(sum(duration_ms), 0)::float8 as commit_ms
+            coalesce(sum(duration_ms), 0)::float8 as commit_ms,
+            (select jsonb_object_agg(r.reason, r.n) from (
+               select r.key as reason, sum(r.value::int)::int as n
+               from omega.plans p, jsonb_each_text(p.rejected) r
+               where p.cell = $1 and ($2::bigint is null or p.id <= $2) group by r.key) r) as rejected
      from omega.plans where cell = $1 and ($2::bigint is null or id <= $2)`,
     [cell, untilPlanId ?? null],
   );
@@ -68,5 +73,7 @@ export async function planStats(pool: Pool, cell: string, untilPlanId?: number) 
     committed: r.committed,
     /** Time inside omega.commit_plan, summed over plans. */
     dbCommitMs: r.commit_ms,
+    /** Placements the commits rejected, by reason (machine_busy: another commit held the machine). */
+    rejected: r.rejected ?? {},
   };
 }

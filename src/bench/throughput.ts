@@ -7,6 +7,7 @@ import { createCell, createTenant } from "./cell.ts";
 import { writeLineChart } from "./chart.ts";
 import { startCpuMeter } from "./cpu-meter.ts";
 import { type BenchDatabase, type BenchDatabases, benchDatabases } from "./database.ts";
+import { startDbCost } from "./db-cost.ts";
 import { planStats, waitUntilScheduled } from "./drain.ts";
 import { runExperimentSetup } from "./experiment.ts";
 import { describeMachine, type MachineInfo, machineLine } from "./machine-info.ts";
@@ -41,6 +42,8 @@ interface Run {
   plansPerSecond: number;
   conflictFraction: number;
   attemptedPerPlaced: number;
+  /** Placements rejected at commit, by reason. */
+  rejected: Record<string, number>;
 }
 
 /**
@@ -182,10 +185,13 @@ async function timePlacement(
     await submitJobs(pool, jobs, { cell: CELL, tenant: TENANT, scheduler: options.scheduler });
     const submitted = performance.now();
     const cpuMeter = await startCpuMeter();
-    const waits = process.env.OMEGA_BENCH_PROFILE ? await startWaitSampler(pool) : undefined;
+    const profiling = Boolean(process.env.OMEGA_BENCH_PROFILE);
+    const waits = profiling ? await startWaitSampler(pool) : undefined;
+    const cost = profiling ? await startDbCost(pool) : undefined;
     const done = await waitUntilScheduled(pool, CELL, bar);
     const cpu = await cpuMeter.stop();
     if (waits) console.table(await waits.stop());
+    if (cost) console.table((await cost.stop()).top);
     const wallMs = done - submitted;
     // Cores kept busy while placing: with two, a second scheduler has nothing left to run on.
     const cores = (ms: number) => round(ms / wallMs, 2);
@@ -264,7 +270,13 @@ async function placePessimistic(
 }
 
 function rates(
-  stats: { committed: number; attempted: number; plans: number; conflictFraction: number },
+  stats: {
+    committed: number;
+    attempted: number;
+    plans: number;
+    conflictFraction: number;
+    rejected: Record<string, number>;
+  },
   seconds: number,
 ): Run {
   return {
@@ -276,6 +288,7 @@ function rates(
     conflictFraction: round(stats.conflictFraction, 3),
     // Placements proposed per placement made: what conflicts cost (each rejected one is planned again).
     attemptedPerPlaced: round(stats.attempted / Math.max(1, stats.committed), 2),
+    rejected: stats.rejected,
   };
 }
 

@@ -192,6 +192,31 @@ describe("planJob", () => {
       expect(chosen.size).toBeGreaterThan(3);
     });
 
+    it("under a packing scorer, fills the previous task's machine before opening another", () => {
+      // 40 empty machines that take 4 tasks each: 12 tasks fill 3 of them, whatever the sample.
+      const cell = Array.from({ length: 40 }, () => machine());
+      for (let seed = 1; seed <= 10; seed++) {
+        const used = new Set(machinesUsed(planOne(cell, job({ tasks: 12 }), packing(2), seed)));
+        expect(used.size).toBe(3);
+      }
+    });
+
+    it("does not fill a GPU machine with a job that asks for no GPU, but packs a GPU job", () => {
+      const gpus = Array.from({ length: 40 }, () => machine({ capacity: { gpu: 4 } }));
+      for (let seed = 1; seed <= 10; seed++) {
+        const cpuOnly = new Set(machinesUsed(planOne(gpus, job({ tasks: 12 }), packing(2), seed)));
+        expect(cpuOnly.size).toBeGreaterThan(6);
+        const gpuJob = job({ tasks: 12, request: { gpu: 1 } });
+        expect(new Set(machinesUsed(planOne(gpus, gpuJob, packing(2), seed))).size).toBe(3);
+      }
+    });
+
+    it("under a spreading scorer, still spreads a job's tasks", () => {
+      const cell = Array.from({ length: 40 }, () => machine());
+      const p = planOne(cell, job({ tasks: 12 }), config({ sampleSize: 4 }));
+      expect(Math.max(...countBy(machinesUsed(p)).values())).toBe(1);
+    });
+
     it("sampleFraction raises the sample with the number of candidates", () => {
       for (let seed = 1; seed <= 20; seed++) {
         const p = planOne(machines, job(), { ...packing(1), sampleFraction: 1 }, seed);
