@@ -4,6 +4,8 @@
  * serially, so that no lock wait is in the figures. Besides wall times it reports the CPU time of
  * that connection's backend per plan (from /proc), which a busy, shared machine disturbs less.
  * `tsx scripts/commit-cost.ts [plans] [tasks] [jobs-per-plan]` (a fresh database of its own).
+ * Each task goes to a random machine; OMEGA_PACKED=1 puts each job's tasks on one machine, as the
+ * packing profiles (batch) place them since session 10.
  * Experiments: OMEGA_DISABLE="omega.tasks:tasks_events" turns triggers off; OMEGA_SETUP_SQL runs
  * before the timing starts; OMEGA_EXPLAIN=1 prints auto_explain's plans (with trigger times) of the
  * last lease and commit.
@@ -90,12 +92,15 @@ try {
         leaseSeconds: 5,
       }),
     );
-    const placements = views
-      .flatMap((v) => v.pendingTaskIds)
-      .map((taskId) => {
-        const m = machines[Math.floor(Math.random() * machines.length)] as { id: number; version: number };
+    const randomMachine = () =>
+      machines[Math.floor(Math.random() * machines.length)] as { id: number; version: number };
+    const placements = views.flatMap((v) => {
+      const packedOn = process.env.OMEGA_PACKED ? randomMachine() : undefined;
+      return v.pendingTaskIds.map((taskId) => {
+        const m = packedOn ?? randomMachine();
         return { taskId, machineId: m.id, machineVersion: m.version };
       });
+    });
     await time(timed ? times.commit : undefined, () =>
       db.commitPlan(client, {
         cell: "c",

@@ -24,8 +24,10 @@ interface TaskRow {
  * on disjoint machine ranges (no lock waits), each committing batches of 1,000 claims in one
  * statement together with what keeps the database consistent — the versioned usage updates of
  * their machines, the tasks' state, the jobs' pending counts (the claims' foreign keys, the
- * machine trigger and the capacity CHECKs all still run). No re-checks, no plan log. Tasks go
- * round robin over the connection's machines; the caller sizes machines so that this fits.
+ * machine trigger and the capacity CHECKs all still run). No re-checks, no plan log. Each of the
+ * connection's machines takes an even share of consecutive tasks, so a job's tasks share machines
+ * as a packing scheduler's do (a batch of 1,000 writes 50 machine rows at 20 tasks a machine, not
+ * 1,000); the caller sizes machines so that this fits.
  */
 export async function measureCeiling(url: string, cell: string, connections: number): Promise<CeilingResult> {
   const pool = createPool(url, { max: connections + 1, name: "omega-bench-ceiling" });
@@ -75,10 +77,11 @@ async function commitShare(
   machineIds: readonly number[],
 ): Promise<void> {
   const client = await pool.connect();
+  const perMachine = Math.ceil(tasks.length / Math.max(1, machineIds.length));
   try {
     for (let i = 0; i < tasks.length; i += CEILING_BATCH) {
       const batch = tasks.slice(i, i + CEILING_BATCH);
-      const machine = batch.map((_, k) => machineIds[(i + k) % machineIds.length] as number);
+      const machine = batch.map((_, k) => machineIds[Math.floor((i + k) / perMachine)] as number);
       await client.query(
         `with u as (
            select * from unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::int[], $7::bigint[], $8::bigint[])

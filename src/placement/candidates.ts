@@ -9,7 +9,9 @@ import type { MachineView } from "./types.ts";
  * job's static filters run on a machine only then, once. A machine that fails either the static
  * or a per-task filter is dropped for the rest of the job: within one job the plan only adds
  * usage and every task asks for the same, so it would fail again. Each machine is thus rejected
- * at most once, and a job costs O(machines + tasks × sample) filter calls at worst.
+ * at most once, and a job costs O(machines + tasks × sample) filter calls at worst. Filters the
+ * job's own placements can lift (a topology spread, a job affinity) go in `eligible`: a machine
+ * they refuse is passed over for this task only, and met again by the next.
  */
 export class CandidateRing {
   readonly #machines: readonly MachineView[];
@@ -38,11 +40,16 @@ export class CandidateRing {
   }
 
   /**
-   * Fills `out` with up to `size` machines passing both the static and the `feasible` filters,
-   * each examined at most once, in ring order from the cursor; the cursor moves past the last
-   * machine examined. Returns `out`.
+   * Fills `out` with up to `size` machines passing the static, the `feasible` and the `eligible`
+   * filters, each examined at most once, in ring order from the cursor; the cursor moves past the
+   * last machine examined. Returns `out`.
    */
-  sample(size: number, feasible: (machine: MachineView) => boolean, out: MachineView[]): MachineView[] {
+  sample(
+    size: number,
+    feasible: (machine: MachineView) => boolean,
+    out: MachineView[],
+    eligible?: (machine: MachineView) => boolean,
+  ): MachineView[] {
     out.length = 0;
     const n = this.#length;
     let k = 0;
@@ -55,7 +62,7 @@ export class CandidateRing {
       if (this.#dropped[i] === 1) continue;
       const machine = this.#machines[this.#drawn[i] as number] as MachineView;
       if ((!fresh || this.#isCandidate(machine)) && feasible(machine)) {
-        out.push(machine);
+        if (!eligible || eligible(machine)) out.push(machine);
       } else {
         this.#dropped[i] = 1;
         this.#dropCount++;

@@ -190,7 +190,14 @@ function placeTasks(
   const vocabulary = vocabularyStages(machines, job, inflight);
   taskFilters.push(...vocabulary.filters);
   const ring = new CandidateRing(machines, random, (m) => passesAll(staticFilters, m, job, inflight));
-  const feasible = (m: MachineView) => passesAll(taskFilters, m, job, inflight);
+  // A machine refused for good is dropped from the job's ring; one refused by a rule the job's
+  // own placements can lift is only passed over (the ring's `eligible`).
+  const lasting = taskFilters.filter((f) => !vocabulary.liftable.includes(f));
+  const feasible = (m: MachineView) => passesAll(lasting, m, job, inflight);
+  const eligible =
+    vocabulary.liftable.length === 0
+      ? undefined
+      : (m: MachineView) => passesAll(vocabulary.liftable, m, job, inflight);
   const scorers = config.scorers
     .filter((s) => s.weight !== 0)
     .map((s) => ({ score: SCORERS[s.name], weight: s.weight }));
@@ -203,12 +210,18 @@ function placeTasks(
   for (const taskId of job.pendingTaskIds) {
     quotaShort = quotaShortfall(job, inflight);
     if (quotaShort) break;
-    ring.sample(size, feasible, sample);
+    ring.sample(size, feasible, sample, eligible);
     // The previous task's machine competes again while it still fits. Under a packing scorer the
     // job then fills it before opening another, as scoring the whole cell would, and its commit
     // locks and writes fewer machine rows: fewer collisions with other schedulers' commits. Not a
     // GPU machine for a job without GPUs: filled with CPU work, its GPUs would be stranded.
-    if (previous && !sample.includes(previous) && keepsTo(previous, job) && feasible(previous)) {
+    if (
+      previous &&
+      !sample.includes(previous) &&
+      keepsTo(previous, job) &&
+      feasible(previous) &&
+      (!eligible || eligible(previous))
+    ) {
       sample.push(previous);
     }
     const best = pickBest(sample, job, inflight, context, scorers, vocabulary.spreads);

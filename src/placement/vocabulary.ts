@@ -143,12 +143,19 @@ export function vocabularyStages(
   machines: readonly MachineView[],
   job: JobView,
   inflight: InFlightView,
-): { filters: Filter[]; spreads: TopologyCounts[]; record: (machine: MachineView) => void } {
+): {
+  filters: Filter[];
+  /** Those of `filters` that the job's own placements can turn from no to yes (see placeTasks). */
+  liftable: Filter[];
+  spreads: TopologyCounts[];
+  record: (machine: MachineView) => void;
+} {
   const v: JobVocabulary | undefined = job.vocabulary;
   const filters: Filter[] = [];
+  const liftable: Filter[] = [];
   const byId = v ? new Map(machines.map((m) => [m.id, m])) : null;
   const round = roundVocabulary(byId ?? machines, job, inflight);
-  if (!v && !round) return { filters, spreads: [], record: () => {} };
+  if (!v && !round) return { filters, liftable, spreads: [], record: () => {} };
   const ids = byId ?? new Map(machines.map((m) => [m.id, m]));
   const spreads = (v?.topologySpread ?? []).map((t) => new TopologyCounts(t, machines, job, inflight));
   if (v && v.ports.length > 0) {
@@ -171,17 +178,24 @@ export function vocabularyStages(
       planned && planned.size > 0
         ? { ...cellTerm, domains: new Set([...cellTerm.domains, ...planned]) }
         : cellTerm;
-    filters.push((m, j, plan) => (affinityAllows(term, m, j, plan, ids) ? PASS : reject("job affinity")));
+    // A task of the job itself may open a domain (a job drawn to its own kind).
+    const allows: Filter = (m, j, plan) =>
+      affinityAllows(term, m, j, plan, ids) ? PASS : reject("job affinity");
+    filters.push(allows);
+    liftable.push(allows);
   }
   for (const counts of spreads) {
     if ((counts.term.whenUnsatisfiable ?? "DoNotSchedule") !== "DoNotSchedule") continue;
-    filters.push((m) => {
+    // The job's tasks in the emptiest domain raise the minimum: a refused domain may be allowed again.
+    const evens: Filter = (m) => {
       const n = counts.countOf(m);
       return n !== undefined && n + 1 - counts.min <= counts.term.maxSkew ? PASS : reject("topology spread");
-    });
+    };
+    filters.push(evens);
+    liftable.push(evens);
   }
   const record = (m: MachineView) => {
     for (const s of spreads) s.record(m);
   };
-  return { filters, spreads, record };
+  return { filters, liftable, spreads, record };
 }

@@ -6,7 +6,7 @@ import { InFlight } from "../../src/placement/inflight.ts";
 import { planJob, STAGES } from "../../src/placement/pipeline.ts";
 import { batchProfile, serviceProfile } from "../../src/placement/profiles.ts";
 import { mulberry32 } from "../../src/placement/random.ts";
-import type { JobPlan, JobView, MachineView, PipelineConfig } from "../../src/placement/types.ts";
+import type { JobPlan, JobView, JobVocabulary, MachineView, PipelineConfig } from "../../src/placement/types.ts";
 import { drainingMachine, fullMachine, job, machine, must, zonedMachines } from "./placement-factories.ts";
 
 const ALL = batchProfile.filters;
@@ -215,6 +215,25 @@ describe("planJob", () => {
       const cell = Array.from({ length: 40 }, () => machine());
       const p = planOne(cell, job({ tasks: 12 }), config({ sampleSize: 4 }));
       expect(Math.max(...countBy(machinesUsed(p)).values())).toBe(1);
+    });
+
+    it("comes back to a machine a topology spread refused once the job's other tasks evened it", () => {
+      // One machine per zone, maxSkew 1: a, b, a, b. The second task cannot go to zone a, the
+      // fourth can again. Dropped at the second task, zone a was lost for the rest of the job,
+      // which then parked with "1/2 machines fit" and was never woken (the kill test, once in ~15).
+      const zones = [machine({ labels: { zone: "a" } }), machine({ labels: { zone: "b" } })];
+      const spread: JobVocabulary = {
+        ports: [],
+        portMachines: new Set(),
+        topologySpread: [{ topologyKey: "zone", maxSkew: 1 }],
+        forbidden: [],
+        required: [],
+      };
+      for (let seed = 1; seed <= 10; seed++) {
+        const p = planOne(zones, job({ tasks: 4, vocabulary: spread }), packing(2), seed);
+        expect(p.unplaced).toBe(0);
+        expect([...countBy(machinesUsed(p)).values()]).toEqual([2, 2]);
+      }
     });
 
     it("sampleFraction raises the sample with the number of candidates", () => {
