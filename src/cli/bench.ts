@@ -96,7 +96,9 @@ export function benchCommand(): Command {
       const full = { ...options, tJobs: [0.01, 0.1, 1, 10], modeSchedulers: 4 };
       await runOmega(
         quick
-          ? { ...full, machines: 30, seconds: 1, schedulers: [1, 2], tJobs: [0.1, 1], modeSchedulers: 2 }
+          ? // (t_job at most 0.1 s: at 1 s a scheduler under a loaded CI may not commit a plan within
+            // the second of arrivals, and a point with no plan says nothing.)
+            { ...full, machines: 30, seconds: 1, schedulers: [1, 2], tJobs: [0.01, 0.1], modeSchedulers: 2 }
           : full,
       );
     });
