@@ -6,7 +6,13 @@ import { InFlight } from "../../src/placement/inflight.ts";
 import { planJob, STAGES } from "../../src/placement/pipeline.ts";
 import { batchProfile, serviceProfile } from "../../src/placement/profiles.ts";
 import { mulberry32 } from "../../src/placement/random.ts";
-import type { JobPlan, JobView, JobVocabulary, MachineView, PipelineConfig } from "../../src/placement/types.ts";
+import type {
+  JobPlan,
+  JobView,
+  JobVocabulary,
+  MachineView,
+  PipelineConfig,
+} from "../../src/placement/types.ts";
 import { drainingMachine, fullMachine, job, machine, must, zonedMachines } from "./placement-factories.ts";
 
 const ALL = batchProfile.filters;
