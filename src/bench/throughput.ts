@@ -270,13 +270,10 @@ async function placePessimistic(
 }
 
 function rates(
-  stats: {
-    committed: number;
-    attempted: number;
-    plans: number;
-    conflictFraction: number;
-    rejected: Record<string, number>;
-  },
+  stats: Pick<
+    Awaited<ReturnType<typeof planStats>>,
+    "committed" | "attempted" | "plans" | "conflictFraction" | "rejected"
+  >,
   seconds: number,
 ): Run {
   return {
