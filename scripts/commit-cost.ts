@@ -6,17 +6,17 @@
  * `tsx scripts/commit-cost.ts [plans] [tasks] [jobs-per-plan]` (a fresh database of its own).
  * Each task goes to a random machine; OMEGA_PACKED=1 puts each job's tasks on one machine, as the
  * packing profiles (batch) place them since session 10.
- * Experiments: OMEGA_DISABLE="omega.tasks:tasks_events" turns triggers off; OMEGA_SETUP_SQL runs
- * before the timing starts; OMEGA_EXPLAIN=1 prints auto_explain's plans (with trigger times) of the
+ * Experiments: OMEGA_DISABLE="omega.tasks:tasks_events" turns triggers off; OMEGA_PRE_SQL runs
+ * before the jobs are submitted (a table's fillfactor), OMEGA_SETUP_SQL before the timing starts; OMEGA_EXPLAIN=1 prints auto_explain's plans (with trigger times) of the
  * last lease and commit.
  */
 
-import { readFileSync } from "node:fs";
 import { createCell, createTenant } from "../src/bench/cell.ts";
 import { benchDatabases } from "../src/bench/database.ts";
 import { startBenchServer } from "../src/bench/server.ts";
 import { median, percentile } from "../src/bench/stats.ts";
 import * as db from "../src/db/scheduling.ts";
+import { backendCpuMs as cpuMs } from "./backend-cpu.ts";
 
 // Plans: how many; each of `jobsPerPlan` jobs of `tasks` tasks (defaults: 300 plans of one 3-task job).
 const plans = Number(process.argv[2] ?? 300);
@@ -30,12 +30,6 @@ const databases = benchDatabases(server.url);
 const bench = await databases.create("commit_cost");
 const pool = bench.pool;
 
-/** User + system CPU time of a process, in ms (clock ticks of 10 ms). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 try {
   await createCell(pool, {
     name: "c",
@@ -44,6 +38,7 @@ try {
     memory: 131_072,
   });
   await createTenant(pool, "t");
+  if (process.env.OMEGA_PRE_SQL) await pool.query(process.env.OMEGA_PRE_SQL);
   await pool.query(
     `select omega.submit_job('t', jsonb_build_object('cell', 'c', 'tasks', $2::int, 'resources', jsonb_build_object('cpu', 10, 'memory', 16)))
      from generate_series(1, $1)`,

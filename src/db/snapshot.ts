@@ -37,7 +37,12 @@ export class CellSnapshot implements Snapshot {
   async sync(): Promise<{ changed: number; removed: number }> {
     // One statement, so one snapshot for the cursor and the rows it covers, and one round trip
     // (a transaction of four statements cost five at every evaluation).
-    const { rows } = await this.pool.query<SyncRow>(SYNC, [this.cell, this.cursor]);
+    // Named: planned once per connection, not at every evaluation (0.34 ms a call under load).
+    const { rows } = await this.pool.query<SyncRow>({
+      name: "omega.snapshot_sync",
+      text: SYNC,
+      values: [this.cell, this.cursor],
+    });
     const head = rows[0];
     if (!head) throw new Error("the snapshot query returned no row");
     if (this.cursor === null) this.machines.clear();

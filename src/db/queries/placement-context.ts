@@ -42,10 +42,11 @@ export async function placementContexts(
 ): Promise<Map<number, PlacementContext>> {
   const contexts = new Map<number, PlacementContext>();
   if (jobIds.length === 0) return contexts;
-  const { rows } = await db.query<ContextRow>("select * from omega.placement_context($1, $2)", [
-    cell,
-    jobIds,
-  ]);
+  const { rows } = await db.query<ContextRow>({
+    name: "omega.placement_context",
+    text: "select * from omega.placement_context($1, $2)",
+    values: [cell, jobIds],
+  });
   for (const row of rows) {
     const v = row.vocabulary;
     const uses =

@@ -1,0 +1,73 @@
+/**
+ * The fixed cost of accepting a job, as the API's group commit sends it: small jobs (1–4 tasks)
+ * submitted with omega.submit_jobs in batches on one connection, serially, then read back as the
+ * API answers (omega.jobs_get). Reports the backend's CPU time per job (from /proc) and the top
+ * statements. `tsx scripts/submit-cost.ts [jobs] [batch]` (a fresh database of its own).
+ * OMEGA_SETUP_SQL runs before the timing starts (an experiment without a migration).
+ */
+
+import { createCell, createTenant } from "../src/bench/cell.ts";
+import { benchDatabases } from "../src/bench/database.ts";
+import { startBenchServer } from "../src/bench/server.ts";
+import { jobsGet } from "../src/db/queries/job-get.ts";
+import { jobSubmitBatch } from "../src/db/queries/job-submit-batch.ts";
+import { backendCpuMs } from "./backend-cpu.ts";
+
+const jobs = Number(process.argv[2] ?? 4000);
+const batchSize = Number(process.argv[3] ?? 4);
+const server = await startBenchServer();
+const databases = benchDatabases(server.url);
+const bench = await databases.create("submit_cost");
+const pool = bench.pool;
+
+try {
+  await createCell(pool, { name: "c", machines: 1000, cpu: 32_000, memory: 131_072 });
+  await createTenant(pool, "t");
+  const { rows: tenant } = await pool.query<{ id: number }>("select id from omega.tenants where name = 't'");
+  const tenantId = tenant[0]?.id ?? 0;
+  await pool.query("analyze");
+  if (process.env.OMEGA_SETUP_SQL) await pool.query(process.env.OMEGA_SETUP_SQL);
+  await pool.query("create extension if not exists pg_stat_statements");
+  const client = await pool.connect();
+  const backend = (await client.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]?.pid ?? 0;
+  const warmUp = Math.min(400, Math.floor(jobs / 4));
+  const cpu = { submit: 0, readBack: 0 };
+  for (let i = 0; i < jobs; i += batchSize) {
+    if (i === warmUp) await pool.query("select pg_stat_statements_reset()");
+    // As the workers' maintenance does every second: plans made on the empty tables read them all.
+    if ((i / batchSize) % 50 === 49) await pool.query("select omega.refresh_statistics()");
+    const timed = i >= warmUp;
+    const batch = Array.from({ length: batchSize }, (_, k) => ({
+      tenant: "t",
+      spec: { cell: "c", tasks: 1 + ((i + k) % 4), resources: { cpu: 100, memory: 128 } },
+    }));
+    let before = backendCpuMs(backend);
+    const results = await jobSubmitBatch(client, batch as never);
+    if (timed) cpu.submit += backendCpuMs(backend) - before;
+    before = backendCpuMs(backend);
+    await jobsGet(
+      client,
+      results.map((r) => ({ id: r.ok ? r.id : 0, tenantId })),
+    );
+    if (timed) cpu.readBack += backendCpuMs(backend) - before;
+  }
+  client.release();
+  const timedJobs = jobs - warmUp;
+  console.log(
+    `backend CPU per job: submit ${(cpu.submit / timedJobs).toFixed(3)} ms, read back ${(cpu.readBack / timedJobs).toFixed(3)} ms (batches of ${batchSize})`,
+  );
+  const { rows } = await pool
+    .query(
+      `select calls, plans, round(mean_exec_time::numeric, 3) as mean_ms, round(mean_plan_time::numeric, 3) as plan_ms,
+         round(total_exec_time::numeric / ${timedJobs}, 3) as ms_per_job,
+         left(regexp_replace(query, '\\s+', ' ', 'g'), 100) as query
+       from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
+       order by total_exec_time desc limit 25`,
+    )
+    .catch(() => ({ rows: [] }));
+  if (!process.env.OMEGA_QUIET) console.table(rows);
+} finally {
+  await bench.drop();
+  await databases.close();
+  await server.stop();
+}
