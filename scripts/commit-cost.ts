@@ -16,7 +16,7 @@ import { benchDatabases } from "../src/bench/database.ts";
 import { startBenchServer } from "../src/bench/server.ts";
 import { median, percentile } from "../src/bench/stats.ts";
 import * as db from "../src/db/scheduling.ts";
-import { backendCpuMs as cpuMs } from "./backend-cpu.ts";
+import { backendCpuMs as cpuMs, printTopStatements } from "./cost-report.ts";
 
 // Plans: how many; each of `jobsPerPlan` jobs of `tasks` tasks (defaults: 300 plans of one 3-task job).
 const plans = Number(process.argv[2] ?? 300);
@@ -115,16 +115,7 @@ try {
     );
   }
   console.log(`backend CPU per lease + commit: ${backendMsPerPlan.toFixed(2)} ms`);
-  const { rows } = await pool
-    .query(
-      `select calls, plans, round(mean_exec_time::numeric, 3) as mean_ms, round(mean_plan_time::numeric, 3) as plan_ms,
-         (shared_blks_hit + shared_blks_read) / nullif(calls, 0) as blocks,
-         left(regexp_replace(query, '\\s+', ' ', 'g'), 110) as query
-       from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
-       order by total_exec_time desc limit 30`,
-    )
-    .catch(() => ({ rows: [] }));
-  if (!process.env.OMEGA_QUIET) console.table(rows);
+  await printTopStatements(pool, plans - warmUp);
 } finally {
   await bench.drop();
   await databases.close();

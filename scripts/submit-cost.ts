@@ -11,7 +11,7 @@ import { benchDatabases } from "../src/bench/database.ts";
 import { startBenchServer } from "../src/bench/server.ts";
 import { jobsGet } from "../src/db/queries/job-get.ts";
 import { jobSubmitBatch } from "../src/db/queries/job-submit-batch.ts";
-import { backendCpuMs } from "./backend-cpu.ts";
+import { backendCpuMs, printTopStatements } from "./cost-report.ts";
 
 const jobs = Number(process.argv[2] ?? 4000);
 const batchSize = Number(process.argv[3] ?? 4);
@@ -56,16 +56,7 @@ try {
   console.log(
     `backend CPU per job: submit ${(cpu.submit / timedJobs).toFixed(3)} ms, read back ${(cpu.readBack / timedJobs).toFixed(3)} ms (batches of ${batchSize})`,
   );
-  const { rows } = await pool
-    .query(
-      `select calls, plans, round(mean_exec_time::numeric, 3) as mean_ms, round(mean_plan_time::numeric, 3) as plan_ms,
-         round(total_exec_time::numeric / ${timedJobs}, 3) as ms_per_job,
-         left(regexp_replace(query, '\\s+', ' ', 'g'), 100) as query
-       from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
-       order by total_exec_time desc limit 25`,
-    )
-    .catch(() => ({ rows: [] }));
-  if (!process.env.OMEGA_QUIET) console.table(rows);
+  await printTopStatements(pool, timedJobs);
 } finally {
   await bench.drop();
   await databases.close();
