@@ -3,7 +3,12 @@ import type { Dimension, Resources } from "../domain/resources.ts";
 import type { VictimView } from "../placement/preemption.ts";
 import type { ReclaimInput, ReclaimVictim } from "../placement/reclaim.ts";
 import type { JobView, Placement, QuotaView } from "../placement/types.ts";
-import { type PlacementContext, placementContexts } from "./queries/placement-context.ts";
+import {
+  type ContextRow,
+  contextOf,
+  type PlacementContext,
+  placementContexts,
+} from "./queries/placement-context.ts";
 import type { Queryable } from "./queries/queryable.ts";
 
 /**
@@ -61,7 +66,8 @@ interface LeasedWorkRow extends LeasedJob {
 
 /**
  * Leases up to `limit` jobs and reads their planning input in the same round trip
- * (omega.lease_work): the job, its pending tasks, where its placed tasks are, its free quota.
+ * (omega.lease_work): the job, its pending tasks, where its placed tasks are, its free quota — and
+ * their placement vocabulary (omega.placement_context), in the same statement.
  */
 export async function leaseWork(
   db: Queryable,
@@ -69,19 +75,28 @@ export async function leaseWork(
 ): Promise<{ leased: LeasedJob[]; views: JobView[] }> {
   // Named, as every statement of the hot path: prepared once per connection rather than parsed,
   // analyzed and planned at every call (a serial lease + commit: 2.53–2.72 → 2.29–2.41 ms of
-  // backend CPU, scripts/commit-cost.ts, session 11).
-  const { rows } = await db.query<LeasedWorkRow>({
-    name: "omega.lease_work",
-    text: "select * from omega.lease_work($1, $2, $3, $4, $5)",
+  // backend CPU, scripts/commit-cost.ts, session 11). One statement, not a lease and then a read of
+  // the leased jobs' vocabulary: on this machine a round trip costs the worker about as much CPU
+  // in its socket write as the backend spends answering (session 12).
+  const { rows } = await db.query<LeasedWorkRow & Partial<ContextRow>>({
+    name: "omega.lease_work_in_context",
+    text: LEASE_IN_CONTEXT,
     values: [args.cell, args.scheduler, args.owner, args.limit, args.leaseSeconds],
   });
-  const contexts = await placementContexts(
-    db,
-    args.cell,
-    rows.map((r) => Number(r.id)),
-  );
-  return { leased: rows, views: rows.map((row) => jobView(row, row, contexts.get(Number(row.id)))) };
+  return {
+    leased: rows,
+    views: rows.map((row) =>
+      jobView(row, row, row.job_id == null ? undefined : contextOf(row as ContextRow)),
+    ),
+  };
 }
+
+// The lease runs first and once (a materialized CTE); the context reads the jobs it leased.
+const LEASE_IN_CONTEXT = `
+  with leased as materialized (select * from omega.lease_work($1, $2, $3, $4, $5)),
+    context as materialized (select * from omega.placement_context($1, array(select id from leased)))
+  select l.*, c.job_id, c.labels, c.ports, c.vocabulary, c.port_machines, c.forbidden, c.required
+  from leased l left join context c on c.job_id = l.id`;
 
 /**
  * The same planning input for jobs already leased (a retry round), in one statement, so it costs

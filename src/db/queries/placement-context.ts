@@ -7,7 +7,7 @@ import type {
 } from "../../placement/types.ts";
 import type { Queryable } from "./queryable.ts";
 
-interface ContextRow {
+export interface ContextRow {
   job_id: string;
   labels: Record<string, string>;
   ports: number[];
@@ -47,28 +47,31 @@ export async function placementContexts(
     text: "select * from omega.placement_context($1, $2)",
     values: [cell, jobIds],
   });
-  for (const row of rows) {
-    const v = row.vocabulary;
-    const uses =
-      row.ports.length > 0 ||
-      row.forbidden.length > 0 ||
-      row.required.length > 0 ||
-      (v?.topologySpread?.length ?? 0) > 0;
-    contexts.set(Number(row.job_id), {
-      preferredAffinity: v?.preferredAffinity ?? [],
-      labels: row.labels ?? {},
-      vocabulary: uses
-        ? {
-            ports: row.ports,
-            portMachines: new Set((row.port_machines ?? []).map(Number)),
-            topologySpread: v?.topologySpread ?? [],
-            forbidden: row.forbidden.map((t) => ({ ...t, domains: new Set(t.domains) })),
-            required: row.required.map((t) => ({ ...t, domains: new Set(t.domains) })),
-            antiAffinity: v?.jobAntiAffinity ?? [],
-            affinity: v?.jobAffinity ?? [],
-          }
-        : undefined,
-    });
-  }
+  for (const row of rows) contexts.set(Number(row.job_id), contextOf(row));
   return contexts;
+}
+
+/** One row of omega.placement_context, as the planner reads it. */
+export function contextOf(row: ContextRow): PlacementContext {
+  const v = row.vocabulary;
+  const uses =
+    row.ports.length > 0 ||
+    row.forbidden.length > 0 ||
+    row.required.length > 0 ||
+    (v?.topologySpread?.length ?? 0) > 0;
+  return {
+    preferredAffinity: v?.preferredAffinity ?? [],
+    labels: row.labels ?? {},
+    vocabulary: uses
+      ? {
+          ports: row.ports,
+          portMachines: new Set((row.port_machines ?? []).map(Number)),
+          topologySpread: v?.topologySpread ?? [],
+          forbidden: row.forbidden.map((t) => ({ ...t, domains: new Set(t.domains) })),
+          required: row.required.map((t) => ({ ...t, domains: new Set(t.domains) })),
+          antiAffinity: v?.jobAntiAffinity ?? [],
+          affinity: v?.jobAffinity ?? [],
+        }
+      : undefined,
+  };
 }
