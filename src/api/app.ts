@@ -4,10 +4,11 @@ import type { Pool } from "../db/pool.ts";
 import type { EventFeed } from "../events/feed.ts";
 import type { Logger } from "../log.ts";
 import { collectClusterFrom } from "../metrics/cluster.ts";
-import { createAuth } from "./auth.ts";
+import { createAuth, type Principal } from "./auth.ts";
 import type { ApiContext } from "./context.ts";
 import { LoadShedder } from "./load-shedding.ts";
 import { httpMetrics } from "./metrics.ts";
+import type { PrincipalCache } from "./principal-cache.ts";
 import { notFoundHandler, problemHandler } from "./problem.ts";
 import type { TokenBuckets } from "./rate-limit.ts";
 import { agentRoutes } from "./routes/agents.ts";
@@ -45,6 +46,8 @@ export interface AppOptions {
    * over partitions a tenant's jobs per minute count over every partition. (Default: this API's own.)
    */
   submissionBuckets?: TokenBuckets;
+  /** Tokens checked lately, shared likewise (see createAuth). (Default: this API's own.) */
+  principals?: PrincipalCache<Principal>;
 }
 
 // Probes and scrapes arrive every few seconds, and every machine's agent polls its claims and
@@ -108,12 +111,13 @@ export function createApp({
   submissionQueueDelayMs,
   feed,
   submissionBuckets,
+  principals,
 }: AppOptions): express.Express {
   const shedder = new LoadShedder(pool, maxWaiting ?? 16 * (pool.options.max ?? 10));
   const ctx: ApiContext = {
     pool,
     db: createKysely(pool),
-    auth: createAuth(pool, adminToken),
+    auth: createAuth(pool, adminToken, principals),
     logger,
     shedder,
     submissions: new SubmissionBatcher(pool, shedder, {

@@ -10,6 +10,7 @@ import type { Pool } from "../db/pool.ts";
 import { agentTokenGetCell } from "../db/queries/agent-token-get-cell.ts";
 import { tenantGetByToken } from "../db/queries/tenant-get-by-token.ts";
 import { AGENT_TOKEN_PREFIX, sha256, TENANT_TOKEN_PREFIX } from "../domain/tokens.ts";
+import { PrincipalCache } from "./principal-cache.ts";
 import { HttpProblem } from "./problem.ts";
 
 export type Principal =
@@ -48,13 +49,24 @@ export interface Auth {
   tenant: RequestHandler;
   /** The admin, or the agent token of the cell named by the route's `:cell`. */
   agent: RequestHandler;
+  /** Forgets the tokens checked lately: call after rotating a token or changing a tenant's limits. */
+  forget(): void;
 }
 
-export function createAuth(pool: Pool, adminToken: string): Auth {
+/**
+ * `principals`: the tokens checked lately, shared by the APIs of one process under `omega serve`
+ * over partitions, where a tenant is the same in every partition. (Default: this API's own.)
+ */
+export function createAuth(
+  pool: Pool,
+  adminToken: string,
+  principals = new PrincipalCache<Principal>(),
+): Auth {
   if (!TOKEN.test(adminToken)) {
     throw new Error("the admin token must be 1-4096 visible ASCII characters (no spaces)");
   }
   const adminDigest = sha256(adminToken);
+  const recent = principals;
 
   async function identify(header: string | undefined): Promise<Principal> {
     if (!header) throw unauthorized("this endpoint needs a bearer token (Authorization: Bearer <token>)");
@@ -62,6 +74,15 @@ export function createAuth(pool: Pool, adminToken: string): Auth {
     if (!token) throw unauthorized("the Authorization header must be 'Bearer <token>'", "invalid_request");
     const digest = sha256(token);
     if (timingSafeEqual(digest, adminDigest)) return { kind: "admin" };
+    const known = recent.get(digest);
+    if (known) return known;
+    const generation = recent.generation;
+    const principal = await lookUp(token, digest);
+    recent.set(digest, principal, generation);
+    return principal;
+  }
+
+  async function lookUp(token: string, digest: Buffer): Promise<Principal> {
     if (token.startsWith(AGENT_TOKEN_PREFIX)) {
       const cell = await agentTokenGetCell(pool, digest);
       if (cell !== undefined) return { kind: "agent", cell };
@@ -98,5 +119,6 @@ export function createAuth(pool: Pool, adminToken: string): Auth {
         ? `this agent token is for cell "${p.cell}"`
         : "this endpoint needs the cell's agent token (or the admin token)";
     }),
+    forget: () => recent.clear(),
   };
 }

@@ -5,6 +5,8 @@ import { startEventFeed } from "../events/feed.ts";
 import type { Logger } from "../log.ts";
 import { LISTEN_BACKLOG } from "../net/listen-backlog.ts";
 import { createApp } from "./app.ts";
+import type { Principal } from "./auth.ts";
+import type { PrincipalCache } from "./principal-cache.ts";
 import type { TokenBuckets } from "./rate-limit.ts";
 
 export interface ServerOptions {
@@ -23,6 +25,8 @@ export interface ServerOptions {
   submissionQueueDelayMs?: number;
   /** See AppOptions. */
   submissionBuckets?: TokenBuckets;
+  /** See AppOptions. */
+  principals?: PrincipalCache<Principal>;
 }
 
 export interface RunningServer {
@@ -60,6 +64,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       submissionQueueDelayMs: options.submissionQueueDelayMs,
       feed,
       submissionBuckets: options.submissionBuckets,
+      principals: options.principals,
     }),
   );
 

@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import type { Principal } from "../api/auth.ts";
 import type { RunningServer } from "../api/server.ts";
 import { env } from "../config.ts";
 import { ensureMigrated } from "../db/migrate.ts";
@@ -118,7 +119,11 @@ async function servePartitions(options: {
     await endPools();
     throw error;
   }
-  const tenants = new TenantReplicator(pools, log);
+  // Tokens checked lately, shared by the partitions' APIs: a tenant is the same in each, and once a
+  // token rotated (or a limit changed) on p0 is copied everywhere, every partition forgets it.
+  const { PrincipalCache } = await import("../api/principal-cache.ts");
+  const principals = new PrincipalCache<Principal>();
+  const tenants = new TenantReplicator(pools, log, () => principals.clear());
   // Tenants a failed copy left behind reach every partition now.
   const synced = await tenants.syncAll();
   log.info({ tenants: synced }, "tenants copied to every partition");
@@ -135,6 +140,7 @@ async function servePartitions(options: {
         host: "127.0.0.1",
         logger: log.child({ partition: i }),
         submissionBuckets,
+        principals,
       }),
     );
   }

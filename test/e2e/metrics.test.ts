@@ -107,6 +107,15 @@ it("the worker and the API export kube-scheduler-style omega_* families that mov
     expect(w).toContain(`# TYPE ${family} `);
   }
 
+  // The API counts events as its feed reads them: with no stream following, a tenth of a second late.
+  await waitFor(
+    async () =>
+      sum((await scrape(`${api.url}/metrics`)).text, "omega_task_scheduling_duration_seconds_count", {
+        cell: "east",
+      }) >= 10,
+    10_000,
+    "the API to count the placements",
+  );
   const a = await scrape(`${api.url}/metrics`);
   expect(sum(a.text, "omega_task_scheduling_duration_seconds_count", { cell: "east" })).toBe(10);
   expect(sum(a.text, "omega_events_total", { cell: "east", kind: "submitted" })).toBe(6);

@@ -16,10 +16,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class TenantReplicator {
   readonly #pools: readonly Pool[];
   readonly #logger: Logger;
+  readonly #onCopied: () => void;
 
-  constructor(pools: readonly Pool[], logger: Logger) {
+  /** `onCopied`: after a tenant reached every partition (the APIs forget the tokens they checked). */
+  constructor(pools: readonly Pool[], logger: Logger, onCopied: () => void = () => {}) {
     this.#pools = pools;
     this.#logger = logger;
+    this.#onCopied = onCopied;
   }
 
   /** Copies tenant `name`'s row from p0 to the other partitions; throws if one stays unreachable. */
@@ -33,6 +36,7 @@ export class TenantReplicator {
     const row = rows[0]?.row;
     if (!row) return;
     await Promise.all(others.map((pool, i) => this.#copy(pool, row, i + 1)));
+    this.#onCopied();
   }
 
   /** Copies every tenant of p0 to the other partitions (at start: completes any copy that failed). */

@@ -36,6 +36,7 @@ export function agentRoutes({ pool, auth }: ApiContext): Router {
       const cell = nameParam(req, "cell", "cell");
       const { token, hash } = newAgentToken();
       const row = await agentTokenRotate(pool, cell, hash);
+      auth.forget();
       if (!row) throw new HttpProblem(404, `cell "${cell}" does not exist`);
       // The only time the token is shown: only its hash is stored. The previous one stops working.
       res.setHeader("Cache-Control", "no-store").json({ ...row, token });

@@ -62,7 +62,9 @@ export function tenantRoutes({ pool, db, auth }: ApiContext): Router {
       res.json(limits);
     })
     .put(auth.admin, jsonBody, async (req, res) => {
-      res.json(await tenantLimitsSet(pool, nameParam(req, "name", "tenant"), req.body));
+      const limits = await tenantLimitsSet(pool, nameParam(req, "name", "tenant"), req.body);
+      auth.forget();
+      res.json(limits);
     })
     .all(methodNotAllowed);
 
@@ -72,6 +74,7 @@ export function tenantRoutes({ pool, db, auth }: ApiContext): Router {
       const name = nameParam(req, "name", "tenant");
       const { token, hash } = newTenantToken();
       const tenant = await tenantRotateToken(pool, name, hash);
+      auth.forget();
       if (!tenant) throw new HttpProblem(404, `tenant "${name}" does not exist`);
       res.setHeader("Cache-Control", "no-store").json({ ...tenant, token });
     })
