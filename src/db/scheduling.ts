@@ -10,6 +10,7 @@ import {
   placementContexts,
 } from "./queries/placement-context.ts";
 import type { Queryable } from "./queries/queryable.ts";
+import { type SyncRow, syncSelect } from "./snapshot.ts";
 
 /**
  * The database side of a scheduler worker: lease work, read what a plan needs, commit the plan,
@@ -67,36 +68,53 @@ interface LeasedWorkRow extends LeasedJob {
 /**
  * Leases up to `limit` jobs and reads their planning input in the same round trip
  * (omega.lease_work): the job, its pending tasks, where its placed tasks are, its free quota — and
- * their placement vocabulary (omega.placement_context), in the same statement.
+ * their placement vocabulary (omega.placement_context), in the same statement. Given a snapshot's
+ * cursor (`since`), the statement also reads the snapshot's sync when it leased anything.
  */
 export async function leaseWork(
   db: Queryable,
   args: { cell: string; scheduler: string; owner: string; limit: number; leaseSeconds: number },
-): Promise<{ leased: LeasedJob[]; views: JobView[] }> {
+  since?: { cursor: string | null },
+): Promise<{ leased: LeasedJob[]; views: JobView[]; synced: SyncRow | null }> {
+  const values = [args.cell, args.scheduler, args.owner, args.limit, args.leaseSeconds];
   // Named, as every statement of the hot path: prepared once per connection rather than parsed,
   // analyzed and planned at every call (a serial lease + commit: 2.53–2.72 → 2.29–2.41 ms of
-  // backend CPU, scripts/commit-cost.ts, session 11). One statement, not a lease and then a read of
-  // the leased jobs' vocabulary: on this machine a round trip costs the worker about as much CPU
-  // in its socket write as the backend spends answering (session 12).
-  const { rows } = await db.query<LeasedWorkRow & Partial<ContextRow>>({
-    name: "omega.lease_work_in_context",
-    text: LEASE_IN_CONTEXT,
-    values: [args.cell, args.scheduler, args.owner, args.limit, args.leaseSeconds],
-  });
-  return {
-    leased: rows,
-    views: rows.map((row) =>
-      jobView(row, row, row.job_id == null ? undefined : contextOf(row as ContextRow)),
-    ),
-  };
+  // backend CPU, scripts/commit-cost.ts, session 11). One statement, not a lease, a read of the
+  // leased jobs' vocabulary and a sync: on this machine a round trip costs the worker about as much
+  // CPU in its socket write as the backend spends answering (session 12).
+  let rows: (LeasedWorkRow & Partial<ContextRow>)[];
+  let synced: SyncRow | null = null;
+  if (!since) ({ rows } = await db.query({ name: "omega.lease_in_context", text: LEASE, values }));
+  else {
+    const whole = since.cursor === null;
+    const { rows: head } = await db.query<{ work: typeof rows; synced: SyncRow | null }>({
+      name: whole ? "omega.lease_and_read" : "omega.lease_and_sync",
+      text: whole ? LEASE_AND_READ : LEASE_AND_SYNC,
+      values: whole ? values : [...values, since.cursor],
+    });
+    rows = head[0]?.work ?? [];
+    synced = head[0]?.synced ?? null;
+  }
+  const views = rows.map((row) =>
+    jobView(row, row, row.job_id == null ? undefined : contextOf(row as ContextRow)),
+  );
+  return { leased: rows, views, synced };
 }
 
 // The lease runs first and once (a materialized CTE); the context reads the jobs it leased.
-const LEASE_IN_CONTEXT = `
+const LEASED = `
   with leased as materialized (select * from omega.lease_work($1, $2, $3, $4, $5)),
-    context as materialized (select * from omega.placement_context($1, array(select id from leased)))
-  select l.*, c.job_id, c.labels, c.ports, c.vocabulary, c.port_machines, c.forbidden, c.required
+    context as materialized (select * from omega.placement_context($1, array(select id from leased)))`;
+const WORK = `select l.*, c.job_id, c.labels, c.ports, c.vocabulary, c.port_machines, c.forbidden, c.required
   from leased l left join context c on c.job_id = l.id`;
+const LEASE = `${LEASED} ${WORK}`;
+// The jobs as JSON beside one sync row; a lease that took nothing reads no sync (an empty lease is
+// common: every worker of a scheduler hears a wake-up, one takes the work).
+const leaseAnd = (cursor: string | null) => `${LEASED}
+  select coalesce((select json_agg(w) from (${WORK}) w), '[]') as work,
+    case when exists (select from leased) then (select row_to_json(s) from (select ${syncSelect("$1", cursor)}) s) end as synced`;
+const LEASE_AND_READ = leaseAnd(null);
+const LEASE_AND_SYNC = leaseAnd("$6");
 
 /**
  * The same planning input for jobs already leased (a retry round), in one statement, so it costs

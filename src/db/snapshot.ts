@@ -22,6 +22,9 @@ export class CellSnapshot implements Snapshot {
   stateVersion = 0;
   private cursor: string | null = null;
   private cachedList: MachineView[] | null = null;
+  /** A lease's statement read the sync (absorb): the next sync() has nothing to read. */
+  private absorbed = false;
+  private lastSync = { changed: 0, removed: 0 };
 
   constructor(
     private readonly pool: Pool,
@@ -33,18 +36,45 @@ export class CellSnapshot implements Snapshot {
     return this.cachedList;
   }
 
+  /** The cursor a sync read along with other work starts from (see `absorb`). */
+  get since(): string | null {
+    return this.cursor;
+  }
+
+  /**
+   * Takes in a sync read elsewhere — by a lease, in its statement (db/scheduling.ts) — so that the
+   * sync() right after it is skipped: the planning that follows a lease needs no round trip of its own.
+   */
+  absorb(head: SyncRow): void {
+    this.lastSync = this.apply(head);
+    this.absorbed = true;
+  }
+
   /** Pulls what changed; returns how many machine rows were read and removed. */
   async sync(): Promise<{ changed: number; removed: number }> {
+    if (this.absorbed) {
+      this.absorbed = false;
+      return this.lastSync;
+    }
     // One statement, so one snapshot for the cursor and the rows it covers, and one round trip
     // (a transaction of four statements cost five at every evaluation). Named, and the first sync
-    // apart, so that a connection plans each once (see SYNC_CHANGES).
+    // apart, so that a connection plans each once (see syncSelect).
     const { rows } = await this.pool.query<SyncRow>(
       this.cursor === null
-        ? { name: "omega.snapshot_read", text: READ_WHOLE, values: [this.cell] }
-        : { name: "omega.snapshot_sync", text: SYNC_CHANGES, values: [this.cell, this.cursor] },
+        ? { name: "omega.snapshot_read", text: `select ${syncSelect("$1", null)}`, values: [this.cell] }
+        : {
+            name: "omega.snapshot_sync",
+            text: `select ${syncSelect("$1", "$2")}`,
+            values: [this.cell, this.cursor],
+          },
     );
     const head = rows[0];
     if (!head) throw new Error("the snapshot query returned no row");
+    this.lastSync = this.apply(head);
+    return this.lastSync;
+  }
+
+  private apply(head: SyncRow): { changed: number; removed: number } {
     if (this.cursor === null) this.machines.clear();
     for (const row of head.changed) this.machines.set(row.id, toMachineView(row));
     let unknown = false;
@@ -73,7 +103,7 @@ export class CellSnapshot implements Snapshot {
 export const MACHINE_COLUMNS =
   "id, name, state, cpu, memory, gpu, disk, used_cpu, used_memory, used_gpu, used_disk, tasks, max_tasks, labels, taints, version";
 
-interface SyncRow {
+export interface SyncRow {
   xmin: string;
   capacity_epoch: number | null;
   changed: MachineRow[];
@@ -84,28 +114,36 @@ interface SyncRow {
 /** A machine whose usage alone changed: id, version, used cpu, memory, gpu, disk, tasks. */
 type UsageRow = [number, number, number, number, number, number, number];
 
-const HEAD = `select pg_snapshot_xmin(pg_current_snapshot())::text as xmin,
-    (select capacity_epoch from omega.cells where name = $1) as capacity_epoch`;
-
-/** The cell whole: a worker's first sync, or one after a machine it did not know. */
-const READ_WHOLE = `${HEAD},
-    coalesce((select json_agg(m) from (select ${MACHINE_COLUMNS} from omega.machines where cell = $1) m), '[]') as changed,
+/**
+ * A sync's one row, as a select list over the parameters holding the cell and the cursor: the cell
+ * whole when there is no cursor yet (a worker's first sync, or one after a machine it did not know).
+ * Otherwise machines whose spec_xid passed the cursor come whole, and the others, changed only in
+ * usage, as [id, version, used_cpu, used_memory, used_gpu, used_disk, tasks]
+ * (0261_machine_spec_cursor.sql: a quarter of the JSON's cost, a ninth of its size).
+ *
+ * The cursor is compared through a subquery: its value hidden from the planner, a plan made for
+ * one cursor costs what a generic plan costs, so PostgreSQL keeps the generic plan. Compared
+ * directly, every call was planned anew (3,291 plans in 3,283 calls at 200 jobs/s, 0.36 ms each),
+ * a custom plan always looking cheaper (session 12).
+ */
+export function syncSelect(cell: string, cursor: string | null): string {
+  const head = `pg_snapshot_xmin(pg_current_snapshot())::text as xmin,
+    (select capacity_epoch from omega.cells where name = ${cell}) as capacity_epoch`;
+  if (cursor === null) {
+    return `${head},
+    coalesce((select json_agg(m) from (select ${MACHINE_COLUMNS} from omega.machines where cell = ${cell}) m), '[]') as changed,
     '[]'::json as usage, '[]'::json as removed`;
-
-// Machines whose spec_xid passed the cursor come whole; the others changed only in usage, and come
-// as [id, version, used_cpu, used_memory, used_gpu, used_disk, tasks] (0261_machine_spec_cursor.sql:
-// a quarter of the JSON's cost, a ninth of its size). The cursor is compared through a subquery:
-// its value hidden from the planner, a plan made for one cursor costs what a generic plan costs,
-// so PostgreSQL keeps the generic plan. Compared directly, every call was planned anew (3,291 plans
-// in 3,283 calls at 200 jobs/s, 0.36 ms each), a custom plan always looking cheaper (session 12).
-const SYNC_CHANGES = `${HEAD},
+  }
+  const since = `(select ${cursor}::xid8)`;
+  return `${head},
     coalesce((select json_agg(m) from (
       select ${MACHINE_COLUMNS} from omega.machines
-      where cell = $1 and changed_xid >= (select $2::xid8) and spec_xid >= (select $2::xid8)) m), '[]') as changed,
+      where cell = ${cell} and changed_xid >= ${since} and spec_xid >= ${since}) m), '[]') as changed,
     (select coalesce(json_agg(json_build_array(id, version, used_cpu, used_memory, used_gpu, used_disk, tasks)), '[]')
-     from omega.machines where cell = $1 and changed_xid >= (select $2::xid8) and spec_xid < (select $2::xid8)) as usage,
+     from omega.machines where cell = ${cell} and changed_xid >= ${since} and spec_xid < ${since}) as usage,
     (select coalesce(json_agg(machine_id), '[]') from omega.machine_removals
-     where cell = $1 and removed_xid >= (select $2::xid8)) as removed`;
+     where cell = ${cell} and removed_xid >= ${since}) as removed`;
+}
 
 export interface MachineRow extends Record<Dimension, number> {
   id: number;

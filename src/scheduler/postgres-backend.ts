@@ -56,7 +56,13 @@ export function postgresBackend(
   };
   const queue: WorkQueue = {
     async lease(limit) {
-      const work = await db.leaseWork(pool, { cell, scheduler: profile.name, owner, limit, leaseSeconds });
+      // The snapshot's sync rides on the lease's statement: planning follows at once.
+      const work = await db.leaseWork(
+        pool,
+        { cell, scheduler: profile.name, owner, limit, leaseSeconds },
+        { cursor: snapshot.since },
+      );
+      if (work.synced) snapshot.absorb(work.synced);
       for (const j of work.leased) leased.set(j.id, j);
       return profile.flow ? withFlowInputs(pool, cell, work.views) : work.views;
     },
