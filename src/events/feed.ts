@@ -81,16 +81,15 @@ export function startEventFeed(pool: Pool, logger: Logger): EventFeed {
   // notification later) and ids already read (dropped by `recent`); ranges far apart — a long
   // transaction's early ids committing late — are read apart, so a merge never re-reads much.
   const pending = new Map<string, Range[]>();
+  // One pass over what is pending; ranges notified meanwhile schedule the next pass (see below).
   const readPending = async () => {
-    while (pending.size > 0) {
-      const ranges = [...pending.values()].flat();
-      pending.clear();
-      for (const r of ranges) {
-        try {
-          publish(await eventRange(pool, r.cell, r.lo, r.hi));
-        } catch (error) {
-          if (!closed) logger.warn({ err: error, range: r }, "could not read new events");
-        }
+    const ranges = [...pending.values()].flat();
+    pending.clear();
+    for (const r of ranges) {
+      try {
+        publish(await eventRange(pool, r.cell, r.lo, r.hi));
+      } catch (error) {
+        if (!closed) logger.warn({ err: error, range: r }, "could not read new events");
       }
     }
   };
@@ -112,6 +111,7 @@ export function startEventFeed(pool: Pool, logger: Logger): EventFeed {
     } catch {
       return;
     }
+    // The first range to wait schedules a pass, after the reads before it; later ones join it.
     const idle = pending.size === 0;
     for (const r of ranges) addPending(r);
     if (!idle) return;
