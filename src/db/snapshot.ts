@@ -75,7 +75,8 @@ export class CellSnapshot implements Snapshot {
   }
 
   private apply(head: SyncRow): { changed: number; removed: number } {
-    if (this.cursor === null) this.machines.clear();
+    // What the row is, not what the cursor is now: another evaluation's sync may have moved it.
+    if (head.whole) this.machines.clear();
     for (const row of head.changed) this.machines.set(row.id, toMachineView(row));
     let unknown = false;
     for (const [id, version, cpu, memory, gpu, disk, tasks] of head.usage) {
@@ -104,6 +105,8 @@ export const MACHINE_COLUMNS =
   "id, name, state, cpu, memory, gpu, disk, used_cpu, used_memory, used_gpu, used_disk, tasks, max_tasks, labels, taints, version";
 
 export interface SyncRow {
+  /** The cell whole (read without a cursor), rather than what changed since one. */
+  whole: boolean;
   xmin: string;
   capacity_epoch: number | null;
   changed: MachineRow[];
@@ -130,12 +133,12 @@ export function syncSelect(cell: string, cursor: string | null): string {
   const head = `pg_snapshot_xmin(pg_current_snapshot())::text as xmin,
     (select capacity_epoch from omega.cells where name = ${cell}) as capacity_epoch`;
   if (cursor === null) {
-    return `${head},
+    return `true as whole, ${head},
     coalesce((select json_agg(m) from (select ${MACHINE_COLUMNS} from omega.machines where cell = ${cell}) m), '[]') as changed,
     '[]'::json as usage, '[]'::json as removed`;
   }
   const since = `(select ${cursor}::xid8)`;
-  return `${head},
+  return `false as whole, ${head},
     coalesce((select json_agg(m) from (
       select ${MACHINE_COLUMNS} from omega.machines
       where cell = ${cell} and changed_xid >= ${since} and spec_xid >= ${since}) m), '[]') as changed,

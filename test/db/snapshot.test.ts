@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it, vi } from "vitest";
 import { CellSnapshot } from "../../src/db/snapshot.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import {
@@ -167,4 +167,31 @@ it("a change of usage syncs as usage; a change of what the machine is comes whol
   await db.pool.query("select omega.set_machine_state('east', 'split', 'draining')");
   await snapshot.sync();
   expect(snapshot.machines.get(m.id)?.state).toBe("draining");
+});
+
+it("a sync read along with a lease is taken in, and the sync after it is skipped; a row read incrementally never empties the snapshot", async () => {
+  const { leaseWork } = await import("../../src/db/scheduling.ts");
+  const tenant = await makeTenant(db.pool, "absorb");
+  const snapshot = new CellSnapshot(db.pool, "east");
+  await snapshot.sync();
+  const known = snapshot.machines.size;
+  expect(known).toBeGreaterThan(1);
+  const cursor = snapshot.since;
+  await submitJob(db.pool, { tasks: 1 }, tenant.name);
+  const lease = { cell: "east", scheduler: "batch", owner: "absorber", limit: 10, leaseSeconds: 5 };
+  const work = await leaseWork(db.pool, lease, { cursor });
+  expect(work.leased).toHaveLength(1);
+  expect(work.synced?.whole).toBe(false);
+  // Another evaluation of the worker found a machine it did not know meanwhile: its next sync is to
+  // read the cell whole. The lease's incremental row must not clear the machines it did not bring.
+  (snapshot as unknown as { cursor: string | null }).cursor = null;
+  snapshot.absorb(work.synced as NonNullable<typeof work.synced>);
+  expect(snapshot.machines.size).toBe(known);
+  expect(snapshot.since).not.toBeNull();
+  const query = vi.spyOn(db.pool, "query");
+  await snapshot.sync();
+  expect(query).not.toHaveBeenCalled();
+  query.mockRestore();
+  // A lease that takes nothing reads no sync.
+  expect((await leaseWork(db.pool, lease, { cursor: snapshot.since })).synced).toBeNull();
 });
