@@ -66,7 +66,6 @@ export function createAuth(
     throw new Error("the admin token must be 1-4096 visible ASCII characters (no spaces)");
   }
   const adminDigest = sha256(adminToken);
-  const recent = principals;
 
   async function identify(header: string | undefined): Promise<Principal> {
     if (!header) throw unauthorized("this endpoint needs a bearer token (Authorization: Bearer <token>)");
@@ -74,11 +73,11 @@ export function createAuth(
     if (!token) throw unauthorized("the Authorization header must be 'Bearer <token>'", "invalid_request");
     const digest = sha256(token);
     if (timingSafeEqual(digest, adminDigest)) return { kind: "admin" };
-    const known = recent.get(digest);
+    const known = principals.get(digest);
     if (known) return known;
-    const generation = recent.generation;
+    const generation = principals.generation;
     const principal = await lookUp(token, digest);
-    recent.set(digest, principal, generation);
+    principals.set(digest, principal, generation);
     return principal;
   }
 
@@ -119,6 +118,6 @@ export function createAuth(
         ? `this agent token is for cell "${p.cell}"`
         : "this endpoint needs the cell's agent token (or the admin token)";
     }),
-    forget: () => recent.clear(),
+    forget: () => principals.clear(),
   };
 }
