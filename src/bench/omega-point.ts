@@ -77,8 +77,10 @@ export async function runOmegaPoint(
       await submitJobs(db.pool, [job], { cell: point.cell, tenant: "omega", scheduler: OMEGA_SCHEDULER });
       submitted++;
     });
-    // Plans after this one are cut short by the cancellation below: they are not counted.
-    lastPlan = await lastPlanId(db.pool, point.cell);
+    // Plans after this one are cut short by the cancellation below: they are not counted. A point
+    // whose schedulers have committed nothing yet (a loaded machine, a short run) waits for its
+    // first plan: a point with no plan says nothing.
+    lastPlan = await firstPlanCommitted(db.pool, point.cell);
   } finally {
     try {
       await reaper.stop();
@@ -135,4 +137,16 @@ async function cancelJobs(db: BenchDatabase, cell: string, where: string): Promi
     [cell],
   );
   for (const { id } of rows) await db.pool.query("select omega.cancel_job($1)", [id]);
+}
+
+const FIRST_PLAN_WAIT_MS = 15_000;
+
+/** The cell's last plan id, once there is one (waiting at most FIRST_PLAN_WAIT_MS; then 0). */
+async function firstPlanCommitted(pool: BenchDatabase["pool"], cell: string): Promise<number> {
+  const deadline = performance.now() + FIRST_PLAN_WAIT_MS;
+  for (;;) {
+    const id = await lastPlanId(pool, cell);
+    if (id > 0 || performance.now() > deadline) return id;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
