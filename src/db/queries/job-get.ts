@@ -47,10 +47,9 @@ const UNTOUCHED_REASON = `case
 // the cell: the key the tables are distributed by. A page of placements walks the job's tasks in
 // index order (the unique index on (cell, job_id, index)) and stops after limit + 1 claims: a
 // 100,000-task job answers in the time of one page, not of the whole job (M2 of issue 17: 9 MB and
-// 2.3 s before). Reasons go through omega.tenant_reason when a tenant asks. `jobs` and `which`
-// name the jobs read: one by id ($1, with its tenant $2 when a tenant asks), or several by (id, tenant);
-// `page` says whether reasons are tenant-neutral, and the page of placements.
-const detailSql = (jobs: string, which: string, page = { tenant: "$3", after: "$4", limit: "$5" }) => `
+// 2.3 s before). Reasons go through omega.tenant_reason when a tenant asks ($3). `jobs` and `which`
+// name the jobs read: one by id ($1, with its tenant $2 when a tenant asks), or several by (id, tenant).
+const detailSql = (jobs: string, which: string) => `
   select ${JOB_COLUMNS}, j.tenant_id,
     (select coalesce(json_object_agg(s.state, s.n), '{}')
      from (select state, count(*)::int as n from omega.tasks
@@ -61,10 +60,10 @@ const detailSql = (jobs: string, which: string, page = { tenant: "$3", after: "$
            from omega.tasks tk
            join omega.claims c on c.cell = tk.cell and c.task_id = tk.id
            join omega.machines m on m.cell = c.cell and m.id = c.machine_id
-           where tk.cell = j.cell and tk.job_id = j.id and tk.index > ${page.after}
-           order by tk.index limit ${page.limit} + 1) p) as placements,
+           where tk.cell = j.cell and tk.job_id = j.id and tk.index > $4
+           order by tk.index limit $5 + 1) p) as placements,
     (select coalesce(json_agg(json_build_object('reason', r.reason, 'tasks', r.n) order by r.n desc, r.reason), '[]')
-     from (select case when ${page.tenant} then omega.tenant_reason(reason) else reason end as reason, count(*)::int as n
+     from (select case when $3 then omega.tenant_reason(reason) else reason end as reason, count(*)::int as n
            from (select coalesce(tk.reason, ${UNTOUCHED_REASON}) as reason from omega.tasks tk
                  where tk.cell = j.cell and tk.job_id = j.id and tk.state = 'pending') p
            group by 1 order by 2 desc, 1 limit 20) r) as pending_reasons
@@ -73,18 +72,14 @@ const detailSql = (jobs: string, which: string, page = { tenant: "$3", after: "$
   ${which}`;
 
 const ONE = detailSql("omega.jobs j", "where j.id = $1 and ($2::bigint is null or j.tenant_id = $2)");
-// The ids as JSON arrays, not bigint[], and the page as constants: planning this statement costs
-// about 0.9 ms, and PostgreSQL plans it anew at every call while a plan for the values at hand can
-// look cheaper than the generic plan — one that could count the ids an array holds (one id, against
-// the generic plan's ten) or see the page's limit. It cannot see into JSON, and constants are the
-// same to both plans, so the generic one is kept. The plans that remain are made again after an
-// analyze of a table it reads, in each API connection: 489–872 in 3,400–3,600 calls of a 40 s run
-// at 200 jobs/s from an empty database (session 12).
+// The ids as JSON arrays, not bigint[]: planning this statement costs about 0.9 ms, and
+// PostgreSQL plans it anew at every call while it can see how many ids an array holds (a custom
+// plan for one id always looked cheaper than the generic plan, made for ten). It cannot see into
+// JSON, so custom and generic plans cost the same and the generic one is kept.
 const MANY = detailSql(
   `rows from (jsonb_array_elements_text($1::jsonb), jsonb_array_elements_text($2::jsonb)) as s(id, tenant_id)
    join omega.jobs j on j.id = s.id::bigint and j.tenant_id = s.tenant_id::bigint`,
   "",
-  { tenant: "true", after: "-1", limit: String(DEFAULT_PLACEMENTS_PAGE) },
 );
 
 /**
@@ -120,7 +115,13 @@ export async function jobsGet(
   const { rows } = await db.query({
     name: "omega.jobs_get",
     text: MANY,
-    values: [JSON.stringify(jobs.map((j) => j.id)), JSON.stringify(jobs.map((j) => j.tenantId))],
+    values: [
+      JSON.stringify(jobs.map((j) => j.id)),
+      JSON.stringify(jobs.map((j) => j.tenantId)),
+      true,
+      -1,
+      DEFAULT_PLACEMENTS_PAGE,
+    ],
   });
   const found = new Map(
     rows.map((row) => [`${row.id}:${row.tenant_id}`, detailOf(row, DEFAULT_PLACEMENTS_PAGE)]),
