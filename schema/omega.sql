@@ -5310,6 +5310,16 @@ begin
   perform pg_notify('omega_wake', p_cell || ' ' || p_scheduler);
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.wake_every_worker(p_cell text, p_scheduler text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform pg_notify('omega_wake', p_cell || ' ' || p_scheduler || ' *');
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.wake_stale()
  RETURNS integer
  LANGUAGE plpgsql
@@ -5341,7 +5351,7 @@ begin
                   where j.cell = cl.name and j.scheduler = s.name and j.state = 'pending' and not j.blocked and j.ready
                     and (j.lease_expires is null or j.lease_expires < now()))
   loop
-    perform omega.wake(c.cell, c.scheduler);
+    perform omega.wake_every_worker(c.cell, c.scheduler);
     n := n + 1;
   end loop;
   return n;
@@ -5716,6 +5726,8 @@ grant execute on function omega.touch_machine_spec() to public
 grant execute on function omega.unpark_within(text,bigint,bigint,bigint,bigint,bigint) to public
 
 grant execute on function omega.wake(text,text) to omega_scheduler
+
+grant execute on function omega.wake_every_worker(text,text) to omega_scheduler
 
 grant execute on function omega.wake_stale() to omega_scheduler
 

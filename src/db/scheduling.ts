@@ -108,8 +108,8 @@ const LEASED = `
 const WORK = `select l.*, c.job_id, c.labels, c.ports, c.vocabulary, c.port_machines, c.forbidden, c.required
   from leased l left join context c on c.job_id = l.id`;
 const LEASE = `${LEASED} ${WORK}`;
-// The jobs as JSON beside one sync row; a lease that took nothing reads no sync (an empty lease is
-// common: every worker of a scheduler hears a wake-up, one takes the work).
+// The jobs as JSON beside one sync row; a lease that took nothing reads no sync (an empty lease
+// still happens: a wake-up sent to every worker of a scheduler, one takes the work).
 const leaseAnd = (cursor: string | null) => `${LEASED}
   select coalesce((select json_agg(w) from (${WORK}) w), '[]') as work,
     case when exists (select from leased) then (select row_to_json(s) from (select ${syncSelect("$1", cursor)}) s) end as synced`;
@@ -414,8 +414,14 @@ export async function renewLeases(
   return rows[0]?.n ?? 0;
 }
 
+/** Wakes the worker that leads the scheduler's workers (src/queue/wake-listener.ts). */
 export async function wake(db: Queryable, cell: string, scheduler: string): Promise<void> {
   await db.query("select omega.wake($1, $2)", [cell, scheduler]);
+}
+
+/** Wakes every worker of the scheduler, not only the one that leads (0280). */
+export async function wakeEveryWorker(db: Queryable, cell: string, scheduler: string): Promise<void> {
+  await db.query("select omega.wake_every_worker($1, $2)", [cell, scheduler]);
 }
 
 export async function wakeStale(db: Queryable): Promise<number> {

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { Logger as QueueLogger, run } from "graphile-worker";
 import type { Pool } from "../db/pool.ts";
-import { registerScheduler, wakeStale } from "../db/scheduling.ts";
+import { registerScheduler, wakeEveryWorker, wakeStale } from "../db/scheduling.ts";
 import type { Logger } from "../log.ts";
 import { timeEvaluation } from "../metrics/scheduling.ts";
 import { startPeriodicLauncher } from "../periodic/launcher.ts";
@@ -34,9 +34,17 @@ export interface SchedulerWorker {
 const STALE_SWEEP_MS = 2_000;
 
 /**
+ * How long a wake-up waits for one of the leading worker's busy evaluations of its cell to end
+ * before the other workers are woken for it (CellLoops). An evaluation of a few small jobs takes
+ * 5–20 ms on two busy cores; one that takes longer has met something slow.
+ */
+const STALL_MS = 20;
+
+/**
  * One scheduler worker. Wake-ups of its scheduler arrive as notifications on `omega_wake` (sent by
  * omega.wake: a submission, freed capacity, another worker asking for help) and start an
- * evaluation of that cell; a notification is one round trip, not a queue row to insert, fetch and
+ * evaluation of that cell — in the worker that leads the scheduler's workers, and in the others
+ * when its evaluations are stalled or it asks for help (src/queue/wake-listener.ts); a notification is one round trip, not a queue row to insert, fetch and
  * delete. Keeps one snapshot per cell in memory across evaluations and syncs it incrementally.
  * Every worker also runs the cluster's maintenance (the lost-machine check) on graphile-worker, and
  * restarts that runner if it dies (a database restart, say).
@@ -85,6 +93,15 @@ export async function startSchedulerWorker(options: {
         options.concurrency,
         () => evaluateCell(cell),
         (error) => logger.warn({ err: error, cell }, "evaluation failed"),
+        {
+          afterMs: STALL_MS,
+          onStall: () => {
+            if (!listener.leading) return;
+            wakeEveryWorker(pool, cell, profile.name).catch((error) =>
+              logger.warn({ err: error, cell }, "could not hand work to the other workers"),
+            );
+          },
+        },
       );
       loops.set(cell, cellLoops);
     }

@@ -108,7 +108,7 @@ export function postgresBackend(
         if (!deferred.has(id)) leased.delete(id);
       }
     },
-    shareLoad: () => db.wake(pool, cell, profile.name),
+    shareLoad: () => db.wakeEveryWorker(pool, cell, profile.name),
   };
 
   let beating = false;
@@ -132,7 +132,8 @@ export function postgresBackend(
     deferred.clear();
     if (ids.length === 0) return;
     await giveBack(ids);
-    await db.wake(pool, cell, profile.name);
+    // This worker may have led: the others hear it whichever leads now.
+    await db.wakeEveryWorker(pool, cell, profile.name);
   }
 
   const victims: VictimSource = {

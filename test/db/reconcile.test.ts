@@ -36,9 +36,10 @@ const park = (job: number) => parkOnCurrentEpoch(db.pool, job);
 it("a submission wakes its scheduler, and the reconcile wakes it again while nobody holds the work", async () => {
   await submitJob(db.pool);
   expect(await wakeUps.take()).toEqual(["east batch"]);
-  // That notification was lost (no worker listening): the reconcile sends another.
+  // That notification was lost (no worker listening): the reconcile sends another, to every worker
+  // of the scheduler (a stalled leading worker's work must reach the others: 0280).
   expect(await wakeStale()).toBe(1);
-  expect(await wakeUps.take()).toEqual(["east batch"]);
+  expect(await wakeUps.take()).toEqual(["east batch *"]);
 });
 
 it("leaves a job leased by a live worker alone, and wakes it once the lease has expired", async () => {
@@ -80,5 +81,5 @@ it("unparks a job that missed its unpark: parked on an older capacity epoch than
   expect(await wakeStale()).toBe(1);
   const { rows } = await db.pool.query("select blocked from omega.jobs where id = $1", [job]);
   expect(rows[0].blocked).toBe(false);
-  expect(await wakeUps.take()).toEqual(["east batch"]);
+  expect(await wakeUps.take()).toEqual(["east batch *"]);
 });
