@@ -64,7 +64,7 @@ async function burst(pool: Pool, apiUrl: string, token: string, options: BurstOp
   const cost = await meter.stop();
   const cpu = await cpuMeter.stop();
   if (process.env.OMEGA_BENCH_PROFILE) console.table(cost.top);
-  const placed = await placedLatencies(pool, sent.ids);
+  const placed = (await placedLatencies(pool, sent.ids)).map((j) => j.ms);
   const { rows } = await pool.query<{
     parked: number;
     pending: number;

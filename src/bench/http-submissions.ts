@@ -165,15 +165,22 @@ function postOnce(
   });
 }
 
+/** A job placed: submit→placed, and when it was submitted (seconds after the first of its set). */
+export interface PlacedJob {
+  ms: number;
+  submittedAtS: number;
+}
+
 /**
  * Per job now placed, the time from its row's creation to the end of the commit that placed its
  * last task (plans.committed_at is that call's start), on the database's clock.
  */
-export async function placedLatencies(pool: Pool, ids: readonly number[]): Promise<number[]> {
+export async function placedLatencies(pool: Pool, ids: readonly number[]): Promise<PlacedJob[]> {
   // Fresh statistics first: planned on the empty tables' estimates, this join took minutes.
   await pool.query("analyze omega.jobs, omega.claims, omega.plans");
-  const { rows } = await pool.query<{ ms: number }>(
-    `select extract(epoch from max(p.committed_at + p.duration_ms * interval '1 ms') - j.created_at)::float8 * 1000 as ms
+  const { rows } = await pool.query<PlacedJob>(
+    `select extract(epoch from max(p.committed_at + p.duration_ms * interval '1 ms') - j.created_at)::float8 * 1000 as "ms",
+       extract(epoch from j.created_at - min(j.created_at) over ())::float8 as "submittedAtS"
      from omega.jobs j
      join omega.claims c on c.cell = j.cell and c.job_id = j.id
      join omega.plans p on p.cell = c.cell and p.id = c.plan_id
@@ -181,5 +188,5 @@ export async function placedLatencies(pool: Pool, ids: readonly number[]): Promi
      group by j.id, j.created_at`,
     [ids],
   );
-  return rows.map((r) => r.ms);
+  return rows;
 }
