@@ -64,14 +64,25 @@ export async function startSchedulerWorker(options: {
   const loops = new Map<string, CellLoops>();
   let evaluations = 0;
   let stopping = false;
+  // Cells whose backlog this worker is working through (it leased a full batch and asked the
+  // others for help): until an evaluation of it ends, it answers all their wake-ups, leading or not.
+  const backlogs = new Set<string>();
 
   const evaluateCell = async (cell: string) => {
     const backend = backends.get(cell) ?? postgresBackend(pool, cell, profile, owner);
     backends.set(cell, backend);
+    const queue = {
+      ...backend.queue,
+      shareLoad: () => {
+        backlogs.add(cell);
+        return backend.queue.shareLoad();
+      },
+    };
     const stats = await timeEvaluation(profile.name, () =>
       evaluate({
         profile,
         ...backend,
+        queue,
         evaluationId: `${owner}:${++evaluations}`,
         stopping: () => stopping,
         onExtenderFailure: (failure) =>
@@ -83,6 +94,8 @@ export async function startSchedulerWorker(options: {
           ),
       }),
     );
+    // The evaluation ended on a short lease: the backlog is through.
+    backlogs.delete(cell);
     if (stats.attempted > 0 || stats.parked > 0 || stats.deferred > 0)
       logger.info({ cell, scheduler: profile.name, ...stats }, "evaluation");
   };
@@ -117,6 +130,7 @@ export async function startSchedulerWorker(options: {
     scheduler: profile.name,
     logger,
     onWake: wake,
+    alsoAnswers: (cell) => backlogs.has(cell),
     onListening: reconcile,
   });
 

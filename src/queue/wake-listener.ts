@@ -25,8 +25,9 @@ export interface WakeListener {
  * The workers of one scheduler do not all answer a submission's wake-up: each would lease, and
  * all but one lease nothing, or each a part, racing for the same machines (0280). The worker that
  * holds the scheduler's session advisory lock on its listening connection leads and answers all of
- * them; the others answer the wake-ups sent to every worker (a backlog shared, the reconcile) and
- * try for the lead every second. A leader that dies frees the lock with its connection; the next
+ * them; the others answer the wake-ups sent to every worker (a backlog shared, the reconcile), all
+ * wake-ups of a cell whose backlog they are working through (`alsoAnswers`), and try for the lead
+ * every second. A leader that dies frees the lock with its connection; the next
  * leader looks for work nobody holds at once.
  */
 export function listenForWakeUps(options: {
@@ -35,6 +36,8 @@ export function listenForWakeUps(options: {
   logger: Logger;
   onWake: (cell: string) => void;
   onListening: () => void;
+  /** Cells all of whose wake-ups this worker answers though it does not lead (a backlog it shares). */
+  alsoAnswers?: (cell: string) => boolean;
 }): WakeListener {
   const { pool, scheduler, logger } = options;
   let client: PoolClient | undefined;
@@ -46,7 +49,8 @@ export function listenForWakeUps(options: {
   const onNotification = (message: { channel: string; payload?: string }) => {
     if (message.channel !== WAKE_CHANNEL || !message.payload) return;
     const [cell, target, everyone] = message.payload.split(" ");
-    if (cell && target === scheduler && (leading || everyone === "*")) options.onWake(cell);
+    if (!cell || target !== scheduler) return;
+    if (leading || everyone === "*" || options.alsoAnswers?.(cell)) options.onWake(cell);
   };
 
   // One statement that starts with the LISTEN, so that pg_stat_activity shows a listener as one

@@ -19,7 +19,7 @@ interface Worker {
   listening: number;
 }
 
-function startWorker(scheduler = "batch"): Worker {
+function startWorker(scheduler = "batch", backlogs: ReadonlySet<string> = new Set()): Worker {
   const worker: Worker = { woken: [], listening: 0 } as unknown as Worker;
   worker.listener = listenForWakeUps({
     pool: db.pool,
@@ -27,6 +27,7 @@ function startWorker(scheduler = "batch"): Worker {
     logger: pino({ level: "silent" }),
     onWake: (cell) => worker.woken.push(cell),
     onListening: () => worker.listening++,
+    alsoAnswers: (cell) => backlogs.has(cell),
   });
   return worker;
 }
@@ -80,6 +81,26 @@ it("the SQL wake-ups: omega.wake for the leader, omega.wake_every_worker for all
   await db.pool.query("select omega.wake_every_worker('east', 'batch')");
   await until(() => a.woken.length === 2 && b.woken.length === 1);
   expect(b.woken).toEqual(["east"]);
+  await a.listener.stop();
+  await b.listener.stop();
+});
+
+it("a worker that does not lead answers every wake-up of a cell whose backlog it shares", async () => {
+  const a = startWorker();
+  await until(() => a.listening === 1);
+  const backlogs = new Set<string>(["west"]);
+  const b = startWorker("batch", backlogs);
+  await until(() => b.listening === 1);
+  await notify("east batch");
+  await notify("west batch");
+  await until(() => a.woken.length === 2 && b.woken.length === 1);
+  expect(b.woken).toEqual(["west"]);
+  backlogs.clear();
+  await notify("west batch");
+  await until(() => a.woken.length === 3);
+  await notify("east batch *");
+  await until(() => b.woken.length === 2);
+  expect(b.woken).toEqual(["west", "east"]);
   await a.listener.stop();
   await b.listener.stop();
 });
