@@ -44,8 +44,9 @@ const STALL_MS = 20;
  * One scheduler worker. Wake-ups of its scheduler arrive as notifications on `omega_wake` (sent by
  * omega.wake: a submission, freed capacity, another worker asking for help) and start an
  * evaluation of that cell — in the worker that leads the scheduler's workers, and in the others
- * when its evaluations are stalled or it asks for help (src/queue/wake-listener.ts); a notification is one round trip, not a queue row to insert, fetch and
- * delete. Keeps one snapshot per cell in memory across evaluations and syncs it incrementally.
+ * when its evaluations stall, when one asks for help with a backlog, and while they work through
+ * one (src/queue/wake-listener.ts). A notification is one round trip, not a queue row to insert,
+ * fetch and delete. Keeps one snapshot per cell in memory across evaluations and syncs it incrementally.
  * Every worker also runs the cluster's maintenance (the lost-machine check) on graphile-worker, and
  * restarts that runner if it dies (a database restart, say).
  */

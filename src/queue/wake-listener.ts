@@ -27,8 +27,8 @@ export interface WakeListener {
  * holds the scheduler's session advisory lock on its listening connection leads and answers all of
  * them; the others answer the wake-ups sent to every worker (a backlog shared, the reconcile), all
  * wake-ups of a cell whose backlog they are working through (`alsoAnswers`), and try for the lead
- * every second. A leader that dies frees the lock with its connection; the next
- * leader looks for work nobody holds at once.
+ * every second. A leader that dies frees the lock with its connection; the next leader looks for
+ * work nobody holds at once.
  */
 export function listenForWakeUps(options: {
   pool: Pool;
