@@ -62,28 +62,32 @@ export async function startSchedulerWorker(options: {
   const owner = `${profile.name}@${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   await registerScheduler(pool, profile.name, profile);
   const backends = new Map<string, ReturnType<typeof postgresBackend>>();
-  const loops = new Map<string, CellLoops>();
-  let evaluations = 0;
-  let stopping = false;
   // Cells whose backlog this worker is working through (it leased a full batch and asked the
   // others for help): until an evaluation of it ends, it answers all their wake-ups, leading or not.
   const backlogs = new Set<string>();
+  const backendOf = (cell: string) => {
+    let backend = backends.get(cell);
+    if (!backend) {
+      const base = postgresBackend(pool, cell, profile, owner);
+      const shareLoad = () => {
+        backlogs.add(cell);
+        return base.queue.shareLoad();
+      };
+      backend = { ...base, queue: { ...base.queue, shareLoad } };
+      backends.set(cell, backend);
+    }
+    return backend;
+  };
+  const loops = new Map<string, CellLoops>();
+  let evaluations = 0;
+  let stopping = false;
 
   const evaluateCell = async (cell: string) => {
-    const backend = backends.get(cell) ?? postgresBackend(pool, cell, profile, owner);
-    backends.set(cell, backend);
-    const queue = {
-      ...backend.queue,
-      shareLoad: () => {
-        backlogs.add(cell);
-        return backend.queue.shareLoad();
-      },
-    };
+    const backend = backendOf(cell);
     const stats = await timeEvaluation(profile.name, () =>
       evaluate({
         profile,
         ...backend,
-        queue,
         evaluationId: `${owner}:${++evaluations}`,
         stopping: () => stopping,
         onExtenderFailure: (failure) =>

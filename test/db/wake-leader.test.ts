@@ -20,15 +20,19 @@ interface Worker {
 }
 
 function startWorker(scheduler = "batch", backlogs: ReadonlySet<string> = new Set()): Worker {
-  const worker: Worker = { woken: [], listening: 0 } as unknown as Worker;
-  worker.listener = listenForWakeUps({
-    pool: db.pool,
-    scheduler,
-    logger: pino({ level: "silent" }),
-    onWake: (cell) => worker.woken.push(cell),
-    onListening: () => worker.listening++,
-    alsoAnswers: (cell) => backlogs.has(cell),
-  });
+  const woken: string[] = [];
+  const worker: Worker = {
+    woken,
+    listening: 0,
+    listener: listenForWakeUps({
+      pool: db.pool,
+      scheduler,
+      logger: pino({ level: "silent" }),
+      onWake: (cell) => woken.push(cell),
+      onListening: () => worker.listening++,
+      alsoAnswers: (cell) => backlogs.has(cell),
+    }),
+  };
   return worker;
 }
 
