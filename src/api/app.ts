@@ -132,7 +132,9 @@ export function createApp({
   app.use(requestLog(logger), httpMetrics);
   app.use("/v1", shedder.middleware);
   // Bodies are parsed per route, after authentication: no work for a request that will be refused.
+  // Job routes first: express tries each route in turn, and submissions are most of the traffic.
   for (const routes of [
+    jobRoutes,
     healthRoutes,
     docsRoutes,
     consoleRoutes,
@@ -140,7 +142,6 @@ export function createApp({
     machineRoutes,
     tenantRoutes,
     quotaRoutes,
-    jobRoutes,
     workflowRoutes,
     periodicRoutes,
     schedulerRoutes,

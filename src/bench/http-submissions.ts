@@ -50,6 +50,8 @@ export interface SubmittedOverHttp {
   ids: number[];
   /** Due time → 201 received, per accepted job, ms. */
   accept: number[];
+  /** When each accepted job was due, seconds after the first (same order as `accept`). */
+  dueAtS: number[];
   /** Requests answered otherwise (or not at all), by status ("error <code>" for no answer). */
   refused: Record<string, number>;
 }
@@ -83,7 +85,7 @@ export async function submitOverHttp(
   seconds: number,
   spec: (i: number) => Record<string, unknown>,
 ): Promise<SubmittedOverHttp> {
-  const result: SubmittedOverHttp = { ids: [], accept: [], refused: {} };
+  const result: SubmittedOverHttp = { ids: [], accept: [], dueAtS: [], refused: {} };
   const refuse = (why: string) => {
     result.refused[why] = (result.refused[why] ?? 0) + 1;
   };
@@ -101,6 +103,7 @@ export async function submitOverHttp(
       const id = status === 201 ? (JSON.parse(body) as { id?: number }).id : undefined;
       if (id) {
         result.accept.push(performance.now() - dueAt);
+        result.dueAtS.push(i / rate);
         result.ids.push(id);
       } else refuse(String(status));
     } catch (error) {

@@ -5,7 +5,13 @@ import { bucketPercentileMs, readSubmitHistogram } from "./api-histogram.ts";
 import { writeLineChart } from "./chart.ts";
 import { startCpuMeter } from "./cpu-meter.ts";
 import { startDbCost } from "./db-cost.ts";
-import { onHttpStage, placedLatencies, submitOverHttp } from "./http-submissions.ts";
+import {
+  onHttpStage,
+  type PlacedJob,
+  placedLatencies,
+  type SubmittedOverHttp,
+  submitOverHttp,
+} from "./http-submissions.ts";
 import { printTable, RESULTS_DIR, writeResults } from "./report.ts";
 import { percentile, round } from "./stats.ts";
 import { startWaitSampler } from "./wait-sampler.ts";
@@ -37,11 +43,12 @@ const P99_TARGETS: Record<number, number> = { 200: 50, 1000: 250 };
  */
 export async function runLatency(options: LatencyOptions): Promise<void> {
   const started = performance.now();
-  const { machine, result: rows } = await onHttpStage(CELL, options, async (pool, apiUrl, token) => {
-    const rows: Record<string, number | string | null>[] = [];
-    for (const rate of options.rates) rows.push(await measureRate(pool, apiUrl, token, rate, options));
-    return rows;
+  const { machine, result: measured } = await onHttpStage(CELL, options, async (pool, apiUrl, token) => {
+    const measured: Awaited<ReturnType<typeof measureRate>>[] = [];
+    for (const rate of options.rates) measured.push(await measureRate(pool, apiUrl, token, rate, options));
+    return measured;
   });
+  const rows: Record<string, number | string | null>[] = measured.map((m) => m.row);
   printTable(`latency: ${options.machines} machines, ${options.workers} worker processes`, rows);
   const verdicts = rows
     .filter((r) => P99_TARGETS[r.rate as number] !== undefined)
@@ -74,6 +81,7 @@ export async function runLatency(options: LatencyOptions): Promise<void> {
     wallSeconds: (performance.now() - started) / 1000,
     verdicts,
     rows,
+    bySecond: Object.fromEntries(measured.map((m) => [m.row.rate, m.bySecond])),
   });
   console.log(`wrote ${file} and ${RESULTS_DIR}/latency.svg`);
 }
@@ -98,6 +106,7 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
   // The same after the first seconds at this rate: a started cell's connections have planned their
   // statements on its growing tables by then (reported beside the whole run's, never instead).
   const settled = jobs.filter((j) => j.submittedAtS >= SETTLED_AFTER_S).map((j) => j.ms);
+  const acceptSettled = sent.accept.filter((_, k) => (sent.dueAtS[k] as number) >= SETTLED_AFTER_S);
   const cost = await meter.stop();
   const cpu = await cpuMeter.stop();
   const conflicts = await rejectedByReason(pool, sent.ids);
@@ -105,13 +114,14 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
   if (waited) console.table(waited);
   const perJob = (n: number | null) =>
     n === null || sent.ids.length === 0 ? null : round(n / sent.ids.length, 2);
-  return {
+  const row = {
     rate,
     jobs: sent.ids.length,
     failed: Object.values(sent.refused).reduce((a, b) => a + b, 0),
     failedBy: JSON.stringify(sent.refused),
     acceptP50Ms: round(percentile(sent.accept, 50), 1),
     acceptP99Ms: round(percentile(sent.accept, 99), 1),
+    acceptP99After5sMs: acceptSettled.length > 0 ? round(percentile(acceptSettled, 99), 1) : null,
     // The API's own timing of the same requests (arrival → answer), by its histogram's buckets.
     serverP50Ms: bucketPercentileMs(serverBefore, serverAfter, 50),
     serverP99Ms: bucketPercentileMs(serverBefore, serverAfter, 99),
@@ -126,6 +136,29 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
     cpuMsPerJob: [cpu.postgres, cpu.api, cpu.workers, cpu.bench].map((ms) => perJob(ms)).join(" / "),
     rejected: JSON.stringify(conflicts),
   };
+  // Second by second (in the JSON only): where in a rate's run the tail comes from.
+  return { row, bySecond: bySecond(jobs, sent) };
+}
+
+/** Per second of submissions: placed p50 / p99 and accept p50 / p99, ms. */
+function bySecond(jobs: readonly PlacedJob[], sent: SubmittedOverHttp) {
+  const seconds = new Map<number, { placed: number[]; accept: number[] }>();
+  const at = (s: number) => {
+    const key = Math.floor(s);
+    if (!seconds.has(key)) seconds.set(key, { placed: [], accept: [] });
+    return seconds.get(key) as { placed: number[]; accept: number[] };
+  };
+  for (const j of jobs) at(j.submittedAtS).placed.push(j.ms);
+  for (const [k, ms] of sent.accept.entries()) at(sent.dueAtS[k] as number).accept.push(ms);
+  return [...seconds]
+    .sort((a, b) => a[0] - b[0])
+    .map(([second, v]) => ({
+      second,
+      placedP50Ms: round(percentile(v.placed, 50), 1),
+      placedP99Ms: round(percentile(v.placed, 99), 1),
+      acceptP50Ms: round(percentile(v.accept, 50), 1),
+      acceptP99Ms: round(percentile(v.accept, 99), 1),
+    }));
 }
 
 /** Placements the commits of these jobs' plans rejected, by reason (the plans of this rate). */

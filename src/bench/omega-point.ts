@@ -65,6 +65,7 @@ export async function runOmegaPoint(
     count: point.schedulers,
     concurrency: 1,
     profiles,
+    reportEvaluations: true,
   });
   const reaper = startReaper(db, point.cell, point.runtimeMs);
   let submitted = 0;

@@ -71,7 +71,7 @@ export async function runQuality(options: QualityOptions): Promise<void> {
         await createQualityCell(db.pool, machines);
         await createTenant(db.pool, TENANT);
         await submit(db.pool, jobs, scheduler);
-        const workers = await startWorkers(db.pool, db.url, { scheduler, count: 1 });
+        const workers = await startWorkers(db.pool, db.url, { scheduler, count: 1, reportEvaluations: true });
         const t0 = performance.now();
         let settled: boolean;
         try {

@@ -215,6 +215,7 @@ async function placeOptimistic(
     count: n,
     concurrency: options.concurrency,
     profiles: options.profiles,
+    reportEvaluations: true,
   });
   let timed: Awaited<ReturnType<typeof timePlacement>>;
   try {

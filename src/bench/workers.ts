@@ -34,13 +34,21 @@ const zero = (): WorkerTotals => ({
 
 /**
  * Starts `count` real `omega worker` processes of one scheduler and waits until each listens for
- * wake-ups. Their info-level log lines are read for the evaluation timings (sync, plan, commit),
- * which is how the bench learns where the time goes without instrumenting the database.
+ * wake-ups. With `reportEvaluations`, they log at info level and their "evaluation" lines are read
+ * for the timings (sync, plan, commit): how the bench learns where the time goes without
+ * instrumenting the database. Otherwise they log warnings only, as the bench's API does: a line per
+ * evaluation, written and parsed, costs CPU on the machine being measured (totals stay zero).
  */
 export async function startWorkers(
   pool: Pool,
   url: string,
-  options: { scheduler: string; count: number; concurrency?: number; profiles?: string },
+  options: {
+    scheduler: string;
+    count: number;
+    concurrency?: number;
+    profiles?: string;
+    reportEvaluations?: boolean;
+  },
 ): Promise<BenchWorkers> {
   const args = [
     ...(options.concurrency ? ["--concurrency", String(options.concurrency)] : []),
@@ -53,7 +61,7 @@ export async function startWorkers(
     totals.push(mine);
     const worker = spawnWorker(url, options.scheduler, {
       // The workers stop by themselves if the bench is killed.
-      env: { LOG_LEVEL: "info", OMEGA_PARENT_PID: String(process.pid) },
+      env: { LOG_LEVEL: options.reportEvaluations ? "info" : "warn", OMEGA_PARENT_PID: String(process.pid) },
       stdout: "pipe",
       args,
       nodeArgs: cpuProfiling(),

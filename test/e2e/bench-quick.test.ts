@@ -71,6 +71,16 @@ describe("omega bench --quick", { timeout: 120_000 }, () => {
       expect(row.dbMsPerJob === null || row.dbMsPerJob > 0).toBe(true);
     }
     expect(report.verdicts).toEqual([expect.stringMatching(/^200 jobs\/s: p99 .* (met|missed)$/)]);
+    // Second by second, per rate: where in the run the tail comes from.
+    for (const rate of [20, 200]) {
+      expect(report.bySecond[rate][0]).toEqual({
+        second: 0,
+        placedP50Ms: expect.any(Number),
+        placedP99Ms: expect.any(Number),
+        acceptP50Ms: expect.any(Number),
+        acceptP99Ms: expect.any(Number),
+      });
+    }
     await svg("latency.svg");
   });
 
