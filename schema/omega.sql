@@ -42,6 +42,8 @@ table omega.tenant_usage (cell omega.name not null, tenant_id bigint not null, s
 
 table omega.tenants (id bigint not null, name omega.name not null, token_hash bytea not null, created_at timestamp with time zone not null default now(), max_priority integer not null default 199, max_tasks_per_job integer not null default 10000, max_pending_tasks integer not null default 100000, jobs_per_minute integer not null default 600, min_task_cpu bigint not null default 10, min_task_memory bigint not null default 0, weight double precision not null default 1)
 
+table omega.warm_ups (pid integer not null)
+
 table omega.workflows (cell omega.name not null, id bigint not null, tenant_id bigint not null, name text not null, created_at timestamp with time zone not null default now())
 
 constraint name_check on -: CHECK (((octet_length(VALUE) <= 63) AND (VALUE ~ '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$'::text)))
@@ -281,6 +283,8 @@ constraint tenants_token_hash_check on omega.tenants: CHECK ((octet_length(token
 constraint tenants_token_hash_key on omega.tenants: UNIQUE (token_hash)
 
 constraint tenants_weight_check on omega.tenants: CHECK (((weight >= (0.001)::double precision) AND (weight <= (1000)::double precision)))
+
+constraint warm_ups_never_commit on omega.warm_ups: TRIGGER DEFERRABLE INITIALLY DEFERRED
 
 constraint workflows_cell_fkey on omega.workflows: FOREIGN KEY (cell) REFERENCES omega.cells(name)
 
@@ -4195,6 +4199,14 @@ begin
   return analyzed;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.refuse_warm_up_commit()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  raise exception using errcode = 'OM409', message = 'a warm-up fixture is rolled back, never committed';
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.register_scheduler(p_name text, p_profile jsonb)
  RETURNS void
  LANGUAGE sql
@@ -5357,6 +5369,31 @@ begin
   return n;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.warm_up_fixture(p_scheduler text)
+ RETURNS TABLE(cell text, tenant text, tenant_id bigint, job_id bigint, machine_id bigint, machine_version bigint)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_name text := 'omega-warm-up-' || pg_backend_pid();
+  v_tenant_id bigint;
+  v_job_id bigint;
+begin
+  insert into omega.warm_ups (pid) values (pg_backend_pid());
+  perform omega.create_cell(v_name);
+  perform omega.set_quota_policy(v_name, '{"production": "unlimited"}');
+  insert into omega.tenants (name, token_hash, max_priority)
+  values (v_name, sha256(convert_to(v_name || random()::text, 'UTF8')), 999)
+  returning id into v_tenant_id;
+  insert into omega.machines (cell, name, cpu, memory) values (v_name, 'm', 64000, 262144);
+  v_job_id := omega.submit_job(v_name, jsonb_build_object('cell', v_name, 'scheduler', p_scheduler,
+    'tasks', 1, 'resources', jsonb_build_object('cpu', 100, 'memory', 128)), null);
+  return query
+  select v_name, v_name, v_tenant_id, v_job_id, m.id, m.version
+  from omega.machines m where m.cell = v_name;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.watch_machines(p_max_gap interval)
  RETURNS timestamp with time zone
  LANGUAGE sql
@@ -5444,6 +5481,8 @@ CREATE TRIGGER machines_touch BEFORE UPDATE ON omega.machines FOR EACH ROW WHEN 
 CREATE TRIGGER tasks_claimed_stay BEFORE DELETE ON omega.tasks FOR EACH ROW EXECUTE FUNCTION omega.claimed_rows_stay('task_id')
 
 CREATE TRIGGER tasks_events AFTER UPDATE ON omega.tasks REFERENCING OLD TABLE AS old_tasks NEW TABLE AS new_tasks FOR EACH STATEMENT EXECUTE FUNCTION omega.record_task_events()
+
+CREATE CONSTRAINT TRIGGER warm_ups_never_commit AFTER INSERT ON omega.warm_ups DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION omega.refuse_warm_up_commit()
 
 grant insert on column omega.agent_tokens.cell to omega_api
 
@@ -5669,6 +5708,8 @@ grant execute on function omega.quota_lock_key(text) to public
 
 grant execute on function omega.refresh_statistics() to omega_scheduler
 
+grant execute on function omega.refuse_warm_up_commit() to public
+
 grant execute on function omega.register_scheduler(text,jsonb) to omega_scheduler
 
 grant execute on function omega.release_claims(text,bigint[]) to public
@@ -5731,6 +5772,8 @@ grant execute on function omega.wake_every_worker(text,text) to omega_scheduler
 
 grant execute on function omega.wake_stale() to omega_scheduler
 
+grant execute on function omega.warm_up_fixture(text) to omega_api, omega_scheduler
+
 grant execute on function omega.watch_machines(interval) to omega_scheduler
 
 grant execute on function omega.weighted_share(numeric,numeric,numeric,numeric,numeric,numeric,double precision) to public
@@ -5784,6 +5827,8 @@ grant select on table omega.tasks to omega_api, omega_reader, omega_scheduler
 grant select on table omega.tenant_usage to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.tenants to omega_api
+
+grant select on table omega.warm_ups to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.workflows to omega_api, omega_reader, omega_scheduler
 

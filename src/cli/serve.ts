@@ -3,7 +3,7 @@ import type { Principal } from "../api/auth.ts";
 import type { RunningServer } from "../api/server.ts";
 import { env } from "../config.ts";
 import { ensureMigrated } from "../db/migrate.ts";
-import { createPool, openConnections, type Pool } from "../db/pool.ts";
+import { createPool, type Pool } from "../db/pool.ts";
 import { whenDatabaseAnswers } from "../db/when-database-answers.ts";
 import { adminTokenOrLocal, databaseUrlOrLocal } from "../instance/local.ts";
 import { type Logger, logFor } from "../log.ts";
@@ -64,7 +64,8 @@ export function serveCommand(): Command {
         // A process that cannot start must not linger on its pool's connections.
         await whenDatabaseAnswers(log, async () => {
           await ensureMigrated(pool);
-          await openConnections(pool, API_CONNECTIONS);
+          const { openWarmConnections, warmSubmission } = await import("../db/warm-up.ts");
+          await openWarmConnections(pool, API_CONNECTIONS, warmSubmission, log);
         }).catch(async (error: unknown) => {
           await pool.end();
           throw error;

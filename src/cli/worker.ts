@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { env } from "../config.ts";
 import { ensureMigrated } from "../db/migrate.ts";
-import { createPool, openConnections } from "../db/pool.ts";
+import { createPool } from "../db/pool.ts";
 import { whenDatabaseAnswers } from "../db/when-database-answers.ts";
 import { databaseUrlOrLocal } from "../instance/local.ts";
 import { type Logger, logFor } from "../log.ts";
@@ -96,7 +96,8 @@ export function workerCommand(): Command {
         // A process that cannot start must not linger on its pool's connections.
         const worker = await whenDatabaseAnswers(log, async () => {
           await ensureMigrated(pool);
-          await openConnections(pool, connections);
+          const { openWarmConnections, warmScheduling } = await import("../db/warm-up.ts");
+          await openWarmConnections(pool, connections, (client) => warmScheduling(client, profile), log);
           return startSchedulerWorker({
             pool,
             profile,

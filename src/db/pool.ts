@@ -35,15 +35,6 @@ export function createPool(connectionString: string, options: { max?: number; na
 }
 
 /**
- * Opens `connections` of the pool's connections now, so that a long-running process meets its first
- * burst with them open (kept: idle connections are never closed) rather than opening them under it.
- */
-export async function openConnections(pool: pg.Pool, connections: number): Promise<void> {
-  const clients = await Promise.all(Array.from({ length: connections }, () => pool.connect()));
-  for (const client of clients) client.release();
-}
-
-/**
  * The hosts to choose from when the string names several or asks for a read-write session;
  * undefined for anything else, which node-postgres reads as it always has (a form this parser does
  * not know, such as a Unix socket path, included).

@@ -462,6 +462,10 @@ export interface TenantUsage {
   tenant_id: number;
 }
 
+export interface WarmUps {
+  pid: number;
+}
+
 export interface WorkflowJobs {
   cell: string | null;
   depends_on: Json | null;
@@ -514,6 +518,7 @@ export interface DB {
   tenant_shares: TenantShares;
   tenant_usage: TenantUsage;
   tenants: Tenants;
+  warm_ups: WarmUps;
   workflow_jobs: WorkflowJobs;
   workflows: Workflows;
 }

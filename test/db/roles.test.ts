@@ -134,6 +134,16 @@ describe("roles", () => {
         "report_task",
       ],
     };
+    // Both roles warm their connections at start (0290).
+    const fixture = await db.pool.query(
+      `select p.prosecdef, has_function_privilege('omega_scheduler', p.oid, 'execute') as omega_scheduler,
+         has_function_privilege('omega_api', p.oid, 'execute') as omega_api,
+         has_function_privilege('omega_reader', p.oid, 'execute') as omega_reader
+       from pg_proc p where p.oid = 'omega.warm_up_fixture'::regproc`,
+    );
+    expect(fixture.rows).toEqual([
+      { prosecdef: true, omega_scheduler: true, omega_api: true, omega_reader: false },
+    ]);
     const { rows } = await db.pool.query(
       `select p.proname, p.prosecdef,
          has_function_privilege('omega_scheduler', p.oid, 'execute') as omega_scheduler,
@@ -183,6 +193,10 @@ describe("the scheduler role", () => {
       "grant",
     );
     await expectDenied(scheduler.pool.query("select token_hash from omega.tenants"), "token hashes");
+    // The warm-up fixture (0290) makes a cell, a tenant and a job, but never in a transaction that commits.
+    await expect(scheduler.pool.query("select * from omega.warm_up_fixture('batch')")).rejects.toMatchObject({
+      code: "OM409",
+    });
     expect(await rowCounts(db.pool)).toEqual(before);
   });
 
