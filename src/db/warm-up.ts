@@ -10,7 +10,7 @@ import { commitPlan, leaseWork } from "./scheduling.ts";
  * that is rolled back, so that a process meets its first burst with connections that have read
  * their catalogs and planned the hot statements (migration 0290: a cold backend's first submission
  * costs about 38 ms against 2–3 ms for its next). Kept open: idle connections are never closed.
- * One connection after the other: the work is CPU, and the machine's cores are no more for it.
+ * All at once: each fixture is the backend's own (0290), and their round trips overlap.
  * A warm-up that fails is logged and ignored: it only ever saves time.
  */
 export async function openWarmConnections(
@@ -21,16 +21,18 @@ export async function openWarmConnections(
 ): Promise<void> {
   const clients = await Promise.all(Array.from({ length: connections }, () => pool.connect()));
   try {
-    for (const client of clients) {
-      await client.query("begin");
-      try {
-        await warm(client);
-      } catch (error) {
-        log.warn({ err: error }, "a connection's warm-up failed; it starts cold");
-      } finally {
-        await client.query("rollback");
-      }
-    }
+    await Promise.all(
+      clients.map(async (client) => {
+        await client.query("begin");
+        try {
+          await warm(client);
+        } catch (error) {
+          log.warn({ err: error }, "a connection's warm-up failed; it starts cold");
+        } finally {
+          await client.query("rollback");
+        }
+      }),
+    );
   } finally {
     for (const client of clients) client.release();
   }
