@@ -7,11 +7,9 @@ import { createPool, type Pool } from "../db/pool.ts";
 import { whenDatabaseAnswers } from "../db/when-database-answers.ts";
 import { adminTokenOrLocal, databaseUrlOrLocal } from "../instance/local.ts";
 import { type Logger, logFor } from "../log.ts";
+import { API_CONNECTIONS } from "./api-connections.ts";
 import { positiveInt } from "./args.ts";
 import { onShutdown } from "./shutdown.ts";
-
-/** The API's database connections (all opened at start, and kept). */
-const API_CONNECTIONS = 20;
 
 interface ServeOptions {
   port: number;

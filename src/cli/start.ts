@@ -10,6 +10,7 @@ import { DEFAULT_DATA_DIR } from "../instance/local.ts";
 import { lockInstance } from "../instance/lock.ts";
 import { storedToken } from "../instance/stored-token.ts";
 import { logFor } from "../log.ts";
+import { API_CONNECTIONS } from "./api-connections.ts";
 import { positiveInt } from "./args.ts";
 import { banner } from "./banner.ts";
 import { createDemo, startDemoAgents } from "./demo.ts";
@@ -69,9 +70,12 @@ export function startCommand(): Command {
           const embedded = env.databaseUrl ? undefined : await step(() => startEmbedded(options.data));
           if (embedded) started.push(() => embedded.stop());
           const databaseUrl = env.databaseUrl ?? (embedded?.url as string);
-          const pool = createPool(databaseUrl, { max: 20, name: "omega-api" });
+          const pool = createPool(databaseUrl, { max: API_CONNECTIONS, name: "omega-api" });
           started.push(() => pool.end());
           await step(() => migrate(pool));
+          // As `omega serve` does: the pool's connections open, each warmed on the hot path.
+          const { openWarmConnections, warmSubmission } = await import("../db/warm-up.ts");
+          await step(() => openWarmConnections(pool, API_CONNECTIONS, warmSubmission, log));
           const adminToken =
             env.adminToken ?? (await storedToken(options.data, "admin-token", newAdminToken));
           const server = await step(() =>
