@@ -3,7 +3,7 @@ import type { SchedulerProfile } from "../placement/profiles.ts";
 import type { Client, Pool } from "./pool.ts";
 import { jobGet, jobsGet } from "./queries/job-get.ts";
 import { jobSubmitBatch } from "./queries/job-submit-batch.ts";
-import { commitPlan, leaseWork } from "./scheduling.ts";
+import { commitPlan, leaseWork, registerScheduler } from "./scheduling.ts";
 
 /**
  * Opens `connections` of the pool's connections and runs `warm` once on each, in a transaction
@@ -71,6 +71,9 @@ export async function warmSubmission(client: Client): Promise<void> {
 
 /** A scheduler worker's hot path: the lease with the snapshot's read, then with its sync, and a commit. */
 export async function warmScheduling(client: Client, profile: SchedulerProfile): Promise<void> {
+  // Registered here too (rolled back with the rest): a new profile is not known before its worker
+  // starts, and the fixture's job must name it.
+  await registerScheduler(client, profile.name, profile);
   const f = await fixture(client, profile.name);
   const lease = { cell: f.cell, scheduler: profile.name, owner: "warm-up", limit: 1, leaseSeconds: 5 };
   const { views, synced } = await leaseWork(client, lease, { cursor: null });

@@ -17,7 +17,18 @@ afterAll(async () => {
   await db.drop();
 });
 
-const TABLES = ["cells", "machines", "tenants", "jobs", "tasks", "claims", "plans", "events", "warm_ups"];
+const TABLES = [
+  "cells",
+  "machines",
+  "tenants",
+  "jobs",
+  "tasks",
+  "claims",
+  "plans",
+  "events",
+  "schedulers",
+  "warm_ups",
+];
 
 async function rowCounts(): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
@@ -68,6 +79,13 @@ describe("warm connections", () => {
     try {
       const log = quiet();
       await openWarmConnections(pool, 2, (client) => warmScheduling(client, batchProfile), log);
+      // A profile no worker has registered yet (its first start) warms up as well.
+      await openWarmConnections(
+        pool,
+        1,
+        (client) => warmScheduling(client, { ...batchProfile, name: "fresh" }),
+        log,
+      );
       expect(log.warn).not.toHaveBeenCalled();
       for (const names of await preparedOnEach(pool, 2)) {
         expect(names).toEqual(
