@@ -1,4 +1,4 @@
-import type { Logger } from "pino";
+import type { Logger } from "../log.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import type { Client, Pool } from "./pool.ts";
 import { jobGet, jobsGet } from "./queries/job-get.ts";

@@ -39,6 +39,16 @@ async function rowCounts(): Promise<Record<string, number>> {
   return counts;
 }
 
+/** Runs `work` on a pool of `max` connections of its own, closed after. */
+async function withPool(max: number, work: (pool: Pool) => Promise<void>): Promise<void> {
+  const pool = createPool(db.url, { max });
+  try {
+    await work(pool);
+  } finally {
+    await pool.end();
+  }
+}
+
 /** The statements prepared on each of the pool's `n` connections. */
 async function preparedOnEach(pool: Pool, n: number): Promise<string[][]> {
   const clients = await Promise.all(Array.from({ length: n }, () => pool.connect()));
@@ -56,8 +66,7 @@ async function preparedOnEach(pool: Pool, n: number): Promise<string[][]> {
 describe("warm connections", () => {
   it("prepare the API's hot statements on every connection and leave no row behind", async () => {
     const before = await rowCounts();
-    const pool = createPool(db.url, { max: 3 });
-    try {
+    await withPool(3, async (pool) => {
       const log = quiet();
       await openWarmConnections(pool, 3, warmSubmission, log);
       expect(log.warn).not.toHaveBeenCalled();
@@ -67,16 +76,13 @@ describe("warm connections", () => {
           expect.arrayContaining(["omega.job_get", "omega.jobs_get", "omega.submit_jobs"]),
         );
       }
-    } finally {
-      await pool.end();
-    }
+    });
     expect(await rowCounts()).toEqual(before);
   });
 
   it("prepare a scheduler's lease and commit on every connection and leave no row behind", async () => {
     const before = await rowCounts();
-    const pool = createPool(db.url, { max: 2 });
-    try {
+    await withPool(2, async (pool) => {
       const log = quiet();
       await openWarmConnections(pool, 2, (client) => warmScheduling(client, batchProfile), log);
       // A profile no worker has registered yet (its first start) warms up as well.
@@ -92,16 +98,13 @@ describe("warm connections", () => {
           expect.arrayContaining(["omega.commit_plan", "omega.lease_and_read", "omega.lease_and_sync"]),
         );
       }
-    } finally {
-      await pool.end();
-    }
+    });
     expect(await rowCounts()).toEqual(before);
   });
 
   it("a warm-up that fails is logged, and the process starts with its connections all the same", async () => {
     const log = quiet();
-    const pool = createPool(db.url, { max: 2 });
-    try {
+    await withPool(2, async (pool) => {
       await openWarmConnections(
         pool,
         2,
@@ -113,9 +116,7 @@ describe("warm connections", () => {
       expect(log.warn).toHaveBeenCalledTimes(2);
       expect(pool.totalCount).toBe(2);
       expect(pool.idleCount).toBe(2);
-    } finally {
-      await pool.end();
-    }
+    });
   });
 });
 
