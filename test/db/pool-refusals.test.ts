@@ -32,7 +32,8 @@ it("a connection that may be broken or read-only is dropped, and the next query 
   // Terminated (a database restart, an administrator): 57P01, or the socket closing under it.
   const killed = await backend();
   await db.pool.query("select pg_terminate_backend($1)", [killed]);
-  await expect(pool.query("select 1")).rejects.toBeDefined();
+  // (The idle connection may hear of it first and leave the pool: then the query runs on a new one.)
+  await pool.query("select 1").catch(() => {});
   const next = await backend();
   expect(next).not.toBe(killed);
 
