@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    globalSetup: ["test/support/global-setup.ts"],
+    globalSetup: ["test/support/global-setup.ts", "test/support/scratch-setup.ts"],
     include: ["test/**/*.test.ts"],
     // The drills start their own servers and run on their own: npm run test:ha (vitest.ha.config.ts).
     exclude: ["test/ha/**", "**/node_modules/**"],

@@ -8,6 +8,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/ha/**/*.test.ts"],
+    globalSetup: ["test/support/scratch-setup.ts"],
     testTimeout: 300_000,
     hookTimeout: 120_000,
     pool: "forks",

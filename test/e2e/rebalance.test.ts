@@ -4,13 +4,12 @@
  * the rebalancers; the database says what happened (moves, events, invariants).
  */
 import { writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Api, startApi } from "../support/api-client.ts";
 import { makeAgentToken, makeCell, makeMachine, makeTenant } from "../support/factories.ts";
 import { invariantViolations } from "../support/invariants.ts";
 import { type OmegaProcess, omega, waitFor } from "../support/processes.ts";
+import { scratchFile } from "../support/scratch.ts";
 
 const PERIOD_MS = 400;
 
@@ -93,7 +92,7 @@ afterAll(async () => {
 
 /** Starts the two racing rebalancers (once the cells are set up as the test wants them). */
 async function startRebalancers(): Promise<void> {
-  const profiles = join(tmpdir(), `omega-rebalance-${process.pid}.json`);
+  const profiles = scratchFile("rebalance-profiles.json");
   await writeFile(
     profiles,
     JSON.stringify({

@@ -1,11 +1,10 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { writeFile } from "node:fs/promises";
 import type { Pool } from "../../src/db/pool.ts";
 import { allowAnyPriority, makeCell, makeMachine, makeTenant } from "./factories.ts";
 import { invariantViolations, schedulableButPending, type Violation } from "./invariants.ts";
 import { type OmegaProcess, omega, waitFor } from "./processes.ts";
 import type { RaceWorkload } from "./race-workload.ts";
+import { scratchFile } from "./scratch.ts";
 
 /**
  * Runs a race: a cell, real `omega worker` processes, and a workload submitted over several SQL
@@ -69,7 +68,7 @@ export function raceProfiles(overrides: { conflictMode?: string; transactionMode
 
 /** Writes a --profiles file (see src/scheduler/profile-config.ts) and returns its path. */
 export async function profilesFile(profiles: Record<string, unknown>): Promise<string> {
-  const file = path.join(await mkdtemp(path.join(tmpdir(), "omega-race-")), "profiles.json");
+  const file = scratchFile("profiles.json");
   await writeFile(file, JSON.stringify(profiles));
   return file;
 }
