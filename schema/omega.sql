@@ -5312,6 +5312,30 @@ begin
   return query select unnest(schedulers);
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.victims_on(p_cell text, p_machine_ids bigint[], p_priority integer)
+ RETURNS TABLE(machine_id bigint, task_id bigint, job_id bigint, priority integer, cpu bigint, memory bigint, gpu bigint, disk bigint, gang_min integer, job_claims integer)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+begin
+  return query
+  with victims as materialized (
+    select c.* from omega.claims c
+    where c.cell = p_cell and c.machine_id = any (p_machine_ids) and omega.may_preempt(c.priority, p_priority)
+  ), jobs as (
+    select j.id, j.gang_min,
+      case when j.gang_min is null then 0
+           else (select count(*)::int from omega.claims c where c.cell = p_cell and c.job_id = j.id) end as job_claims
+    from omega.jobs j where j.cell = p_cell and j.id in (select v.job_id from victims v)
+  )
+  select v.machine_id, v.task_id, v.job_id, v.priority, v.cpu::bigint, v.memory::bigint, v.gpu::bigint,
+    v.disk::bigint, j.gang_min::integer, j.job_claims
+  from victims v join jobs j on j.id = v.job_id;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.wake(p_cell text, p_scheduler text)
  RETURNS void
  LANGUAGE plpgsql
@@ -5765,6 +5789,8 @@ grant execute on function omega.touch_machine() to public
 grant execute on function omega.touch_machine_spec() to public
 
 grant execute on function omega.unpark_within(text,bigint,bigint,bigint,bigint,bigint) to public
+
+grant execute on function omega.victims_on(text,bigint[],integer) to omega_scheduler
 
 grant execute on function omega.wake(text,text) to omega_scheduler
 

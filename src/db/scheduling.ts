@@ -247,21 +247,12 @@ export async function loadVictims(
   machineIds: readonly number[],
   priority: number,
 ): Promise<Map<number, VictimView[]>> {
-  const { rows } = await db.query<VictimRow>(
-    // A gang victim's job claims are counted once per job, and only for gangs.
-    `with victims as materialized (
-       select c.* from omega.claims c
-       where c.cell = $1 and c.machine_id = any($2) and c.priority < $3 and not (c.priority >= 200 and $3 >= 200)
-     ), jobs as (
-       select j.id, j.gang_min,
-         case when j.gang_min is null then 0
-              else (select count(*)::int from omega.claims c where c.cell = $1 and c.job_id = j.id) end as job_claims
-       from omega.jobs j where j.cell = $1 and j.id in (select job_id from victims)
-     )
-     select v.machine_id, v.task_id, v.job_id, v.priority, v.cpu, v.memory, v.gpu, v.disk, j.gang_min, j.job_claims
-     from victims v join jobs j on j.id = v.job_id`,
-    [cell, machineIds, priority],
-  );
+  const { rows } = await db.query<VictimRow>({
+    // Prepared once per connection; the function pins its generic plan (0300).
+    name: "omega.victims_on",
+    text: "select * from omega.victims_on($1, $2, $3)",
+    values: [cell, machineIds, priority],
+  });
   const byMachine = new Map<number, VictimView[]>();
   for (const r of rows) {
     const list = byMachine.get(r.machine_id) ?? [];

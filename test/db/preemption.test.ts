@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { loadVictims } from "../../src/db/scheduling.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import {
   allowAnyPriority,
@@ -148,5 +149,37 @@ describe("preemption in omega.commit_plan", () => {
     ]);
     expect(rest.filter((o) => o.outcome === "committed")).toHaveLength(3);
     expect(await claimsOf(gang.job)).toBe(0);
+  });
+});
+
+describe("the worker's victims probe (loadVictims, omega.victims_on)", () => {
+  it("returns the claims a priority may evict on the machines asked, with a gang job's claims", async () => {
+    await emptyState(db.pool);
+    await makeCell(db.pool);
+    await makeTenant(db.pool);
+    await allowAnyPriority(db.pool);
+    const [a, b, other] = [
+      await makeMachine(db.pool, { cpu: 4000, memory: 8192 }),
+      await makeMachine(db.pool, { cpu: 4000, memory: 8192 }),
+      await makeMachine(db.pool, { cpu: 4000, memory: 8192 }),
+    ];
+    const batch = await fill(a, 150, 2);
+    const gang = await fill(b, 120, 2, { gang: { minAvailable: 2 } });
+    const prod = await fill(b, 250, 1);
+    const elsewhere = await fill(other, 100, 1);
+
+    const victims = async (priority: number) => {
+      const byMachine = await loadVictims(db.pool, "east", [a.id, b.id], priority);
+      return [...byMachine.values()].flat().map((v) => [v.taskId, v.gangMin, v.jobClaims]);
+    };
+    // Strictly lower only; the machine not asked about is not read.
+    expect(await victims(150)).toEqual([
+      [gang.tasks[0], 2, 2],
+      [gang.tasks[1], 2, 2],
+    ]);
+    expect((await victims(200)).map(([t]) => t).sort()).toEqual([...batch.tasks, ...gang.tasks].sort());
+    // Production never evicts production (omega.may_preempt).
+    expect((await victims(999)).map(([t]) => t)).not.toContain(prod.tasks[0]);
+    expect((await victims(999)).map(([t]) => t)).not.toContain(elsewhere.tasks[0]);
   });
 });

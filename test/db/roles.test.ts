@@ -121,6 +121,7 @@ describe("roles", () => {
         "mark_machine_lost",
         "return_lost_tasks",
         "flow_inputs",
+        "victims_on",
       ],
       omega_api: [
         "submit_job",
