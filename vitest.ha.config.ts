@@ -2,8 +2,9 @@ import { defineConfig } from "vitest/config";
 
 /**
  * The high-availability and partition drills (`npm run test:ha`): each starts its own PostgreSQL
- * servers (a pg_auto_failover formation, four partitions), so no global setup, and one file at a
- * time — each already runs a dozen processes on this machine's two cores.
+ * servers (a pg_auto_failover formation, four partitions), so no shared server is set up — only the
+ * run's scratch directory, for the files they hand to processes — and one file runs at a time: each
+ * already runs a dozen processes on this machine's two cores.
  */
 export default defineConfig({
   test: {

@@ -96,6 +96,7 @@ async function burst(pool: Pool, apiUrl: string, token: string, options: BurstOp
     evicted: rows[0]?.evicted ?? 0,
     dbMsPerJob: perJob(cost.statementMs),
     writeTxPerJob: perJob(cost.writeTransactions),
+    connectionsOpened: cost.connectionsOpened,
     // CPU ms per accepted job: PostgreSQL / API / workers / load generator.
     cpuMsPerJob: [cpu.postgres, cpu.api, cpu.workers, cpu.bench].map((ms) => perJob(ms)).join(" / "),
   };

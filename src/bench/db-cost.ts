@@ -4,6 +4,11 @@ import type { Queryable } from "../db/queries/queryable.ts";
 export interface DbCost {
   /** Transactions that wrote (were given a transaction id), from the server's xid counter. */
   writeTransactions: number;
+  /**
+   * Connections opened to the bench's database meanwhile (pg_stat_database.sessions): a warm
+   * process opens none; each one opened is a backend started and its statements planned cold.
+   */
+  connectionsOpened: number;
   /** Execution time of top-level statements, from pg_stat_statements; null where it is not loaded. */
   statementMs: number | null;
   /**
@@ -34,11 +39,13 @@ export async function startDbCost(db: Queryable): Promise<DbCostMeter> {
   const statements = await hasStatements(db);
   if (statements) await db.query("select pg_stat_statements_reset()");
   const xid0 = await currentXid(db);
+  const sessions0 = await sessions(db);
   return {
     async stop() {
       // The reading itself takes one id.
       const writeTransactions = (await currentXid(db)) - xid0 - 1;
-      if (!statements) return { writeTransactions, statementMs: null, top: [] };
+      const connectionsOpened = (await sessions(db)) - sessions0;
+      if (!statements) return { writeTransactions, connectionsOpened, statementMs: null, top: [] };
       // plans: how often the statement was planned (counted where pg_stat_statements.track_planning is on).
       const { rows } = await db.query<{
         toplevel: boolean;
@@ -55,6 +62,7 @@ export async function startDbCost(db: Queryable): Promise<DbCostMeter> {
       );
       return {
         writeTransactions,
+        connectionsOpened,
         statementMs: rows.filter((r) => r.toplevel).reduce((sum, r) => sum + r.total, 0),
         top: rows.slice(0, 25).map((r) => ({
           toplevel: r.toplevel,
@@ -74,6 +82,15 @@ export async function startDbCost(db: Queryable): Promise<DbCostMeter> {
 async function currentXid(db: Queryable): Promise<number> {
   const { rows } = await db.query<{ xid: string }>("select pg_current_xact_id()::text as xid");
   return Number(rows[0]?.xid ?? 0);
+}
+
+async function sessions(db: Queryable): Promise<number> {
+  // Counted as the backends report them: force the report of this one's first.
+  await db.query("select pg_stat_force_next_flush()");
+  const { rows } = await db.query<{ n: string }>(
+    "select sessions::text as n from pg_stat_database where datname = current_database()",
+  );
+  return Number(rows[0]?.n ?? 0);
 }
 
 async function hasStatements(db: Queryable): Promise<boolean> {

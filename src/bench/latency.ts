@@ -132,6 +132,7 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
     placedMaxMs: round(Math.max(...placed), 1),
     dbMsPerJob: perJob(cost.statementMs),
     writeTxPerJob: perJob(cost.writeTransactions),
+    connectionsOpened: cost.connectionsOpened,
     // What the machine spent per job (CPU ms): PostgreSQL / API / workers / load generator.
     cpuMsPerJob: [cpu.postgres, cpu.api, cpu.workers, cpu.bench].map((ms) => perJob(ms)).join(" / "),
     rejected: JSON.stringify(conflicts),
