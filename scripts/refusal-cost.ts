@@ -9,6 +9,7 @@
 import { startApiProcess } from "../src/bench/api-process.ts";
 import { createCell } from "../src/bench/cell.ts";
 import { benchDatabases } from "../src/bench/database.ts";
+import { databaseSessions } from "../src/bench/db-cost.ts";
 import { createTenantOverHttp } from "../src/bench/http-submissions.ts";
 import { startBenchServer } from "../src/bench/server.ts";
 import { percentile } from "../src/bench/stats.ts";
@@ -32,15 +33,8 @@ try {
       await res.text();
       return { status: res.status, ms: performance.now() - started };
     };
-    const sessions = async () => {
-      await db.pool.query("select pg_stat_force_next_flush()");
-      const { rows } = await db.pool.query<{ n: string }>(
-        "select sessions::text as n from pg_stat_database where datname = current_database()",
-      );
-      return Number(rows[0]?.n ?? 0);
-    };
     for (let i = 0; i < 50; i++) await post("r"); // the API's connections, opened and used
-    const before = await sessions();
+    const before = await databaseSessions(db.pool);
     const accepted: number[] = [];
     const refused: number[] = [];
     const started = performance.now();
@@ -58,7 +52,7 @@ try {
       {
         accepted: accepted.length,
         refused: refused.length,
-        connectionsOpened: (await sessions()) - before,
+        connectionsOpened: (await databaseSessions(db.pool)) - before,
         wallMs: Math.round(wallMs),
         acceptedP50Ms: fmt(accepted, 50),
         acceptedP99Ms: fmt(accepted, 99),

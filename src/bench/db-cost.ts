@@ -39,12 +39,12 @@ export async function startDbCost(db: Queryable): Promise<DbCostMeter> {
   const statements = await hasStatements(db);
   if (statements) await db.query("select pg_stat_statements_reset()");
   const xid0 = await currentXid(db);
-  const sessions0 = await sessions(db);
+  const sessions0 = await databaseSessions(db);
   return {
     async stop() {
       // The reading itself takes one id.
       const writeTransactions = (await currentXid(db)) - xid0 - 1;
-      const connectionsOpened = (await sessions(db)) - sessions0;
+      const connectionsOpened = (await databaseSessions(db)) - sessions0;
       if (!statements) return { writeTransactions, connectionsOpened, statementMs: null, top: [] };
       // plans: how often the statement was planned (counted where pg_stat_statements.track_planning is on).
       const { rows } = await db.query<{
@@ -84,7 +84,8 @@ async function currentXid(db: Queryable): Promise<number> {
   return Number(rows[0]?.xid ?? 0);
 }
 
-async function sessions(db: Queryable): Promise<number> {
+/** Connections opened to this database so far (pg_stat_database.sessions). */
+export async function databaseSessions(db: Queryable): Promise<number> {
   // Counted as the backends report them: force the report of this one's first.
   await db.query("select pg_stat_force_next_flush()");
   const { rows } = await db.query<{ n: string }>(
