@@ -5047,7 +5047,7 @@ begin
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.submit_jobs(p_tenants text[], p_specs jsonb[], p_client_tokens text[])
- RETURNS TABLE(ord integer, id bigint, created boolean, error_code text, error_message text)
+ RETURNS TABLE(ord integer, id bigint, created boolean, error_code text, error_message text, job jsonb)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
@@ -5058,7 +5058,7 @@ AS $function$
 declare
   i integer;
   v_id bigint;
-  v_created boolean;
+  v_job jsonb;
   v_code text;
   v_message text;
 begin
@@ -5069,19 +5069,19 @@ begin
   -- Alone (light load), a job needs no subtransaction: its refusal is the statement's error.
   if cardinality(p_specs) = 1 then
     v_id := omega.submit_job(p_tenants[1], p_specs[1], p_client_tokens[1]);
-    select j.created_at = now() into v_created from omega.jobs j where j.id = v_id;
-    return query select 1, v_id, v_created, null::text, null::text;
+    -- A job this transaction inserted carries its now(); a repeated idempotent submission does not.
+    select case when j.created_at = now() then to_jsonb(j) end into v_job from omega.jobs j where j.id = v_id;
+    return query select 1, v_id, v_job is not null, null::text, null::text, v_job;
     return;
   end if;
   for i in 1 .. coalesce(cardinality(p_specs), 0) loop
     begin
       v_id := omega.submit_job(p_tenants[i], p_specs[i], p_client_tokens[i]);
-      -- A job this transaction inserted carries its now(); a repeated idempotent submission does not.
-      select j.created_at = now() into v_created from omega.jobs j where j.id = v_id;
-      return query select i, v_id, v_created, null::text, null::text;
+      select case when j.created_at = now() then to_jsonb(j) end into v_job from omega.jobs j where j.id = v_id;
+      return query select i, v_id, v_job is not null, null::text, null::text, v_job;
     exception when others then
       get stacked diagnostics v_code = returned_sqlstate, v_message = message_text;
-      return query select i, null::bigint, false, v_code, v_message;
+      return query select i, null::bigint, false, v_code, v_message, null::jsonb;
     end;
   end loop;
 end $function$

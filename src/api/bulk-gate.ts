@@ -1,5 +1,5 @@
 import type { Pool } from "../db/pool.ts";
-import { jobSubmitBatch, type Submission } from "../db/queries/job-submit-batch.ts";
+import { jobSubmitBatch, type Submission, type Submitted } from "../db/queries/job-submit-batch.ts";
 
 /**
  * Large submissions one at a time per API process (issue 17, M1). Inserting a 100,000-task job is
@@ -31,13 +31,10 @@ export class BulkGate {
 export const BULK_TASKS = 1_000;
 
 /** One submission in its own transaction; a refusal is thrown shaped as the database's error. */
-export async function submitAlone(
-  pool: Pool,
-  submission: Submission,
-): Promise<{ id: number; created: boolean }> {
+export async function submitAlone(pool: Pool, submission: Submission): Promise<Submitted> {
   const [result] = await jobSubmitBatch(pool, [submission]);
   if (!result?.ok) {
     throw Object.assign(new Error(result?.message ?? "the submission failed"), { code: result?.code });
   }
-  return { id: result.id, created: result.created };
+  return result;
 }

@@ -1,11 +1,11 @@
 import type { Pool } from "../db/pool.ts";
-import { jobSubmitBatch, type Submission } from "../db/queries/job-submit-batch.ts";
+import { jobSubmitBatch, type Submission, type Submitted } from "../db/queries/job-submit-batch.ts";
 import type { LoadShedder } from "./load-shedding.ts";
 
 interface Waiting {
   submission: Submission;
   queuedAt: number;
-  resolve(result: { id: number; created: boolean }): void;
+  resolve(result: Submitted): void;
   reject(error: unknown): void;
 }
 
@@ -60,7 +60,7 @@ export class SubmissionBatcher {
     this.options = { ...DEFAULTS, ...options };
   }
 
-  submit(submission: Submission): Promise<{ id: number; created: boolean }> {
+  submit(submission: Submission): Promise<Submitted> {
     if (this.queue.length >= this.options.maxQueued) {
       return Promise.reject(this.shedder.refuse("too many submissions are waiting"));
     }
@@ -131,7 +131,7 @@ export class SubmissionBatcher {
           (results) =>
             batch.forEach((w, i) => {
               const result = results[i];
-              if (result?.ok) w.resolve({ id: result.id, created: result.created });
+              if (result?.ok) w.resolve(result);
               // Shaped as the database's own error, so that it maps to the same HTTP problem.
               else w.reject(Object.assign(new Error(result?.message ?? "no result"), { code: result?.code }));
             }),

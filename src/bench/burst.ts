@@ -63,7 +63,10 @@ async function burst(pool: Pool, apiUrl: string, token: string, options: BurstOp
   await waitUntilSettled(pool);
   const cost = await meter.stop();
   const cpu = await cpuMeter.stop();
-  if (process.env.OMEGA_BENCH_PROFILE) console.table(cost.top);
+  if (process.env.OMEGA_BENCH_PROFILE) {
+    console.table(cost.top);
+    console.table(cost.functions);
+  }
   const placed = (await placedLatencies(pool, sent.ids)).map((j) => j.ms);
   const { rows } = await pool.query<{
     parked: number;

@@ -25,6 +25,11 @@ export interface DbCost {
     planMs: number;
     blocksPerCall: number;
   }[];
+  /**
+   * Functions by their own time (pg_stat_user_functions, without the functions they call), where
+   * track_functions is on (trackFunctions): which PL/pgSQL steps a job's time goes to.
+   */
+  functions: { name: string; calls: number; selfMs: number; selfUsPerCall: number; totalMs: number }[];
 }
 
 export interface DbCostMeter {
@@ -40,12 +45,14 @@ export async function startDbCost(db: Queryable): Promise<DbCostMeter> {
   if (statements) await db.query("select pg_stat_statements_reset()");
   const xid0 = await currentXid(db);
   const sessions0 = await databaseSessions(db);
+  const functions0 = await functionTimes(db);
   return {
     async stop() {
       // The reading itself takes one id.
       const writeTransactions = (await currentXid(db)) - xid0 - 1;
       const connectionsOpened = (await databaseSessions(db)) - sessions0;
-      if (!statements) return { writeTransactions, connectionsOpened, statementMs: null, top: [] };
+      const functions = functionsSince(functions0, await functionTimes(db));
+      if (!statements) return { writeTransactions, connectionsOpened, statementMs: null, top: [], functions };
       // plans: how often the statement was planned (counted where pg_stat_statements.track_planning is on).
       const { rows } = await db.query<{
         toplevel: boolean;
@@ -74,9 +81,49 @@ export async function startDbCost(db: Queryable): Promise<DbCostMeter> {
           planMs: r.plan,
           blocksPerCall: Math.round(r.blocks / r.calls),
         })),
+        functions,
       };
     },
   };
+}
+
+/**
+ * Times every function call of the bench's own server from now on (track_functions = all, at the
+ * next statement of each connection): for profiling only, it reads the clock twice a call.
+ */
+export async function trackFunctions(db: Queryable): Promise<void> {
+  await db.query("alter system set track_functions = 'all'");
+  await db.query("select pg_reload_conf()");
+}
+
+type FunctionTimes = Map<string, { calls: number; self: number; total: number }>;
+
+async function functionTimes(db: Queryable): Promise<FunctionTimes> {
+  const { rows } = await db.query<{ name: string; calls: number; self: number; total: number }>(
+    `select schemaname || '.' || funcname || '/' || funcid as name, calls::float8 as calls,
+            self_time as self, total_time as total
+     from pg_stat_user_functions where current_setting('track_functions') <> 'none'`,
+  );
+  return new Map(rows.map((r) => [r.name, r]));
+}
+
+function functionsSince(before: FunctionTimes, after: FunctionTimes): DbCost["functions"] {
+  return [...after]
+    .map(([name, a]) => {
+      const b = before.get(name) ?? { calls: 0, self: 0, total: 0 };
+      const calls = a.calls - b.calls;
+      const selfMs = a.self - b.self;
+      return {
+        name: name.replace(/\/\d+$/, ""),
+        calls,
+        selfMs: Math.round(selfMs),
+        selfUsPerCall: calls > 0 ? Math.round((selfMs * 1000) / calls) : 0,
+        totalMs: Math.round(a.total - b.total),
+      };
+    })
+    .filter((f) => f.calls > 0)
+    .sort((x, y) => y.selfMs - x.selfMs)
+    .slice(0, 25);
 }
 
 async function currentXid(db: Queryable): Promise<number> {

@@ -110,7 +110,10 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
   const cost = await meter.stop();
   const cpu = await cpuMeter.stop();
   const conflicts = await rejectedByReason(pool, sent.ids);
-  if (process.env.OMEGA_BENCH_PROFILE) console.table(cost.top);
+  if (process.env.OMEGA_BENCH_PROFILE) {
+    console.table(cost.top);
+    console.table(cost.functions);
+  }
   if (waited) console.table(waited);
   const perJob = (n: number | null) =>
     n === null || sent.ids.length === 0 ? null : round(n / sent.ids.length, 2);

@@ -191,7 +191,11 @@ async function timePlacement(
     const done = await waitUntilScheduled(pool, CELL, bar);
     const cpu = await cpuMeter.stop();
     if (waits) console.table(await waits.stop());
-    if (cost) console.table((await cost.stop()).top);
+    if (cost) {
+      const { top, functions } = await cost.stop();
+      console.table(top);
+      console.table(functions);
+    }
     const wallMs = done - submitted;
     // Cores kept busy while placing: with two, a second scheduler has nothing left to run on.
     const cores = (ms: number) => round(ms / wallMs, 2);

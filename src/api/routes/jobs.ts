@@ -66,14 +66,16 @@ export function jobRoutes({ pool, auth, submissions, submissionBuckets }: ApiCon
       const spec = validate(jobSpecSchema, req.body);
       const tenant = principalOf(res);
       if (tenant.kind !== "tenant") throw new Error("auth.tenant let a non-tenant through");
-      // Committed with the submissions that arrive meanwhile (group commit), then read back with
-      // them (JobReadBack). A large job goes alone, one at a time per process: in a batch it would
-      // hold the others' commit for the seconds its rows take (issue 17, the noisy neighbour).
+      // Committed with the submissions that arrive meanwhile (group commit). A large job goes
+      // alone, one at a time per process: in a batch it would hold the others' commit for the
+      // seconds its rows take (issue 17, the noisy neighbour). A created job comes back with the
+      // commit; a repeated idempotent one is read back, with the others read meanwhile (JobReadBack).
       const submission = { tenant: tenant.name, spec, clientToken: key };
-      const { id, created } = await (spec.tasks > BULK_TASKS
+      const submitted = await (spec.tasks > BULK_TASKS
         ? bulk.run(() => submitAlone(pool, submission))
         : submissions.submit(submission));
-      const job = await readBack.read(id, tenant.id);
+      const { id, created } = submitted;
+      const job = submitted.job ?? (await readBack.read(id, tenant.id));
       if (!job) throw new Error("a submitted job could not be read back");
       // A retry with the same key answers as the first request did (Stripe's Idempotent-Replayed).
       if (!created) res.setHeader("Idempotent-Replayed", "true");

@@ -71,6 +71,33 @@ const detailSql = (jobs: string, which: string) => `
   join omega.tenants t on t.id = j.tenant_id
   ${which}`;
 
+/**
+ * What detailSql answers for a job nothing has touched since the transaction that created it: all
+ * its tasks pending for the reason UNTOUCHED_REASON gives a job of under a minute, no placement.
+ * Built from the job's row as omega.submit_jobs returns it (`to_jsonb`, migration 0310), so that
+ * an accepted submission is answered without reading its job back; test/db/fresh-job.test.ts holds
+ * it equal to jobGet's answer for the same job.
+ */
+export function freshJobDetail(row: Record<string, unknown>, tenant: string): JobDetail {
+  const job = jobOf({
+    ...row,
+    tenant,
+    // Jobs with dependencies come from workflows, which do not go through omega.submit_jobs.
+    depends_on: [],
+    created_at: new Date(row.created_at as string),
+    updated_at: new Date(row.updated_at as string),
+  });
+  const taskCounts = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>;
+  taskCounts.pending = job.tasks;
+  return {
+    ...job,
+    taskCounts,
+    placements: [],
+    next: null,
+    pendingReasons: [{ reason: `waiting for the ${job.scheduler} scheduler`, tasks: job.tasks }],
+  };
+}
+
 const ONE = detailSql("omega.jobs j", "where j.id = $1 and ($2::bigint is null or j.tenant_id = $2)");
 // The ids as JSON arrays, not bigint[]: planning this statement costs about 0.9 ms, and
 // PostgreSQL plans it anew at every call while it can see how many ids an array holds (a custom
