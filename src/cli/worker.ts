@@ -5,8 +5,9 @@ import { createPool } from "../db/pool.ts";
 import { whenDatabaseAnswers } from "../db/when-database-answers.ts";
 import { databaseUrlOrLocal } from "../instance/local.ts";
 import { type Logger, logFor } from "../log.ts";
+import { DEFAULT_MIN_INTERVAL_MS } from "../queue/cell-loops.ts";
 import type { RebalanceProfile } from "../rebalance/profile.ts";
-import { duration, positiveInt } from "./args.ts";
+import { duration, nonNegativeInt, positiveInt } from "./args.ts";
 import { onShutdown } from "./shutdown.ts";
 import { surviveDatabaseOutages } from "./survive-outages.ts";
 
@@ -15,6 +16,7 @@ interface WorkerOptions {
   cells?: string[];
   profiles?: string;
   concurrency: number;
+  minInterval: number;
   lostAfter?: number;
   checkEvery?: number;
   metricsPort?: number;
@@ -40,6 +42,12 @@ export function workerCommand(): Command {
           .filter(Boolean),
     )
     .option("--concurrency <n>", "evaluations run at once by this process (Default: 2)", positiveInt, 2)
+    .option(
+      "--min-interval <ms>",
+      `least time between the starts of two evaluations of a cell; under load, the wake-ups meanwhile are served together (Default: ${DEFAULT_MIN_INTERVAL_MS})`,
+      nonNegativeInt,
+      DEFAULT_MIN_INTERVAL_MS,
+    )
     .option(
       "--lost-after <duration>",
       "a machine whose agent is silent this long is down and its tasks move (Default: $OMEGA_LOST_AFTER or 30s)",
@@ -102,6 +110,7 @@ export function workerCommand(): Command {
             pool,
             profile,
             concurrency: options.concurrency,
+            minIntervalMs: options.minInterval,
             logger: log,
             maintenance,
           });

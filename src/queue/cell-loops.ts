@@ -1,4 +1,11 @@
 /**
+ * Least time between the starts of two evaluations of a cell by one worker. At 200 jobs/s on two
+ * cores, 20 ms took PostgreSQL's CPU per job from 5.4 to 4.4–5.2 ms (bench latency, session 16),
+ * for a few ms more at light load.
+ */
+export const DEFAULT_MIN_INTERVAL_MS = 20;
+
+/**
  * Runs evaluations of one cell when woken: at most `concurrency` at once, and never misses a
  * wake-up — one that arrives while every slot is busy marks the cell dirty, and a loop that finds
  * the queue empty looks once more before it ends. Wake-ups that arrive together cost one
@@ -9,6 +16,11 @@
  * rather than keep it waiting behind a slow evaluation (a re-plan after an analyze, a lock wait).
  * Busy slots that end in time are the common case under load, and waiting for them costs less
  * than a second worker leasing and racing for the same machines.
+ *
+ * Evaluations start at least `minIntervalMs` apart (Slurm's sched_min_interval). Idle, a wake-up
+ * is served at once; under load, the wake-ups that arrive meanwhile are served by one evaluation:
+ * a lease and a commit cost about the same for two jobs as for eight, and at 200 jobs/s the
+ * evaluations ran back to back with two or three jobs each.
  */
 export class CellLoops {
   private running = 0;
@@ -16,19 +28,24 @@ export class CellLoops {
   private stopped = false;
   private stallTimer: NodeJS.Timeout | undefined;
   private readonly idle: (() => void)[] = [];
+  /** When the last evaluation started (performance.now()). */
+  private lastStart = Number.NEGATIVE_INFINITY;
+  /** Slots waiting for their turn (minIntervalMs), about to evaluate: not stalled. */
+  private pacing = 0;
 
   constructor(
     private readonly concurrency: number,
     private readonly evaluate: () => Promise<void>,
     private readonly onError: (error: unknown) => void,
     private readonly stalled?: { afterMs: number; onStall: () => void },
+    private readonly minIntervalMs = 0,
   ) {}
 
   wake(): void {
     if (this.stopped) return;
     if (this.running >= this.concurrency) {
       this.dirty = true;
-      this.watchForStall();
+      if (this.pacing === 0) this.watchForStall();
       return;
     }
     this.running++;
@@ -48,6 +65,12 @@ export class CellLoops {
   private async loop(): Promise<void> {
     try {
       do {
+        const waitMs = this.lastStart + this.minIntervalMs - performance.now();
+        if (waitMs > 0) {
+          await this.waitForTurn(waitMs);
+          if (this.stopped) break;
+        }
+        this.lastStart = performance.now();
         this.dirty = false;
         try {
           await this.evaluate();
@@ -64,6 +87,16 @@ export class CellLoops {
     } finally {
       this.running--;
       if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
+    }
+  }
+
+  /** Waits for this slot's turn (minIntervalMs): the wake-ups meanwhile are served by it. */
+  private async waitForTurn(ms: number): Promise<void> {
+    this.pacing++;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    } finally {
+      this.pacing--;
     }
   }
 

@@ -9,7 +9,7 @@ import { startPeriodicLauncher } from "../periodic/launcher.ts";
 import type { SchedulerProfile } from "../placement/profiles.ts";
 import { evaluate } from "../scheduler/evaluate.ts";
 import { postgresBackend } from "../scheduler/postgres-backend.ts";
-import { CellLoops } from "./cell-loops.ts";
+import { CellLoops, DEFAULT_MIN_INTERVAL_MS } from "./cell-loops.ts";
 import {
   DEFAULT_MAINTENANCE,
   ensureMaintenance,
@@ -54,6 +54,8 @@ export async function startSchedulerWorker(options: {
   pool: Pool;
   profile: SchedulerProfile;
   concurrency: number;
+  /** (Default: DEFAULT_MIN_INTERVAL_MS.) */
+  minIntervalMs?: number;
   logger: Logger;
   /** (Default: machines lost after 30 s of silence, checked every 5 s.) */
   maintenance?: MaintenanceOptions;
@@ -120,6 +122,7 @@ export async function startSchedulerWorker(options: {
             );
           },
         },
+        options.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS,
       );
       loops.set(cell, cellLoops);
     }

@@ -58,3 +58,63 @@ it("says a wake-up is stalled when no busy evaluation ends in time, once, and no
   await e.endOne();
   await loops.stop();
 });
+
+it("starts evaluations at least minIntervalMs apart, serving the wake-ups meanwhile with one", async () => {
+  const starts: number[] = [];
+  const loops = new CellLoops(
+    1,
+    async () => void starts.push(performance.now()),
+    () => {},
+    undefined,
+    50,
+  );
+  loops.wake();
+  // Idle: at once.
+  expect(starts).toHaveLength(1);
+  await sleep(5);
+  for (let i = 0; i < 5; i++) loops.wake();
+  await sleep(20);
+  // The next waits for its turn, however many wake-ups came meanwhile...
+  expect(starts).toHaveLength(1);
+  await sleep(60);
+  // ...and then serves them all at once.
+  expect(starts).toHaveLength(2);
+  expect((starts[1] as number) - (starts[0] as number)).toBeGreaterThanOrEqual(49);
+  await loops.stop();
+});
+
+it("is no stall to wait for a turn", async () => {
+  let stalls = 0;
+  const loops = new CellLoops(
+    1,
+    async () => {},
+    () => {},
+    { afterMs: 10, onStall: () => stalls++ },
+    40,
+  );
+  loops.wake();
+  await sleep(1);
+  loops.wake();
+  await sleep(2);
+  loops.wake();
+  await sleep(60);
+  expect(stalls).toBe(0);
+  await loops.stop();
+});
+
+it("stops while waiting for a turn without evaluating again", async () => {
+  let runs = 0;
+  const loops = new CellLoops(
+    1,
+    async () => void runs++,
+    () => {},
+    undefined,
+    40,
+  );
+  loops.wake();
+  await sleep(1);
+  loops.wake();
+  await loops.stop();
+  await sleep(60);
+  expect(runs).toBe(1);
+});
