@@ -66,6 +66,7 @@ async function burst(pool: Pool, apiUrl: string, token: string, options: BurstOp
   if (process.env.OMEGA_BENCH_PROFILE) {
     console.table(cost.top);
     console.table(cost.functions);
+    console.log("analyzes:", cost.analyzes);
   }
   const placed = (await placedLatencies(pool, sent.ids)).map((j) => j.ms);
   const { rows } = await pool.query<{

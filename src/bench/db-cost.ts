@@ -30,6 +30,11 @@ export interface DbCost {
    * track_functions is on (trackFunctions): which PL/pgSQL steps a job's time goes to.
    */
   functions: { name: string; calls: number; selfMs: number; selfUsPerCall: number; totalMs: number }[];
+  /**
+   * Analyzes of omega's tables meanwhile (ours and autovacuum's): each makes every connection plan
+   * its statements on the table again.
+   */
+  analyzes: Record<string, number>;
 }
 
 export interface DbCostMeter {
@@ -46,13 +51,20 @@ export async function startDbCost(db: Queryable): Promise<DbCostMeter> {
   const xid0 = await currentXid(db);
   const sessions0 = await databaseSessions(db);
   const functions0 = await functionTimes(db);
+  const analyzes0 = await analyzeCounts(db);
   return {
     async stop() {
       // The reading itself takes one id.
       const writeTransactions = (await currentXid(db)) - xid0 - 1;
       const connectionsOpened = (await databaseSessions(db)) - sessions0;
       const functions = functionsSince(functions0, await functionTimes(db));
-      if (!statements) return { writeTransactions, connectionsOpened, statementMs: null, top: [], functions };
+      const analyzes = Object.fromEntries(
+        [...(await analyzeCounts(db))]
+          .map(([table, n]) => [table, n - (analyzes0.get(table) ?? 0)] as const)
+          .filter(([, n]) => n > 0),
+      );
+      if (!statements)
+        return { writeTransactions, connectionsOpened, statementMs: null, top: [], functions, analyzes };
       // plans: how often the statement was planned (counted where pg_stat_statements.track_planning is on).
       const { rows } = await db.query<{
         toplevel: boolean;
@@ -82,6 +94,7 @@ export async function startDbCost(db: Queryable): Promise<DbCostMeter> {
           blocksPerCall: Math.round(r.blocks / r.calls),
         })),
         functions,
+        analyzes,
       };
     },
   };
@@ -94,6 +107,14 @@ export async function startDbCost(db: Queryable): Promise<DbCostMeter> {
 export async function trackFunctions(db: Queryable): Promise<void> {
   await db.query("alter system set track_functions = 'all'");
   await db.query("select pg_reload_conf()");
+}
+
+async function analyzeCounts(db: Queryable): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ relname: string; n: number }>(
+    `select relname, (analyze_count + autoanalyze_count)::int as n
+     from pg_stat_user_tables where schemaname = 'omega'`,
+  );
+  return new Map(rows.map((r) => [r.relname, r.n]));
 }
 
 type FunctionTimes = Map<string, { calls: number; self: number; total: number }>;

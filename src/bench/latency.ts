@@ -113,6 +113,7 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
   if (process.env.OMEGA_BENCH_PROFILE) {
     console.table(cost.top);
     console.table(cost.functions);
+    console.log("analyzes:", cost.analyzes);
   }
   if (waited) console.table(waited);
   const perJob = (n: number | null) =>

@@ -192,9 +192,10 @@ async function timePlacement(
     const cpu = await cpuMeter.stop();
     if (waits) console.table(await waits.stop());
     if (cost) {
-      const { top, functions } = await cost.stop();
+      const { top, functions, analyzes } = await cost.stop();
       console.table(top);
       console.table(functions);
+      console.log("analyzes:", analyzes);
     }
     const wallMs = done - submitted;
     // Cores kept busy while placing: with two, a second scheduler has nothing left to run on.
