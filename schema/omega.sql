@@ -2431,6 +2431,21 @@ begin
           order by 1);
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.hot_table_sizes()
+ RETURNS TABLE(relname text, live double precision, analyzed double precision, churned boolean)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select s.relname::text, s.n_live_tup::double precision, c.reltuples::double precision,
+    s.n_mod_since_analyze >= greatest(500, s.n_live_tup / 4)
+      and coalesce(greatest(s.last_analyze, s.last_autoanalyze), '-infinity') < now() - interval '1 minute'
+  from pg_stat_user_tables s
+  join pg_class c on c.oid = s.relid
+  where s.schemaname = 'omega'
+    and s.relname in ('jobs', 'tasks', 'claims', 'machines', 'quotas', 'cells')
+$function$
+
 CREATE OR REPLACE FUNCTION omega.how_many_fit(p_cell text, p_resources jsonb, p_constraints jsonb DEFAULT '{}'::jsonb)
  RETURNS TABLE(machine text, fits bigint)
  LANGUAGE plpgsql
@@ -4182,15 +4197,18 @@ begin
   if not pg_try_advisory_xact_lock(hashtext('omega.refresh_statistics')) then
     return analyzed;
   end if;
+  if not exists (
+    select from omega.hot_table_sizes() s
+    where s.live >= 4 * greatest(s.analyzed, 50)
+       or (s.analyzed >= 1000 and s.live <= s.analyzed / 4)
+       or s.churned) then
+    return analyzed;
+  end if;
   for t in
-    select s.relname from pg_stat_user_tables s
-    join pg_class c on c.oid = s.relid
-    where s.schemaname = 'omega'
-      and s.relname in ('jobs', 'tasks', 'claims', 'machines', 'quotas', 'cells')
-      and (s.n_live_tup >= 2 * greatest(c.reltuples, 50)
-           or (c.reltuples >= 1000 and s.n_live_tup <= c.reltuples / 2)
-           or (s.n_mod_since_analyze >= greatest(500, s.n_live_tup / 4)
-               and coalesce(greatest(s.last_analyze, s.last_autoanalyze), '-infinity') < now() - interval '1 minute'))
+    select s.relname from omega.hot_table_sizes() s
+    where s.live >= 1.5 * greatest(s.analyzed, 50)
+       or (s.analyzed >= 1000 and s.live <= s.analyzed / 1.5)
+       or s.churned
     order by s.relname
   loop
     execute format('analyze omega.%I', t.relname);
@@ -5637,6 +5655,8 @@ grant execute on function omega.fail_for_dependency(text,bigint) to public
 grant execute on function omega.flow_inputs(text,bigint[]) to omega_scheduler
 
 grant execute on function omega.heartbeat(text,text,bigint[]) to omega_api
+
+grant execute on function omega.hot_table_sizes() to public
 
 grant execute on function omega.how_many_fit(text,jsonb,jsonb) to public
 

@@ -19,8 +19,8 @@ afterAll(() => db.drop());
  * Runs `sql` and makes its row counts visible to other sessions at once (a backend reports its
  * statistics at most once a second otherwise), as they are a few seconds later in production.
  */
-async function changeAndReport(sql: string): Promise<void> {
-  const client = await db.pool.connect();
+async function changeAndReport(database: TestDatabase, sql: string): Promise<void> {
+  const client = await database.pool.connect();
   try {
     await client.query(sql);
     await client.query("select pg_stat_force_next_flush()");
@@ -30,31 +30,26 @@ async function changeAndReport(sql: string): Promise<void> {
   }
 }
 
-it("analyzes the hot tables that changed a lot since their last analyze, and only those", async () => {
+/** `n` jobs of `tasks` tasks each, through omega.submit_job. */
+function submit(database: TestDatabase, n: number, tasks = 1): Promise<void> {
+  return changeAndReport(
+    database,
+    `select omega.submit_job('acme', '{"cell": "east", "tasks": ${tasks}, "resources": {"cpu": 10, "memory": 10}}'::jsonb)
+     from generate_series(1, ${n})`,
+  );
+}
+
+it("analyzes a hot table that grew, and not one that only churned within the minute", async () => {
   await changeAndReport(
+    db,
     `select omega.put_machine('east', 'bulk-' || g, '{"cpu": 32000, "memory": 131072}'::jsonb, '{}'::jsonb, '[]'::jsonb, null)
      from generate_series(1, 600) g`,
   );
   expect(await refreshStatistics(db.pool)).toContain("machines");
   expect(await refreshStatistics(db.pool)).not.toContain("machines");
-});
-
-it("analyzes a table that doubled at once, and one that only churns at most once a minute", async () => {
-  // Young: never analyzed with rows; analyzed once it holds 100, not again before it doubles.
-  const submit = (n: number) =>
-    changeAndReport(
-      `select omega.submit_job('acme', '{"cell": "east", "tasks": 1, "resources": {"cpu": 10, "memory": 10}}'::jsonb)
-       from generate_series(1, ${n})`,
-    );
-  await submit(120);
-  expect(await refreshStatistics(db.pool)).toEqual(expect.arrayContaining(["jobs", "tasks"]));
-  await submit(60);
-  expect(await refreshStatistics(db.pool)).not.toContain("tasks");
-  await submit(100);
-  expect(await refreshStatistics(db.pool)).toContain("tasks");
   // Churn at a steady size (every machine rewritten, as commits do): the statistics were taken
   // seconds ago, so no analyze — each would make every session plan its statements again.
-  await changeAndReport("update omega.machines set version = version + 1");
+  await changeAndReport(db, "update omega.machines set version = version + 1");
   expect(await refreshStatistics(db.pool)).not.toContain("machines");
 });
 
@@ -63,15 +58,44 @@ it("lets one caller analyze at a time; the others skip", async () => {
   try {
     await holder.query("begin");
     await holder.query("select pg_advisory_xact_lock(hashtext('omega.refresh_statistics'))");
-    await changeAndReport(
-      `select omega.submit_job('acme', '{"cell": "east", "tasks": 1, "resources": {"cpu": 10, "memory": 10}}'::jsonb)
-       from generate_series(1, 400)`,
-    );
+    await submit(db, 400);
     expect(await refreshStatistics(db.pool)).toEqual([]);
     await holder.query("commit");
     expect(await refreshStatistics(db.pool)).toContain("tasks");
   } finally {
     holder.release();
+  }
+});
+
+it("waits for a table to grow fourfold, then analyzes with it every table grown by half", async () => {
+  const young = await createTestDatabase();
+  try {
+    await makeCell(young.pool);
+    await makeTenant(young.pool);
+    const refresh = async () =>
+      (await refreshStatistics(young.pool)).filter((t) => t === "jobs" || t === "tasks");
+    // Never analyzed with rows: counted from 50, so analyzed from 200 on.
+    await submit(young, 120);
+    expect(await refresh()).toEqual([]);
+    await submit(young, 100);
+    expect(await refresh()).toEqual(["jobs", "tasks"]);
+    // 520 rows, analyzed at 220: not yet; 920 is four times 220.
+    await submit(young, 300);
+    expect(await refresh()).toEqual([]);
+    await submit(young, 400);
+    expect(await refresh()).toEqual(["jobs", "tasks"]);
+    // Tasks quadruple alone (a big job); jobs grew by 1 in 920 and stay as they were.
+    await submit(young, 1, 2_800);
+    expect(await refresh()).toEqual(["tasks"]);
+    // Jobs grow by half (920 → 1,381): nothing is due, nothing analyzed...
+    await submit(young, 460);
+    expect(await refresh()).toEqual([]);
+    // ...until tasks quadruple again (3,720 → 14,981): one analyze of both, one re-planning.
+    await submit(young, 1, 10_000);
+    await submit(young, 1, 800);
+    expect(await refresh()).toEqual(["jobs", "tasks"]);
+  } finally {
+    await young.drop();
   }
 });
 
@@ -110,6 +134,7 @@ it("after a refresh, a connection that planned its commits on a young cell looks
     await place(1);
     // The cell grows to 1,600 machines; the maintenance refreshes the statistics.
     await changeAndReport(
+      db,
       `select omega.put_machine('east', 'grown-' || g, '{"cpu": 32000, "memory": 131072}'::jsonb, '{}'::jsonb, '[]'::jsonb, null)
        from generate_series(1, 1000) g`,
     );
