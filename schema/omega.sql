@@ -1889,30 +1889,30 @@ CREATE OR REPLACE FUNCTION omega.decide_plan(p_cell text, p_task_ids bigint[], p
  LANGUAGE sql
  STABLE
 AS $function$
-  with proposed as (
+  with proposed as materialized (
     select u.ord::integer as ord, u.task_id, u.machine_id, u.seen_version
     from unnest(p_task_ids, p_machine_ids, p_machine_versions) with ordinality as u(task_id, machine_id, seen_version, ord)
   ),
-  forced as (
+  forced as materialized (
     select f.task_id, min(f.reason) as reason
     from unnest(p_forced_ids, p_forced_reasons) as f(task_id, reason) group by f.task_id
   ),
-  evicted as (
+  evicted as materialized (
     select c.* from unnest(p_evicted) as e(task_id)
     cross join lateral (select * from omega.claims c where c.cell = p_cell and c.task_id = e.task_id offset 0) c
   ),
   -- What the evictions give back, to machines and to quotas.
-  freed as (
+  freed as materialized (
     select e.machine_id, sum(e.cpu) as cpu, sum(e.memory) as memory, sum(e.gpu) as gpu, sum(e.disk) as disk,
       count(*) as n
     from evicted e group by e.machine_id
   ),
-  credit as (
+  credit as materialized (
     select e.tenant_id, omega.band(e.priority) as band,
       sum(e.cpu) as cpu, sum(e.memory) as memory, sum(e.gpu) as gpu, sum(e.disk) as disk
     from evicted e group by 1, 2
   ),
-  facts as (
+  facts as materialized (
     select p.*, t.job_id, t.state as task_state,
       j.tenant_id, omega.band(j.priority) as band, j.task_count, j.cpu, j.memory, j.gpu, j.disk,
       j.max_per_machine, j.gang_min, j.selector, j.affinity, j.tolerations, j.spread_by,
@@ -1942,11 +1942,11 @@ AS $function$
   ),
   -- Hard spread: a job naming spreadBy may hold at most ceil(tasks / values) tasks per value of
   -- that label, counting the values of the up machines its selector and affinity allow.
-  spread_jobs as (
+  spread_jobs as materialized (
     select distinct f.job_id, f.spread_by, f.selector, f.affinity, f.task_count
     from facts f where f.spread_by is not null
   ),
-  spread_caps as (
+  spread_caps as materialized (
     select sj.job_id,
       ceil(sj.task_count::numeric / greatest(count(distinct m.labels ->> sj.spread_by), 1))::integer as cap
     from spread_jobs sj
@@ -1954,7 +1954,7 @@ AS $function$
       and m.labels @> sj.selector and (sj.affinity = '[]'::jsonb or omega.affinity_matches(m.labels, sj.affinity))
     group by sj.job_id, sj.task_count
   ),
-  spread_held as (
+  spread_held as materialized (
     select c.job_id, m.labels ->> sj.spread_by as domain, count(*) as n
     from spread_jobs sj
     join omega.claims c on c.cell = p_cell and c.job_id = sj.job_id
@@ -1962,7 +1962,7 @@ AS $function$
     group by 1, 2
   ),
   -- Checks that depend on one placement alone.
-  static as (
+  static as materialized (
     select f.*, case
       when f.job_id is null then 'task_not_found'
       when f.duplicate then 'duplicate_task'
@@ -1977,7 +1977,7 @@ AS $function$
     from facts f
   ),
   -- maxPerMachine: the job's claims already on the machine plus its earlier placements in this plan.
-  per_machine as (
+  per_machine as materialized (
     select s.*, case
       when s.r1 is null and s.max_per_machine is not null
         and (select count(*) from omega.claims c where c.cell = p_cell and c.job_id = s.job_id and c.machine_id = s.machine_id)
@@ -1985,7 +1985,7 @@ AS $function$
       then 'max_per_machine' else s.r1 end as r2
     from static s
   ),
-  per_domain as (
+  per_domain as materialized (
     select s.*, case
       when s.r2 is null and s.spread_by is not null
         and coalesce((select h.n from spread_held h where h.job_id = s.job_id and h.domain = s.domain), 0)
@@ -1996,7 +1996,7 @@ AS $function$
   ),
   -- Capacity: running sums per machine, in plan order, over the placements still standing; then
   -- the machine's task cap (maxTasks: claims there, less the plan's evictions, plus the plan's).
-  fit as (
+  fit as materialized (
     select s.*, case
       when s.r3 is null and (
         sum(s.cpu) over w > s.free_cpu or sum(s.memory) over w > s.free_memory
@@ -2008,7 +2008,7 @@ AS $function$
     window w as (partition by s.machine_id, s.r3 is null order by s.ord)
   ),
   -- Quotas: running sums per (tenant, band), in plan order, over the placements still standing.
-  within_quota as (
+  within_quota as materialized (
     select s.*, case
       when s.r4 is null and s.has_quota and (
         sum(s.cpu) over w > s.quota_cpu or sum(s.memory) over w > s.quota_memory
@@ -2018,7 +2018,7 @@ AS $function$
     window w as (partition by s.tenant_id, s.band, s.r4 is null order by s.ord)
   ),
   -- Gangs: a gang job ends with either zero claims or at least gang_min.
-  gang as (
+  gang as materialized (
     select g.*, case
       when g.r5 is null and g.gang_min is not null
         and (select count(*) from omega.claims c where c.cell = p_cell and c.job_id = g.job_id)
