@@ -1893,11 +1893,11 @@ AS $function$
     select u.ord::integer as ord, u.task_id, u.machine_id, u.seen_version
     from unnest(p_task_ids, p_machine_ids, p_machine_versions) with ordinality as u(task_id, machine_id, seen_version, ord)
   ),
-  forced as materialized (
+  forced as (
     select f.task_id, min(f.reason) as reason
     from unnest(p_forced_ids, p_forced_reasons) as f(task_id, reason) group by f.task_id
   ),
-  evicted as materialized (
+  evicted as (
     select c.* from unnest(p_evicted) as e(task_id)
     cross join lateral (select * from omega.claims c where c.cell = p_cell and c.task_id = e.task_id offset 0) c
   ),
@@ -1912,7 +1912,7 @@ AS $function$
       sum(e.cpu) as cpu, sum(e.memory) as memory, sum(e.gpu) as gpu, sum(e.disk) as disk
     from evicted e group by 1, 2
   ),
-  facts as materialized (
+  facts as (
     select p.*, t.job_id, t.state as task_state,
       j.tenant_id, omega.band(j.priority) as band, j.task_count, j.cpu, j.memory, j.gpu, j.disk,
       j.max_per_machine, j.gang_min, j.selector, j.affinity, j.tolerations, j.spread_by,
@@ -1942,7 +1942,7 @@ AS $function$
   ),
   -- Hard spread: a job naming spreadBy may hold at most ceil(tasks / values) tasks per value of
   -- that label, counting the values of the up machines its selector and affinity allow.
-  spread_jobs as materialized (
+  spread_jobs as (
     select distinct f.job_id, f.spread_by, f.selector, f.affinity, f.task_count
     from facts f where f.spread_by is not null
   ),
