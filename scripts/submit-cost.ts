@@ -1,8 +1,9 @@
 /**
  * The fixed cost of accepting a job, as the API's group commit sends it: small jobs (1–4 tasks)
  * submitted with omega.submit_jobs in batches on one connection, serially, and read back where the
- * API reads them (omega.jobs_get: a repeated idempotent submission, none here since 0310). Reports the backend's CPU time per job (from /proc) and the top
- * statements. `tsx scripts/submit-cost.ts [jobs] [batch]` (a fresh database of its own).
+ * API reads them back (omega.jobs_get: a repeated idempotent submission only since 0310, none
+ * here). Reports the backend's CPU time per job (from /proc) and the top statements.
+ * `tsx scripts/submit-cost.ts [jobs] [batch]` (a fresh database of its own).
  * OMEGA_SETUP_SQL runs before the timing starts (an experiment without a migration).
  */
 

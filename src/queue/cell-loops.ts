@@ -1,7 +1,7 @@
 /**
  * Least time between the starts of two evaluations of a cell by one worker. At 200 jobs/s on two
- * cores, 20 ms took PostgreSQL's CPU per job from 5.4 to 4.4–5.2 ms (bench latency, session 16),
- * for a few ms more at light load.
+ * cores, 15–30 ms took PostgreSQL's CPU per job from 5.4 to 4.0–4.8 ms (bench latency, session
+ * 16), for a few ms more at light load (p50 at 50 jobs/s: 10.5 → 17.9 ms with 20).
  */
 export const DEFAULT_MIN_INTERVAL_MS = 20;
 
