@@ -1,7 +1,7 @@
 import type { Pool } from "../db/pool.ts";
 import { mulberry32 } from "../placement/random.ts";
 import { startCpuMeter } from "./cpu-meter.ts";
-import { startDbCost } from "./db-cost.ts";
+import { printProfile, startDbCost } from "./db-cost.ts";
 import { onHttpStage, placedLatencies, submitOverHttp } from "./http-submissions.ts";
 import { printTable, writeResults } from "./report.ts";
 import { percentile, round } from "./stats.ts";
@@ -63,11 +63,7 @@ async function burst(pool: Pool, apiUrl: string, token: string, options: BurstOp
   await waitUntilSettled(pool);
   const cost = await meter.stop();
   const cpu = await cpuMeter.stop();
-  if (process.env.OMEGA_BENCH_PROFILE) {
-    console.table(cost.top);
-    console.table(cost.functions);
-    console.log("analyzes:", cost.analyzes);
-  }
+  if (process.env.OMEGA_BENCH_PROFILE) printProfile(cost);
   const placed = (await placedLatencies(pool, sent.ids)).map((j) => j.ms);
   const { rows } = await pool.query<{
     parked: number;

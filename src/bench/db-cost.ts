@@ -26,8 +26,9 @@ export interface DbCost {
     blocksPerCall: number;
   }[];
   /**
-   * Functions by their own time (pg_stat_user_functions, without the functions they call), where
-   * track_functions is on (trackFunctions): which PL/pgSQL steps a job's time goes to.
+   * Functions by their own time (pg_stat_user_functions, without the functions they call), of the
+   * connections that time them (trackFunctions; none otherwise): which PL/pgSQL steps a job's time
+   * goes to.
    */
   functions: { name: string; calls: number; selfMs: number; selfUsPerCall: number; totalMs: number }[];
   /**
@@ -101,12 +102,22 @@ export async function startDbCost(db: Queryable): Promise<DbCostMeter> {
 }
 
 /**
- * Times every function call of the bench's own server from now on (track_functions = all, at the
- * next statement of each connection): for profiling only, it reads the clock twice a call.
+ * Times every function call in the bench's own database (track_functions = all, for the
+ * connections opened from now on: the API's and the workers'), never in the rest of a server given
+ * by DATABASE_URL; the database is dropped after the run. For profiling only: it reads the clock
+ * twice a call.
  */
 export async function trackFunctions(db: Queryable): Promise<void> {
-  await db.query("alter system set track_functions = 'all'");
-  await db.query("select pg_reload_conf()");
+  await db.query(`do $$ begin
+    execute format('alter database %I set track_functions = %L', current_database(), 'all');
+  end $$`);
+}
+
+/** What OMEGA_BENCH_PROFILE prints of a measurement: statements, functions, analyzes. */
+export function printProfile(cost: DbCost): void {
+  console.table(cost.top);
+  console.table(cost.functions);
+  console.log("analyzes:", cost.analyzes);
 }
 
 async function analyzeCounts(db: Queryable): Promise<Map<string, number>> {
@@ -123,7 +134,7 @@ async function functionTimes(db: Queryable): Promise<FunctionTimes> {
   const { rows } = await db.query<{ name: string; calls: number; self: number; total: number }>(
     `select schemaname || '.' || funcname || '/' || funcid as name, calls::float8 as calls,
             self_time as self, total_time as total
-     from pg_stat_user_functions where current_setting('track_functions') <> 'none'`,
+     from pg_stat_user_functions`,
   );
   return new Map(rows.map((r) => [r.name, r]));
 }

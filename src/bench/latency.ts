@@ -4,7 +4,7 @@ import { mulberry32 } from "../placement/random.ts";
 import { bucketPercentileMs, readSubmitHistogram } from "./api-histogram.ts";
 import { writeLineChart } from "./chart.ts";
 import { startCpuMeter } from "./cpu-meter.ts";
-import { startDbCost } from "./db-cost.ts";
+import { printProfile, startDbCost } from "./db-cost.ts";
 import {
   onHttpStage,
   type PlacedJob,
@@ -110,11 +110,7 @@ async function measureRate(pool: Pool, apiUrl: string, token: string, rate: numb
   const cost = await meter.stop();
   const cpu = await cpuMeter.stop();
   const conflicts = await rejectedByReason(pool, sent.ids);
-  if (process.env.OMEGA_BENCH_PROFILE) {
-    console.table(cost.top);
-    console.table(cost.functions);
-    console.log("analyzes:", cost.analyzes);
-  }
+  if (process.env.OMEGA_BENCH_PROFILE) printProfile(cost);
   if (waited) console.table(waited);
   const perJob = (n: number | null) =>
     n === null || sent.ids.length === 0 ? null : round(n / sent.ids.length, 2);

@@ -7,7 +7,7 @@ import { createCell, createTenant } from "./cell.ts";
 import { writeLineChart } from "./chart.ts";
 import { startCpuMeter } from "./cpu-meter.ts";
 import { type BenchDatabase, type BenchDatabases, benchDatabases } from "./database.ts";
-import { startDbCost } from "./db-cost.ts";
+import { printProfile, startDbCost } from "./db-cost.ts";
 import { planStats, waitUntilScheduled } from "./drain.ts";
 import { runExperimentSetup } from "./experiment.ts";
 import { describeMachine, type MachineInfo, machineLine } from "./machine-info.ts";
@@ -191,12 +191,7 @@ async function timePlacement(
     const done = await waitUntilScheduled(pool, CELL, bar);
     const cpu = await cpuMeter.stop();
     if (waits) console.table(await waits.stop());
-    if (cost) {
-      const { top, functions, analyzes } = await cost.stop();
-      console.table(top);
-      console.table(functions);
-      console.log("analyzes:", analyzes);
-    }
+    if (cost) printProfile(await cost.stop());
     const wallMs = done - submitted;
     // Cores kept busy while placing: with two, a second scheduler has nothing left to run on.
     const cores = (ms: number) => round(ms / wallMs, 2);

@@ -1,17 +1,17 @@
 import { InvalidArgumentError } from "commander";
 import { parseDuration } from "../domain/duration.ts";
 
-export function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected a positive whole number");
-  return n;
+/** A whole number of at least `min`, for commander. */
+function wholeNumberFrom(min: number, what: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected ${what}`);
+    return n;
+  };
 }
 
-export function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("expected a whole number, 0 or more");
-  return n;
-}
+export const positiveInt = wholeNumberFrom(1, "a positive whole number");
+export const nonNegativeInt = wholeNumberFrom(0, "a whole number, 0 or more");
 
 /** A duration ("500ms", "30s", "2m") in milliseconds. */
 export function duration(value: string): number {
