@@ -26,3 +26,18 @@ export async function printTopStatements(pool: Pool, units: number, limit = 30):
     .catch(() => ({ rows: [] }));
   console.table(rows);
 }
+
+/**
+ * Prints this database's functions by their own time (pg_stat_user_functions, without the
+ * functions they call), per `unit` (a plan), for the sessions that set track_functions.
+ */
+export async function printTopFunctions(pool: Pool, units: number, limit = 20): Promise<void> {
+  if (process.env.OMEGA_QUIET) return;
+  const { rows } = await pool.query(
+    `select schemaname || '.' || funcname as name, calls, round((self_time / $1)::numeric, 3) as self_ms_per_unit,
+       round((total_time / $1)::numeric, 3) as total_ms_per_unit
+     from pg_stat_user_functions order by self_time desc limit $2`,
+    [units, limit],
+  );
+  console.table(rows);
+}
