@@ -38,6 +38,8 @@ table omega.schedulers (name omega.name not null, profile jsonb not null default
 
 table omega.tasks (cell omega.name not null, id bigint not null, job_id bigint not null, index integer not null, state text not null default 'pending'::text, pending_since timestamp with time zone not null default now(), reason text, attempts integer not null default 0, ran_on bigint, held boolean not null default false)
 
+table omega.tenant_pending (tenant_id bigint not null, backend integer not null, tasks bigint not null default 0)
+
 table omega.tenant_usage (cell omega.name not null, tenant_id bigint not null, shard smallint not null, cpu bigint not null default 0, memory bigint not null default 0, gpu bigint not null default 0, disk bigint not null default 0, tasks bigint not null default 0)
 
 table omega.tenants (id bigint not null, name omega.name not null, token_hash bytea not null, created_at timestamp with time zone not null default now(), max_priority integer not null default 199, max_tasks_per_job integer not null default 10000, max_pending_tasks integer not null default 100000, jobs_per_minute integer not null default 600, min_task_cpu bigint not null default 10, min_task_memory bigint not null default 0, weight double precision not null default 1)
@@ -254,6 +256,8 @@ constraint tasks_pkey on omega.tasks: PRIMARY KEY (cell, id)
 
 constraint tasks_state_check on omega.tasks: CHECK ((state = ANY (ARRAY['pending'::text, 'placed'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
 
+constraint tenant_pending_pkey on omega.tenant_pending: PRIMARY KEY (tenant_id, backend)
+
 constraint tenant_usage_cell_fkey on omega.tenant_usage: FOREIGN KEY (cell) REFERENCES omega.cells(name)
 
 constraint tenant_usage_pkey on omega.tenant_usage: PRIMARY KEY (cell, tenant_id, shard)
@@ -391,6 +395,8 @@ CREATE UNIQUE INDEX tasks_cell_job_id_index_key ON omega.tasks USING btree (cell
 CREATE INDEX tasks_pending ON omega.tasks USING btree (cell, job_id, id) WHERE (state = 'pending'::text)
 
 CREATE UNIQUE INDEX tasks_pkey ON omega.tasks USING btree (cell, id)
+
+CREATE UNIQUE INDEX tenant_pending_pkey ON omega.tenant_pending USING btree (tenant_id, backend)
 
 CREATE UNIQUE INDEX tenant_usage_pkey ON omega.tenant_usage USING btree (cell, tenant_id, shard)
 
@@ -1819,7 +1825,6 @@ CREATE OR REPLACE FUNCTION omega.count_pending_tasks(p_tenant_id bigint, p_pendi
  LANGUAGE plpgsql
 AS $function$
 begin
-  perform set_config('omega.pending_tasks_' || p_tenant_id, p_pending::text, true);
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.create_cell(p_name text)
@@ -2195,6 +2200,35 @@ AS $function$
   where j.cell = p_cell and j.id = any (p_job_ids)
 $function$
 
+CREATE OR REPLACE FUNCTION omega.fold_pending_counts()
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  folded integer;
+begin
+  with ended as (
+    delete from omega.tenant_pending p
+    where p.ctid = any (array(
+      select x.ctid from omega.tenant_pending x
+      where x.backend <> 0 and not exists (select from pg_stat_activity a where a.pid = x.backend)
+      for update skip locked))
+    returning p.tenant_id, p.tasks
+  ), into_zero as (
+    insert into omega.tenant_pending as p (tenant_id, backend, tasks)
+    select e.tenant_id, 0, sum(e.tasks) from ended e
+    where exists (select from omega.tenants t where t.id = e.tenant_id)
+    group by e.tenant_id order by e.tenant_id
+    on conflict (tenant_id, backend) do update set tasks = p.tasks + excluded.tasks
+  )
+  select count(*) into folded from ended;
+  delete from omega.tenant_pending p
+  where p.backend = 0 and not exists (select from omega.tenants t where t.id = p.tenant_id);
+  return folded;
+end $function$
+
 CREATE OR REPLACE PROCEDURE omega.grant_entry_point(IN p_name text, IN p_roles text[])
  LANGUAGE plpgsql
 AS $procedure$
@@ -2438,6 +2472,43 @@ AS $function$
        + case when exists (select from omega.jobs j where j.cell = p_cell and j.id = p_job_id and j.max_unavailable is not null)
            then omega.job_drained_away(p_cell, p_job_id) else 0 end
 $function$
+
+CREATE OR REPLACE FUNCTION omega.jobs_count_pending()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  tenants bigint[];
+  deltas bigint[];
+begin
+  if tg_op = 'TRUNCATE' then
+    delete from omega.tenant_pending;
+    return null;
+  end if;
+  -- (Each trigger names only the transition tables it has.)
+  if tg_op = 'INSERT' then
+    select array_agg(c.tenant_id), array_agg(c.tasks) into tenants, deltas
+    from (select n.tenant_id, sum(n.pending_count) as tasks from new_jobs n where n.state = 'pending' group by 1) c;
+  elsif tg_op = 'DELETE' then
+    select array_agg(c.tenant_id), array_agg(-c.tasks) into tenants, deltas
+    from (select o.tenant_id, sum(o.pending_count) as tasks from old_jobs o where o.state = 'pending' group by 1) c;
+  else
+    select array_agg(c.tenant_id), array_agg(c.tasks) into tenants, deltas
+    from (select c.tenant_id, sum(c.tasks) as tasks
+          from (select n.tenant_id, n.pending_count as tasks from new_jobs n where n.state = 'pending'
+                union all
+                select o.tenant_id, -o.pending_count from old_jobs o where o.state = 'pending') c
+          group by 1 having sum(c.tasks) <> 0) c;
+  end if;
+  if tenants is not null then
+    insert into omega.tenant_pending as p (tenant_id, backend, tasks)
+    select u.tenant_id, pg_backend_pid(), u.tasks from unnest(tenants, deltas) as u(tenant_id, tasks)
+    on conflict (tenant_id, backend) do update set tasks = p.tasks + excluded.tasks;
+  end if;
+  return null;
+end $function$
 
 CREATE OR REPLACE FUNCTION omega.launch_dependent(p_cell text, p_job_id bigint)
  RETURNS void
@@ -5263,19 +5334,9 @@ end $function$
 CREATE OR REPLACE FUNCTION omega.tenant_pending_tasks(p_tenant_id bigint)
  RETURNS bigint
  LANGUAGE plpgsql
- SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
-declare
-  v_counted text := current_setting('omega.pending_tasks_' || p_tenant_id, true);
-  v_pending bigint;
 begin
-  -- Unset, or '' once a transaction that set it has ended: count.
-  if v_counted is not null and v_counted <> '' then
-    return v_counted::bigint;
-  end if;
-  select coalesce(sum(pending_count), 0) into v_pending
-  from omega.jobs where tenant_id = p_tenant_id and state = 'pending';
-  return v_pending;
+  return (select coalesce(sum(p.tasks), 0) from omega.tenant_pending p where p.tenant_id = p_tenant_id);
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.tenant_reason(p_reason text)
@@ -5527,6 +5588,14 @@ CREATE TRIGGER events_append_only BEFORE UPDATE ON omega.events FOR EACH STATEME
 
 CREATE TRIGGER events_notify AFTER INSERT ON omega.events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION omega.notify_events()
 
+CREATE TRIGGER jobs_pending_deleted AFTER DELETE ON omega.jobs REFERENCING OLD TABLE AS old_jobs FOR EACH STATEMENT EXECUTE FUNCTION omega.jobs_count_pending()
+
+CREATE TRIGGER jobs_pending_inserted AFTER INSERT ON omega.jobs REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION omega.jobs_count_pending()
+
+CREATE TRIGGER jobs_pending_truncated AFTER TRUNCATE ON omega.jobs FOR EACH STATEMENT EXECUTE FUNCTION omega.jobs_count_pending()
+
+CREATE TRIGGER jobs_pending_updated AFTER UPDATE ON omega.jobs REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION omega.jobs_count_pending()
+
 CREATE TRIGGER jobs_release_dependents AFTER UPDATE OF state ON omega.jobs FOR EACH ROW WHEN (((old.state IS DISTINCT FROM new.state) AND (new.state = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])))) EXECUTE FUNCTION omega.release_dependents()
 
 CREATE TRIGGER jobs_reserved_stays_pending BEFORE UPDATE OF state ON omega.jobs FOR EACH ROW WHEN (((new.state = ANY (ARRAY['placed'::text, 'running'::text])) AND (new.waiting_on > 0))) EXECUTE FUNCTION omega.job_reserved_stays_pending()
@@ -5688,6 +5757,8 @@ grant execute on function omega.events_refuse_update() to public
 grant execute on function omega.fail_for_dependency(text,bigint) to public
 
 grant execute on function omega.flow_inputs(text,bigint[]) to omega_scheduler
+
+grant execute on function omega.fold_pending_counts() to omega_scheduler
 
 grant execute on function omega.heartbeat(text,text,bigint[]) to omega_api
 
@@ -5906,6 +5977,8 @@ grant select on table omega.quotas to omega_api, omega_reader, omega_scheduler
 grant select on table omega.schedulers to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.tasks to omega_api, omega_reader, omega_scheduler
+
+grant select on table omega.tenant_pending to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.tenant_usage to omega_api, omega_reader, omega_scheduler
 

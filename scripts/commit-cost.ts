@@ -16,7 +16,7 @@ import { benchDatabases } from "../src/bench/database.ts";
 import { startBenchServer } from "../src/bench/server.ts";
 import { median, percentile } from "../src/bench/stats.ts";
 import * as db from "../src/db/scheduling.ts";
-import { backendCpuMs as cpuMs, printTopFunctions, printTopStatements } from "./cost-report.ts";
+import { backendCpuMs as cpuMs, functionTiming, printTopStatements } from "./cost-report.ts";
 
 // Plans: how many; each of `jobsPerPlan` jobs of `tasks` tasks (defaults: 300 plans of one 3-task job).
 const plans = Number(process.argv[2] ?? 300);
@@ -56,10 +56,7 @@ try {
   );
   const client = await pool.connect();
   const backend = (await client.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]?.pid ?? 0;
-  // OMEGA_FUNCTIONS=1: each function's own time (pg_stat_user_functions), from this connection only
-  // (timing every call costs a little: off by default, so that figures compare across sessions).
-  const functions = Boolean(process.env.OMEGA_FUNCTIONS);
-  if (functions) await client.query("set track_functions = 'all'");
+  const functions = await functionTiming(client);
   const times = { lease: [] as number[], commit: [] as number[] };
   const time = async <T>(list: number[] | undefined, f: () => Promise<T>) => {
     const t = performance.now();
@@ -78,7 +75,7 @@ try {
     }
     if (i === warmUp) {
       await pool.query("select pg_stat_statements_reset()");
-      await client.query("select pg_stat_reset()");
+      await functions.reset();
       cpuStart = cpuMs(backend);
     }
     // As the workers' maintenance does every 5 s: plans made on an empty claims table read the cell.
@@ -113,8 +110,7 @@ try {
     );
   }
   const backendMsPerPlan = (cpuMs(backend) - cpuStart) / (plans - warmUp);
-  // The statistics collector gets a backend's function counts when its transaction ends.
-  await client.query("select pg_stat_clear_snapshot()");
+  await functions.print(plans - warmUp);
   client.release();
   for (const [name, list] of Object.entries(times)) {
     console.log(
@@ -123,7 +119,6 @@ try {
   }
   console.log(`backend CPU per lease + commit: ${backendMsPerPlan.toFixed(2)} ms`);
   await printTopStatements(pool, plans - warmUp);
-  if (functions) await printTopFunctions(pool, plans - warmUp);
 } finally {
   await bench.drop();
   await databases.close();

@@ -4,7 +4,8 @@
  * API reads them back (omega.jobs_get: a repeated idempotent submission only since 0310, none
  * here). Reports the backend's CPU time per job (from /proc) and the top statements.
  * `tsx scripts/submit-cost.ts [jobs] [batch]` (a fresh database of its own).
- * OMEGA_SETUP_SQL runs before the timing starts (an experiment without a migration).
+ * OMEGA_SETUP_SQL runs before the timing starts (an experiment without a migration);
+ * OMEGA_FUNCTIONS=1 prints the functions by their own time.
  */
 
 import { createCell, createTenant } from "../src/bench/cell.ts";
@@ -12,7 +13,7 @@ import { benchDatabases } from "../src/bench/database.ts";
 import { startBenchServer } from "../src/bench/server.ts";
 import { jobsGet } from "../src/db/queries/job-get.ts";
 import { jobSubmitBatch } from "../src/db/queries/job-submit-batch.ts";
-import { backendCpuMs, printTopStatements } from "./cost-report.ts";
+import { backendCpuMs, functionTiming, printTopStatements } from "./cost-report.ts";
 
 const jobs = Number(process.argv[2] ?? 4000);
 const batchSize = Number(process.argv[3] ?? 4);
@@ -31,10 +32,14 @@ try {
   await pool.query("create extension if not exists pg_stat_statements");
   const client = await pool.connect();
   const backend = (await client.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]?.pid ?? 0;
+  const functions = await functionTiming(client);
   const warmUp = Math.min(400, Math.floor(jobs / 4));
   const cpu = { submit: 0, readBack: 0 };
   for (let i = 0; i < jobs; i += batchSize) {
-    if (i === warmUp) await pool.query("select pg_stat_statements_reset()");
+    if (i === warmUp) {
+      await pool.query("select pg_stat_statements_reset()");
+      await functions.reset();
+    }
     // As the workers' maintenance does every second: plans made on the empty tables read them all.
     if ((i / batchSize) % 50 === 49) await pool.query("select omega.refresh_statistics()");
     const timed = i >= warmUp;
@@ -52,8 +57,9 @@ try {
     await jobsGet(client, unread);
     if (timed) cpu.readBack += backendCpuMs(backend) - before;
   }
-  client.release();
   const timedJobs = jobs - warmUp;
+  await functions.print(timedJobs);
+  client.release();
   console.log(
     `backend CPU per job: submit ${(cpu.submit / timedJobs).toFixed(3)} ms, read back ${(cpu.readBack / timedJobs).toFixed(3)} ms (batches of ${batchSize})`,
   );

@@ -421,6 +421,12 @@ export interface Tasks {
   state: Generated<string>;
 }
 
+export interface TenantPending {
+  backend: number;
+  tasks: Generated<number>;
+  tenant_id: number;
+}
+
 export interface Tenants {
   created_at: Generated<Timestamp>;
   id: Generated<number>;
@@ -515,6 +521,7 @@ export interface DB {
   scheduler_stats: SchedulerStats;
   schedulers: Schedulers;
   tasks: Tasks;
+  tenant_pending: TenantPending;
   tenant_shares: TenantShares;
   tenant_usage: TenantUsage;
   tenants: Tenants;

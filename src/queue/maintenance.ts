@@ -2,6 +2,7 @@ import type { JobHelpers, Runner, Task } from "graphile-worker";
 import type { Pool } from "../db/pool.ts";
 import { enforceMachineRules, enforceMachines } from "../db/queries/machine-enforce.ts";
 import { checkLostMachines } from "../db/queries/machine-lost.ts";
+import { foldPendingCounts } from "../db/queries/pending-fold.ts";
 import type { Logger } from "../log.ts";
 
 /**
@@ -14,7 +15,8 @@ import type { Logger } from "../log.ts";
  * Every worker queues it when its runner starts, and graphile-worker's crontab once a minute, with
  * the same key: that adds nothing while the chain is alive (the queued run keeps its time), and
  * starts a new chain when a crash broke it (a worker killed mid-check holds that job locked for
- * hours; a job added with its key is then created afresh).
+ * hours; a job added with its key is then created afresh). Each run also folds the pending-task
+ * counts that ended connections left (omega.fold_pending_counts).
  */
 export const CHECK_MACHINES_TASK = "omega:check-machines";
 /** Queued by the database (omega.queue_enforcement) when a machine's taints or drain change. */
@@ -78,6 +80,7 @@ export function maintenanceTasks(
       // placed on a tainted machine since, a tolerationSeconds run out).
       const evicted = await enforceMachines(pool);
       if (evicted > 0) logger.info({ evicted }, "tasks evicted by NoExecute taints or drains");
+      await foldPendingCounts(pool);
     } finally {
       // Next run queued even when this one failed: a database outage must not end the chain.
       await requeue(helpers);
