@@ -64,8 +64,15 @@ type Op =
   | { kind: "delete"; pick: number };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant("submit" as const), tenant: fc.nat(1), tasks: fc.integer({ min: 1, max: 6 }) }),
-  fc.record({ kind: fc.constant("batch" as const), tasks: fc.array(fc.integer({ min: 1, max: 30 }), { maxLength: 4 }) }),
+  fc.record({
+    kind: fc.constant("submit" as const),
+    tenant: fc.nat(1),
+    tasks: fc.integer({ min: 1, max: 6 }),
+  }),
+  fc.record({
+    kind: fc.constant("batch" as const),
+    tasks: fc.array(fc.integer({ min: 1, max: 30 }), { maxLength: 4 }),
+  }),
   fc.record({ kind: fc.constant("place" as const), pick: fc.nat(), n: fc.integer({ min: 1, max: 6 }) }),
   fc.record({ kind: fc.constant("cancel" as const), pick: fc.nat() }),
   fc.record({ kind: fc.constant("return" as const), pick: fc.nat() }),
@@ -100,9 +107,10 @@ async function run(o: Op): Promise<void> {
         const job = await randomJob(client, o.pick);
         if (job === undefined) return;
         const tasks = (await pendingTaskIds(db.pool, job)).slice(0, o.n);
-        const { rows } = await client.query<{ version: number }>("select version from omega.machines where id = $1", [
-          machine.id,
-        ]);
+        const { rows } = await client.query<{ version: number }>(
+          "select version from omega.machines where id = $1",
+          [machine.id],
+        );
         await commitPlan(
           client as never,
           tasks.map((taskId) => ({ taskId, machineId: machine.id, version: rows[0]?.version ?? 0 })),
@@ -166,14 +174,17 @@ it("a tenant at its limit is refused, and placing its tasks makes room", async (
   const first = await submitJob(db.pool, { tasks: 40, resources: { cpu: 10, memory: 10 } });
   await expect(submitJob(db.pool, { tasks: 1 })).rejects.toMatchObject({ code: "OM429" });
   const tasks = await pendingTaskIds(db.pool, first);
-  const { rows } = await db.pool.query<{ version: number }>("select version from omega.machines where id = $1", [
-    machine.id,
-  ]);
+  const { rows } = await db.pool.query<{ version: number }>(
+    "select version from omega.machines where id = $1",
+    [machine.id],
+  );
   await commitPlan(
     db.pool,
     tasks.slice(0, 5).map((taskId) => ({ taskId, machineId: machine.id, version: rows[0]?.version ?? 0 })),
   );
-  await expect(submitJob(db.pool, { tasks: 5, resources: { cpu: 10, memory: 10 } })).resolves.toBeGreaterThan(0);
+  await expect(submitJob(db.pool, { tasks: 5, resources: { cpu: 10, memory: 10 } })).resolves.toBeGreaterThan(
+    0,
+  );
   await expect(submitJob(db.pool, { tasks: 1 })).rejects.toMatchObject({ code: "OM429" });
 });
 
@@ -184,10 +195,16 @@ it("a truncate of the jobs empties the count, and a deleted tenant's rows go at 
   await makeTenant(db.pool, "gone");
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
-  await client.query("select omega.submit_job('gone', $1)", [{ cell: "east", tasks: 3, resources: { cpu: 10, memory: 10 } }]);
-  await client.query("delete from omega.tasks; delete from omega.jobs; delete from omega.tenants where name = 'gone'");
+  await client.query("select omega.submit_job('gone', $1)", [
+    { cell: "east", tasks: 3, resources: { cpu: 10, memory: 10 } },
+  ]);
+  await client.query(
+    "delete from omega.tasks; delete from omega.jobs; delete from omega.tenants where name = 'gone'",
+  );
   await client.end();
   await foldPendingCounts(db.pool);
-  const { rows } = await db.pool.query("select * from omega.tenant_pending where tenant_id not in (select id from omega.tenants)");
+  const { rows } = await db.pool.query(
+    "select * from omega.tenant_pending where tenant_id not in (select id from omega.tenants)",
+  );
   expect(rows).toEqual([]);
 });
