@@ -314,6 +314,8 @@ CREATE INDEX claims_by_job ON omega.claims USING btree (cell, job_id)
 
 CREATE INDEX claims_by_machine ON omega.claims USING btree (cell, machine_id)
 
+CREATE INDEX claims_by_priority ON omega.claims USING btree (cell, priority)
+
 CREATE UNIQUE INDEX claims_pkey ON omega.claims USING btree (cell, task_id)
 
 CREATE INDEX events_by_job ON omega.events USING btree (cell, job_id, id)
@@ -2406,6 +2408,26 @@ AS $function$
     and v::text::numeric between low and high
 $function$
 
+CREATE OR REPLACE FUNCTION omega.job_counts_pending()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'TRUNCATE' then
+    delete from omega.tenant_pending;
+    return null;
+  end if;
+  -- (NEW is null for a delete, OLD for an insert.)
+  insert into omega.tenant_pending as p (tenant_id, backend, tasks)
+  values (coalesce(new.tenant_id, old.tenant_id), pg_backend_pid(),
+    coalesce(case when new.state = 'pending' then new.pending_count end, 0)
+      - coalesce(case when old.state = 'pending' then old.pending_count end, 0))
+  on conflict (tenant_id, backend) do update set tasks = p.tasks + excluded.tasks;
+  return null;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.job_drained_away(p_cell text, p_job_id bigint)
  RETURNS integer
  LANGUAGE sql
@@ -2472,43 +2494,6 @@ AS $function$
        + case when exists (select from omega.jobs j where j.cell = p_cell and j.id = p_job_id and j.max_unavailable is not null)
            then omega.job_drained_away(p_cell, p_job_id) else 0 end
 $function$
-
-CREATE OR REPLACE FUNCTION omega.jobs_count_pending()
- RETURNS trigger
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-declare
-  tenants bigint[];
-  deltas bigint[];
-begin
-  if tg_op = 'TRUNCATE' then
-    delete from omega.tenant_pending;
-    return null;
-  end if;
-  -- (Each trigger names only the transition tables it has.)
-  if tg_op = 'INSERT' then
-    select array_agg(c.tenant_id), array_agg(c.tasks) into tenants, deltas
-    from (select n.tenant_id, sum(n.pending_count) as tasks from new_jobs n where n.state = 'pending' group by 1) c;
-  elsif tg_op = 'DELETE' then
-    select array_agg(c.tenant_id), array_agg(-c.tasks) into tenants, deltas
-    from (select o.tenant_id, sum(o.pending_count) as tasks from old_jobs o where o.state = 'pending' group by 1) c;
-  else
-    select array_agg(c.tenant_id), array_agg(c.tasks) into tenants, deltas
-    from (select c.tenant_id, sum(c.tasks) as tasks
-          from (select n.tenant_id, n.pending_count as tasks from new_jobs n where n.state = 'pending'
-                union all
-                select o.tenant_id, -o.pending_count from old_jobs o where o.state = 'pending') c
-          group by 1 having sum(c.tasks) <> 0) c;
-  end if;
-  if tenants is not null then
-    insert into omega.tenant_pending as p (tenant_id, backend, tasks)
-    select u.tenant_id, pg_backend_pid(), u.tasks from unnest(tenants, deltas) as u(tenant_id, tasks)
-    on conflict (tenant_id, backend) do update set tasks = p.tasks + excluded.tasks;
-  end if;
-  return null;
-end $function$
 
 CREATE OR REPLACE FUNCTION omega.launch_dependent(p_cell text, p_job_id bigint)
  RETURNS void
@@ -3273,8 +3258,10 @@ declare
 begin
   perform set_config('omega.task_moves_logged', 'on', true);
   perform set_config('omega.claims_verified', 'on', true);
+  perform set_config('omega.pending_counted', 'on', true);
   with accepted as (
-    select d.task_id, d.machine_id, m.name as machine, d.job_id, j.tenant_id, j.priority, j.cpu, j.memory, j.gpu, j.disk
+    select d.task_id, d.machine_id, m.name as machine, d.job_id, j.tenant_id, j.priority, j.cpu, j.memory, j.gpu, j.disk,
+      j.state as job_state
     from unnest(p_decisions) d
     join omega.jobs j on j.cell = p_cell and j.id = d.job_id
     join omega.machines m on m.cell = p_cell and m.id = d.machine_id
@@ -3310,10 +3297,18 @@ begin
         updated_at = now()
     from (select a.job_id, count(*) as n from accepted a group by a.job_id) a
     where j.cell = p_cell and j.id = a.job_id
+  ), pending_counts as (
+    -- What omega.job_counts_pending would count for these jobs (it skips this statement): a placed
+    -- task of a pending job leaves the tenant's backlog (a job of another state was not in it).
+    insert into omega.tenant_pending as p (tenant_id, backend, tasks)
+    select a.tenant_id, pg_backend_pid(), -count(*) from accepted a where a.job_state = 'pending'
+    group by a.tenant_id order by a.tenant_id
+    on conflict (tenant_id, backend) do update set tasks = p.tasks + excluded.tasks
   )
   select count(*) into n from accepted;
   perform set_config('omega.task_moves_logged', '', true);
   perform set_config('omega.claims_verified', '', true);
+  perform set_config('omega.pending_counted', '', true);
   return n;
 end $function$
 
@@ -5431,10 +5426,16 @@ CREATE OR REPLACE FUNCTION omega.victims_on(p_cell text, p_machine_ids bigint[],
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 #variable_conflict use_column
 begin
+  -- (may_preempt evicts only what is strictly lower: the index starts from the lowest.)
+  if not exists (select from omega.claims c
+                 where c.cell = p_cell and c.priority < p_priority and omega.may_preempt(c.priority, p_priority)) then
+    return;
+  end if;
   return query
   with victims as materialized (
     select c.* from omega.claims c
@@ -5588,13 +5589,21 @@ CREATE TRIGGER events_append_only BEFORE UPDATE ON omega.events FOR EACH STATEME
 
 CREATE TRIGGER events_notify AFTER INSERT ON omega.events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION omega.notify_events()
 
-CREATE TRIGGER jobs_pending_deleted AFTER DELETE ON omega.jobs REFERENCING OLD TABLE AS old_jobs FOR EACH STATEMENT EXECUTE FUNCTION omega.jobs_count_pending()
+CREATE TRIGGER jobs_pending_deleted AFTER DELETE ON omega.jobs FOR EACH ROW WHEN (((old.state = 'pending'::text) AND (old.pending_count <> 0))) EXECUTE FUNCTION omega.job_counts_pending()
 
-CREATE TRIGGER jobs_pending_inserted AFTER INSERT ON omega.jobs REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION omega.jobs_count_pending()
+CREATE TRIGGER jobs_pending_inserted AFTER INSERT ON omega.jobs FOR EACH ROW WHEN (((new.state = 'pending'::text) AND (new.pending_count <> 0))) EXECUTE FUNCTION omega.job_counts_pending()
 
-CREATE TRIGGER jobs_pending_truncated AFTER TRUNCATE ON omega.jobs FOR EACH STATEMENT EXECUTE FUNCTION omega.jobs_count_pending()
+CREATE TRIGGER jobs_pending_truncated AFTER TRUNCATE ON omega.jobs FOR EACH STATEMENT EXECUTE FUNCTION omega.job_counts_pending()
 
-CREATE TRIGGER jobs_pending_updated AFTER UPDATE ON omega.jobs REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION omega.jobs_count_pending()
+CREATE TRIGGER jobs_pending_updated AFTER UPDATE ON omega.jobs FOR EACH ROW WHEN (((
+        CASE
+            WHEN (old.state = 'pending'::text) THEN old.pending_count
+            ELSE 0
+        END <>
+        CASE
+            WHEN (new.state = 'pending'::text) THEN new.pending_count
+            ELSE 0
+        END) AND (current_setting('omega.pending_counted'::text, true) IS DISTINCT FROM 'on'::text))) EXECUTE FUNCTION omega.job_counts_pending()
 
 CREATE TRIGGER jobs_release_dependents AFTER UPDATE OF state ON omega.jobs FOR EACH ROW WHEN (((old.state IS DISTINCT FROM new.state) AND (new.state = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])))) EXECUTE FUNCTION omega.release_dependents()
 

@@ -113,6 +113,7 @@ describe("roles", () => {
         "park_job",
         "park_jobs",
         "refresh_statistics",
+        "fold_pending_counts",
         "wake",
         "wake_stale",
         "register_scheduler",
