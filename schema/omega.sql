@@ -3283,11 +3283,6 @@ begin
     update omega.tasks t set state = 'placed', reason = null
     from accepted a where t.cell = p_cell and t.id = a.task_id
     returning t.id, t.job_id, t.index, t.held, a.machine
-  ), task_events as (
-    -- What omega.record_task_events would log for these moves (it skips this statement).
-    insert into omega.events (cell, job_id, task_id, task_index, kind, machine)
-    select p_cell, t.job_id, t.id, t.index, case when t.held then 'reserved' else 'placed' end, t.machine
-    from task_updates t
   ), job_updates as (
     update omega.jobs j
     set pending_count = j.pending_count - a.n,
@@ -3295,8 +3290,17 @@ begin
         lease_owner = case when j.pending_count = a.n then null else j.lease_owner end,
         lease_expires = case when j.pending_count = a.n then null else j.lease_expires end,
         updated_at = now()
-    from (select a.job_id, count(*) as n from accepted a group by a.job_id) a
+    from (select a.job_id, count(*) as n, min(a.job_state) as old_state from accepted a group by a.job_id) a
     where j.cell = p_cell and j.id = a.job_id
+    returning j.id, j.state, a.old_state
+  ), moves_logged as (
+    -- What omega.record_task_events and omega.record_job_event would log for these moves (they skip
+    -- this statement): each task placed, then each job whose state changed.
+    insert into omega.events (cell, job_id, task_id, task_index, kind, machine)
+    select p_cell, t.job_id, t.id, t.index, case when t.held then 'reserved' else 'placed' end, t.machine
+    from task_updates t
+    union all
+    select p_cell, u.id, null, null, u.state, null from job_updates u where u.state is distinct from u.old_state
   ), pending_counts as (
     -- What omega.job_counts_pending would count for these jobs (it skips this statement): a placed
     -- task of a pending job leaves the tenant's backlog (a job of another state was not in it).
@@ -5613,7 +5617,7 @@ CREATE TRIGGER jobs_spec_checked BEFORE INSERT OR UPDATE OF affinity, gang_min, 
 
 CREATE TRIGGER jobs_started_stays_running BEFORE UPDATE OF state ON omega.jobs FOR EACH ROW WHEN (((new.state = 'placed'::text) AND (new.started_at IS NOT NULL))) EXECUTE FUNCTION omega.job_started_stays_running()
 
-CREATE CONSTRAINT TRIGGER jobs_state_events AFTER UPDATE OF state ON omega.jobs DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((old.state IS DISTINCT FROM new.state)) EXECUTE FUNCTION omega.record_job_event()
+CREATE CONSTRAINT TRIGGER jobs_state_events AFTER UPDATE OF state ON omega.jobs DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (((old.state IS DISTINCT FROM new.state) AND (current_setting('omega.task_moves_logged'::text, true) IS DISTINCT FROM 'on'::text))) EXECUTE FUNCTION omega.record_job_event()
 
 CREATE CONSTRAINT TRIGGER jobs_submitted_event AFTER INSERT ON omega.jobs DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION omega.record_job_event()
 
