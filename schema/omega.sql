@@ -1827,6 +1827,7 @@ CREATE OR REPLACE FUNCTION omega.count_pending_tasks(p_tenant_id bigint, p_pendi
  LANGUAGE plpgsql
 AS $function$
 begin
+  perform set_config('omega.pending_tasks_' || p_tenant_id, p_pending::text, true);
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.create_cell(p_name text)
@@ -5334,7 +5335,13 @@ CREATE OR REPLACE FUNCTION omega.tenant_pending_tasks(p_tenant_id bigint)
  RETURNS bigint
  LANGUAGE plpgsql
 AS $function$
+declare
+  v_counted text := current_setting('omega.pending_tasks_' || p_tenant_id, true);
 begin
+  -- Unset, or '' once a transaction that set it has ended: read the count.
+  if v_counted is not null and v_counted <> '' then
+    return v_counted::bigint;
+  end if;
   return (select coalesce(sum(p.tasks), 0) from omega.tenant_pending p where p.tenant_id = p_tenant_id);
 end $function$
 
