@@ -75,7 +75,7 @@ try {
     }
     if (i === warmUp) {
       await pool.query("select pg_stat_statements_reset()");
-      await functions.reset();
+      await functions.start();
       cpuStart = cpuMs(backend);
     }
     // As the workers' maintenance does every 5 s: plans made on an empty claims table read the cell.

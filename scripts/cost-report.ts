@@ -30,29 +30,54 @@ export async function printTopStatements(pool: Pool, units: number, limit = 30):
 
 /**
  * OMEGA_FUNCTIONS=1: times each function on this connection (track_functions; timing every call
- * costs a little, so it is off by default and figures compare across sessions). Call `reset` where
+ * costs a little, so it is off by default and figures compare across sessions). Call `start` where
  * the timing starts and `print` at the end: functions by their own time (without the functions
- * they call), per call and per `unit`.
+ * they call) since `start`, per call and per `unit`. (Differences of pg_stat_user_functions, not a
+ * reset: pg_stat_reset would clear the tables' counts that omega.refresh_statistics reads.)
  */
 export async function functionTiming(client: PoolClient) {
   const on = Boolean(process.env.OMEGA_FUNCTIONS);
   if (on) await client.query("set track_functions = 'all'");
+  type Row = { name: string; calls: number; self: number; total: number };
+  const read = async (): Promise<Row[]> => {
+    // An idle backend reports its counts at most once a second: wait, end a transaction, read.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await client.query("select 1");
+    const { rows } = await client.query<Row>(
+      `select schemaname || '.' || funcname as name, calls::float8 as calls, self_time as self, total_time as total
+       from pg_stat_user_functions`,
+    );
+    return rows;
+  };
+  let before = new Map<string, Row>();
   return {
-    reset: async () => {
-      if (on) await client.query("select pg_stat_reset()");
+    start: async () => {
+      if (on) before = new Map((await read()).map((r) => [r.name, r]));
     },
     print: async (units: number, limit = 20) => {
       if (!on) return;
-      // An idle backend reports its counts at most once a second: wait, end a transaction, read.
-      await new Promise((resolve) => setTimeout(resolve, 1100));
-      await client.query("select 1");
-      const { rows } = await client.query(
-        `select schemaname || '.' || funcname as name, calls, round((self_time / calls)::numeric * 1000) as self_us_per_call,
-           round((self_time / $1)::numeric, 3) as self_ms_per_unit, round((total_time / $1)::numeric, 3) as total_ms_per_unit
-         from pg_stat_user_functions order by self_time desc limit $2`,
-        [units, limit],
+      const since = (await read())
+        .map((r) => {
+          const b = before.get(r.name);
+          return {
+            name: r.name,
+            calls: r.calls - (b?.calls ?? 0),
+            self: r.self - (b?.self ?? 0),
+            total: r.total - (b?.total ?? 0),
+          };
+        })
+        .filter((r) => r.calls > 0)
+        .sort((a, b) => b.self - a.self)
+        .slice(0, limit);
+      console.table(
+        since.map((r) => ({
+          name: r.name,
+          calls: r.calls,
+          self_us_per_call: Math.round((r.self / r.calls) * 1000),
+          self_ms_per_unit: (r.self / units).toFixed(3),
+          total_ms_per_unit: (r.total / units).toFixed(3),
+        })),
       );
-      console.table(rows);
     },
   };
 }

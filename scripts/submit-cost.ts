@@ -39,7 +39,7 @@ try {
   for (let i = 0; i < jobs; i += batchSize) {
     if (i === warmUp) {
       await pool.query("select pg_stat_statements_reset()");
-      await functions.reset();
+      await functions.start();
     }
     // As the workers' maintenance does every second: plans made on the empty tables read them all.
     if ((i / batchSize) % 50 === 49) await pool.query("select omega.refresh_statistics()");
