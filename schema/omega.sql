@@ -1418,9 +1418,11 @@ begin
   return new;
 end $function$
 
-CREATE OR REPLACE FUNCTION omega.claims_count_against_quotas()
+CREATE OR REPLACE FUNCTION omega.claims_changed()
  RETURNS trigger
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   sign integer := case when tg_op = 'INSERT' then 1 else -1 end;
@@ -1428,6 +1430,24 @@ declare
   lenders bigint[];
   s record;
 begin
+  if tg_op = 'INSERT' then
+    insert into omega.claim_ports (cell, machine_id, port, task_id)
+    select n.cell, n.machine_id, p.port, n.task_id
+    from (select distinct n.cell, n.job_id from changed n) k
+    cross join lateral (select j.ports from omega.jobs j
+                        where j.cell = k.cell and j.id = k.job_id and j.ports <> '{}' offset 0) j
+    join changed n on n.cell = k.cell and n.job_id = k.job_id
+    cross join lateral unnest(j.ports) as p(port);
+  end if;
+
+  insert into omega.tenant_usage as u (cell, tenant_id, shard, cpu, memory, gpu, disk, tasks)
+  select c.cell, c.tenant_id, pg_backend_pid() % 16,
+    sign * sum(c.cpu), sign * sum(c.memory), sign * sum(c.gpu), sign * sum(c.disk), sign * count(*)
+  from changed c group by c.cell, c.tenant_id order by c.cell, c.tenant_id
+  on conflict (cell, tenant_id, shard) do update
+    set cpu = u.cpu + excluded.cpu, memory = u.memory + excluded.memory, gpu = u.gpu + excluded.gpu,
+        disk = u.disk + excluded.disk, tasks = u.tasks + excluded.tasks;
+
   for borrower in
     with charged as (
       update omega.quotas q
@@ -1444,7 +1464,8 @@ begin
     select c.* from charged c
     where sign = 1 and c.cohort is not null and (c.cpu or c.memory or c.gpu or c.disk)
   loop
-    -- Lenders: members under their own quota in a dimension this member borrows.
+    -- A borrowing member unparks its lenders' work (0241): members under their own quota in a
+    -- dimension this member borrows.
     lenders := array(
       select l.tenant_id from omega.quotas l
       where l.cell = borrower.cell and l.band = borrower.band and l.cohort = borrower.cohort
@@ -1470,40 +1491,6 @@ begin
       perform omega.wake(borrower.cell, s.scheduler);
     end loop;
   end loop;
-  return null;
-end $function$
-
-CREATE OR REPLACE FUNCTION omega.claims_count_against_shares()
- RETURNS trigger
- LANGUAGE plpgsql
-AS $function$
-declare
-  sign integer := case when tg_op = 'INSERT' then 1 else -1 end;
-begin
-  insert into omega.tenant_usage as u (cell, tenant_id, shard, cpu, memory, gpu, disk, tasks)
-  select c.cell, c.tenant_id, pg_backend_pid() % 16,
-    sign * sum(c.cpu), sign * sum(c.memory), sign * sum(c.gpu), sign * sum(c.disk), sign * count(*)
-  from changed c group by c.cell, c.tenant_id order by c.cell, c.tenant_id
-  on conflict (cell, tenant_id, shard) do update
-    set cpu = u.cpu + excluded.cpu, memory = u.memory + excluded.memory, gpu = u.gpu + excluded.gpu,
-        disk = u.disk + excluded.disk, tasks = u.tasks + excluded.tasks;
-  return null;
-end $function$
-
-CREATE OR REPLACE FUNCTION omega.claims_hold_ports()
- RETURNS trigger
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-begin
-  insert into omega.claim_ports (cell, machine_id, port, task_id)
-  select n.cell, n.machine_id, p.port, n.task_id
-  from (select distinct n.cell, n.job_id from new_claims n) k
-  cross join lateral (select j.ports from omega.jobs j
-                      where j.cell = k.cell and j.id = k.job_id and j.ports <> '{}' offset 0) j
-  join new_claims n on n.cell = k.cell and n.job_id = k.job_id
-  cross join lateral unnest(j.ports) as p(port);
   return null;
 end $function$
 
@@ -3491,29 +3478,27 @@ CREATE OR REPLACE FUNCTION omega.plan_lock(p_cell text, p_task_ids bigint[], p_m
  SET enable_seqscan TO 'off'
 AS $function$
 declare
-  v_job_ids bigint[];
+  v_tenants bigint[];
+  v_machines bigint;
   v_locked bigint[];
   k bigint;
 begin
   perform pg_advisory_xact_lock_shared(omega.quota_lock_key(p_cell));
-  v_job_ids := array(
-    select t.job_id from unnest(p_task_ids) as u(id)
-    cross join lateral (select t.job_id from omega.tasks t where t.cell = p_cell and t.id = u.id offset 0) t
-    union
-    select c.job_id from unnest(p_victim_ids) as u(id)
-    cross join lateral (select c.job_id from omega.claims c where c.cell = p_cell and c.task_id = u.id offset 0) c
-    order by 1);
-  perform from unnest(v_job_ids) as u(id)
-  cross join lateral (select from omega.jobs j where j.cell = p_cell and j.id = u.id for update) j;
-  v_locked := array(
-    select m.id from (select distinct u.id from unnest(p_machine_ids) as u(id) order by u.id) u
-    cross join lateral (select m.id from omega.machines m where m.cell = p_cell and m.id = u.id
-                        for update skip locked) m);
+  -- The plan's jobs, placed and evicted, locked in id order; their tenants' quota rows next.
+  select array_agg(distinct j.tenant_id) into v_tenants
+  from (select t.job_id from unnest(p_task_ids) as u(id)
+        cross join lateral (select t.job_id from omega.tasks t where t.cell = p_cell and t.id = u.id offset 0) t
+        union
+        select c.job_id from unnest(p_victim_ids) as u(id)
+        cross join lateral (select c.job_id from omega.claims c where c.cell = p_cell and c.task_id = u.id offset 0) c
+        order by 1) u
+  cross join lateral (select j.tenant_id from omega.jobs j where j.cell = p_cell and j.id = u.job_id for update) j;
+  select count(*), coalesce(array_agg(m.id) filter (where m.id is not null), '{}') into v_machines, v_locked
+  from (select distinct u.id from unnest(p_machine_ids) as u(id) order by u.id) u
+  left join lateral (select m.id from omega.machines m where m.cell = p_cell and m.id = u.id
+                     for update skip locked) m on true;
   perform from omega.quotas q
-  where q.cell = p_cell
-    and q.tenant_id in (
-      select j.tenant_id from unnest(v_job_ids) as u(id)
-      cross join lateral (select j.tenant_id from omega.jobs j where j.cell = p_cell and j.id = u.id offset 0) j)
+  where q.cell = p_cell and q.tenant_id = any (v_tenants)
   order by q.tenant_id, q.band for update;
   -- Anti-affinity domains (0202), last, in key order.
   if exists (select from omega.jobs r where r.cell = p_cell and r.vocabulary ? 'jobAntiAffinity'
@@ -3521,6 +3506,9 @@ begin
     for k in select omega.anti_affinity_lock_keys(p_cell, p_task_ids, p_machine_ids) loop
       perform pg_advisory_xact_lock(k);
     end loop;
+  end if;
+  if cardinality(v_locked) = v_machines then
+    return '{}';
   end if;
   -- The ones that exist but were not locked (a missing machine is machine_not_found, not busy).
   return array(
@@ -5582,19 +5570,13 @@ AS $function$
         between 1 and j.gang_min - 1) y
 $function$
 
+CREATE TRIGGER claims_changed_delete AFTER DELETE ON omega.claims REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_changed()
+
+CREATE TRIGGER claims_changed_insert AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_changed()
+
 CREATE TRIGGER claims_immutable BEFORE UPDATE ON omega.claims FOR EACH ROW EXECUTE FUNCTION omega.claims_are_immutable()
 
-CREATE TRIGGER claims_ports AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS new_claims FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_hold_ports()
-
-CREATE TRIGGER claims_quota_delete AFTER DELETE ON omega.claims REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_quotas()
-
-CREATE TRIGGER claims_quota_insert AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_quotas()
-
-CREATE TRIGGER claims_reference_rows AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS new_claims FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_reference_rows()
-
-CREATE TRIGGER claims_share_delete AFTER DELETE ON omega.claims REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_shares()
-
-CREATE TRIGGER claims_share_insert AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION omega.claims_count_against_shares()
+CREATE TRIGGER claims_reference_rows AFTER INSERT ON omega.claims REFERENCING NEW TABLE AS new_claims FOR EACH STATEMENT WHEN ((current_setting('omega.claims_verified'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION omega.claims_reference_rows()
 
 CREATE TRIGGER events_append_only BEFORE UPDATE ON omega.events FOR EACH STATEMENT EXECUTE FUNCTION omega.events_refuse_update()
 
@@ -5606,7 +5588,7 @@ CREATE TRIGGER jobs_pending_inserted AFTER INSERT ON omega.jobs FOR EACH ROW WHE
 
 CREATE TRIGGER jobs_pending_truncated AFTER TRUNCATE ON omega.jobs FOR EACH STATEMENT EXECUTE FUNCTION omega.job_counts_pending()
 
-CREATE TRIGGER jobs_pending_updated AFTER UPDATE ON omega.jobs FOR EACH ROW WHEN (((
+CREATE TRIGGER jobs_pending_updated AFTER UPDATE OF state, pending_count ON omega.jobs FOR EACH ROW WHEN (((
         CASE
             WHEN (old.state = 'pending'::text) THEN old.pending_count
             ELSE 0
@@ -5638,7 +5620,7 @@ CREATE TRIGGER machines_claimed_stay BEFORE DELETE ON omega.machines FOR EACH RO
 
 CREATE TRIGGER machines_rules BEFORE INSERT OR UPDATE OF taints, state, drain_deadline ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.machine_rules_changed()
 
-CREATE TRIGGER machines_spec BEFORE UPDATE ON omega.machines FOR EACH ROW WHEN ((((((((((new.name IS DISTINCT FROM old.name) OR (new.state IS DISTINCT FROM old.state)) OR ((new.cpu)::bigint IS DISTINCT FROM (old.cpu)::bigint)) OR ((new.memory)::bigint IS DISTINCT FROM (old.memory)::bigint)) OR ((new.gpu)::bigint IS DISTINCT FROM (old.gpu)::bigint)) OR ((new.disk)::bigint IS DISTINCT FROM (old.disk)::bigint)) OR (new.max_tasks IS DISTINCT FROM old.max_tasks)) OR (new.labels IS DISTINCT FROM old.labels)) OR (new.taints IS DISTINCT FROM old.taints))) EXECUTE FUNCTION omega.touch_machine_spec()
+CREATE TRIGGER machines_spec BEFORE UPDATE OF name, state, cpu, memory, gpu, disk, max_tasks, labels, taints ON omega.machines FOR EACH ROW WHEN ((((((((((new.name IS DISTINCT FROM old.name) OR (new.state IS DISTINCT FROM old.state)) OR ((new.cpu)::bigint IS DISTINCT FROM (old.cpu)::bigint)) OR ((new.memory)::bigint IS DISTINCT FROM (old.memory)::bigint)) OR ((new.gpu)::bigint IS DISTINCT FROM (old.gpu)::bigint)) OR ((new.disk)::bigint IS DISTINCT FROM (old.disk)::bigint)) OR (new.max_tasks IS DISTINCT FROM old.max_tasks)) OR (new.labels IS DISTINCT FROM old.labels)) OR (new.taints IS DISTINCT FROM old.taints))) EXECUTE FUNCTION omega.touch_machine_spec()
 
 CREATE TRIGGER machines_spec_checked BEFORE INSERT OR UPDATE OF labels, max_tasks, name, no_execute_since, state, taints ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.check_machine_spec()
 
@@ -5717,10 +5699,6 @@ grant execute on function omega.check_tolerations(jsonb,text) to public
 grant execute on function omega.claimed_rows_stay() to public
 
 grant execute on function omega.claims_are_immutable() to public
-
-grant execute on function omega.claims_count_against_quotas() to public
-
-grant execute on function omega.claims_count_against_shares() to public
 
 grant execute on function omega.claims_reference_rows() to public
 
