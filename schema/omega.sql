@@ -839,6 +839,11 @@ CREATE OR REPLACE FUNCTION omega.cancel_job(p_job_id bigint, p_tenant text DEFAU
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 declare
   j omega.jobs;
@@ -868,6 +873,11 @@ CREATE OR REPLACE FUNCTION omega.cancel_workflow(p_workflow_id bigint, p_tenant 
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 declare
   w omega.workflows;
@@ -1814,7 +1824,9 @@ CREATE OR REPLACE FUNCTION omega.count_pending_tasks(p_tenant_id bigint, p_pendi
  LANGUAGE plpgsql
 AS $function$
 begin
-  perform set_config('omega.pending_tasks_' || p_tenant_id, p_pending::text, true);
+  perform set_config('omega.backlog_counted',
+    (coalesce(nullif(current_setting('omega.backlog_counted', true), '')::jsonb, '{}')
+      || jsonb_build_object(p_tenant_id::text, p_pending))::text, true);
 end $function$
 
 CREATE OR REPLACE FUNCTION omega.create_cell(p_name text)
@@ -1822,6 +1834,11 @@ CREATE OR REPLACE FUNCTION omega.create_cell(p_name text)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 declare
   c omega.cells;
@@ -1837,6 +1854,11 @@ CREATE OR REPLACE FUNCTION omega.create_periodic(p_tenant text, p_spec jsonb, p_
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 declare
   v_tenant_id bigint;
@@ -1930,6 +1952,11 @@ CREATE OR REPLACE FUNCTION omega.delete_periodic(p_id bigint, p_tenant text DEFA
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 begin
   delete from omega.periodic
@@ -2063,6 +2090,11 @@ CREATE OR REPLACE FUNCTION omega.drain_machine(p_cell text, p_name text, p_deadl
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 declare
   m omega.machines;
@@ -2285,6 +2317,11 @@ CREATE OR REPLACE FUNCTION omega.heartbeat(p_cell text, p_machine text, p_runnin
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 #variable_conflict use_column
 declare
@@ -4023,6 +4060,11 @@ CREATE OR REPLACE FUNCTION omega.put_machine(p_cell text, p_name text, p_resourc
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 declare
   m omega.machines;
@@ -4074,6 +4116,11 @@ CREATE OR REPLACE FUNCTION omega.put_quota(p_tenant text, p_cell text, p_band te
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 #variable_conflict use_column
 declare
@@ -4434,6 +4481,11 @@ CREATE OR REPLACE FUNCTION omega.remove_machine(p_cell text, p_name text)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 declare
   m omega.machines;
@@ -4518,6 +4570,11 @@ CREATE OR REPLACE FUNCTION omega.report_task(p_cell text, p_machine text, p_task
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 #variable_conflict use_column
 declare
@@ -4621,6 +4678,11 @@ CREATE OR REPLACE FUNCTION omega.report_tasks(p_cell text, p_machine text, p_rep
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 #variable_conflict use_column
 declare
@@ -4751,6 +4813,11 @@ CREATE OR REPLACE FUNCTION omega.set_machine_state(p_cell text, p_name text, p_s
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 declare
   m omega.machines;
@@ -4776,6 +4843,11 @@ CREATE OR REPLACE FUNCTION omega.set_periodic_suspended(p_id bigint, p_tenant te
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 begin
   update omega.periodic set suspended = p_suspended,
@@ -4789,6 +4861,11 @@ CREATE OR REPLACE FUNCTION omega.set_quota_policy(p_cell text, p_policy jsonb)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 declare
   c omega.cells;
@@ -4821,6 +4898,11 @@ CREATE OR REPLACE FUNCTION omega.set_tenant_limits(p_tenant text, p_limits jsonb
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 declare
   t omega.tenants;
@@ -4877,6 +4959,11 @@ CREATE OR REPLACE FUNCTION omega.set_tenant_weight(p_tenant text, p_weight doubl
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 #variable_conflict use_column
 begin
@@ -4962,76 +5049,28 @@ CREATE OR REPLACE FUNCTION omega.submit_job(p_tenant text, p_spec jsonb)
  LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
   select omega.submit_job(p_tenant, p_spec, null)
 $function$
 
 CREATE OR REPLACE FUNCTION omega.submit_job(p_tenant text, p_spec jsonb, p_client_token text)
  RETURNS bigint
- LANGUAGE plpgsql
+ LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
-declare
-  v_tenant_id bigint;
-  v_hash bytea;
-  v_existing omega.jobs;
-  v_runtime bigint[];
-  v_job_id bigint;
-  v_max_unavailable integer;
-begin
-  if jsonb_typeof(p_spec) is distinct from 'object' then
-    raise exception using errcode = 'OM422', message = 'the job spec must be a JSON object';
-  end if;
-  if p_spec ? 'maxRetries' and not omega.is_whole(p_spec -> 'maxRetries', 0, 100) then
-    raise exception using errcode = 'OM422', message = 'maxRetries: a whole number from 0 to 100 is required';
-  end if;
-  if p_spec ? 'runtime' then
-    v_runtime := omega.parse_runtime(p_spec -> 'runtime');
-  end if;
-  v_max_unavailable := omega.parse_disruption_budget(p_spec);
-  if p_spec ? 'prePlace' and jsonb_typeof(p_spec -> 'prePlace') is distinct from 'boolean' then
-    raise exception using errcode = 'OM422', message = 'prePlace: true or false is required';
-  end if;
-  if p_client_token is not null then
-    if p_client_token !~ '^[\x21-\x7e]{1,255}$' then
-      raise exception using errcode = 'OM422', message = 'client_token: 1-255 visible ASCII characters are required';
-    end if;
-    select id into v_tenant_id from omega.tenants where name = p_tenant;
-    if v_tenant_id is null then
-      raise exception using errcode = 'OM404', message = format('tenant %L does not exist', p_tenant);
-    end if;
-    perform pg_advisory_xact_lock(hashtextextended(format('omega.submit_job:%s:%s', v_tenant_id, p_client_token), 0));
-    v_hash := sha256(convert_to(p_spec::text, 'UTF8'));
-    select * into v_existing from omega.jobs
-    where tenant_id = v_tenant_id and client_token = p_client_token limit 1;
-    if v_existing.id is not null then
-      if v_existing.request_hash <> v_hash then
-        raise exception using errcode = 'OM422',
-          message = format('this idempotency key was already used for job %s with a different request', v_existing.id);
-      end if;
-      return v_existing.id;
-    end if;
-  end if;
-
-  -- The core knows the spec's placement fields; the rest are stored here, after it.
-  v_job_id := omega.submit_job_core(p_tenant, p_spec - 'maxRetries' - 'runtime' - 'dependsOn' - 'prePlace'
-    - 'disruptionBudget' - 'labels' - 'ports');
-  perform omega.store_job_vocabulary(p_spec ->> 'cell', v_job_id, p_spec);
-  if p_client_token is not null or p_spec ? 'maxRetries' or v_runtime is not null or v_max_unavailable is not null then
-    update omega.jobs
-    set max_retries = coalesce((p_spec ->> 'maxRetries')::integer, max_retries),
-        runtime_min_ms = v_runtime[1], runtime_max_ms = v_runtime[2],
-        client_token = p_client_token, request_hash = v_hash, max_unavailable = v_max_unavailable
-    where cell = p_spec ->> 'cell' and id = v_job_id;
-  end if;
-  if p_spec ? 'dependsOn' then
-    perform omega.add_dependencies(p_spec ->> 'cell', v_job_id,
-      (select tenant_id from omega.jobs where cell = p_spec ->> 'cell' and id = v_job_id),
-      p_spec -> 'dependsOn', (p_spec ->> 'prePlace')::boolean);
-  end if;
-  return v_job_id;
-end $function$
+  select omega.submit_one_job(p_tenant, p_spec, p_client_token)
+$function$
 
 CREATE OR REPLACE FUNCTION omega.submit_job_core(p_tenant text, p_spec jsonb)
  RETURNS bigint
@@ -5165,6 +5204,11 @@ CREATE OR REPLACE FUNCTION omega.submit_jobs(p_tenants text[], p_specs jsonb[], 
  SET plan_cache_mode TO 'force_generic_plan'
  SET enable_seqscan TO 'off'
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 #variable_conflict use_column
 declare
@@ -5180,7 +5224,7 @@ begin
   end if;
   -- Alone (light load), a job needs no subtransaction: its refusal is the statement's error.
   if cardinality(p_specs) = 1 then
-    v_id := omega.submit_job(p_tenants[1], p_specs[1], p_client_tokens[1]);
+    v_id := omega.submit_one_job(p_tenants[1], p_specs[1], p_client_tokens[1]);
     -- A job this transaction inserted carries its now(); a repeated idempotent submission does not.
     select case when j.created_at = now() then to_jsonb(j) end into v_job from omega.jobs j where j.id = v_id;
     return query select 1, v_id, v_job is not null, null::text, null::text, v_job;
@@ -5188,7 +5232,7 @@ begin
   end if;
   for i in 1 .. coalesce(cardinality(p_specs), 0) loop
     begin
-      v_id := omega.submit_job(p_tenants[i], p_specs[i], p_client_tokens[i]);
+      v_id := omega.submit_one_job(p_tenants[i], p_specs[i], p_client_tokens[i]);
       select case when j.created_at = now() then to_jsonb(j) end into v_job from omega.jobs j where j.id = v_id;
       return query select i, v_id, v_job is not null, null::text, null::text, v_job;
     exception when others then
@@ -5198,11 +5242,81 @@ begin
   end loop;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.submit_one_job(p_tenant text, p_spec jsonb, p_client_token text)
+ RETURNS bigint
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_tenant_id bigint;
+  v_hash bytea;
+  v_existing omega.jobs;
+  v_runtime bigint[];
+  v_job_id bigint;
+  v_max_unavailable integer;
+begin
+  if jsonb_typeof(p_spec) is distinct from 'object' then
+    raise exception using errcode = 'OM422', message = 'the job spec must be a JSON object';
+  end if;
+  if p_spec ? 'maxRetries' and not omega.is_whole(p_spec -> 'maxRetries', 0, 100) then
+    raise exception using errcode = 'OM422', message = 'maxRetries: a whole number from 0 to 100 is required';
+  end if;
+  if p_spec ? 'runtime' then
+    v_runtime := omega.parse_runtime(p_spec -> 'runtime');
+  end if;
+  v_max_unavailable := omega.parse_disruption_budget(p_spec);
+  if p_spec ? 'prePlace' and jsonb_typeof(p_spec -> 'prePlace') is distinct from 'boolean' then
+    raise exception using errcode = 'OM422', message = 'prePlace: true or false is required';
+  end if;
+  if p_client_token is not null then
+    if p_client_token !~ '^[\x21-\x7e]{1,255}$' then
+      raise exception using errcode = 'OM422', message = 'client_token: 1-255 visible ASCII characters are required';
+    end if;
+    select id into v_tenant_id from omega.tenants where name = p_tenant;
+    if v_tenant_id is null then
+      raise exception using errcode = 'OM404', message = format('tenant %L does not exist', p_tenant);
+    end if;
+    perform pg_advisory_xact_lock(hashtextextended(format('omega.submit_job:%s:%s', v_tenant_id, p_client_token), 0));
+    v_hash := sha256(convert_to(p_spec::text, 'UTF8'));
+    select * into v_existing from omega.jobs
+    where tenant_id = v_tenant_id and client_token = p_client_token limit 1;
+    if v_existing.id is not null then
+      if v_existing.request_hash <> v_hash then
+        raise exception using errcode = 'OM422',
+          message = format('this idempotency key was already used for job %s with a different request', v_existing.id);
+      end if;
+      return v_existing.id;
+    end if;
+  end if;
+
+  -- The core knows the spec's placement fields; the rest are stored here, after it.
+  v_job_id := omega.submit_job_core(p_tenant, p_spec - 'maxRetries' - 'runtime' - 'dependsOn' - 'prePlace'
+    - 'disruptionBudget' - 'labels' - 'ports');
+  perform omega.store_job_vocabulary(p_spec ->> 'cell', v_job_id, p_spec);
+  if p_client_token is not null or p_spec ? 'maxRetries' or v_runtime is not null or v_max_unavailable is not null then
+    update omega.jobs
+    set max_retries = coalesce((p_spec ->> 'maxRetries')::integer, max_retries),
+        runtime_min_ms = v_runtime[1], runtime_max_ms = v_runtime[2],
+        client_token = p_client_token, request_hash = v_hash, max_unavailable = v_max_unavailable
+    where cell = p_spec ->> 'cell' and id = v_job_id;
+  end if;
+  if p_spec ? 'dependsOn' then
+    perform omega.add_dependencies(p_spec ->> 'cell', v_job_id,
+      (select tenant_id from omega.jobs where cell = p_spec ->> 'cell' and id = v_job_id),
+      p_spec -> 'dependsOn', (p_spec ->> 'prePlace')::boolean);
+  end if;
+  return v_job_id;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.submit_workflow(p_tenant text, p_spec jsonb)
  RETURNS bigint
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 declare
   v_tenant_id bigint;
@@ -5324,11 +5438,10 @@ CREATE OR REPLACE FUNCTION omega.tenant_pending_tasks(p_tenant_id bigint)
  LANGUAGE plpgsql
 AS $function$
 declare
-  v_counted text := current_setting('omega.pending_tasks_' || p_tenant_id, true);
+  v_counted bigint := nullif(current_setting('omega.backlog_counted', true), '')::jsonb ->> p_tenant_id::text;
 begin
-  -- Unset, or '' once a transaction that set it has ended: read the count.
-  if v_counted is not null and v_counted <> '' then
-    return v_counted::bigint;
+  if v_counted is not null then
+    return v_counted;
   end if;
   return (select coalesce(sum(p.tasks), 0) from omega.tenant_pending p where p.tenant_id = p_tenant_id);
 end $function$
@@ -5512,6 +5625,11 @@ CREATE OR REPLACE FUNCTION omega.warm_up_fixture(p_scheduler text)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "omega.backlog_counted" TO ''
+ SET "omega.task_moves_logged" TO ''
+ SET "omega.claims_verified" TO ''
+ SET "omega.pending_counted" TO ''
+ SET "omega.freed_machines" TO ''
 AS $function$
 declare
   v_name text := 'omega-warm-up-' || pg_backend_pid();

@@ -53,3 +53,38 @@ it("the next transaction counts again: what was placed or cancelled meanwhile ma
   const [result] = await jobSubmitBatch(db.pool, [job(10)]);
   expect(result).toMatchObject({ ok: true });
 });
+
+it("a session's own settings neither lift maxPendingTasks nor hide its jobs' events (0331)", async () => {
+  // What the procedures carry along a transaction in custom settings, a caller could set first.
+  const client = await db.pool.connect();
+  try {
+    const { rows } = await client.query<{ id: string }>("select id from omega.tenants where name = 'acme'");
+    const id = rows[0]?.id;
+    await client.query(`set omega.pending_tasks_${id} = '0'`);
+    await client.query(`set omega.backlog_counted = '{"${id}": 0}'`);
+    await client.query("set omega.task_moves_logged = 'on'");
+    await client.query("set omega.pending_counted = 'on'");
+    // acme is at its 10 waiting tasks (the test before).
+    await expect(client.query("select omega.submit_job('acme', $1)", [job(1).spec])).rejects.toMatchObject({
+      code: "OM429",
+    });
+    const refused = await jobSubmitBatch(client, [job(1), job(1)]);
+    expect(refused.map((r) => (r.ok ? "ok" : r.code))).toEqual(["OM429", "OM429"]);
+    const waiting = await client.query<{ id: string }>(
+      "select id from omega.jobs where tenant_id = $1 and state = 'pending' order by id limit 1",
+      [id],
+    );
+    const victim = waiting.rows[0]?.id;
+    await client.query("select omega.cancel_job($1)", [victim]);
+    const events = await client.query("select kind from omega.events where job_id = $1 order by id", [
+      victim,
+    ]);
+    expect(events.rows.map((r) => r.kind)).toEqual(["submitted", "cancelled"]);
+    // The cancel gave its tasks back to the count: room for exactly them again.
+    const [again] = await jobSubmitBatch(client, [job(10)]);
+    expect(again).toMatchObject({ ok: true });
+  } finally {
+    await client.query("reset all");
+    client.release();
+  }
+});
