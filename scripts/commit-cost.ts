@@ -16,7 +16,14 @@ import { benchDatabases } from "../src/bench/database.ts";
 import { startBenchServer } from "../src/bench/server.ts";
 import { median, percentile } from "../src/bench/stats.ts";
 import * as db from "../src/db/scheduling.ts";
-import { backendCpuMs as cpuMs, functionTiming, printTopStatements } from "./cost-report.ts";
+import {
+  backendPid,
+  backendCpuMs as cpuMs,
+  functionTiming,
+  printTopStatements,
+  randomPlacements,
+  submitSmallJobs,
+} from "./cost-report.ts";
 
 // Plans: how many; each of `jobsPerPlan` jobs of `tasks` tasks (defaults: 300 plans of one 3-task job).
 const plans = Number(process.argv[2] ?? 300);
@@ -39,11 +46,7 @@ try {
   });
   await createTenant(pool, "t");
   if (process.env.OMEGA_PRE_SQL) await pool.query(process.env.OMEGA_PRE_SQL);
-  await pool.query(
-    `select omega.submit_job('t', jsonb_build_object('cell', 'c', 'tasks', $2::int, 'resources', jsonb_build_object('cpu', 10, 'memory', 16)))
-     from generate_series(1, $1)`,
-    [jobs, tasks],
-  );
+  await submitSmallJobs(pool, jobs, tasks);
   await pool.query("analyze");
   for (const item of (process.env.OMEGA_DISABLE ?? "").split(",").filter(Boolean)) {
     const [table, trigger] = item.split(":");
@@ -55,7 +58,7 @@ try {
     "select id, version from omega.machines where cell = 'c'",
   );
   const client = await pool.connect();
-  const backend = (await client.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]?.pid ?? 0;
+  const backend = await backendPid(client);
   const functions = await functionTiming(client);
   const times = { lease: [] as number[], commit: [] as number[] };
   const time = async <T>(list: number[] | undefined, f: () => Promise<T>) => {
@@ -89,15 +92,7 @@ try {
         leaseSeconds: 5,
       }),
     );
-    const randomMachine = () =>
-      machines[Math.floor(Math.random() * machines.length)] as { id: number; version: number };
-    const placements = views.flatMap((v) => {
-      const packedOn = process.env.OMEGA_PACKED ? randomMachine() : undefined;
-      return v.pendingTaskIds.map((taskId) => {
-        const m = packedOn ?? randomMachine();
-        return { taskId, machineId: m.id, machineVersion: m.version };
-      });
-    });
+    const placements = randomPlacements(views, machines, Boolean(process.env.OMEGA_PACKED));
     await time(timed ? times.commit : undefined, () =>
       db.commitPlan(client, {
         cell: "c",

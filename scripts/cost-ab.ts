@@ -19,7 +19,7 @@ import { median } from "../src/bench/stats.ts";
 import type { Client, Pool } from "../src/db/pool.ts";
 import { jobSubmitBatch } from "../src/db/queries/job-submit-batch.ts";
 import * as db from "../src/db/scheduling.ts";
-import { backendCpuMs } from "./cost-report.ts";
+import { backendCpuMs, backendPid, randomPlacements, smallJobBatch, submitSmallJobs } from "./cost-report.ts";
 
 const mode = process.argv[2] === "submit" ? "submit" : "commit";
 const rounds = Number(process.argv[3] ?? 2000);
@@ -43,19 +43,14 @@ interface Side {
 async function prepare(name: string, pool: Pool, sql: string | undefined): Promise<Side> {
   await createCell(pool, { name: "c", machines: 1000, cpu: 32_000, memory: 131_072 });
   await createTenant(pool, "t");
-  await pool.query(
-    `select omega.submit_job('t', jsonb_build_object('cell', 'c', 'tasks', $2::int, 'resources', jsonb_build_object('cpu', 10, 'memory', 16)))
-     from generate_series(1, $1)`,
-    [mode === "commit" ? rounds : 0, size],
-  );
+  if (mode === "commit") await submitSmallJobs(pool, rounds, size);
   if (sql) await pool.query(sql);
   await pool.query("analyze");
   const { rows: machines } = await pool.query<{ id: number; version: number }>(
     "select id, version from omega.machines where cell = 'c'",
   );
   const client = await pool.connect();
-  const backend = (await client.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]?.pid ?? 0;
-  return { name, pool, client, backend, machines, wallMs: [], cpuMs: 0 };
+  return { name, pool, client, backend: await backendPid(client), machines, wallMs: [], cpuMs: 0 };
 }
 
 async function leaseAndCommit(side: Side, i: number, timed: boolean): Promise<void> {
@@ -68,15 +63,7 @@ async function leaseAndCommit(side: Side, i: number, timed: boolean): Promise<vo
     limit: 1,
     leaseSeconds: 5,
   });
-  const placements = views.flatMap((v) =>
-    v.pendingTaskIds.map((taskId) => {
-      const m = side.machines[Math.floor(Math.random() * side.machines.length)] as {
-        id: number;
-        version: number;
-      };
-      return { taskId, machineId: m.id, machineVersion: m.version };
-    }),
-  );
+  const placements = randomPlacements(views, side.machines);
   const t = performance.now();
   await db.commitPlan(side.client, {
     cell: "c",
@@ -95,10 +82,7 @@ async function submit(side: Side, i: number, timed: boolean): Promise<void> {
   if (i % 50 === 49) await side.pool.query("select omega.refresh_statistics()");
   if (i % 20 === 19)
     await side.pool.query("update omega.jobs set state = 'cancelled' where state = 'pending'");
-  const batch = Array.from({ length: size }, (_, k) => ({
-    tenant: "t",
-    spec: { cell: "c", tasks: 1 + ((i + k) % 4), resources: { cpu: 100, memory: 128 } },
-  }));
+  const batch = smallJobBatch(i, size);
   const cpu = backendCpuMs(side.backend);
   const t = performance.now();
   await jobSubmitBatch(side.client, batch as never);

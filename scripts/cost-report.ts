@@ -2,6 +2,47 @@ import { readFileSync } from "node:fs";
 import type { PoolClient } from "pg";
 import type { Pool } from "../src/db/pool.ts";
 
+/** The cost scripts' small jobs (tasks of 10 millicores, 16 MiB), `jobs` of `tasks` each, in SQL. */
+export async function submitSmallJobs(pool: Pool, jobs: number, tasks: number): Promise<void> {
+  await pool.query(
+    `select omega.submit_job('t', jsonb_build_object('cell', 'c', 'tasks', $2::int, 'resources', jsonb_build_object('cpu', 10, 'memory', 16)))
+     from generate_series(1, $1)`,
+    [jobs, tasks],
+  );
+}
+
+/** A batch as the API's group commit sends it: jobs of 1–4 tasks, numbered from `first`. */
+export function smallJobBatch(first: number, size: number) {
+  return Array.from({ length: size }, (_, k) => ({
+    tenant: "t",
+    spec: { cell: "c", tasks: 1 + ((first + k) % 4), resources: { cpu: 100, memory: 128 } },
+  }));
+}
+
+type MachineRow = { id: number; version: number };
+
+/** Each pending task of the leased jobs on a random machine (`packed`: a job's tasks on one). */
+export function randomPlacements(
+  views: readonly { pendingTaskIds: readonly number[] }[],
+  machines: readonly MachineRow[],
+  packed = false,
+) {
+  const randomMachine = () => machines[Math.floor(Math.random() * machines.length)] as MachineRow;
+  return views.flatMap((v) => {
+    const packedOn = packed ? randomMachine() : undefined;
+    return v.pendingTaskIds.map((taskId) => {
+      const m = packedOn ?? randomMachine();
+      return { taskId, machineId: m.id, machineVersion: m.version };
+    });
+  });
+}
+
+/** The backend process of a connection, for backendCpuMs. */
+export async function backendPid(client: { query: PoolClient["query"] }): Promise<number> {
+  const { rows } = await client.query<{ pid: number }>("select pg_backend_pid() as pid");
+  return rows[0]?.pid ?? 0;
+}
+
 /** User + system CPU time of a process (a PostgreSQL backend), in ms (clock ticks of 10 ms). */
 export function backendCpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];

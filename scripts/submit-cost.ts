@@ -14,7 +14,13 @@ import { benchDatabases } from "../src/bench/database.ts";
 import { startBenchServer } from "../src/bench/server.ts";
 import { jobsGet } from "../src/db/queries/job-get.ts";
 import { jobSubmitBatch } from "../src/db/queries/job-submit-batch.ts";
-import { backendCpuMs, functionTiming, printTopStatements } from "./cost-report.ts";
+import {
+  backendCpuMs,
+  backendPid,
+  functionTiming,
+  printTopStatements,
+  smallJobBatch,
+} from "./cost-report.ts";
 
 const jobs = Number(process.argv[2] ?? 4000);
 const batchSize = Number(process.argv[3] ?? 4);
@@ -32,7 +38,7 @@ try {
   if (process.env.OMEGA_SETUP_SQL) await pool.query(process.env.OMEGA_SETUP_SQL);
   await pool.query("create extension if not exists pg_stat_statements");
   const client = await pool.connect();
-  const backend = (await client.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]?.pid ?? 0;
+  const backend = await backendPid(client);
   const functions = await functionTiming(client);
   const warmUp = Math.min(400, Math.floor(jobs / 4));
   const cpu = { submit: 0, readBack: 0 };
@@ -49,10 +55,7 @@ try {
       await pool.query("update omega.jobs set state = 'cancelled' where state = 'pending'");
     }
     const timed = i >= warmUp;
-    const batch = Array.from({ length: batchSize }, (_, k) => ({
-      tenant: "t",
-      spec: { cell: "c", tasks: 1 + ((i + k) % 4), resources: { cpu: 100, memory: 128 } },
-    }));
+    const batch = smallJobBatch(i, batchSize);
     let before = backendCpuMs(backend);
     const results = await jobSubmitBatch(client, batch as never);
     if (timed) cpu.submit += backendCpuMs(backend) - before;
