@@ -9,3 +9,16 @@ export const env = {
     : undefined,
   routerUrl: process.env.OMEGA_ROUTER_URL || undefined,
 };
+
+/** OMEGA_SUBMIT_TRANSACTIONS: submission transactions an API runs at once (SubmissionBatcher's maxInFlight). */
+export function submitTransactionsFromEnv(): number | undefined {
+  const raw = process.env.OMEGA_SUBMIT_TRANSACTIONS?.trim();
+  if (!raw) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    throw new Error(
+      `OMEGA_SUBMIT_TRANSACTIONS must be a whole number from 1 to 64, not ${JSON.stringify(raw)}`,
+    );
+  }
+  return n;
+}

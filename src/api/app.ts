@@ -39,6 +39,8 @@ export interface AppOptions {
   maxWaiting?: number;
   /** How long a submission may expect to wait for its transaction before it is refused (ms). */
   submissionQueueDelayMs?: number;
+  /** Submission transactions under way at once (OMEGA_SUBMIT_TRANSACTIONS; default: see SubmissionBatcher). */
+  submissionTransactions?: number;
   /** New events, for the streams (?follow=true). Without it, streams send history only. */
   feed?: EventFeed;
   /**
@@ -109,6 +111,7 @@ export function createApp({
   logger,
   maxWaiting,
   submissionQueueDelayMs,
+  submissionTransactions,
   feed,
   submissionBuckets,
   principals,
@@ -122,6 +125,7 @@ export function createApp({
     shedder,
     submissions: new SubmissionBatcher(pool, shedder, {
       ...(submissionQueueDelayMs === undefined ? {} : { maxQueueDelayMs: submissionQueueDelayMs }),
+      ...(submissionTransactions === undefined ? {} : { maxInFlight: submissionTransactions }),
     }),
     submissionBuckets,
   };

@@ -1,5 +1,6 @@
 import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { submitTransactionsFromEnv } from "../config.ts";
 import type { Pool } from "../db/pool.ts";
 import { startEventFeed } from "../events/feed.ts";
 import type { Logger } from "../log.ts";
@@ -23,6 +24,8 @@ export interface ServerOptions {
   maxWaiting?: number;
   /** See AppOptions. */
   submissionQueueDelayMs?: number;
+  /** See AppOptions. (Default: OMEGA_SUBMIT_TRANSACTIONS.) */
+  submissionTransactions?: number;
   /** See AppOptions. */
   submissionBuckets?: TokenBuckets;
   /** See AppOptions. */
@@ -62,6 +65,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       logger,
       maxWaiting: options.maxWaiting,
       submissionQueueDelayMs: options.submissionQueueDelayMs,
+      submissionTransactions: options.submissionTransactions ?? submitTransactionsFromEnv(),
       feed,
       submissionBuckets: options.submissionBuckets,
       principals: options.principals,

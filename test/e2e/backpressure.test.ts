@@ -62,9 +62,9 @@ it("commits submissions that arrive together in shared transactions, each refuse
     // Every tenth names a scheduler that does not exist: only the database can tell.
     ...(i % 10 === 9 ? { scheduler: "nosuch" } : {}),
   }));
-  // The first transactions wait on a lock (the batcher runs four at once), so that submissions
+  // The first transactions wait on a lock (the batcher runs two at once), so that submissions
   // arriving meanwhile queue behind them, however fast this machine commits or slowly it serves:
-  // held until four wait, and a moment more (not so long that the batcher, timing them, sheds).
+  // held until both wait, and a moment more (not so long that the batcher, timing them, sheds).
   const blocker = await api.db.pool.connect();
   await blocker.query("begin");
   await blocker.query("lock table omega.jobs in share mode");
@@ -75,7 +75,7 @@ it("commits submissions that arrive together in shared transactions, each refuse
         "select count(*)::int as n from pg_locks where not granted and relation = 'omega.jobs'::regclass",
       )
     ).rows[0].n as number;
-  for (let tries = 0; tries < 200 && (await waitingOnLock()) < 4; tries++) {
+  for (let tries = 0; tries < 200 && (await waitingOnLock()) < 2; tries++) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   await new Promise((resolve) => setTimeout(resolve, 200));
