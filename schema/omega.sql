@@ -844,6 +844,7 @@ CREATE OR REPLACE FUNCTION omega.cancel_job(p_job_id bigint, p_tenant text DEFAU
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 declare
   j omega.jobs;
@@ -878,6 +879,7 @@ CREATE OR REPLACE FUNCTION omega.cancel_workflow(p_workflow_id bigint, p_tenant 
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 declare
   w omega.workflows;
@@ -1839,6 +1841,7 @@ CREATE OR REPLACE FUNCTION omega.create_cell(p_name text)
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 declare
   c omega.cells;
@@ -1859,6 +1862,7 @@ CREATE OR REPLACE FUNCTION omega.create_periodic(p_tenant text, p_spec jsonb, p_
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 declare
   v_tenant_id bigint;
@@ -1957,6 +1961,7 @@ CREATE OR REPLACE FUNCTION omega.delete_periodic(p_id bigint, p_tenant text DEFA
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 begin
   delete from omega.periodic
@@ -2095,6 +2100,7 @@ CREATE OR REPLACE FUNCTION omega.drain_machine(p_cell text, p_name text, p_deadl
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 declare
   m omega.machines;
@@ -2322,6 +2328,7 @@ CREATE OR REPLACE FUNCTION omega.heartbeat(p_cell text, p_machine text, p_runnin
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 #variable_conflict use_column
 declare
@@ -4065,6 +4072,7 @@ CREATE OR REPLACE FUNCTION omega.put_machine(p_cell text, p_name text, p_resourc
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 declare
   m omega.machines;
@@ -4121,6 +4129,7 @@ CREATE OR REPLACE FUNCTION omega.put_quota(p_tenant text, p_cell text, p_band te
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 #variable_conflict use_column
 declare
@@ -4486,6 +4495,7 @@ CREATE OR REPLACE FUNCTION omega.remove_machine(p_cell text, p_name text)
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 declare
   m omega.machines;
@@ -4575,6 +4585,7 @@ CREATE OR REPLACE FUNCTION omega.report_task(p_cell text, p_machine text, p_task
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 #variable_conflict use_column
 declare
@@ -4683,6 +4694,7 @@ CREATE OR REPLACE FUNCTION omega.report_tasks(p_cell text, p_machine text, p_rep
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 #variable_conflict use_column
 declare
@@ -4818,6 +4830,7 @@ CREATE OR REPLACE FUNCTION omega.set_machine_state(p_cell text, p_name text, p_s
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 declare
   m omega.machines;
@@ -4848,6 +4861,7 @@ CREATE OR REPLACE FUNCTION omega.set_periodic_suspended(p_id bigint, p_tenant te
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 begin
   update omega.periodic set suspended = p_suspended,
@@ -4866,6 +4880,7 @@ CREATE OR REPLACE FUNCTION omega.set_quota_policy(p_cell text, p_policy jsonb)
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 declare
   c omega.cells;
@@ -4903,6 +4918,7 @@ CREATE OR REPLACE FUNCTION omega.set_tenant_limits(p_tenant text, p_limits jsonb
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 declare
   t omega.tenants;
@@ -4964,6 +4980,7 @@ CREATE OR REPLACE FUNCTION omega.set_tenant_weight(p_tenant text, p_weight doubl
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 #variable_conflict use_column
 begin
@@ -5054,6 +5071,7 @@ CREATE OR REPLACE FUNCTION omega.submit_job(p_tenant text, p_spec jsonb)
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
   select omega.submit_job(p_tenant, p_spec, null)
 $function$
@@ -5068,6 +5086,7 @@ CREATE OR REPLACE FUNCTION omega.submit_job(p_tenant text, p_spec jsonb, p_clien
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
   select omega.submit_one_job(p_tenant, p_spec, p_client_token)
 $function$
@@ -5209,6 +5228,7 @@ CREATE OR REPLACE FUNCTION omega.submit_jobs(p_tenants text[], p_specs jsonb[], 
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 #variable_conflict use_column
 declare
@@ -5238,6 +5258,8 @@ begin
     return query select 1, v_id, v_job is not null, null::text, null::text, v_job;
     return;
   end if;
+  -- The jobs' `submitted` events are logged below, once the batch is through.
+  perform set_config('omega.submissions_logged', 'on', true);
   v_upto := n;
   while v_from <= n loop
     i := v_from;
@@ -5266,6 +5288,14 @@ begin
     v_from := v_upto + 1;
     v_upto := n;
   end loop;
+  perform set_config('omega.submissions_logged', '', true);
+  -- What omega.record_job_event would have logged at the commit for each job created here (once:
+  -- an idempotent repeat in the same batch answers with the job its first submission created).
+  insert into omega.events (cell, job_id, kind)
+  select v_jobs[c.k] ->> 'cell', v_ids[c.k], 'submitted'
+  from (select min(k) as k from generate_series(1, n) as k
+        where v_codes[k] is null and v_jobs[k] is not null group by v_ids[k]) c
+  order by c.k;
   return query
   select k, case when v_codes[k] is null then v_ids[k] end, v_codes[k] is null and v_jobs[k] is not null,
     v_codes[k], v_messages[k], case when v_codes[k] is null then v_jobs[k] end
@@ -5347,6 +5377,7 @@ CREATE OR REPLACE FUNCTION omega.submit_workflow(p_tenant text, p_spec jsonb)
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 declare
   v_tenant_id bigint;
@@ -5660,6 +5691,7 @@ CREATE OR REPLACE FUNCTION omega.warm_up_fixture(p_scheduler text)
  SET "omega.claims_verified" TO ''
  SET "omega.pending_counted" TO ''
  SET "omega.freed_machines" TO ''
+ SET "omega.submissions_logged" TO ''
 AS $function$
 declare
   v_name text := 'omega-warm-up-' || pg_backend_pid();
@@ -5756,7 +5788,7 @@ CREATE TRIGGER jobs_started_stays_running BEFORE UPDATE OF state ON omega.jobs F
 
 CREATE CONSTRAINT TRIGGER jobs_state_events AFTER UPDATE OF state ON omega.jobs DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (((old.state IS DISTINCT FROM new.state) AND (current_setting('omega.task_moves_logged'::text, true) IS DISTINCT FROM 'on'::text))) EXECUTE FUNCTION omega.record_job_event()
 
-CREATE CONSTRAINT TRIGGER jobs_submitted_event AFTER INSERT ON omega.jobs DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION omega.record_job_event()
+CREATE CONSTRAINT TRIGGER jobs_submitted_event AFTER INSERT ON omega.jobs DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((current_setting('omega.submissions_logged'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION omega.record_job_event()
 
 CREATE TRIGGER machines_capacity_delete AFTER DELETE ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.machine_counts_in_capacity()
 

@@ -54,7 +54,7 @@ it("the next transaction counts again: what was placed or cancelled meanwhile ma
   expect(result).toMatchObject({ ok: true });
 });
 
-it("a session's own settings neither lift maxPendingTasks nor hide its jobs' events (0331)", async () => {
+it("a session's own settings neither lift maxPendingTasks nor hide its jobs' events (0331, 0341)", async () => {
   // What the procedures carry along a transaction in custom settings, a caller could set first.
   const client = await db.pool.connect();
   try {
@@ -64,6 +64,7 @@ it("a session's own settings neither lift maxPendingTasks nor hide its jobs' eve
     await client.query(`set omega.backlog_counted = '{"${id}": 0}'`);
     await client.query("set omega.task_moves_logged = 'on'");
     await client.query("set omega.pending_counted = 'on'");
+    await client.query("set omega.submissions_logged = 'on'");
     // acme is at its 10 waiting tasks (the test before).
     await expect(client.query("select omega.submit_job('acme', $1)", [job(1).spec])).rejects.toMatchObject({
       code: "OM429",
@@ -83,6 +84,11 @@ it("a session's own settings neither lift maxPendingTasks nor hide its jobs' eve
     // The cancel gave its tasks back to the count: room for exactly them again.
     const [again] = await jobSubmitBatch(client, [job(10)]);
     expect(again).toMatchObject({ ok: true });
+    // Logged, though the session claimed its submissions' events were logged already (0341).
+    const logged = await client.query("select kind from omega.events where job_id = $1", [
+      again?.ok && again.id,
+    ]);
+    expect(logged.rows.map((r) => r.kind)).toEqual(["submitted"]);
   } finally {
     await client.query("reset all");
     client.release();

@@ -123,7 +123,7 @@ function shaped(rows: Answer[]) {
   }));
 }
 
-/** What the tenants' jobs left in the database: jobs, their pending tasks, events and the count. */
+/** What the tenants' jobs left in the database: jobs, their pending tasks and its count, events in order. */
 async function leftBehind(tenants: [string, string]) {
   const { rows } = await db.pool.query(
     `select t.name = $1 as first_tenant,
@@ -131,7 +131,9 @@ async function leftBehind(tenants: [string, string]) {
        (select coalesce(sum(j.pending_count), 0)::int from omega.jobs j where j.tenant_id = t.id and j.state = 'pending') as pending,
        omega.tenant_pending_tasks(t.id)::int as counted,
        (select count(*)::int from omega.events e join omega.jobs j on j.cell = e.cell and j.id = e.job_id
-        where j.tenant_id = t.id and e.kind = 'submitted') as submitted_events
+        where j.tenant_id = t.id and e.kind = 'submitted') as submitted_events,
+       (select coalesce(array_agg(j.name || ' ' || e.kind order by e.id), '{}') from omega.events e
+        join omega.jobs j on j.cell = e.cell and j.id = e.job_id where j.tenant_id = t.id) as events
      from omega.tenants t where t.name = any ($2) order by t.name`,
     [tenants[0], tenants],
   );
