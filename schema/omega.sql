@@ -1452,14 +1452,7 @@ begin
     cross join lateral unnest(j.ports) as p(port);
   end if;
 
-  insert into omega.tenant_usage as u (cell, tenant_id, shard, cpu, memory, gpu, disk, tasks)
-  select c.cell, c.tenant_id, pg_backend_pid() % 16,
-    sign * sum(c.cpu), sign * sum(c.memory), sign * sum(c.gpu), sign * sum(c.disk), sign * count(*)
-  from changed c group by c.cell, c.tenant_id order by c.cell, c.tenant_id
-  on conflict (cell, tenant_id, shard) do update
-    set cpu = u.cpu + excluded.cpu, memory = u.memory + excluded.memory, gpu = u.gpu + excluded.gpu,
-        disk = u.disk + excluded.disk, tasks = u.tasks + excluded.tasks;
-
+  -- Quota rows first, share rows last: the order every writer locks them in.
   for borrower in
     with charged as (
       update omega.quotas q
@@ -1503,6 +1496,14 @@ begin
       perform omega.wake(borrower.cell, s.scheduler);
     end loop;
   end loop;
+
+  insert into omega.tenant_usage as u (cell, tenant_id, shard, cpu, memory, gpu, disk, tasks)
+  select c.cell, c.tenant_id, pg_backend_pid() % 16,
+    sign * sum(c.cpu), sign * sum(c.memory), sign * sum(c.gpu), sign * sum(c.disk), sign * count(*)
+  from changed c group by c.cell, c.tenant_id order by c.cell, c.tenant_id
+  on conflict (cell, tenant_id, shard) do update
+    set cpu = u.cpu + excluded.cpu, memory = u.memory + excluded.memory, gpu = u.gpu + excluded.gpu,
+        disk = u.disk + excluded.disk, tasks = u.tasks + excluded.tasks;
   return null;
 end $function$
 
