@@ -38,8 +38,9 @@ it("a release waits for the quota row before it touches the tenant's share row",
   const committer = await db.pool.connect();
   const canceller = await db.pool.connect();
   try {
-    const { rows } = await canceller.query("select pg_backend_pid() % 16 as shard");
-    const shard = rows[0].shard as number;
+    const { rows } = await canceller.query("select pg_backend_pid() as pid");
+    const pid = rows[0].pid as number;
+    const shard = pid % 16;
     // The commit's order: the quota row (plan_lock) ...
     await committer.query("begin");
     await committer.query(
@@ -47,7 +48,7 @@ it("a release waits for the quota row before it touches the tenant's share row",
     );
     // ... while a cancellation releases the job's claim (it must now wait for that quota row) ...
     const cancelled = canceller.query("select omega.cancel_job($1)", [jobId]);
-    await waitUntilWaiting(canceller);
+    await waitUntilWaiting(pid);
     // ... and then the share row of the cancelling backend's shard, as a commit there would.
     await committer.query("set local lock_timeout = '3s'");
     await committer.query(
@@ -65,10 +66,10 @@ it("a release waits for the quota row before it touches the tenant's share row",
   }
 });
 
-async function waitUntilWaiting(client: { processID?: number | null }): Promise<void> {
+async function waitUntilWaiting(pid: number): Promise<void> {
   for (let i = 0; i < 200; i++) {
     const { rows } = await db.pool.query("select wait_event_type from pg_stat_activity where pid = $1", [
-      client.processID,
+      pid,
     ]);
     if (rows[0]?.wait_event_type === "Lock") return;
     await new Promise((resolve) => setTimeout(resolve, 25));
