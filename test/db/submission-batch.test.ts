@@ -4,16 +4,26 @@ import { jobSubmitBatch, type Submission } from "../../src/db/queries/job-submit
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { makeCell, makeMachine, makeTenant, setTenantLimits } from "../support/factories.ts";
 
-// omega.submit_jobs runs a batch in one subtransaction and, at a refusal, redoes the jobs before
-// it (0340). Its answers must be those of running each job in a subtransaction of its own (the
-// code before 0340, kept here as the reference): job by job the same acceptance, refusal and
-// message, the same idempotent repeats, and nothing of a refused or undone job left behind.
+// omega.submit_jobs checks a batch in one subtransaction and, at a refusal, redoes the jobs before
+// it (0340), then writes the jobs it admitted together (0343; job by job when the batch has
+// dependencies or repeats an idempotency key, or when the writes fail). Its answers must be those
+// of running each job in a subtransaction of its own (the code before 0340, kept here as the
+// reference): job by job the same acceptance, refusal and message, the same idempotent repeats,
+// and nothing of a refused or undone job left behind.
 
 let db: TestDatabase;
 beforeAll(async () => {
   db = await createTestDatabase();
   await makeCell(db.pool);
   await makeMachine(db.pool);
+  // A refusal no check before the writes foresees: what a write failing after the checks looks like.
+  await db.pool.query(`
+    create function public.refuse_boom() returns trigger language plpgsql as $$
+    begin
+      raise exception using errcode = 'check_violation', message = format('no booms here (%s)', new.name);
+    end $$;
+    create trigger jobs_no_boom before insert on omega.jobs for each row
+      when (new.name like 'boom%') execute function public.refuse_boom()`);
   await db.pool.query(`
     create function public.submit_jobs_one_by_one(p_tenants text[], p_specs jsonb[], p_client_tokens text[])
     returns table (ord integer, id bigint, created boolean, error_code text, error_message text, job jsonb)
@@ -43,8 +53,9 @@ afterAll(() => db.drop());
 interface Planned {
   tenant: 0 | 1;
   tasks: number;
-  fault: "none" | "cell" | "scheduler";
+  fault: "none" | "cell" | "scheduler" | "labels" | "depends" | "write";
   token: string | null;
+  retries: boolean;
 }
 
 const planned: fc.Arbitrary<Planned> = fc.record({
@@ -56,8 +67,15 @@ const planned: fc.Arbitrary<Planned> = fc.record({
     "none" as const,
     "cell" as const,
     "scheduler" as const,
+    // Refused by the last checks, after the backlog counted the job.
+    "labels" as const,
+    // Checked against the rows as they are written: the batch goes job by job.
+    "depends" as const,
+    // Refused by the jobs' own trigger only (below): the writes fail and the batch goes again.
+    "write" as const,
   ),
   token: fc.constantFrom(null, null, "k1", "k2"),
+  retries: fc.boolean(),
 });
 
 let run = 0;
@@ -80,6 +98,10 @@ function submissions(jobs: readonly Planned[], tenants: [string, string]): Submi
       tasks: j.tasks,
       resources: { cpu: 100, memory: 128 },
       ...(j.fault === "scheduler" ? { scheduler: "nosuch" } : {}),
+      ...(j.fault === "labels" ? { labels: { "not a key!": "x" } } : {}),
+      ...(j.fault === "depends" ? { dependsOn: [2_000_000_000] } : {}),
+      ...(j.fault === "write" ? { name: `boom${i}` } : {}),
+      ...(j.retries ? { maxRetries: 7 } : {}),
     } as never,
     ...(j.token ? { clientToken: j.token } : {}),
   }));
@@ -127,7 +149,9 @@ function shaped(rows: Answer[]) {
 async function leftBehind(tenants: [string, string]) {
   const { rows } = await db.pool.query(
     `select t.name = $1 as first_tenant,
-       (select coalesce(array_agg(j.name order by j.name), '{}') from omega.jobs j where j.tenant_id = t.id) as jobs,
+       (select coalesce(array_agg(j.name || ' ' || j.max_retries order by j.name), '{}') from omega.jobs j where j.tenant_id = t.id) as jobs,
+       (select count(*)::int from omega.tasks k join omega.jobs j on j.cell = k.cell and j.id = k.job_id
+        where j.tenant_id = t.id) as tasks,
        (select coalesce(sum(j.pending_count), 0)::int from omega.jobs j where j.tenant_id = t.id and j.state = 'pending') as pending,
        omega.tenant_pending_tasks(t.id)::int as counted,
        (select count(*)::int from omega.events e join omega.jobs j on j.cell = e.cell and j.id = e.job_id
@@ -168,6 +192,7 @@ it("writes a batch with no refusal in one subtransaction", async () => {
     tasks: 1,
     fault: "none",
     token: null,
+    retries: false,
   }));
   const results = await jobSubmitBatch(db.pool, submissions(jobs, tenants));
   const ids = results.map((r) => (r.ok ? r.id : null));
@@ -178,4 +203,34 @@ it("writes a batch with no refusal in one subtransaction", async () => {
     [ids],
   );
   expect(rows[0].writers).toBe(1);
+});
+
+it("writes the jobs a batch admits in one call of omega.write_jobs, a batch with dependencies job by job", async () => {
+  run++;
+  const tenants = await freshTenants("w");
+  const job = (fault: Planned["fault"]): Planned => ({
+    tenant: 0,
+    tasks: 2,
+    fault,
+    token: null,
+    retries: false,
+  });
+  const writes = async (jobs: Planned[]) => {
+    const client = await db.pool.connect();
+    try {
+      await client.query("begin");
+      await client.query("set local track_functions = 'pl'");
+      await jobSubmitBatch(client, submissions(jobs, tenants));
+      const { rows } = await client.query(
+        "select coalesce(sum(calls), 0)::int as calls from pg_stat_xact_user_functions where schemaname = 'omega' and funcname = 'write_jobs'",
+      );
+      await client.query("commit");
+      return rows[0].calls;
+    } finally {
+      client.release();
+    }
+  };
+  expect(await writes([job("none"), job("cell"), job("none"), job("none")])).toBe(1);
+  // Two jobs written one by one (and the first again after the refusal undid it).
+  expect(await writes([job("none"), job("depends"), job("none")])).toBeGreaterThanOrEqual(2);
 });
