@@ -5845,6 +5845,7 @@ AS $function$
 declare
   v_ids bigint[];
 begin
+  perform set_config('omega.pending_counted', 'on', true);
   -- One statement: the ids drawn in the jobs' order (as the column's identity would), the jobs, their
   -- tasks (whose references are checked at its end, when the jobs are there).
   with numbered as materialized (
@@ -5862,8 +5863,16 @@ begin
   ), tasks as (
     insert into omega.tasks (cell, job_id, index)
     select j.cell, j.job_id, i from numbered j cross join lateral generate_series(0, j.task_count - 1) as i
+  ), pending_counts as (
+    -- What omega.job_counts_pending would count for these jobs (it skips this statement): each job's
+    -- tasks join its tenant's backlog.
+    insert into omega.tenant_pending as p (tenant_id, backend, tasks)
+    select j.tenant_id, pg_backend_pid(), sum(j.pending_count) from numbered j
+    group by j.tenant_id order by j.tenant_id
+    on conflict (tenant_id, backend) do update set tasks = p.tasks + excluded.tasks
   )
   select array_agg(j.job_id order by j.ordinality) into v_ids from numbered j;
+  perform set_config('omega.pending_counted', '', true);
   -- maxRetries, where given (the column's default otherwise), as submit_job set it after the insert.
   if exists (select from unnest(p_jobs) j where j.max_retries is not null) then
     update omega.jobs t set max_retries = j.max_retries
@@ -5888,7 +5897,7 @@ CREATE TRIGGER events_notify AFTER INSERT ON omega.events REFERENCING NEW TABLE 
 
 CREATE TRIGGER jobs_pending_deleted AFTER DELETE ON omega.jobs FOR EACH ROW WHEN (((old.state = 'pending'::text) AND (old.pending_count <> 0))) EXECUTE FUNCTION omega.job_counts_pending()
 
-CREATE TRIGGER jobs_pending_inserted AFTER INSERT ON omega.jobs FOR EACH ROW WHEN (((new.state = 'pending'::text) AND (new.pending_count <> 0))) EXECUTE FUNCTION omega.job_counts_pending()
+CREATE TRIGGER jobs_pending_inserted AFTER INSERT ON omega.jobs FOR EACH ROW WHEN (((new.state = 'pending'::text) AND (new.pending_count <> 0) AND (current_setting('omega.pending_counted'::text, true) IS DISTINCT FROM 'on'::text))) EXECUTE FUNCTION omega.job_counts_pending()
 
 CREATE TRIGGER jobs_pending_truncated AFTER TRUNCATE ON omega.jobs FOR EACH STATEMENT EXECUTE FUNCTION omega.job_counts_pending()
 
