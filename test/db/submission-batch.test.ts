@@ -226,6 +226,9 @@ it("writes the jobs a batch admits in one call of omega.write_jobs, a batch with
       );
       await client.query("commit");
       return rows[0].calls;
+    } catch (error) {
+      await client.query("rollback");
+      throw error;
     } finally {
       client.release();
     }
