@@ -7,7 +7,7 @@
  * Each task goes to a random machine; OMEGA_PACKED=1 puts each job's tasks on one machine, as the
  * packing profiles (batch) place them since session 10.
  * Experiments: OMEGA_DISABLE="omega.tasks:tasks_events" turns triggers off; OMEGA_PRE_SQL runs
- * before the jobs are submitted (a table's fillfactor), OMEGA_SETUP_SQL before the timing starts; OMEGA_EXPLAIN=1 prints auto_explain's plans (with trigger times) of the
+ * before the jobs are submitted (a table's fillfactor), OMEGA_SETUP_SQL before the timing starts, OMEGA_CLIENT_SQL on the timed connection; OMEGA_EXPLAIN=1 prints auto_explain's plans (with trigger times) of the
  * last lease and commit; OMEGA_FUNCTIONS=1 prints the functions by their own time.
  */
 
@@ -58,6 +58,7 @@ try {
     "select id, version from omega.machines where cell = 'c'",
   );
   const client = await pool.connect();
+  if (process.env.OMEGA_CLIENT_SQL) await client.query(process.env.OMEGA_CLIENT_SQL);
   const backend = await backendPid(client);
   const functions = await functionTiming(client);
   const times = { lease: [] as number[], commit: [] as number[] };

@@ -3,7 +3,8 @@
  * each a cell of 1,000 machines, with the same work alternating between them on two connections,
  * so that a noisy machine slows both alike (runs minutes apart differed by ±20 % here, more than
  * most changes). B is A with OMEGA_B_SQL run (a migration not yet applied, a function replaced);
- * OMEGA_A_SQL, if set, runs on A.
+ * OMEGA_A_SQL, if set, runs on A; OMEGA_A_CLIENT_SQL / OMEGA_B_CLIENT_SQL on a side's timed connection
+ * (a session setting).
  *   `tsx scripts/cost-ab.ts commit [plans] [tasks]`: lease + commit of one small job, as in
  *   commit-cost.ts, per plan;
  *   `tsx scripts/cost-ab.ts submit [batches] [batch]`: omega.submit_jobs as the API's group commit
@@ -50,6 +51,8 @@ async function prepare(name: string, pool: Pool, sql: string | undefined): Promi
     "select id, version from omega.machines where cell = 'c'",
   );
   const client = await pool.connect();
+  const clientSql = process.env[`OMEGA_${name}_CLIENT_SQL`];
+  if (clientSql) await client.query(clientSql);
   return { name, pool, client, backend: await backendPid(client), machines, wallMs: [], cpuMs: 0 };
 }
 
