@@ -5,8 +5,8 @@ import { startEmbedded } from "../db/embedded.ts";
 
 export interface BenchServer {
   url: string;
-  /** "DATABASE_URL" or "embedded" — said in every report. */
-  kind: "DATABASE_URL" | "embedded";
+  /** "DATABASE_URL", "embedded" or "embedded, Unix socket" — said in every report. */
+  kind: "DATABASE_URL" | "embedded" | "embedded, Unix socket";
   stop(): Promise<void>;
 }
 
@@ -22,9 +22,12 @@ export async function startBenchServer(): Promise<BenchServer> {
   const dir = await mkdtemp(path.join(tmpdir(), "omega-bench-"));
   // pg_stat_statements: the reports give database time per job (src/bench/db-cost.ts).
   const server = await startEmbedded(dir, { quiet: true, durable: true, preload: ["pg_stat_statements"] });
+  // OMEGA_BENCH_SOCKET=1: the bench's processes on the server's Unix socket, as `omega start`'s
+  // own processes are; TCP on 127.0.0.1 otherwise (every result before session 21).
+  const socket = process.env.OMEGA_BENCH_SOCKET === "1" && server.localUrl !== undefined;
   return {
-    url: server.url,
-    kind: "embedded",
+    url: socket ? (server.localUrl as string) : server.url,
+    kind: socket ? "embedded, Unix socket" : "embedded",
     async stop() {
       await server.stop();
       await rm(dir, { recursive: true, force: true });

@@ -37,7 +37,12 @@ export function parseConnectionString(connectionString: string): ConnectionTarge
   const query = parsed.params.size > 0 ? `?${parsed.params.toString()}` : "";
   const targets = parsed.hosts.map(({ host, port }, i) => {
     const chosen = port ?? defaultPorts[i] ?? defaultPorts[0] ?? 5432;
-    const shownHost = host.includes(":") ? `[${host}]` : host;
+    // A Unix socket's directory stays encoded, as node-postgres reads it (postgres://u@%2Frun%2Fpg/db).
+    const shownHost = host.startsWith("/")
+      ? encodeURIComponent(host)
+      : host.includes(":")
+        ? `[${host}]`
+        : host;
     return {
       host,
       port: chosen,

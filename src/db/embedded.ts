@@ -7,6 +7,12 @@ import { freePort, isPortFree } from "../net/free-port.ts";
 
 export interface EmbeddedDatabase {
   url: string;
+  /**
+   * The same database over its Unix socket (in the data directory), for processes on this
+   * machine: no TCP stack between them and the server. Undefined where the socket's path would be
+   * longer than the system allows (then the server has no socket).
+   */
+  localUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -47,6 +53,9 @@ export async function startEmbedded(
   await stopOrphan(dataDir);
   const port = options.port ?? (await previousPort(dir)) ?? (await freePort());
   const password = await superuserPassword(path.dirname(dataDir), dataDir);
+  // (A comma or quote would need quoting in the server's list of socket directories.)
+  const socketFits = `${dataDir}/.s.PGSQL.${port}`.length <= MAX_SOCKET_PATH && !/[,"]/.test(dataDir);
+  const socketDir = socketFits ? dataDir : undefined;
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -60,6 +69,9 @@ export async function startEmbedded(
     postgresFlags: [
       "-c",
       "max_connections=300",
+      // The socket in the data directory (the server's own, whoever else shares /tmp), or none.
+      "-c",
+      `unix_socket_directories=${socketDir ?? ""}`,
       ...(options.durable ? [] : ["-c", "fsync=off", "-c", "synchronous_commit=off"]),
       ...(options.preload?.length ? ["-c", `shared_preload_libraries=${options.preload.join(",")}`] : []),
       // Statements inside functions too: that is where the time of a commit goes.
@@ -73,11 +85,16 @@ export async function startEmbedded(
   if (!existsSync(path.join(dataDir, "PG_VERSION"))) await server.initialise();
   await server.start();
   await writeFile(path.join(path.dirname(dataDir), "pg.port"), String(port));
+  const auth = `${USER}:${encodeURIComponent(password)}`;
   return {
-    url: `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
+    url: `postgres://${auth}@127.0.0.1:${port}/postgres`,
+    localUrl: socketDir && `postgres://${auth}@${encodeURIComponent(socketDir)}:${port}/postgres`,
     stop: () => server.stop(),
   };
 }
+
+/** A Unix socket's path must fit in sockaddr_un's 108 bytes, its terminating zero included. */
+const MAX_SOCKET_PATH = 107;
 
 /**
  * As root, the server runs as a `postgres` user that must be able to reach the data directory:

@@ -50,6 +50,26 @@ describe("parseConnectionString", () => {
     expect(parsed.targets.map((t) => t.url)).toEqual(["postgres://a:1/omega", "postgres://b:2/omega"]);
   });
 
+  it("keeps a Unix socket's directory a directory, however it is written", () => {
+    const urls = [
+      "postgres://me:pw@%2Fvar%2Frun%2Fpostgresql:5433/omega",
+      "postgres://me:pw@/omega?host=/var/run/postgresql&port=5433",
+      "host=/var/run/postgresql port=5433 dbname=omega user=me password=pw",
+    ];
+    for (const url of urls) {
+      expect(parseConnectionString(url).targets).toEqual([
+        {
+          host: "/var/run/postgresql",
+          port: 5433,
+          url: "postgres://me:pw@%2Fvar%2Frun%2Fpostgresql:5433/omega",
+        },
+      ]);
+      expect(toKeywordForm(url)).toBe(
+        "host='/var/run/postgresql' port='5433' dbname='omega' user='me' password='pw'",
+      );
+    }
+  });
+
   it("refuses what it cannot honour", () => {
     expect(() => parseConnectionString("postgres://a,b/x?target_session_attrs=standby")).toThrow(
       /not supported/,
