@@ -128,7 +128,7 @@ it("a worker SIGKILLed mid-race leaves nothing partial, and the others take over
 
   workers.push(...(await replacement));
   const violationsDuringRace = await racing;
-  await waitQuiescent(pool, 40_000);
+  await waitQuiescent(pool, 40_000, context);
   await stopAll(workers);
 
   console.log(

@@ -71,7 +71,7 @@ describe("race", () => {
       workers = await startWorkers(db.url, schedulers, await profilesFile(profiles));
 
       const violationsDuringRace = await runWorkload(db.pool, workload);
-      await waitQuiescent(db.pool, 40_000);
+      await waitQuiescent(db.pool, 40_000, context);
       await stopAll(workers);
 
       const stats = await conflictStats(db.pool);

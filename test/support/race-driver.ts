@@ -150,9 +150,10 @@ export async function runWorkload(
 
 /**
  * Waits until the race is over: no job is leased and no pending task could be placed anywhere. On
- * the deadline, fails with what is stuck and why (each job's pending_tasks reason and lease).
+ * the deadline, fails with what is stuck and why (each job's pending_tasks reason and lease), after
+ * `context` (the workload and its seed, to replay it).
  */
-export async function waitQuiescent(pool: Pool, timeoutMs: number): Promise<void> {
+export async function waitQuiescent(pool: Pool, timeoutMs: number, context?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const leased = await pool.query(
@@ -163,7 +164,7 @@ export async function waitQuiescent(pool: Pool, timeoutMs: number): Promise<void
     if (Date.now() > deadline) {
       const all = await schedulableButPending(pool);
       throw new Error(
-        `not quiescent after ${timeoutMs} ms: ${leased.rows.length} jobs still leased ` +
+        `${context ? `${context}: ` : ""}not quiescent after ${timeoutMs} ms: ${leased.rows.length} jobs still leased ` +
           `(${JSON.stringify(leased.rows.slice(0, 10))}); pending tasks that could be placed:\n` +
           all.map((r) => JSON.stringify(r)).join("\n"),
       );
