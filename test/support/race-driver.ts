@@ -149,18 +149,34 @@ export async function runWorkload(
 }
 
 /**
- * Waits until the race is over: no job is leased and no pending task could be placed anywhere. On
- * the deadline, fails with what is stuck and why (each job's pending_tasks reason and lease), after
+ * How long the race must stay over before it counts as over: longer than a worker's stale sweep
+ * (STALE_SWEEP_MS, 2 s), which may hand a parked job to a scheduler that then preempts — a run
+ * that looked settled for one poll once stopped its workers right after such a preemption, with
+ * the victim not yet placed again.
+ */
+const SETTLE_MS = 3_000;
+
+/**
+ * Waits until the race is over: no job is leased, no pending task could be placed anywhere, and
+ * neither has changed — no plan committed, no claim made or ended — for SETTLE_MS. On the
+ * deadline, fails with what is stuck and why (each job's pending_tasks reason and lease), after
  * `context` (the workload and its seed, to replay it).
  */
 export async function waitQuiescent(pool: Pool, timeoutMs: number, context?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let settled: { since: number; progress: string } | undefined;
   for (;;) {
     const leased = await pool.query(
       "select id, lease_owner from omega.jobs where state = 'pending' and lease_expires > now() order by id",
     );
     const stuck = leased.rows.length === 0 ? await schedulableButPending(pool) : [];
-    if (leased.rows.length === 0 && stuck.length === 0) return;
+    if (leased.rows.length === 0 && stuck.length === 0) {
+      const progress = await progressMark(pool);
+      if (settled?.progress !== progress) settled = { since: Date.now(), progress };
+      else if (Date.now() - settled.since >= SETTLE_MS) return;
+    } else {
+      settled = undefined;
+    }
     if (Date.now() > deadline) {
       const all = await schedulableButPending(pool);
       throw new Error(
@@ -171,6 +187,14 @@ export async function waitQuiescent(pool: Pool, timeoutMs: number, context?: str
     }
     await sleep(250);
   }
+}
+
+/** What moves while schedulers work: the last plan committed and the claims held. */
+async function progressMark(pool: Pool): Promise<string> {
+  const { rows } = await pool.query(
+    "select (select coalesce(max(id), 0) from omega.plans) || '/' || (select count(*) from omega.claims) as mark",
+  );
+  return rows[0].mark;
 }
 
 export interface SchedulerConflicts {
