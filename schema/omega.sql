@@ -1948,9 +1948,11 @@ begin
 
   if cardinality(ev_ids) = 0 then
     -- Cohorts (0142): placements the cohort cannot lend for.
-    select forced_ids || coalesce(array_agg(c.task_id), '{}'), forced_reasons || coalesce(array_agg(c.reason), '{}')
-      into forced_ids, forced_reasons
-    from omega.plan_cohort_verdicts(p_cell, p_task_ids, ev_ids, forced_ids) c;
+    if exists (select from omega.quotas q where q.cell = p_cell and q.cohort is not null) then
+      select forced_ids || coalesce(array_agg(c.task_id), '{}'), forced_reasons || coalesce(array_agg(c.reason), '{}')
+        into forced_ids, forced_reasons
+      from omega.plan_cohort_verdicts(p_cell, p_task_ids, ev_ids, forced_ids) c;
+    end if;
     decisions := omega.decide_plan_verdicts(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
       p_transaction_mode, p_conflict_mode, '{}', forced_ids, forced_reasons);
   else
@@ -1992,7 +1994,7 @@ begin
     end loop;
   end if;
 
-  v_plan_id := nextval(pg_get_serial_sequence('omega.plans', 'id'));
+  v_plan_id := nextval('omega.plans_id_seq');
   if cardinality(ev_ids) > 0 then
     perform omega.plan_evict(p_cell, ev_ids, ev_for);
   end if;
@@ -2167,6 +2169,7 @@ begin
   loop
     decisions := omega.plan_verdicts(p_cell, p_task_ids, p_machine_ids, p_machine_versions,
       p_transaction_mode, p_conflict_mode, p_evicted, forced_ids, forced_reasons);
+    exit when not omega.plan_uses_vocabulary(p_cell, decisions);
     select coalesce(array_agg(v.task_id), '{}') as ids, coalesce(array_agg(v.reason), '{}') as reasons into refused
     from omega.plan_vocabulary_verdicts(p_cell, decisions, coalesce(p_evicted, '{}')) v;
     exit when cardinality(refused.ids) = 0;
@@ -3162,14 +3165,11 @@ CREATE OR REPLACE FUNCTION omega.notify_events()
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-declare
-  payload text;
 begin
-  select json_agg(json_build_object('cell', r.cell, 'lo', r.lo, 'hi', r.hi))::text into payload
-  from (select cell, min(id) as lo, max(id) as hi from new_events group by cell) r;
-  if payload is not null then
-    perform pg_notify('omega_events', payload);
-  end if;
+  perform pg_notify('omega_events', r.payload)
+  from (select json_agg(json_build_object('cell', e.cell, 'lo', e.lo, 'hi', e.hi))::text as payload
+        from (select cell, min(id) as lo, max(id) as hi from new_events group by cell) e) r
+  where r.payload is not null;
   return null;
 end $function$
 
@@ -3512,10 +3512,10 @@ CREATE OR REPLACE FUNCTION omega.plan_apply(p_cell text, p_scheduler text, p_pla
 AS $function$
 declare
   n integer;
+  settings text;
 begin
-  perform set_config('omega.task_moves_logged', 'on', true);
-  perform set_config('omega.claims_verified', 'on', true);
-  perform set_config('omega.pending_counted', 'on', true);
+  settings := set_config('omega.task_moves_logged', 'on', true) || set_config('omega.claims_verified', 'on', true)
+    || set_config('omega.pending_counted', 'on', true);
   with accepted as (
     select d.task_id, d.machine_id, m.name as machine, d.job_id, j.tenant_id, j.priority, j.cpu, j.memory, j.gpu, j.disk,
       j.state as job_state
@@ -3567,9 +3567,8 @@ begin
     on conflict (tenant_id, backend) do update set tasks = p.tasks + excluded.tasks
   )
   select count(*) into n from accepted;
-  perform set_config('omega.task_moves_logged', '', true);
-  perform set_config('omega.claims_verified', '', true);
-  perform set_config('omega.pending_counted', '', true);
+  settings := set_config('omega.task_moves_logged', '', true) || set_config('omega.claims_verified', '', true)
+    || set_config('omega.pending_counted', '', true);
   return n;
 end $function$
 
@@ -3893,6 +3892,10 @@ AS $function$
 declare
   facts omega.plan_fact[];
   reasons text[];
+  -- Whether any placement's job names maxPerMachine, spreadBy, a gang: the steps only they need.
+  any_max_per_machine boolean;
+  any_spread boolean;
+  any_gang boolean;
 begin
   -- 1. Facts, and the checks that depend on one placement alone.
   with proposed as materialized (
@@ -3961,15 +3964,16 @@ begin
       when p_conflict_mode = 'coarse' and f.machine_version <> f.seen_version then 'machine_changed'
       when not omega.constraints_match(f.labels, f.taints, f.selector, f.affinity, f.tolerations) then 'constraints_not_met'
       when f.spread_by is not null and f.domain is null then 'spread'
-      end order by f.ord)
-  into facts, reasons
+      end order by f.ord),
+    bool_or(f.max_per_machine is not null), bool_or(f.spread_by is not null), bool_or(f.gang_min is not null)
+  into facts, reasons, any_max_per_machine, any_spread, any_gang
   from facts f;
   if facts is null then
     return '{}';
   end if;
 
   -- 2. maxPerMachine: the job's claims already on the machine plus its earlier placements in this plan.
-  if exists (select from unnest(facts) f where f.max_per_machine is not null and reasons[f.ord] is null) then
+  if any_max_per_machine then
     reasons := array(
       select case
         when s.r is null and s.max_per_machine is not null
@@ -3982,7 +3986,7 @@ begin
 
   -- 3. Hard spread: a job naming spreadBy may hold at most ceil(tasks / values) tasks per value of
   -- that label, counting the values of the up machines its selector and affinity allow.
-  if exists (select from unnest(facts) f where f.spread_by is not null and reasons[f.ord] is null) then
+  if any_spread then
     reasons := array(
       with spread_jobs as (
         select distinct f.job_id, f.spread_by, j.selector, j.affinity, f.task_count
@@ -4039,7 +4043,7 @@ begin
     order by s.ord);
 
   -- 5. Gangs: a gang job ends with either zero claims or at least gang_min.
-  if exists (select from unnest(facts) f where f.gang_min is not null and reasons[f.ord] is null) then
+  if any_gang then
     reasons := array(
       select case
         when g.r is null and g.gang_min is not null
@@ -4051,7 +4055,7 @@ begin
   end if;
 
   -- 6. All or nothing.
-  if p_transaction_mode = 'all-or-nothing' and exists (select from unnest(reasons) r where r is not null) then
+  if p_transaction_mode = 'all-or-nothing' and cardinality(array_remove(reasons, null)) > 0 then
     reasons := array(select coalesce(r, 'plan_aborted') from unnest(reasons) r);
   end if;
 
@@ -5941,7 +5945,7 @@ CREATE TRIGGER machines_touch BEFORE UPDATE ON omega.machines FOR EACH ROW WHEN 
 
 CREATE TRIGGER tasks_claimed_stay BEFORE DELETE ON omega.tasks FOR EACH ROW EXECUTE FUNCTION omega.claimed_rows_stay('task_id')
 
-CREATE TRIGGER tasks_events AFTER UPDATE ON omega.tasks REFERENCING OLD TABLE AS old_tasks NEW TABLE AS new_tasks FOR EACH STATEMENT EXECUTE FUNCTION omega.record_task_events()
+CREATE TRIGGER tasks_events AFTER UPDATE ON omega.tasks REFERENCING OLD TABLE AS old_tasks NEW TABLE AS new_tasks FOR EACH STATEMENT WHEN ((current_setting('omega.task_moves_logged'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION omega.record_task_events()
 
 CREATE CONSTRAINT TRIGGER warm_ups_never_commit AFTER INSERT ON omega.warm_ups DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION omega.refuse_warm_up_commit()
 
