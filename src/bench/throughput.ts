@@ -7,7 +7,7 @@ import { createCell, createTenant } from "./cell.ts";
 import { writeLineChart } from "./chart.ts";
 import { startCpuMeter } from "./cpu-meter.ts";
 import { type BenchDatabase, type BenchDatabases, benchDatabases } from "./database.ts";
-import { printProfile, startDbCost } from "./db-cost.ts";
+import { type DbCost, printProfile, startDbCost } from "./db-cost.ts";
 import { planStats, waitUntilScheduled } from "./drain.ts";
 import { runExperimentSetup } from "./experiment.ts";
 import { describeMachine, type MachineInfo, machineLine } from "./machine-info.ts";
@@ -187,17 +187,21 @@ async function timePlacement(
     const cpuMeter = await startCpuMeter();
     const profiling = Boolean(process.env.OMEGA_BENCH_PROFILE);
     const waits = profiling ? await startWaitSampler(pool) : undefined;
-    const cost = profiling ? await startDbCost(pool) : undefined;
+    // Always: a run far off its usual speed then carries what the database did (one such run of
+    // four schedulers spent ~5× the database time per commit, and left nothing to say why).
+    const cost = await startDbCost(pool);
     const done = await waitUntilScheduled(pool, CELL, bar);
     const cpu = await cpuMeter.stop();
     if (waits) console.table(await waits.stop());
-    if (cost) printProfile(await cost.stop());
+    const database = await cost.stop();
+    if (profiling) printProfile(database);
     const wallMs = done - submitted;
     // Cores kept busy while placing: with two, a second scheduler has nothing left to run on.
     const cores = (ms: number) => round(ms / wallMs, 2);
     return {
       seconds: wallMs / 1000,
       coresBusy: { machine: cores(cpu.machine), postgres: cores(cpu.postgres), workers: cores(cpu.workers) },
+      database: databaseEvidence(database),
     };
   } finally {
     bar.stop();
@@ -229,6 +233,7 @@ async function placeOptimistic(
   return {
     ...rates(stats, timed.seconds),
     coresBusy: timed.coresBusy,
+    database: { ...timed.database, tables: await tableHealth(db.pool) },
     timeSplit: {
       syncMs: round(t.syncMs),
       planMs: round(t.planMs),
@@ -266,8 +271,39 @@ async function placePessimistic(
   return {
     ...rates(stats, timed.seconds),
     coresBusy: timed.coresBusy,
+    database: { ...timed.database, tables: await tableHealth(db.pool) },
     timeSplit: { lockMs: sum("lockMs"), planMs: sum("planMs"), commitMs: sum("commitMs") },
   };
+}
+
+/** The statements that took the most time (a few, rounded), and the tables' analyzes. */
+function databaseEvidence(cost: DbCost) {
+  return {
+    analyzes: cost.analyzes,
+    top: cost.top.slice(0, 6).map((t) => ({
+      query: t.query.slice(0, 100),
+      calls: t.calls,
+      meanMs: round(t.meanMs, 3),
+      totalMs: round(t.totalMs),
+      plans: t.plans,
+    })),
+  };
+}
+
+/**
+ * Row versions of the tables a commit writes, at the end of a run: dead ones, HOT updates, vacuums.
+ * Read once the schedulers have stopped: a backend reports its counts at exit, or at most once a
+ * second while it runs.
+ */
+async function tableHealth(pool: Pool) {
+  await new Promise((resolve) => setTimeout(resolve, 1_100));
+  const { rows } = await pool.query(
+    `select relname as table, n_live_tup::int as live, n_dead_tup::int as dead, n_tup_upd::int as updated,
+       n_tup_hot_upd::int as "hotUpdated", (vacuum_count + autovacuum_count)::int as vacuums
+     from pg_stat_user_tables where schemaname = 'omega' and relname in ('machines', 'jobs', 'tasks', 'claims')
+     order by relname`,
+  );
+  return rows;
 }
 
 function rates(
