@@ -4,7 +4,7 @@ table omega.agent_tokens (cell omega.name not null, token_hash bytea not null, c
 
 table omega.cell_capacity (cell omega.name not null, cpu bigint not null default 0, memory bigint not null default 0, gpu bigint not null default 0, disk bigint not null default 0)
 
-table omega.cells (name omega.name not null, capacity_epoch bigint not null default 0, created_at timestamp with time zone not null default now(), missing_quota_batch text not null default 'unlimited'::text, missing_quota_production text not null default 'none'::text)
+table omega.cells (name omega.name not null, capacity_epoch bigint not null default 0, created_at timestamp with time zone not null default now(), missing_quota_batch text not null default 'unlimited'::text, missing_quota_production text not null default 'none'::text, changes_horizon xid8 not null default pg_current_xact_id())
 
 table omega.claim_ports (cell omega.name not null, machine_id bigint not null, port integer not null, task_id bigint not null)
 
@@ -17,6 +17,8 @@ table omega.job_dependencies (cell omega.name not null, job_id bigint not null, 
 table omega.jobs (cell omega.name not null, id bigint not null, tenant_id bigint not null, name text not null default ''::text, priority integer not null, scheduler omega.name not null, task_count integer not null, cpu omega.quantity, memory omega.quantity, gpu omega.quantity, disk omega.quantity, selector jsonb not null default '{}'::jsonb, affinity jsonb not null default '[]'::jsonb, tolerations jsonb not null default '[]'::jsonb, max_per_machine integer, spread_by text, gang_min integer, state text not null default 'pending'::text, pending_count integer not null, lease_owner text, lease_expires timestamp with time zone, blocked boolean not null default false, created_at timestamp with time zone not null default now(), updated_at timestamp with time zone not null default now(), max_retries integer not null default 3, runtime_min_ms bigint, runtime_max_ms bigint, started_at timestamp with time zone, succeeded_count integer not null default 0, failed_count integer not null default 0, client_token text, request_hash bytea, blocked_epoch bigint, labels jsonb not null default '{}'::jsonb, ports integer[] not null default '{}'::integer[], vocabulary jsonb, waiting_on integer not null default 0, pre_place boolean not null default false, reason text, ready boolean default ((waiting_on = 0) OR (pre_place AND (pending_count > 0))), workflow_id bigint, workflow_step text, periodic_id bigint, max_unavailable integer, locality jsonb)
 
 table omega.machine_agents (cell omega.name not null, machine_id bigint not null, last_heartbeat timestamp with time zone, lost_at timestamp with time zone, lost_from text, generation bigint not null default 0)
+
+table omega.machine_changes (cell omega.name not null, id bigint not null, xid xid8 not null default pg_current_xact_id(), logged_at timestamp with time zone not null default now(), machine_ids bigint[] not null)
 
 table omega.machine_removals (cell omega.name not null, machine_id bigint not null, removed_xid xid8 not null default pg_current_xact_id(), removed_at timestamp with time zone not null default now())
 
@@ -127,6 +129,8 @@ constraint machine_agents_cell_machine_id_fkey on omega.machine_agents: FOREIGN 
 constraint machine_agents_lost_from_check on omega.machine_agents: CHECK ((lost_from = ANY (ARRAY['up'::text, 'draining'::text])))
 
 constraint machine_agents_pkey on omega.machine_agents: PRIMARY KEY (cell, machine_id)
+
+constraint machine_changes_pkey on omega.machine_changes: PRIMARY KEY (cell, xid, id)
 
 constraint machine_removals_cell_fkey on omega.machine_removals: FOREIGN KEY (cell) REFERENCES omega.cells(name)
 
@@ -352,6 +356,8 @@ CREATE UNIQUE INDEX machine_agents_pkey ON omega.machine_agents USING btree (cel
 
 CREATE INDEX machine_agents_silent ON omega.machine_agents USING btree (last_heartbeat) WHERE (lost_at IS NULL)
 
+CREATE UNIQUE INDEX machine_changes_pkey ON omega.machine_changes USING btree (cell, xid, id)
+
 CREATE UNIQUE INDEX machine_removals_pkey ON omega.machine_removals USING btree (cell, machine_id)
 
 CREATE INDEX machine_removals_xid ON omega.machine_removals USING btree (cell, removed_xid)
@@ -359,8 +365,6 @@ CREATE INDEX machine_removals_xid ON omega.machine_removals USING btree (cell, r
 CREATE UNIQUE INDEX machine_watch_pkey ON omega.machine_watch USING btree (singleton)
 
 CREATE UNIQUE INDEX machines_cell_name_key ON omega.machines USING btree (cell, name)
-
-CREATE INDEX machines_changed ON omega.machines USING btree (cell, changed_xid)
 
 CREATE INDEX machines_enforced ON omega.machines USING btree (cell, id) WHERE ((no_execute_since <> '{}'::jsonb) OR (state = 'draining'::text))
 
@@ -2902,6 +2906,18 @@ begin
   order by l.turn;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.log_machine_changes()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  insert into omega.machine_changes (cell, machine_ids)
+  select m.cell, array_agg(m.id) from changed_machines m group by m.cell;
+  return null;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.machine_counts_in_capacity()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -3515,7 +3531,7 @@ declare
   settings text;
 begin
   settings := set_config('omega.task_moves_logged', 'on', true) || set_config('omega.claims_verified', 'on', true)
-    || set_config('omega.pending_counted', 'on', true);
+    || set_config('omega.pending_counted', 'on', true) || set_config('omega.machine_changes_logged', 'on', true);
   with accepted as (
     select d.task_id, d.machine_id, m.name as machine, d.job_id, j.tenant_id, j.priority, j.cpu, j.memory, j.gpu, j.disk,
       j.state as job_state
@@ -3536,6 +3552,11 @@ begin
                  sum(a.disk) as disk, count(*) as n
           from accepted a group by a.machine_id) a
     where m.cell = p_cell and m.id = a.machine_id
+    returning m.id
+  ), machine_changes_logged as (
+    -- What omega.log_machine_changes would log for this statement (it skips it): one row a plan.
+    insert into omega.machine_changes (cell, machine_ids)
+    select p_cell, array_agg(u.id) from machine_updates u having count(*) > 0
   ), task_updates as (
     update omega.tasks t set state = 'placed', reason = null
     from accepted a where t.cell = p_cell and t.id = a.task_id
@@ -3568,7 +3589,7 @@ begin
   )
   select count(*) into n from accepted;
   settings := set_config('omega.task_moves_logged', '', true) || set_config('omega.claims_verified', '', true)
-    || set_config('omega.pending_counted', '', true);
+    || set_config('omega.pending_counted', '', true) || set_config('omega.machine_changes_logged', '', true);
   return n;
 end $function$
 
@@ -4291,6 +4312,27 @@ begin
   end loop;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.prune_machine_changes(p_keep interval DEFAULT '00:10:00'::interval)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  n integer;
+begin
+  with gone as (
+    delete from omega.machine_changes l where l.logged_at < now() - p_keep returning l.cell, l.xid
+  ), horizons as (
+    select g.cell, max(g.xid) as xid, count(*) as n from gone g group by g.cell
+  ), moved as (
+    update omega.cells c set changes_horizon = greatest(c.changes_horizon, h.xid)
+    from horizons h where c.name = h.cell
+  )
+  select coalesce(sum(h.n), 0) into n from horizons h;
+  return n;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.put_machine(p_cell text, p_name text, p_resources jsonb, p_labels jsonb DEFAULT '{}'::jsonb, p_taints jsonb DEFAULT '[]'::jsonb, p_max_tasks integer DEFAULT NULL::integer)
  RETURNS omega.machines
  LANGUAGE plpgsql
@@ -4621,6 +4663,7 @@ AS $function$
 declare
   released integer;
   freed bigint[];
+  settings text;
 begin
   perform from (select distinct c.machine_id
                 from unnest(p_task_ids) as u(id)
@@ -4628,6 +4671,7 @@ begin
                                     where c.cell = p_cell and c.task_id = u.id offset 0) c
                 order by 1) k
   cross join lateral (select from omega.machines m where m.cell = p_cell and m.id = k.machine_id for update) m;
+  settings := set_config('omega.machine_changes_logged', 'on', true);
   with gone as (
     -- By the rows just found by key (claims are never updated: the row found is the row, or gone).
     delete from omega.claims c
@@ -4648,8 +4692,13 @@ begin
     -- By the row just found (locked above).
     where m.ctid = pm.row_id
     returning m.id
+  ), machine_changes_logged as (
+    -- What omega.log_machine_changes would log for this statement (it skips it).
+    insert into omega.machine_changes (cell, machine_ids)
+    select p_cell, array_agg(u.id) from machine_updates u having count(*) > 0
   )
   select (select count(*) from gone), array(select id from machine_updates) into released, freed;
+  settings := set_config('omega.machine_changes_logged', '', true);
   if cardinality(freed) > 0 then
     perform set_config('omega.freed_machines',
       concat_ws(',', nullif(current_setting('omega.freed_machines', true), ''), array_to_string(freed, ',')), true);
@@ -5933,6 +5982,10 @@ CREATE TRIGGER machines_capacity_insert AFTER INSERT ON omega.machines FOR EACH 
 
 CREATE TRIGGER machines_capacity_update AFTER UPDATE OF cpu, memory, gpu, disk, state ON omega.machines FOR EACH ROW WHEN (((((((old.cpu)::bigint IS DISTINCT FROM (new.cpu)::bigint) OR ((old.memory)::bigint IS DISTINCT FROM (new.memory)::bigint)) OR ((old.gpu)::bigint IS DISTINCT FROM (new.gpu)::bigint)) OR ((old.disk)::bigint IS DISTINCT FROM (new.disk)::bigint)) OR (old.state IS DISTINCT FROM new.state))) EXECUTE FUNCTION omega.machine_counts_in_capacity()
 
+CREATE TRIGGER machines_changes_inserted AFTER INSERT ON omega.machines REFERENCING NEW TABLE AS changed_machines FOR EACH STATEMENT WHEN ((current_setting('omega.machine_changes_logged'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION omega.log_machine_changes()
+
+CREATE TRIGGER machines_changes_updated AFTER UPDATE ON omega.machines REFERENCING NEW TABLE AS changed_machines FOR EACH STATEMENT WHEN ((current_setting('omega.machine_changes_logged'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION omega.log_machine_changes()
+
 CREATE TRIGGER machines_claimed_stay BEFORE DELETE ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.claimed_rows_stay('machine_id')
 
 CREATE TRIGGER machines_rules BEFORE INSERT OR UPDATE OF taints, state, drain_deadline ON omega.machines FOR EACH ROW EXECUTE FUNCTION omega.machine_rules_changed()
@@ -6161,6 +6214,8 @@ grant execute on function omega.plan_victim_verdicts(text,bigint[],bigint[],bigi
 
 grant execute on function omega.plan_vocabulary_verdicts(text,omega.plan_decision[],bigint[]) to public
 
+grant execute on function omega.prune_machine_changes(interval) to omega_scheduler
+
 grant execute on function omega.put_machine(text,text,jsonb,jsonb,jsonb,integer) to omega_api
 
 grant execute on function omega.put_quota(text,text,text,jsonb,text,jsonb,jsonb) to omega_api
@@ -6272,6 +6327,8 @@ grant select on table omega.job_dependencies to omega_api, omega_reader, omega_s
 grant select on table omega.jobs to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.machine_agents to omega_api, omega_reader, omega_scheduler
+
+grant select on table omega.machine_changes to omega_api, omega_reader, omega_scheduler
 
 grant select on table omega.machine_removals to omega_api, omega_reader, omega_scheduler
 

@@ -10,7 +10,7 @@ import {
   placementContexts,
 } from "./queries/placement-context.ts";
 import type { Queryable } from "./queries/queryable.ts";
-import { type SyncRow, syncSelect } from "./snapshot.ts";
+import { type SyncRow, syncQuery } from "./snapshot.ts";
 
 /**
  * The database side of a scheduler worker: lease work, read what a plan needs, commit the plan,
@@ -112,7 +112,7 @@ const LEASE = `${LEASED} ${WORK}`;
 // still happens: a wake-up sent to every worker of a scheduler, one takes the work).
 const leaseAnd = (cursor: string | null) => `${LEASED}
   select coalesce((select json_agg(w) from (${WORK}) w), '[]') as work,
-    case when exists (select from leased) then (select row_to_json(s) from (select ${syncSelect("$1", cursor)}) s) end as synced`;
+    case when exists (select from leased) then (select row_to_json(s) from (${syncQuery("$1", cursor)}) s) end as synced`;
 const LEASE_AND_READ = leaseAnd(null);
 const LEASE_AND_SYNC = leaseAnd("$6");
 

@@ -5,6 +5,14 @@
 
 import type { ColumnType } from "kysely";
 
+export type ArrayType<T> = ArrayTypeImpl<T> extends (infer U)[]
+  ? U[]
+  : ArrayTypeImpl<T>;
+
+export type ArrayTypeImpl<T> = T extends ColumnType<infer S, infer I, infer U>
+  ? ColumnType<S[], I[], U[]>
+  : T[];
+
 export type Generated<T> = T extends ColumnType<infer S, infer I, infer U>
   ? ColumnType<S, I | undefined, U>
   : ColumnType<T, T | undefined, T>;
@@ -39,6 +47,10 @@ export interface CellCapacity {
 
 export interface Cells {
   capacity_epoch: Generated<number>;
+  /**
+   * The largest transaction id pruned from omega.machine_changes: a sync cursor at or below it reads the cell whole.
+   */
+  changes_horizon: Generated<string>;
   created_at: Generated<Timestamp>;
   missing_quota_batch: Generated<string>;
   missing_quota_production: Generated<string>;
@@ -161,6 +173,14 @@ export interface MachineAgents {
   lost_at: Timestamp | null;
   lost_from: string | null;
   machine_id: number;
+}
+
+export interface MachineChanges {
+  cell: string;
+  id: Generated<number>;
+  logged_at: Generated<Timestamp>;
+  machine_ids: ArrayType<number>;
+  xid: Generated<string>;
 }
 
 export interface MachineRemovals {
@@ -505,6 +525,7 @@ export interface DB {
   job_dependencies: JobDependencies;
   jobs: Jobs;
   machine_agents: MachineAgents;
+  machine_changes: MachineChanges;
   machine_removals: MachineRemovals;
   machine_usage: MachineUsage;
   machine_watch: MachineWatch;

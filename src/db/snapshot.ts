@@ -9,10 +9,11 @@ import type { Pool } from "./pool.ts";
  * the machine is changed (spec_xid), and otherwise its usage alone, which is what commits move.
  *
  * The change cursor is the xmin of the previous sync's snapshot: every transaction with an older
- * id had finished when that sync read, so its changes were seen then; anything that changes a row
- * later stamps it with its own id, which is ≥ that xmin. A transaction that took its id early and
- * committed late is therefore still read by the next sync, never missed. A sync costs what
- * changed since the oldest transaction then running, not the size of the cell.
+ * id had finished when that sync read, so its changes were seen then; anything that changes a
+ * machine later logs it under its own id (omega.machine_changes), which is ≥ that xmin. A
+ * transaction that took its id early and committed late is therefore still read by the next
+ * sync, never missed. A sync costs what changed since the oldest transaction then running, not the
+ * size of the cell.
  */
 export class CellSnapshot implements Snapshot {
   readonly machines = new Map<number, MachineView>();
@@ -58,13 +59,13 @@ export class CellSnapshot implements Snapshot {
     }
     // One statement, so one snapshot for the cursor and the rows it covers, and one round trip
     // (a transaction of four statements cost five at every evaluation). Named, and the first sync
-    // apart, so that a connection plans each once (see syncSelect).
+    // apart, so that a connection plans each once (see syncQuery).
     const { rows } = await this.pool.query<SyncRow>(
       this.cursor === null
-        ? { name: "omega.snapshot_read", text: `select ${syncSelect("$1", null)}`, values: [this.cell] }
+        ? { name: "omega.snapshot_read", text: syncQuery("$1", null), values: [this.cell] }
         : {
             name: "omega.snapshot_sync",
-            text: `select ${syncSelect("$1", "$2")}`,
+            text: syncQuery("$1", "$2"),
             values: [this.cell, this.cursor],
           },
     );
@@ -118,10 +119,12 @@ export interface SyncRow {
 type UsageRow = [number, number, number, number, number, number, number];
 
 /**
- * A sync's one row, as a select list over the parameters holding the cell and the cursor: the cell
- * whole when there is no cursor yet (a worker's first sync, or one after a machine it did not know).
- * Otherwise machines whose spec_xid passed the cursor come whole, and the others, changed only in
- * usage, as [id, version, used_cpu, used_memory, used_gpu, used_disk, tasks]
+ * A sync's one row, as a query over the parameters holding the cell and the cursor: the cell whole
+ * when there is no cursor yet (a worker's first sync, or one after a machine it did not know), or
+ * when the cursor is older than what omega.machine_changes still holds (the cell's changes_horizon,
+ * 0346_machine_changes_logged.sql). Otherwise the machines the log names since the cursor: those
+ * whose spec_xid passed it come whole, and the others, changed only in usage, as
+ * [id, version, used_cpu, used_memory, used_gpu, used_disk, tasks]
  * (0261_machine_spec_cursor.sql: a quarter of the JSON's cost, a ninth of its size).
  *
  * The cursor is compared through a subquery: its value hidden from the planner, a plan made for
@@ -129,23 +132,28 @@ type UsageRow = [number, number, number, number, number, number, number];
  * directly, every call was planned anew (3,291 plans in 3,283 calls at 200 jobs/s, 0.36 ms each),
  * a custom plan always looking cheaper (session 12).
  */
-export function syncSelect(cell: string, cursor: string | null): string {
-  const head = `pg_snapshot_xmin(pg_current_snapshot())::text as xmin,
-    (select capacity_epoch from omega.cells where name = ${cell}) as capacity_epoch`;
+export function syncQuery(cell: string, cursor: string | null): string {
+  const xmin = "pg_snapshot_xmin(pg_current_snapshot())::text as xmin";
+  const whole = `coalesce((select json_agg(m) from (select ${MACHINE_COLUMNS} from omega.machines where cell = ${cell}) m), '[]')`;
   if (cursor === null) {
-    return `true as whole, ${head},
-    coalesce((select json_agg(m) from (select ${MACHINE_COLUMNS} from omega.machines where cell = ${cell}) m), '[]') as changed,
-    '[]'::json as usage, '[]'::json as removed`;
+    return `select true as whole, ${xmin},
+    (select capacity_epoch from omega.cells where name = ${cell}) as capacity_epoch,
+    ${whole} as changed, '[]'::json as usage, '[]'::json as removed`;
   }
   const since = `(select ${cursor}::xid8)`;
-  return `false as whole, ${head},
-    coalesce((select json_agg(m) from (
+  return `select coalesce(k.stale, false) as whole, ${xmin}, k.capacity_epoch,
+    case when k.stale then ${whole} else coalesce((select json_agg(m) from (
       select ${MACHINE_COLUMNS} from omega.machines
-      where cell = ${cell} and changed_xid >= ${since} and spec_xid >= ${since}) m), '[]') as changed,
-    (select coalesce(json_agg(json_build_array(id, version, used_cpu, used_memory, used_gpu, used_disk, tasks)), '[]')
-     from omega.machines where cell = ${cell} and changed_xid >= ${since} and spec_xid < ${since}) as usage,
+      where cell = ${cell} and id = any (k.ids) and spec_xid >= ${since}) m), '[]') end as changed,
+    case when k.stale then '[]'::json else (
+      select coalesce(json_agg(json_build_array(id, version, used_cpu, used_memory, used_gpu, used_disk, tasks)), '[]')
+      from omega.machines where cell = ${cell} and id = any (k.ids) and spec_xid < ${since}) end as usage,
     (select coalesce(json_agg(machine_id), '[]') from omega.machine_removals
-     where cell = ${cell} and removed_xid >= ${since}) as removed`;
+     where cell = ${cell} and removed_xid >= ${since}) as removed
+  from (select c.capacity_epoch, c.changes_horizon >= ${since} as stale,
+          array(select x from omega.machine_changes l cross join lateral unnest(l.machine_ids) as x
+                where l.cell = ${cell} and l.xid >= ${since} and c.changes_horizon < ${since}) as ids
+        from (select) as one left join omega.cells c on c.name = ${cell}) k`;
 }
 
 export interface MachineRow extends Record<Dimension, number> {

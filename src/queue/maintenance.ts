@@ -1,5 +1,6 @@
 import type { JobHelpers, Runner, Task } from "graphile-worker";
 import type { Pool } from "../db/pool.ts";
+import { pruneMachineChanges } from "../db/queries/machine-changes-prune.ts";
 import { enforceMachineRules, enforceMachines } from "../db/queries/machine-enforce.ts";
 import { checkLostMachines } from "../db/queries/machine-lost.ts";
 import { foldPendingCounts } from "../db/queries/pending-fold.ts";
@@ -16,7 +17,8 @@ import type { Logger } from "../log.ts";
  * the same key: that adds nothing while the chain is alive (the queued run keeps its time), and
  * starts a new chain when a crash broke it (a worker killed mid-check holds that job locked for
  * hours; a job added with its key is then created afresh). Each run also folds the pending-task
- * counts that ended connections left (omega.fold_pending_counts).
+ * counts that ended connections left (omega.fold_pending_counts) and prunes the machine change log
+ * the snapshot syncs read (omega.prune_machine_changes).
  */
 export const CHECK_MACHINES_TASK = "omega:check-machines";
 /** Queued by the database (omega.queue_enforcement) when a machine's taints or drain change. */
@@ -81,6 +83,7 @@ export function maintenanceTasks(
       const evicted = await enforceMachines(pool);
       if (evicted > 0) logger.info({ evicted }, "tasks evicted by NoExecute taints or drains");
       await foldPendingCounts(pool);
+      await pruneMachineChanges(pool);
     } finally {
       // Next run queued even when this one failed: a database outage must not end the chain.
       await requeue(helpers);

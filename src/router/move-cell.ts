@@ -140,6 +140,11 @@ async function copyAndSwitch(
     await target.query("set local session_replication_role = replica");
     const copied: Record<string, number> = {};
     for (const table of CELL_TABLES) copied[table] = await copyTable(source, target, table, cell);
+    // The machine change log is the source's, by its transaction ids: not copied. A sync on the
+    // target reads the cell whole first (0346_machine_changes_logged.sql).
+    await target.query("update omega.cells set changes_horizon = pg_current_xact_id() where name = $1", [
+      cell,
+    ]);
     await advanceSequences(target);
     await target.query("commit");
     await router.query("update omega_router.cells set partition = $2, moving = false where cell = $1", [

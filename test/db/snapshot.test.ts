@@ -195,3 +195,60 @@ it("a sync read along with a lease is taken in, and the sync after it is skipped
   // A lease that takes nothing reads no sync.
   expect((await leaseWork(db.pool, lease, { cursor: snapshot.since })).synced).toBeNull();
 });
+
+it("a commit's machine updates stay on their pages (HOT), and the change log names what each statement changed", async () => {
+  const tenant = await makeTenant(db.pool, "hot");
+  const m = await makeMachine(db.pool, { name: "hot", cpu: 8000 });
+  const other = await makeMachine(db.pool, { name: "hot-other" });
+  const job = await submitJob(db.pool, { tasks: 1, resources: { cpu: 1000, memory: 1 } }, tenant.name);
+  const [task] = await pendingTaskIds(db.pool, job);
+  const client = await db.pool.connect();
+  try {
+    await client.query("begin");
+    // (The backend's counters may still hold earlier transactions' counts: compare before and after.)
+    const updates = async () =>
+      (
+        await client.query(
+          "select n_tup_upd::int as updated, n_tup_hot_upd::int as hot from pg_stat_xact_user_tables where relid = 'omega.machines'::regclass",
+        )
+      ).rows[0] as { updated: number; hot: number };
+    const before = await updates();
+    const { rows: out } = await client.query(
+      "select outcome from omega.commit_plan('east', 'batch', $1, $2, $3)",
+      [[task], [m.id], [m.version]],
+    );
+    expect(out).toEqual([{ outcome: "committed" }]);
+    // No index reads a column a commit writes (0346 dropped machines_changed): a HOT update.
+    const after = await updates();
+    expect({ updated: after.updated - before.updated, hot: after.hot - before.hot }).toEqual({
+      updated: 1,
+      hot: 1,
+    });
+    // Any other writer afterwards in the same transaction is logged by the trigger: the commit's
+    // own log did not leave the trigger switched off.
+    await client.query('update omega.machines set labels = \'{"x":"y"}\' where id = $1', [other.id]);
+    const { rows: logged } = await client.query(
+      "select machine_ids from omega.machine_changes where xid = pg_current_xact_id() order by id",
+    );
+    expect(logged.map((r) => r.machine_ids.map(Number))).toEqual([[m.id], [other.id]]);
+  } finally {
+    await client.query("rollback");
+    client.release();
+  }
+});
+
+it("a cursor older than what the pruned change log holds reads the cell whole", async () => {
+  const m = await makeMachine(db.pool, { name: "pruned" });
+  const snapshot = new CellSnapshot(db.pool, "east");
+  await snapshot.sync();
+  await quiesce(snapshot);
+  const cell = (await db.pool.query("select count(*)::int as n from omega.machines where cell = 'east'"))
+    .rows[0].n as number;
+  await db.pool.query('update omega.machines set labels = \'{"p":"q"}\' where id = $1', [m.id]);
+  const { rows } = await db.pool.query("select omega.prune_machine_changes('0 seconds') as pruned");
+  expect(rows[0].pruned).toBeGreaterThan(0);
+  // The change itself is gone from the log; the horizon sends the snapshot back to the whole cell.
+  expect(await snapshot.sync()).toEqual({ changed: cell, removed: expect.any(Number) });
+  expect(snapshot.machines.get(m.id)?.labels).toEqual({ p: "q" });
+  await quiesce(snapshot);
+});

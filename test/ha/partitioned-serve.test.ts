@@ -116,6 +116,7 @@ describe.skipIf(unavailable)("omega serve over four partitions", () => {
       expect(rows.map((r) => r.table_name).sort()).toEqual([
         "events",
         "jobs",
+        "machine_changes",
         "machines",
         "moves",
         "periodic",

@@ -7,7 +7,7 @@ import { newAgentToken, newTenantToken } from "../../src/domain/tokens.ts";
 /** Empties every state table, for test files that start each test from nothing. */
 export async function emptyState(pool: Pool): Promise<void> {
   await pool.query(
-    "truncate omega.claims, omega.plans, omega.tasks, omega.jobs, omega.quotas, omega.machines, omega.machine_removals, omega.tenants, omega.cells cascade",
+    "truncate omega.claims, omega.plans, omega.tasks, omega.jobs, omega.quotas, omega.machines, omega.machine_removals, omega.machine_changes, omega.tenants, omega.cells cascade",
   );
 }
 
