@@ -1,3 +1,4 @@
+import { appendFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -21,7 +22,12 @@ export async function startBenchServer(): Promise<BenchServer> {
   }
   const dir = await mkdtemp(path.join(tmpdir(), "omega-bench-"));
   // pg_stat_statements: the reports give database time per job (src/bench/db-cost.ts).
-  const server = await startEmbedded(dir, { quiet: true, durable: true, preload: ["pg_stat_statements"] });
+  const server = await startEmbedded(dir, {
+    quiet: true,
+    durable: true,
+    preload: ["pg_stat_statements"],
+    ...serverLog(process.env.OMEGA_BENCH_PG_LOG),
+  });
   // OMEGA_BENCH_SOCKET=1: the bench's processes on the server's Unix socket, as `omega start`'s
   // own processes are; TCP on 127.0.0.1 otherwise (every result before session 21).
   const socket = process.env.OMEGA_BENCH_SOCKET === "1" && server.localUrl !== undefined;
@@ -32,5 +38,18 @@ export async function startBenchServer(): Promise<BenchServer> {
       await server.stop();
       await rm(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * OMEGA_BENCH_PG_LOG=FILE: the server's log is appended to FILE, with every lock wait longer than
+ * deadlock_timeout (1 s) and every deadlock in it, the statements of the waiter and of the holder:
+ * what a run that slows down was waiting for.
+ */
+function serverLog(file: string | undefined) {
+  if (!file) return {};
+  return {
+    settings: ["log_lock_waits=on", "log_line_prefix=%m [%p] "],
+    log: (message: string) => appendFileSync(file, message.endsWith("\n") ? message : `${message}\n`),
   };
 }

@@ -233,7 +233,7 @@ async function placeOptimistic(
   return {
     ...rates(stats, timed.seconds),
     coresBusy: timed.coresBusy,
-    database: { ...timed.database, tables: await tableHealth(db.pool) },
+    database: { ...timed.database, ...(await tableHealth(db.pool)) },
     timeSplit: {
       syncMs: round(t.syncMs),
       planMs: round(t.planMs),
@@ -271,7 +271,7 @@ async function placePessimistic(
   return {
     ...rates(stats, timed.seconds),
     coresBusy: timed.coresBusy,
-    database: { ...timed.database, tables: await tableHealth(db.pool) },
+    database: { ...timed.database, ...(await tableHealth(db.pool)) },
     timeSplit: { lockMs: sum("lockMs"), planMs: sum("planMs"), commitMs: sum("commitMs") },
   };
 }
@@ -291,19 +291,24 @@ function databaseEvidence(cost: DbCost) {
 }
 
 /**
- * Row versions of the tables a commit writes, at the end of a run: dead ones, HOT updates, vacuums.
+ * Row versions of the tables a commit writes, at the end of a run: dead ones, HOT updates, vacuums;
+ * and the run's deadlocks.
  * Read once the schedulers have stopped: a backend reports its counts at exit, or at most once a
  * second while it runs.
  */
 async function tableHealth(pool: Pool) {
   await new Promise((resolve) => setTimeout(resolve, 1_100));
+  // (Each run has a database of its own: its deadlocks are this run's.)
+  const { rows: database } = await pool.query<{ deadlocks: number }>(
+    "select deadlocks::int from pg_stat_database where datname = current_database()",
+  );
   const { rows } = await pool.query(
     `select relname as table, n_live_tup::int as live, n_dead_tup::int as dead, n_tup_upd::int as updated,
        n_tup_hot_upd::int as "hotUpdated", (vacuum_count + autovacuum_count)::int as vacuums
      from pg_stat_user_tables where schemaname = 'omega' and relname in ('machines', 'jobs', 'tasks', 'claims')
      order by relname`,
   );
-  return rows;
+  return { tables: rows, deadlocks: database[0]?.deadlocks ?? 0 };
 }
 
 function rates(

@@ -45,7 +45,16 @@ async function superuserPassword(dir: string, dataDir: string): Promise<string> 
  */
 export async function startEmbedded(
   dir: string,
-  options: { port?: number; quiet?: boolean; durable?: boolean; preload?: string[] } = {},
+  options: {
+    port?: number;
+    quiet?: boolean;
+    durable?: boolean;
+    preload?: string[];
+    /** More server settings, `name=value` each. */
+    settings?: string[];
+    /** Where the server's log lines go besides (unless quiet) stderr. */
+    log?: (message: string) => void;
+  } = {},
 ): Promise<EmbeddedDatabase> {
   const dataDir = path.resolve(dir, "pg");
   await mkdir(path.dirname(dataDir), { recursive: true });
@@ -78,9 +87,13 @@ export async function startEmbedded(
       ...(options.preload?.includes("pg_stat_statements")
         ? ["-c", "pg_stat_statements.track=all", "-c", "pg_stat_statements.track_planning=on"]
         : []),
+      ...(options.settings ?? []).flatMap((setting) => ["-c", setting]),
     ],
-    onLog: () => {},
-    onError: options.quiet ? () => {} : (message) => process.stderr.write(`postgres: ${String(message)}\n`),
+    onLog: (message) => options.log?.(String(message)),
+    onError: (message) => {
+      options.log?.(String(message));
+      if (!options.quiet) process.stderr.write(`postgres: ${String(message)}\n`);
+    },
   });
   if (!existsSync(path.join(dataDir, "PG_VERSION"))) await server.initialise();
   await server.start();
