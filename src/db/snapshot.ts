@@ -141,19 +141,23 @@ export function syncQuery(cell: string, cursor: string | null): string {
     ${whole} as changed, '[]'::json as usage, '[]'::json as removed`;
   }
   const since = `(select ${cursor}::xid8)`;
+  // One scan of the machines the log names (by key, in id order), split by spec_xid into the two
+  // lists; with a horizon past the cursor, none (the cell comes whole instead).
   return `select coalesce(k.stale, false) as whole, ${xmin}, k.capacity_epoch,
-    case when k.stale then ${whole} else coalesce((select json_agg(m) from (
-      select ${MACHINE_COLUMNS} from omega.machines
-      where cell = ${cell} and id = any (k.ids) and spec_xid >= ${since}) m), '[]') end as changed,
-    case when k.stale then '[]'::json else (
-      select coalesce(json_agg(json_build_array(id, version, used_cpu, used_memory, used_gpu, used_disk, tasks)), '[]')
-      from omega.machines where cell = ${cell} and id = any (k.ids) and spec_xid < ${since}) end as usage,
+    case when k.stale then ${whole} else coalesce(d.changed::json, '[]') end as changed,
+    coalesce(d.usage, '[]') as usage,
     (select coalesce(json_agg(machine_id), '[]') from omega.machine_removals
      where cell = ${cell} and removed_xid >= ${since}) as removed
-  from (select c.capacity_epoch, c.changes_horizon >= ${since} as stale,
-          array(select x from omega.machine_changes l cross join lateral unnest(l.machine_ids) as x
-                where l.cell = ${cell} and l.xid >= ${since} and c.changes_horizon < ${since}) as ids
-        from (select) as one left join omega.cells c on c.name = ${cell}) k`;
+  from (select c.capacity_epoch, c.changes_horizon, c.changes_horizon >= ${since} as stale
+        from (select) as one left join omega.cells c on c.name = ${cell}) k
+  cross join lateral (
+    select jsonb_agg(to_jsonb(m) - 'spec_changed') filter (where m.spec_changed) as changed,
+      json_agg(json_build_array(m.id, m.version, m.used_cpu, m.used_memory, m.used_gpu, m.used_disk, m.tasks))
+        filter (where not m.spec_changed) as usage
+    from (select ${MACHINE_COLUMNS}, spec_xid >= ${since} as spec_changed from omega.machines
+          where cell = ${cell} and id = any (array(
+            select x from omega.machine_changes l cross join lateral unnest(l.machine_ids) as x
+            where l.cell = ${cell} and l.xid >= ${since} and k.changes_horizon < ${since}))) m) d`;
 }
 
 export interface MachineRow extends Record<Dimension, number> {
