@@ -43,13 +43,13 @@ export async function startBenchServer(): Promise<BenchServer> {
 
 /**
  * OMEGA_BENCH_PG_LOG=FILE: the server's log is appended to FILE, with every lock wait longer than
- * deadlock_timeout (1 s) and every deadlock in it, the statements of the waiter and of the holder:
- * what a run that slows down was waiting for.
+ * 100 ms (deadlock_timeout, lowered from 1 s for this) and every deadlock in it, the waiter's
+ * application and statement and the holder's pid: what a run that slows down was waiting for.
  */
 function serverLog(file: string | undefined) {
   if (!file) return {};
   return {
-    settings: ["log_lock_waits=on", "log_line_prefix=%m [%p] "],
+    settings: ["log_lock_waits=on", "deadlock_timeout=100ms", "log_line_prefix=%m [%p] %a "],
     log: (message: string) => appendFileSync(file, message.endsWith("\n") ? message : `${message}\n`),
   };
 }

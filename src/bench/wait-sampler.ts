@@ -27,10 +27,15 @@ export async function startWaitSampler(pool: Pool, everyMs = 5): Promise<WaitSam
   const loop = (async () => {
     while (running) {
       const { rows } = await client.query<{ wait: string; query: string }>(
-        `select coalesce(wait_event_type || ':' || wait_event, 'CPU') as wait,
-                left(regexp_replace(query, '\\s+', ' ', 'g'), 90) as query
-         from pg_stat_activity
-         where state = 'active' and pid <> pg_backend_pid() and backend_type = 'client backend'`,
+        // A lock wait names what holds it up: the blockers' application, state and statement.
+        `select coalesce(wait_event_type || ':' || wait_event, 'CPU')
+                  || case when wait_event_type = 'Lock' then coalesce(' behind ' || (
+                       select string_agg(distinct b.application_name || ' (' || b.state || ') '
+                                         || left(regexp_replace(b.query, '\\s+', ' ', 'g'), 60), '; ')
+                       from pg_stat_activity b where b.pid = any (pg_blocking_pids(a.pid))), '') else '' end as wait,
+                left(regexp_replace(a.query, '\\s+', ' ', 'g'), 90) as query
+         from pg_stat_activity a
+         where a.state = 'active' and a.pid <> pg_backend_pid() and a.backend_type = 'client backend'`,
       );
       for (const r of rows) {
         const key = `${r.wait}\u0000${r.query}`;
