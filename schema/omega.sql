@@ -1670,7 +1670,7 @@ declare
   lenders bigint[];
   s record;
 begin
-  if tg_op = 'INSERT' then
+  if tg_op = 'INSERT' and current_setting('omega.claim_ports_written', true) is distinct from 'on' then
     insert into omega.claim_ports (cell, machine_id, port, task_id)
     select n.cell, n.machine_id, p.port, n.task_id
     from (select distinct n.cell, n.job_id from changed n) k
@@ -3531,10 +3531,11 @@ declare
   settings text;
 begin
   settings := set_config('omega.task_moves_logged', 'on', true) || set_config('omega.claims_verified', 'on', true)
-    || set_config('omega.pending_counted', 'on', true) || set_config('omega.machine_changes_logged', 'on', true);
+    || set_config('omega.pending_counted', 'on', true) || set_config('omega.machine_changes_logged', 'on', true)
+    || set_config('omega.claim_ports_written', 'on', true);
   with accepted as (
     select d.task_id, d.machine_id, m.name as machine, d.job_id, j.tenant_id, j.priority, j.cpu, j.memory, j.gpu, j.disk,
-      j.state as job_state
+      j.state as job_state, j.ports
     from unnest(p_decisions) d
     join omega.jobs j on j.cell = p_cell and j.id = d.job_id
     join omega.machines m on m.cell = p_cell and m.id = d.machine_id
@@ -3543,6 +3544,13 @@ begin
     insert into omega.claims (cell, task_id, job_id, machine_id, tenant_id, priority, cpu, memory, gpu, disk, scheduler, plan_id)
     select p_cell, a.task_id, a.job_id, a.machine_id, a.tenant_id, a.priority, a.cpu, a.memory, a.gpu, a.disk, p_scheduler, p_plan_id
     from accepted a
+  ), ports_written as (
+    -- What omega.claims_changed would write for these claims (it skips this statement): the host
+    -- ports of the jobs that ask for any, without a look at every job of the plan.
+    insert into omega.claim_ports (cell, machine_id, port, task_id)
+    select p_cell, a.machine_id, p.port, a.task_id
+    from accepted a cross join lateral unnest(a.ports) as p(port)
+    where a.ports <> '{}'
   ), machine_updates as (
     update omega.machines m
     set used_cpu = m.used_cpu + a.cpu, used_memory = m.used_memory + a.memory,
@@ -3589,7 +3597,8 @@ begin
   )
   select count(*) into n from accepted;
   settings := set_config('omega.task_moves_logged', '', true) || set_config('omega.claims_verified', '', true)
-    || set_config('omega.pending_counted', '', true) || set_config('omega.machine_changes_logged', '', true);
+    || set_config('omega.pending_counted', '', true) || set_config('omega.machine_changes_logged', '', true)
+    || set_config('omega.claim_ports_written', '', true);
   return n;
 end $function$
 
@@ -3942,32 +3951,51 @@ begin
       sum(e.cpu) as cpu, sum(e.memory) as memory, sum(e.gpu) as gpu, sum(e.disk) as disk
     from evicted e group by 1, 2
   ),
-  facts as (
+  -- The plan's own rows, each by its key (0250) and each once (0347): a packing scheduler's plan
+  -- puts many tasks of a job on one machine, and a job's quota is its tenant's in its band.
+  tasks_of as materialized (
     select p.*, t.job_id, t.state as task_state,
-      j.tenant_id, omega.band(j.priority) as band, j.task_count, j.cpu, j.memory, j.gpu, j.disk,
-      j.max_per_machine, j.gang_min, j.selector, j.affinity, j.tolerations, j.spread_by,
-      m.id is not null as machine_exists, m.state as machine_state, m.version as machine_version,
-      m.labels, m.taints, m.labels ->> j.spread_by as domain,
+      row_number() over (partition by p.task_id order by p.ord) > 1 as duplicate
+    from proposed p
+    left join lateral (select x.job_id, x.state from omega.tasks x where x.cell = p_cell and x.id = p.task_id offset 0) t on true
+  ),
+  jobs_of as materialized (
+    select j.*, q.cell is not null as has_quota,
+      q.cpu - q.used_cpu + coalesce(cr.cpu, 0) as quota_cpu,
+      q.memory - q.used_memory + coalesce(cr.memory, 0) as quota_memory,
+      q.gpu - q.used_gpu + coalesce(cr.gpu, 0) as quota_gpu,
+      q.disk - q.used_disk + coalesce(cr.disk, 0) as quota_disk
+    from (select distinct k.job_id from tasks_of k where k.job_id is not null) k
+    cross join lateral (
+      select x.id, x.tenant_id, omega.band(x.priority) as band, x.task_count, x.cpu, x.memory, x.gpu, x.disk,
+        x.max_per_machine, x.gang_min, x.selector, x.affinity, x.tolerations, x.spread_by
+      from omega.jobs x where x.cell = p_cell and x.id = k.job_id offset 0) j
+    left join omega.quotas q on q.cell = p_cell and q.tenant_id = j.tenant_id and q.band = j.band
+    left join credit cr on cr.tenant_id = j.tenant_id and cr.band = j.band
+  ),
+  machines_of as materialized (
+    select m.id, m.state, m.version, m.labels, m.taints,
       m.cpu - m.used_cpu + coalesce(fr.cpu, 0) as free_cpu,
       m.memory - m.used_memory + coalesce(fr.memory, 0) as free_memory,
       m.gpu - m.used_gpu + coalesce(fr.gpu, 0) as free_gpu,
       m.disk - m.used_disk + coalesce(fr.disk, 0) as free_disk,
-      m.max_tasks - m.tasks + coalesce(fr.n, 0) as free_slots,
-      q.cell is not null as has_quota,
-      q.cpu - q.used_cpu + coalesce(cr.cpu, 0) as quota_cpu,
-      q.memory - q.used_memory + coalesce(cr.memory, 0) as quota_memory,
-      q.gpu - q.used_gpu + coalesce(cr.gpu, 0) as quota_gpu,
-      q.disk - q.used_disk + coalesce(cr.disk, 0) as quota_disk,
-      fo.reason as forced_reason,
-      row_number() over (partition by p.task_id order by p.ord) > 1 as duplicate
-    from proposed p
-    -- The plan's own rows, each by its key (0250).
-    left join lateral (select * from omega.tasks x where x.cell = p_cell and x.id = p.task_id offset 0) t on true
-    left join lateral (select * from omega.jobs x where x.cell = p_cell and x.id = t.job_id offset 0) j on true
-    left join lateral (select * from omega.machines x where x.cell = p_cell and x.id = p.machine_id offset 0) m on true
-    left join freed fr on fr.machine_id = p.machine_id
-    left join omega.quotas q on q.cell = p_cell and q.tenant_id = j.tenant_id and q.band = omega.band(j.priority)
-    left join credit cr on cr.tenant_id = j.tenant_id and cr.band = omega.band(j.priority)
+      m.max_tasks - m.tasks + coalesce(fr.n, 0) as free_slots
+    from (select distinct k.machine_id from proposed k) k
+    cross join lateral (select * from omega.machines x where x.cell = p_cell and x.id = k.machine_id offset 0) m
+    left join freed fr on fr.machine_id = m.id
+  ),
+  facts as (
+    select p.ord, p.task_id, p.machine_id, p.seen_version, p.job_id, p.task_state, p.duplicate,
+      j.tenant_id, j.band, j.task_count, j.cpu, j.memory, j.gpu, j.disk,
+      j.max_per_machine, j.gang_min, j.selector, j.affinity, j.tolerations, j.spread_by,
+      m.id is not null as machine_exists, m.state as machine_state, m.version as machine_version,
+      m.labels, m.taints, m.labels ->> j.spread_by as domain,
+      m.free_cpu, m.free_memory, m.free_gpu, m.free_disk, m.free_slots,
+      coalesce(j.has_quota, false) as has_quota, j.quota_cpu, j.quota_memory, j.quota_gpu, j.quota_disk,
+      fo.reason as forced_reason
+    from tasks_of p
+    left join jobs_of j on j.id = p.job_id
+    left join machines_of m on m.id = p.machine_id
     -- Not materialized: see 0313.
     left join forced fo on fo.task_id = p.task_id
   )

@@ -9,6 +9,7 @@
  *   commit-cost.ts, per plan;
  *   `tsx scripts/cost-ab.ts submit [batches] [batch]`: omega.submit_jobs as the API's group commit
  *   calls it, as in submit-cost.ts (the backlog cancelled every 20 batches), per job.
+ * OMEGA_PACKED=1 puts each job's tasks on one machine, as the packing profiles place them.
  * Prints each side's backend CPU and wall time per unit, and B ÷ A.
  */
 
@@ -66,7 +67,7 @@ async function leaseAndCommit(side: Side, i: number, timed: boolean): Promise<vo
     limit: 1,
     leaseSeconds: 5,
   });
-  const placements = randomPlacements(views, side.machines);
+  const placements = randomPlacements(views, side.machines, process.env.OMEGA_PACKED === "1");
   const t = performance.now();
   await db.commitPlan(side.client, {
     cell: "c",

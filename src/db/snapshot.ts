@@ -23,6 +23,8 @@ export class CellSnapshot implements Snapshot {
   stateVersion = 0;
   private cursor: string | null = null;
   private cachedList: MachineView[] | null = null;
+  /** Each machine's index in `cachedList`. */
+  private positions = new Map<number, number>();
   /** A lease's statement read the sync (absorb): the next sync() has nothing to read. */
   private absorbed = false;
   private lastSync = { changed: 0, removed: 0 };
@@ -33,7 +35,10 @@ export class CellSnapshot implements Snapshot {
   ) {}
 
   list(): readonly MachineView[] {
-    this.cachedList ??= [...this.machines.values()].sort((a, b) => a.id - b.id);
+    if (this.cachedList === null) {
+      this.cachedList = [...this.machines.values()].sort((a, b) => a.id - b.id);
+      this.positions = new Map(this.cachedList.map((m, i) => [m.id, i]));
+    }
     return this.cachedList;
   }
 
@@ -75,16 +80,36 @@ export class CellSnapshot implements Snapshot {
     return this.lastSync;
   }
 
+  /** A copy of the list (a plan under way keeps its own) with each replaced machine in its place. */
+  private patched(list: readonly MachineView[], replaced: readonly MachineView[]): MachineView[] {
+    const next = list.slice();
+    for (const view of replaced) next[this.positions.get(view.id) as number] = view;
+    return next;
+  }
+
   private apply(head: SyncRow): { changed: number; removed: number } {
     // What the row is, not what the cursor is now: another evaluation's sync may have moved it.
     if (head.whole) this.machines.clear();
-    for (const row of head.changed) this.machines.set(row.id, toMachineView(row));
+    // Machines known before and after: the sorted list is patched in their places rather than
+    // sorted again (sorting 10,000 machines per sync was 3 % of a busy worker's CPU).
+    const replaced: MachineView[] = [];
+    let reshaped = head.whole || head.removed.length > 0;
+    for (const row of head.changed) {
+      const view = toMachineView(row);
+      if (!this.machines.has(row.id)) reshaped = true;
+      this.machines.set(row.id, view);
+      replaced.push(view);
+    }
     let unknown = false;
     for (const [id, version, cpu, memory, gpu, disk, tasks] of head.usage) {
       const known = this.machines.get(id);
       // Cannot happen (a machine is met whole first); if it did, the next sync reads the cell whole.
       if (!known) unknown = true;
-      else this.machines.set(id, { ...known, version, used: { cpu, memory, gpu, disk }, tasks });
+      else {
+        const view = { ...known, version, used: { cpu, memory, gpu, disk }, tasks };
+        this.machines.set(id, view);
+        replaced.push(view);
+      }
     }
     for (const id of head.removed) this.machines.delete(id);
     // (A cell not there yet moves nothing: the next sync reads it whole.)
@@ -94,7 +119,7 @@ export class CellSnapshot implements Snapshot {
     }
     const changed = head.changed.length + head.usage.length;
     if (changed + head.removed.length > 0) {
-      this.cachedList = null;
+      this.cachedList = reshaped || this.cachedList === null ? null : this.patched(this.cachedList, replaced);
       this.stateVersion++;
     }
     return { changed, removed: head.removed.length };

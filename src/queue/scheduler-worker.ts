@@ -41,6 +41,15 @@ const STALE_SWEEP_MS = 2_000;
 const STALL_MS = 20;
 
 /**
+ * A worker working through a backlog asks the others for help (a full lease) at most this often
+ * per cell. Each ask is a NOTIFY, and PostgreSQL commits notifying transactions one at a time,
+ * each holding its lock through its flush: asked at every full lease (15 a second per worker with
+ * four on a backlog), the asks queued behind the commits and held their evaluations up. Workers
+ * already helping keep leasing on their own; an idle one hears the next ask.
+ */
+const SHARE_LOAD_INTERVAL_MS = 250;
+
+/**
  * One scheduler worker. Wake-ups of its scheduler arrive as notifications on `omega_wake` (sent by
  * omega.wake: a submission, freed capacity, another worker asking for help) and start an
  * evaluation of that cell — in the worker that leads the scheduler's workers, and in the others
@@ -71,9 +80,12 @@ export async function startSchedulerWorker(options: {
     let backend = backends.get(cell);
     if (!backend) {
       const base = postgresBackend(pool, cell, profile, owner);
-      const shareLoad = () => {
+      let askedAt = Number.NEGATIVE_INFINITY;
+      const shareLoad = async () => {
         backlogs.add(cell);
-        return base.queue.shareLoad();
+        if (performance.now() - askedAt < SHARE_LOAD_INTERVAL_MS) return;
+        askedAt = performance.now();
+        await base.queue.shareLoad();
       };
       backend = { ...base, queue: { ...base.queue, shareLoad } };
       backends.set(cell, backend);

@@ -252,3 +252,32 @@ it("a cursor older than what the pruned change log holds reads the cell whole", 
   expect(snapshot.machines.get(m.id)?.labels).toEqual({ p: "q" });
   await quiesce(snapshot);
 });
+
+it("the machine list stays sorted and current through patched syncs, and a list handed out earlier never changes", async () => {
+  await makeTenant(db.pool).catch(() => {}); // (made by a test before when run together)
+  const m = await makeMachine(db.pool, { name: "listed", cpu: 8000 });
+  const snapshot = new CellSnapshot(db.pool, "east");
+  await snapshot.sync();
+  const sorted = () => [...snapshot.machines.values()].sort((a, b) => a.id - b.id);
+  const before = snapshot.list();
+  const usedBefore = before.find((x) => x.id === m.id)?.used.cpu;
+
+  // Usage only (patched in place of a copy), then what the machine is, then a new machine.
+  const job = await submitJob(db.pool, { resources: { cpu: 1000, memory: 1 } });
+  const [task] = await pendingTaskIds(db.pool, job);
+  await commitPlan(db.pool, [{ taskId: task as number, machineId: m.id, version: m.version }]);
+  await snapshot.sync();
+  expect(snapshot.list()).toEqual(sorted());
+  expect(snapshot.list().find((x) => x.id === m.id)?.used.cpu).toBe((usedBefore ?? 0) + 1000);
+  expect(before.find((x) => x.id === m.id)?.used.cpu).toBe(usedBefore);
+
+  await db.pool.query('update omega.machines set labels = \'{"k":"listed"}\' where id = $1', [m.id]);
+  await snapshot.sync();
+  expect(snapshot.list()).toEqual(sorted());
+  expect(snapshot.list().find((x) => x.id === m.id)?.labels).toEqual({ k: "listed" });
+
+  const added = await makeMachine(db.pool, { name: "listed-too" });
+  await snapshot.sync();
+  expect(snapshot.list()).toEqual(sorted());
+  expect(snapshot.list().some((x) => x.id === added.id)).toBe(true);
+});
