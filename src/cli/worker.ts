@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { env } from "../config.ts";
 import { ensureMigrated } from "../db/migrate.ts";
 import { createPool } from "../db/pool.ts";
+import { registerScheduler } from "../db/scheduling.ts";
 import { whenDatabaseAnswers } from "../db/when-database-answers.ts";
 import { databaseUrlOrLocal } from "../instance/local.ts";
 import { type Logger, logFor } from "../log.ts";
@@ -104,6 +105,8 @@ export function workerCommand(): Command {
         // A process that cannot start must not linger on its pool's connections.
         const worker = await whenDatabaseAnswers(log, async () => {
           await ensureMigrated(pool);
+          // Registered before the warm-up, which then leaves the profile's row alone (warm-up.ts).
+          await registerScheduler(pool, profile.name, profile);
           const { openWarmConnections, warmScheduling } = await import("../db/warm-up.ts");
           await openWarmConnections(pool, connections, (client) => warmScheduling(client, profile), log);
           return startSchedulerWorker({

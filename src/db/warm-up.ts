@@ -76,9 +76,13 @@ export async function warmSubmission(client: Client): Promise<void> {
 
 /** A scheduler worker's hot path: the lease with the snapshot's read, then with its sync, and a commit. */
 export async function warmScheduling(client: Client, profile: SchedulerProfile): Promise<void> {
-  // Registered here too (rolled back with the rest): a new profile is not known before its worker
-  // starts, and the fixture's job must name it.
-  await registerScheduler(client, profile.name, profile);
+  // The fixture's job must name a registered profile. The worker registers its profile before it
+  // warms up; registering it again here would update the profile's row and hold that row until the
+  // rollback, and every other connection warming up (and every worker starting) would wait for it:
+  // up to a second with four workers starting together (session 24). Only a profile nobody has
+  // registered yet (a caller that did not) is registered here, rolled back with the rest.
+  const { rowCount } = await client.query("select from omega.schedulers where name = $1", [profile.name]);
+  if (rowCount === 0) await registerScheduler(client, profile.name, profile);
   const f = await fixture(client, profile.name);
   const lease = { cell: f.cell, scheduler: profile.name, owner: "warm-up", limit: 1, leaseSeconds: 5 };
   const { views, synced } = await leaseWork(client, lease, { cursor: null });

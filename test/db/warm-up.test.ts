@@ -1,6 +1,7 @@
 import type pino from "pino";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createPool, type Pool } from "../../src/db/pool.ts";
+import { registerScheduler } from "../../src/db/scheduling.ts";
 import { openWarmConnections, warmScheduling, warmSubmission } from "../../src/db/warm-up.ts";
 import { batchProfile } from "../../src/placement/profiles.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
@@ -100,6 +101,28 @@ describe("warm connections", () => {
       }
     });
     expect(await rowCounts()).toEqual(before);
+  });
+
+  it("leaves a registered profile's row unlocked, so connections and workers warm up side by side", async () => {
+    await registerScheduler(db.pool, batchProfile.name, batchProfile);
+    const warming = await db.pool.connect();
+    const other = await db.pool.connect();
+    try {
+      await warming.query("begin");
+      await warmScheduling(warming, batchProfile);
+      // What registering the profile again (a worker starting) or another warm-up would need.
+      await other.query("begin");
+      await expect(
+        other.query("select from omega.schedulers where name = $1 for no key update nowait", [
+          batchProfile.name,
+        ]),
+      ).resolves.toMatchObject({ rowCount: 1 });
+    } finally {
+      await other.query("rollback");
+      await warming.query("rollback");
+      warming.release();
+      other.release();
+    }
   });
 
   it("a warm-up that fails is logged, and the process starts with its connections all the same", async () => {
