@@ -8,9 +8,11 @@
  * packing profiles (batch) place them since session 10.
  * Experiments: OMEGA_DISABLE="omega.tasks:tasks_events" turns triggers off; OMEGA_PRE_SQL runs
  * before the jobs are submitted (a table's fillfactor), OMEGA_SETUP_SQL before the timing starts, OMEGA_CLIENT_SQL on the timed connection; OMEGA_EXPLAIN=1 prints auto_explain's plans (with trigger times) of the
- * last lease and commit; OMEGA_FUNCTIONS=1 prints the functions by their own time.
+ * last lease and commit; OMEGA_FUNCTIONS=1 prints the functions by their own time; OMEGA_PID_FILE=path writes the
+ * timed backend's pid there as the timing starts (for `perf record -p`).
  */
 
+import { writeFileSync } from "node:fs";
 import { createCell, createTenant } from "../src/bench/cell.ts";
 import { benchDatabases } from "../src/bench/database.ts";
 import { startBenchServer } from "../src/bench/server.ts";
@@ -81,6 +83,7 @@ try {
       await pool.query("select pg_stat_statements_reset()");
       await functions.start();
       cpuStart = cpuMs(backend);
+      if (process.env.OMEGA_PID_FILE) writeFileSync(process.env.OMEGA_PID_FILE, String(backend));
     }
     // As the workers' maintenance does every 5 s: plans made on an empty claims table read the cell.
     if (i % 100 === 99) await pool.query("select omega.refresh_statistics()");

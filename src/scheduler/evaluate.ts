@@ -30,6 +30,17 @@ export const COMMIT_CHUNK = 1_000;
  */
 const RACE_REFUSALS = new Set(["machine_busy", "victim_gone"]);
 
+/**
+ * Planning time after which a round stops taking more jobs and commits what it has decided; the
+ * jobs not planned yet go first in the next round, on a fresh snapshot. A plan is checked against
+ * the cell as the round's sync saw it, so every commit landing in between can refuse it: with 10 ms
+ * of decision time per job (Omega's t_job, or a slow extender), a round of 32 jobs was 320 ms old
+ * when it committed, and two workers tried 1.17 placements for each one placed (1.05–1.06 in
+ * rounds of 50 ms, at the same throughput). The first job of such a batch also waited for the
+ * last to be decided before it was placed.
+ */
+export const ROUND_PLANNING_MS = 50;
+
 /** What a round lost only to races (RACE_REFUSALS) counts towards `maxAttempts`. */
 const RACE_ROUND = 0.25;
 
@@ -69,6 +80,8 @@ export interface EvaluationDeps {
   /** Identifies this evaluation in shuffle seeds, so a run can be replayed. */
   evaluationId: string;
   sleep?: (ms: number) => Promise<void>;
+  /** The clock a round's planning time is read from (ms); tests pass one that `sleep` moves. */
+  now?: () => number;
   /** True once the worker is stopping: the evaluation finishes its batch and leases no more. */
   stopping?: () => boolean;
   /** Told when the profile's extender fails (slow, down, a bad answer); the worker logs it. */
@@ -78,13 +91,14 @@ export interface EvaluationDeps {
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * One evaluation: lease a batch of jobs, plan them all on the snapshot, commit the plan, and go
- * round again on refreshed state for what was rejected — until the queue is empty. A job whose
- * tasks fit nowhere is parked with its explanation; one that keeps conflicting is retried with
- * jitter, its count reset whenever it makes progress, and after `maxAttempts` fruitless rounds
- * (Nomad's rule) it backs off: deferred, to be retried a little later on fresh state. It is not
- * parked, as parked work waits for capacity to be freed, and there may be room left — the
- * conflicts only say that others took the room this plan wanted.
+ * One evaluation: lease a batch of jobs, plan them on the snapshot (for at most ROUND_PLANNING_MS),
+ * commit the plan, and go round again on refreshed state for what was not planned yet or was
+ * rejected — until the queue is empty. A job whose tasks fit nowhere is parked with its
+ * explanation; one that keeps conflicting is retried with jitter, its count reset whenever it
+ * makes progress, and after `maxAttempts` fruitless rounds (Nomad's rule) it backs off: deferred,
+ * to be retried a little later on fresh state. It is not parked, as parked work waits for capacity
+ * to be freed, and there may be room left — the conflicts only say that others took the room this
+ * plan wanted.
  */
 export async function evaluate(deps: EvaluationDeps): Promise<EvaluationStats> {
   const stats: EvaluationStats = {
@@ -144,6 +158,7 @@ async function planRounds(
 ): Promise<void> {
   const { profile, snapshot, committer, queue } = deps;
   const sleep = deps.sleep ?? defaultSleep;
+  const now = deps.now ?? (() => performance.now());
   const fruitless = new Map<number, number>();
   let jobs = leased;
   for (let round = 0; jobs.length > 0; round++) {
@@ -159,7 +174,14 @@ async function planRounds(
     if (profile.flow)
       for (const [id, plan] of planFlow(snapshot.list(), jobs, profile, inflight, random).plans)
         plans.set(id, plan);
-    for (const job of profile.flow ? [] : jobs) {
+    const planningStarted = now();
+    let carried: JobView[] = [];
+    for (const [i, job] of (profile.flow ? [] : jobs).entries()) {
+      if (i > 0 && now() - planningStarted >= ROUND_PLANNING_MS) {
+        carried = jobs.slice(i);
+        jobs = jobs.slice(0, i);
+        break;
+      }
       // A profile's extender (HTTP, outside the pure core) narrows and scores the machines first.
       const extended = await extend(profile, job, snapshot.list(), deps.onExtenderFailure);
       const plan = extended.unavailable
@@ -269,9 +291,10 @@ async function planRounds(
         if (!parked.has(jobId)) unparked.add(jobId);
       }
     }
-    jobs = retry.length > 0 ? await queue.reload(retry) : [];
-    // Jitter: colliding schedulers should not retry in lockstep.
-    if (jobs.length > 0) await sleep(Math.random() * 5 * Math.min(round + 1, 10));
+    const retried = retry.length > 0 ? await queue.reload(retry) : [];
+    // Jitter: colliding schedulers should not retry in lockstep (jobs not yet planned go at once).
+    if (retried.length > 0 && carried.length === 0) await sleep(Math.random() * 5 * Math.min(round + 1, 10));
+    jobs = [...carried, ...retried];
   }
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { batchProfile, type SchedulerProfile } from "../../src/placement/profiles.ts";
 import type { JobView, MachineView, Placement } from "../../src/placement/types.ts";
-import { commitChunks, evaluate } from "../../src/scheduler/evaluate.ts";
+import { commitChunks, evaluate, ROUND_PLANNING_MS } from "../../src/scheduler/evaluate.ts";
 import type { Committer, PlacementOutcome, Snapshot, WorkQueue } from "../../src/scheduler/interfaces.ts";
 import { job, machine } from "./placement-factories.ts";
 
@@ -78,6 +78,8 @@ function harness(
     },
   };
   const slept: number[] = [];
+  // Time passes only in `sleep` (decision time, jitter): a round's planning time is what it slept.
+  let clock = 0;
   const run = (profile: SchedulerProfile = batchProfile) =>
     evaluate({
       profile,
@@ -87,7 +89,9 @@ function harness(
       evaluationId: "eval-1",
       sleep: async (ms) => {
         slept.push(ms);
+        clock += ms;
       },
+      now: () => clock,
     });
   return {
     run,
@@ -296,15 +300,46 @@ describe("evaluate (the Omega loop)", () => {
   });
 
   it("spends the profile's decision time per planned job, t_job + t_task × tasks (Omega's §5)", async () => {
-    const profile = { ...batchProfile, decisionTime: { jobMs: 100, taskMs: 5 } };
+    const profile = { ...batchProfile, decisionTime: { jobMs: 10, taskMs: 5 } };
     const h = harness(
       [machine(), machine()],
       [job({ tasks: 3 }), job({ tasks: 1, pendingTaskIds: [10] })],
       () => null,
     );
     await h.run(profile);
-    expect(h.slept).toEqual([115, 105]);
+    expect(h.slept).toEqual([25, 15]);
     expect(h.plans).toHaveLength(1);
+  });
+
+  it(`commits what it decided once a round has planned for ${ROUND_PLANNING_MS} ms, and plans the rest next, on a fresh snapshot`, async () => {
+    const profile = { ...batchProfile, decisionTime: { jobMs: 30, taskMs: 0 } };
+    const jobs = [
+      job({ tasks: 1, pendingTaskIds: [1] }),
+      job({ tasks: 1, pendingTaskIds: [2] }),
+      job({ tasks: 1, pendingTaskIds: [3] }),
+    ];
+    const h = harness([machine(), machine()], jobs, () => null);
+    const stats = await h.run(profile);
+    // 30 ms after the first job the round goes on; at 60 it commits the two it decided.
+    expect(h.plans.map((plan) => plan.map((p) => p.taskId))).toEqual([[1, 2], [3]]);
+    expect(h.snapshot.syncs).toBe(2);
+    // No jitter before the next round: its job was never planned, so it collided with nothing.
+    expect(h.slept).toEqual([30, 30, 30]);
+    expect(stats).toMatchObject({ plans: 2, committed: 3, deferred: 0 });
+    expect(h.forgotten.sort()).toEqual(jobs.map((j) => j.id).sort());
+  });
+
+  it("plans the jobs it carried over before those it retries, and counts no fruitless round for them", async () => {
+    const profile = { ...batchProfile, maxAttempts: 2, decisionTime: { jobMs: 60, taskMs: 0 } };
+    const jobs = [1, 2, 3].map((id) => job({ tasks: 1, pendingTaskIds: [id] }));
+    // Each round plans one job (60 ms); the first job's first placement is refused.
+    const h = harness([machine(), machine()], jobs, (_p, call) =>
+      call === 1 ? "insufficient_resources" : null,
+    );
+    const stats = await h.run(profile);
+    // Job 3, carried over twice, was never planned in vain: it is placed, not deferred.
+    expect(h.plans.map((plan) => plan.map((p) => p.taskId))).toEqual([[1], [2], [3], [1]]);
+    expect(stats).toMatchObject({ committed: 3, rejected: 1, deferred: 0 });
   });
 
   it("spends no decision time without one in the profile", async () => {
