@@ -22,11 +22,12 @@ export async function startBenchServer(): Promise<BenchServer> {
   }
   const dir = await mkdtemp(path.join(tmpdir(), "omega-bench-"));
   // pg_stat_statements: the reports give database time per job (src/bench/db-cost.ts).
+  const logging = serverLog(process.env.OMEGA_BENCH_PG_LOG);
   const server = await startEmbedded(dir, {
     quiet: true,
     durable: true,
-    preload: ["pg_stat_statements"],
-    ...serverLog(process.env.OMEGA_BENCH_PG_LOG),
+    ...logging,
+    preload: ["pg_stat_statements", ...(logging.preload ?? [])],
   });
   // OMEGA_BENCH_SOCKET=1: the bench's processes on the server's Unix socket, as `omega start`'s
   // own processes are; TCP on 127.0.0.1 otherwise (every result before session 21).
@@ -44,12 +45,25 @@ export async function startBenchServer(): Promise<BenchServer> {
 /**
  * OMEGA_BENCH_PG_LOG=FILE: the server's log is appended to FILE, with every lock wait longer than
  * 100 ms (deadlock_timeout, lowered from 1 s for this) and every deadlock in it, the waiter's
- * application and statement and the holder's pid: what a run that slows down was waiting for.
+ * application and statement and the holder's pid, and the plan of every statement, nested ones
+ * included, that took 120 ms or more (auto_explain): what a run that slows down was waiting for,
+ * or what it ran instead.
  */
-function serverLog(file: string | undefined) {
+function serverLog(file: string | undefined): {
+  preload?: string[];
+  settings?: string[];
+  log?: (m: string) => void;
+} {
   if (!file) return {};
   return {
-    settings: ["log_lock_waits=on", "deadlock_timeout=100ms", "log_line_prefix=%m [%p] %a "],
+    preload: ["auto_explain"],
+    settings: [
+      "log_lock_waits=on",
+      "deadlock_timeout=100ms",
+      "log_line_prefix=%m [%p] %a ",
+      "auto_explain.log_min_duration=120ms",
+      "auto_explain.log_nested_statements=on",
+    ],
     log: (message: string) => appendFileSync(file, message.endsWith("\n") ? message : `${message}\n`),
   };
 }
