@@ -47,7 +47,8 @@ export async function startBenchServer(): Promise<BenchServer> {
  * 100 ms (deadlock_timeout, lowered from 1 s for this) and every deadlock in it, the waiter's
  * application and statement and the holder's pid, and the plan of every statement, nested ones
  * included, that took 120 ms or more (auto_explain): what a run that slows down was waiting for,
- * or what it ran instead.
+ * or what it ran instead; and every checkpoint and every autovacuum of a second or more, the
+ * background writes a stall may line up with.
  */
 function serverLog(file: string | undefined): {
   preload?: string[];
@@ -63,6 +64,8 @@ function serverLog(file: string | undefined): {
       "log_line_prefix=%m [%p] %a ",
       "auto_explain.log_min_duration=120ms",
       "auto_explain.log_nested_statements=on",
+      "log_checkpoints=on",
+      "log_autovacuum_min_duration=1s",
     ],
     log: (message: string) => appendFileSync(file, message.endsWith("\n") ? message : `${message}\n`),
   };
