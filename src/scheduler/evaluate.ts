@@ -145,6 +145,20 @@ async function placeBatch(deps: EvaluationDeps, leased: JobView[], stats: Evalua
   return held.length + unparked.size;
 }
 
+/** What a round's commit left to do: jobs to plan again on fresh state, and whether all of it held. */
+interface RoundOutcome {
+  retried: JobView[];
+  held: boolean;
+}
+
+/**
+ * The rounds of a batch. A round that stops planning at ROUND_PLANNING_MS with jobs left over
+ * commits in the background while the next round plans those jobs, on the same snapshot with the
+ * first round's placements still overlaid (InFlight): one commit under way at a time, the next one
+ * sent once it is answered. With decision time per job (Omega's t_job) a worker was otherwise idle
+ * while its commit ran, and its commit while it decided. Jobs refused at commit wait for the next
+ * round that syncs a fresh snapshot.
+ */
 async function planRounds(
   deps: EvaluationDeps,
   leased: JobView[],
@@ -152,146 +166,190 @@ async function planRounds(
   settled: Set<number>,
   unparked: Set<number>,
 ): Promise<void> {
-  const { profile, snapshot, committer, queue } = deps;
+  const { profile, snapshot } = deps;
   const sleep = deps.sleep ?? defaultSleep;
   const now = deps.now ?? (() => performance.now());
   const fruitless = new Map<number, number>();
   let jobs = leased;
-  for (let round = 0; jobs.length > 0; round++) {
-    let t = performance.now();
-    await snapshot.sync();
-    stats.syncMs += performance.now() - t;
-
-    t = performance.now();
-    const random = mulberry32(seedFrom(deps.evaluationId, snapshot.stateVersion, round));
-    const inflight = new InFlight();
-    const plans = new Map<number, JobPlan>();
-    // The flow scheduler places the whole batch at once; the others job by job.
-    if (profile.flow)
-      for (const [id, plan] of planFlow(snapshot.list(), jobs, profile, inflight, random).plans)
-        plans.set(id, plan);
-    const planningStarted = now();
-    let carried: JobView[] = [];
-    for (const [i, job] of (profile.flow ? [] : jobs).entries()) {
-      if (i > 0 && now() - planningStarted >= ROUND_PLANNING_MS) {
-        carried = jobs.slice(i);
-        jobs = jobs.slice(0, i);
-        break;
+  let inflight = new InFlight();
+  // The previous round's commit, while this round goes on planning what it left over.
+  let underWay: Promise<RoundOutcome> | undefined;
+  try {
+    for (let round = 0; jobs.length > 0; round++) {
+      let t = performance.now();
+      if (!underWay) {
+        await snapshot.sync();
+        inflight = new InFlight();
       }
-      // A profile's extender (HTTP, outside the pure core) narrows and scores the machines first.
-      const extended = await extend(profile, job, snapshot.list(), deps.onExtenderFailure);
-      const plan = extended.unavailable
-        ? { placements: [], unplaced: job.pendingTaskIds.length, explanation: extended.unavailable }
-        : planJob(extended.machines, extended.job, profile, inflight, random);
-      plans.set(job.id, plan);
-      // Omega's artificial decision time (experiments only): t_job + t_task × tasks.
-      const think = profile.decisionTime;
-      if (think) await sleep(think.jobMs + think.taskMs * plan.placements.length);
-    }
-    // Preemption after every job had its turn at free room, so no job evicts for what was free.
-    const victims = deps.victims && victimsReadOncePerRound(deps.victims);
-    const reclaims = new Map<Band, ReclaimRound>();
-    // Jobs that saw borrowed work they may reclaim and still have tasks left: they must not park.
-    const borrowedInSight = new Set<number>();
-    for (const job of jobs) {
-      const plan = plans.get(job.id);
-      if (plan && plan.unplaced > 0 && plan.preempt !== false)
-        await preempt({ ...deps, victims }, job, plan, inflight, random);
-      if (plan && plan.unplaced > 0) {
-        const inSight = await reclaim(deps, job, plan, inflight, reclaims);
-        if (inSight && plan.unplaced > 0) borrowedInSight.add(job.id);
+      stats.syncMs += performance.now() - t;
+
+      t = performance.now();
+      const random = mulberry32(seedFrom(deps.evaluationId, snapshot.stateVersion, round));
+      const plans = new Map<number, JobPlan>();
+      // The flow scheduler places the whole batch at once; the others job by job.
+      if (profile.flow)
+        for (const [id, plan] of planFlow(snapshot.list(), jobs, profile, inflight, random).plans)
+          plans.set(id, plan);
+      const planningStarted = now();
+      let carried: JobView[] = [];
+      for (const [i, job] of (profile.flow ? [] : jobs).entries()) {
+        if (i > 0 && now() - planningStarted >= ROUND_PLANNING_MS) {
+          carried = jobs.slice(i);
+          jobs = jobs.slice(0, i);
+          break;
+        }
+        // A profile's extender (HTTP, outside the pure core) narrows and scores the machines first.
+        const extended = await extend(profile, job, snapshot.list(), deps.onExtenderFailure);
+        const plan = extended.unavailable
+          ? { placements: [], unplaced: job.pendingTaskIds.length, explanation: extended.unavailable }
+          : planJob(extended.machines, extended.job, profile, inflight, random);
+        plans.set(job.id, plan);
+        // Omega's artificial decision time (experiments only): t_job + t_task × tasks.
+        const think = profile.decisionTime;
+        if (think) await sleep(think.jobMs + think.taskMs * plan.placements.length);
       }
-    }
-    stats.planMs += performance.now() - t;
+      // Preemption after every job had its turn at free room, so no job evicts for what was free.
+      const victims = deps.victims && victimsReadOncePerRound(deps.victims);
+      const reclaims = new Map<Band, ReclaimRound>();
+      // Jobs that saw borrowed work they may reclaim and still have tasks left: they must not park.
+      const borrowedInSight = new Set<number>();
+      for (const job of jobs) {
+        const plan = plans.get(job.id);
+        if (plan && plan.unplaced > 0 && plan.preempt !== false)
+          await preempt({ ...deps, victims }, job, plan, inflight, random);
+        if (plan && plan.unplaced > 0) {
+          const inSight = await reclaim(deps, job, plan, inflight, reclaims);
+          if (inSight && plan.unplaced > 0) borrowedInSight.add(job.id);
+        }
+      }
+      stats.planMs += performance.now() - t;
 
-    t = performance.now();
-    const outcomes: PlacementOutcome[] = [];
-    const chunkSize = profile.transactionMode === "all-or-nothing" ? Number.POSITIVE_INFINITY : COMMIT_CHUNK;
-    for (const chunk of commitChunks(jobs, plans, chunkSize)) {
-      const started = performance.now();
-      const chunkOutcomes = await committer.commit(chunk);
-      recordCommit(profile.name, chunk, chunkOutcomes, performance.now() - started);
-      outcomes.push(...chunkOutcomes);
-      stats.plans++;
-    }
-    stats.commitMs += performance.now() - t;
-    const proposed = outcomes.filter((o) => o.outcome !== "evicted");
-    stats.attempted += proposed.length;
-    stats.evicted += outcomes.length - proposed.length;
-
-    const committedByTask = new Set(proposed.filter((o) => o.outcome === "committed").map((o) => o.task_id));
-    const racedTasks = new Set(
-      proposed.filter((o) => RACE_REFUSALS.has(o.reason ?? "")).map((o) => o.task_id),
-    );
-    const refusedFor = new Map(
-      proposed.filter((o) => o.outcome !== "committed").map((o) => [o.task_id, o.reason ?? ""]),
-    );
-    stats.committed += committedByTask.size;
-    stats.rejected += proposed.length - committedByTask.size;
-    // Explanations were computed with the whole plan overlaid: they hold only if all of it committed.
-    const planHeld = committedByTask.size === proposed.length;
-
-    const retry: number[] = [];
-    const toPark: { jobId: number; reason: string }[] = [];
-    for (const job of jobs) {
-      const plan = plans.get(job.id);
-      if (!plan) continue;
-      const committed = plan.placements.filter((p) => committedByTask.has(p.taskId)).length;
-      const rejected = plan.placements.length - committed;
-      const remaining = job.pendingTaskIds.length - committed;
-      if (remaining <= 0) {
-        settled.add(job.id);
+      const earlier = underWay ? await underWay : { retried: [], held: true };
+      const decided: Round = { jobs, plans, borrowedInSight, heldBefore: earlier.held };
+      const committing = commitRound(deps, decided, stats, settled, unparked, fruitless).then((r) => ({
+        retried: [...earlier.retried, ...r.retried],
+        held: r.held,
+      }));
+      if (carried.length > 0) {
+        // Handled now, thrown where it is awaited: a commit that fails while the next round is
+        // deciding must not be an unhandled rejection meanwhile.
+        committing.catch(() => {});
+        underWay = committing;
+        jobs = carried;
         continue;
       }
-      // Nothing collided: the rest fits nowhere on current state. Park until capacity appears —
-      // unless borrowed work it may reclaim was in sight (this plan's other reclaims took it, or it
-      // moved): parked, it would wait for a release while a member borrows its quota. It is
-      // retried on fresh state instead, then backs off.
-      if (rejected === 0 && plan.explanation && planHeld && !borrowedInSight.has(job.id)) {
-        toPark.push({ jobId: job.id, reason: formatExplanation(plan.explanation) });
-        continue;
-      }
-      // A round lost only to races says nothing about the plan: it counts a quarter of a fruitless
-      // round, so such a job is retried at once a few more times before it backs off for seconds.
-      const racedOnly = plan.placements.every(
-        (p) => committedByTask.has(p.taskId) || racedTasks.has(p.taskId),
-      );
-      const count = committed > 0 ? 0 : (fruitless.get(job.id) ?? 0) + (racedOnly ? RACE_ROUND : 1);
-      fruitless.set(job.id, count);
-      const refusals = plan.placements.flatMap((p) => refusedFor.get(p.taskId) ?? []);
-      if (
-        count >= profile.maxAttempts &&
-        refusals.length > 0 &&
-        refusals.every((r) => VOCABULARY_REFUSALS.has(r))
-      ) {
-        toPark.push({ jobId: job.id, reason: `refused at commit: ${[...new Set(refusals)].join(", ")}` });
-        continue;
-      }
-      if (count >= profile.maxAttempts) {
-        await queue.defer(job.id);
-        settled.add(job.id);
-        stats.deferred++;
-        continue;
-      }
-      retry.push(job.id);
+      underWay = undefined;
+      const { retried } = await committing;
+      // Jitter: colliding schedulers should not retry in lockstep.
+      if (retried.length > 0) await sleep(Math.random() * 5 * Math.min(round + 1, 10));
+      jobs = retried;
     }
-    if (toPark.length > 0) {
-      // In one round trip: in a full cell, most of a batch parks.
-      const parked = await queue.park(toPark, snapshot.capacityEpoch);
-      stats.parked += parked.size;
-      // Those not parked — room appeared meanwhile (or the lease lapsed) — had their leases given
-      // back by the park. They are leased again in fair-share order (SPEC "Sharing") instead of
-      // planned again here: kept in this loop while tasks finish, a big job took every room freed.
-      for (const { jobId } of toPark) {
-        settled.add(jobId);
-        if (!parked.has(jobId)) unparked.add(jobId);
-      }
-    }
-    const retried = retry.length > 0 ? await queue.reload(retry) : [];
-    // Jitter: colliding schedulers should not retry in lockstep (jobs not yet planned go at once).
-    if (retried.length > 0 && carried.length === 0) await sleep(Math.random() * 5 * Math.min(round + 1, 10));
-    jobs = [...carried, ...retried];
+  } catch (error) {
+    // The leases go back once nothing of this batch is being committed any more.
+    await underWay?.catch(() => {});
+    throw error;
   }
+}
+
+interface Round {
+  jobs: JobView[];
+  plans: Map<number, JobPlan>;
+  borrowedInSight: Set<number>;
+  /** Whether every placement of the rounds planned before it on the same snapshot committed. */
+  heldBefore: boolean;
+}
+
+/** Commits a round's plan and settles each of its jobs: placed, parked, deferred or retried. */
+async function commitRound(
+  deps: EvaluationDeps,
+  { jobs, plans, borrowedInSight, heldBefore }: Round,
+  stats: EvaluationStats,
+  settled: Set<number>,
+  unparked: Set<number>,
+  fruitless: Map<number, number>,
+): Promise<RoundOutcome> {
+  const { profile, snapshot, committer, queue } = deps;
+  const t = performance.now();
+  const outcomes: PlacementOutcome[] = [];
+  const chunkSize = profile.transactionMode === "all-or-nothing" ? Number.POSITIVE_INFINITY : COMMIT_CHUNK;
+  for (const chunk of commitChunks(jobs, plans, chunkSize)) {
+    const started = performance.now();
+    const chunkOutcomes = await committer.commit(chunk);
+    recordCommit(profile.name, chunk, chunkOutcomes, performance.now() - started);
+    outcomes.push(...chunkOutcomes);
+    stats.plans++;
+  }
+  stats.commitMs += performance.now() - t;
+  const proposed = outcomes.filter((o) => o.outcome !== "evicted");
+  stats.attempted += proposed.length;
+  stats.evicted += outcomes.length - proposed.length;
+
+  const committedByTask = new Set(proposed.filter((o) => o.outcome === "committed").map((o) => o.task_id));
+  const racedTasks = new Set(proposed.filter((o) => RACE_REFUSALS.has(o.reason ?? "")).map((o) => o.task_id));
+  const refusedFor = new Map(
+    proposed.filter((o) => o.outcome !== "committed").map((o) => [o.task_id, o.reason ?? ""]),
+  );
+  stats.committed += committedByTask.size;
+  stats.rejected += proposed.length - committedByTask.size;
+  // Explanations were computed with the whole plan overlaid, and the plans of the rounds before it
+  // on the same snapshot: they hold only if all of those committed.
+  const held = heldBefore && committedByTask.size === proposed.length;
+
+  const retry: number[] = [];
+  const toPark: { jobId: number; reason: string }[] = [];
+  for (const job of jobs) {
+    const plan = plans.get(job.id);
+    if (!plan) continue;
+    const committed = plan.placements.filter((p) => committedByTask.has(p.taskId)).length;
+    const rejected = plan.placements.length - committed;
+    const remaining = job.pendingTaskIds.length - committed;
+    if (remaining <= 0) {
+      settled.add(job.id);
+      continue;
+    }
+    // Nothing collided: the rest fits nowhere on current state. Park until capacity appears —
+    // unless borrowed work it may reclaim was in sight (this plan's other reclaims took it, or it
+    // moved): parked, it would wait for a release while a member borrows its quota. It is
+    // retried on fresh state instead, then backs off.
+    if (rejected === 0 && plan.explanation && held && !borrowedInSight.has(job.id)) {
+      toPark.push({ jobId: job.id, reason: formatExplanation(plan.explanation) });
+      continue;
+    }
+    // A round lost only to races says nothing about the plan: it counts a quarter of a fruitless
+    // round, so such a job is retried at once a few more times before it backs off for seconds.
+    const racedOnly = plan.placements.every((p) => committedByTask.has(p.taskId) || racedTasks.has(p.taskId));
+    const count = committed > 0 ? 0 : (fruitless.get(job.id) ?? 0) + (racedOnly ? RACE_ROUND : 1);
+    fruitless.set(job.id, count);
+    const refusals = plan.placements.flatMap((p) => refusedFor.get(p.taskId) ?? []);
+    if (
+      count >= profile.maxAttempts &&
+      refusals.length > 0 &&
+      refusals.every((r) => VOCABULARY_REFUSALS.has(r))
+    ) {
+      toPark.push({ jobId: job.id, reason: `refused at commit: ${[...new Set(refusals)].join(", ")}` });
+      continue;
+    }
+    if (count >= profile.maxAttempts) {
+      await queue.defer(job.id);
+      settled.add(job.id);
+      stats.deferred++;
+      continue;
+    }
+    retry.push(job.id);
+  }
+  if (toPark.length > 0) {
+    // In one round trip: in a full cell, most of a batch parks.
+    const parked = await queue.park(toPark, snapshot.capacityEpoch);
+    stats.parked += parked.size;
+    // Those not parked — room appeared meanwhile (or the lease lapsed) — had their leases given
+    // back by the park. They are leased again in fair-share order (SPEC "Sharing") instead of
+    // planned again here: kept in this loop while tasks finish, a big job took every room freed.
+    for (const { jobId } of toPark) {
+      settled.add(jobId);
+      if (!parked.has(jobId)) unparked.add(jobId);
+    }
+  }
+  return { retried: retry.length > 0 ? await queue.reload(retry) : [], held };
 }
 
 /** The plan's placements in commits of at most `size`, each job's placements in one of them. */

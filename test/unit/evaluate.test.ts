@@ -78,6 +78,7 @@ function harness(
     },
   };
   const slept: number[] = [];
+  let sleepHook: (ms: number) => unknown = () => {};
   // Time passes only in `sleep` (decision time, jitter): a round's planning time is what it slept.
   let clock = 0;
   const run = (profile: SchedulerProfile = batchProfile) =>
@@ -89,6 +90,7 @@ function harness(
       evaluationId: "eval-1",
       sleep: async (ms) => {
         slept.push(ms);
+        await sleepHook(ms);
         clock += ms;
       },
       now: () => clock,
@@ -106,6 +108,10 @@ function harness(
     shared: () => shared,
     leases: () => leases,
     slept,
+    committer,
+    onSleep: (hook: (ms: number) => unknown) => {
+      sleepHook = hook;
+    },
   };
 }
 
@@ -311,7 +317,7 @@ describe("evaluate (the Omega loop)", () => {
     expect(h.plans).toHaveLength(1);
   });
 
-  it(`commits what it decided once a round has planned for ${ROUND_PLANNING_MS} ms, and plans the rest next, on a fresh snapshot`, async () => {
+  it(`commits what it decided once a round has planned for ${ROUND_PLANNING_MS} ms, and plans the rest while that commit is under way`, async () => {
     const profile = { ...batchProfile, decisionTime: { jobMs: 30, taskMs: 0 } };
     const jobs = [
       job({ tasks: 1, pendingTaskIds: [1] }),
@@ -322,11 +328,81 @@ describe("evaluate (the Omega loop)", () => {
     const stats = await h.run(profile);
     // 30 ms after the first job the round goes on; at 60 it commits the two it decided.
     expect(h.plans.map((plan) => plan.map((p) => p.taskId))).toEqual([[1, 2], [3]]);
-    expect(h.snapshot.syncs).toBe(2);
-    // No jitter before the next round: its job was never planned, so it collided with nothing.
+    // The third job is planned on the snapshot the first two were, not a fresh one.
+    expect(h.snapshot.syncs).toBe(1);
+    // No jitter: nothing collided.
     expect(h.slept).toEqual([30, 30, 30]);
     expect(stats).toMatchObject({ plans: 2, committed: 3, deferred: 0 });
     expect(h.forgotten.sort()).toEqual(jobs.map((j) => j.id).sort());
+  });
+
+  it("decides the next jobs while the previous commit is answered, and sends one commit at a time", async () => {
+    const profile = { ...batchProfile, decisionTime: { jobMs: 30, taskMs: 0 } };
+    const jobs = [1, 2, 3, 4, 5].map((id) => job({ tasks: 1, pendingTaskIds: [id] }));
+    const events: string[] = [];
+    const h = harness([machine(), machine()], jobs, () => null);
+    const commit = h.committer.commit.bind(h.committer);
+    h.committer.commit = async (placements) => {
+      const ids = placements.map((p) => p.taskId).join(",");
+      events.push(`commit ${ids}`);
+      // Answered a macrotask later: every decision the loop can make meanwhile comes first.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      events.push(`answered ${ids}`);
+      return commit(placements);
+    };
+    h.onSleep((ms) => events.push(`decide ${ms}`));
+    await h.run(profile);
+    expect(events).toEqual([
+      "decide 30",
+      "decide 30",
+      "commit 1,2",
+      "decide 30",
+      "decide 30",
+      "answered 1,2",
+      "commit 3,4",
+      "decide 30",
+      "answered 3,4",
+      "commit 5",
+      "answered 5",
+    ]);
+  });
+
+  it("fails, and gives back every lease it holds, when a commit fails while the next round decides", async () => {
+    const profile = { ...batchProfile, decisionTime: { jobMs: 30, taskMs: 0 } };
+    const jobs = [1, 2, 3, 4].map((id) => job({ tasks: 1, pendingTaskIds: [id] }));
+    const h = harness([machine(), machine()], jobs, () => null);
+    h.committer.commit = async () => {
+      throw new Error("the database went away");
+    };
+    // Deciding takes real time here: the failed commit's rejection waits through it.
+    h.onSleep(() => new Promise((resolve) => setTimeout(resolve, 5)));
+    await expect(h.run(profile)).rejects.toThrow("the database went away");
+    expect(h.released.sort()).toEqual(jobs.map((j) => j.id).sort());
+  });
+
+  it("plans the next jobs with the placements of the commit under way overlaid", async () => {
+    // Two slots: the first round takes both, so the carried job fits nowhere and parks once that
+    // commit held — it was not planned onto the slots the commit under way was filling.
+    const profile = { ...batchProfile, decisionTime: { jobMs: 30, taskMs: 0 } };
+    const jobs = [1, 2, 3].map((id) => job({ tasks: 1, pendingTaskIds: [id] }));
+    const h = harness([machine({ capacity: { cpu: 2000 } })], jobs, () => null);
+    const stats = await h.run(profile);
+    expect(h.plans.map((plan) => plan.map((p) => p.taskId))).toEqual([[1, 2]]);
+    expect(h.parked.map((p) => p.jobId)).toEqual([jobs[2]?.id]);
+    expect(stats).toMatchObject({ committed: 2, parked: 1 });
+  });
+
+  it("does not park a carried job on an explanation that counted a commit under way which was then refused", async () => {
+    const profile = { ...batchProfile, decisionTime: { jobMs: 30, taskMs: 0 } };
+    const jobs = [1, 2, 3].map((id) => job({ tasks: 1, pendingTaskIds: [id] }));
+    // The first commit loses task 1: the slot it took in the overlay was free after all.
+    const h = harness([machine({ capacity: { cpu: 2000 } })], jobs, (p, call) =>
+      call === 1 && p.taskId === 1 ? "insufficient_resources" : null,
+    );
+    await h.run(profile);
+    // Job 3 is planned again on a fresh snapshot (with job 1), not parked on a wrong explanation.
+    expect(h.parked.filter((p) => p.jobId === jobs[2]?.id && p.afterPlans === 1)).toEqual([]);
+    expect(h.snapshot.syncs).toBe(2);
   });
 
   it("plans the jobs it carried over before those it retries, and counts no fruitless round for them", async () => {
