@@ -47,3 +47,16 @@ export const UNLIMITED_TENANT = {
   maxPendingTasks: 100_000_000,
   jobsPerMinute: 1_000_000,
 } as const;
+
+/**
+ * Statistics of the cell just made, as a running system has them: its machines, tenants and
+ * quotas, not the tables its work will fill. A table analyzed while empty (no page, no row) makes
+ * every index look equally cheap: a generic plan made then looks a task up by any index that
+ * starts with the cell — reading the whole cell per task once the workload arrives — and is kept
+ * until the next ANALYZE invalidates it. Commits caught in that window ran for up to a minute
+ * each: the four-worker collapses of sessions 26 and 27 (scripts/cached-plan-probe.ts). Never
+ * analyzed, the planner assumes ten pages and picks the primary key.
+ */
+export async function analyzeCell(pool: Queryable): Promise<void> {
+  await pool.query("analyze omega.cells, omega.machines, omega.tenants, omega.quotas");
+}

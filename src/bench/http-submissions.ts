@@ -1,7 +1,7 @@
 import http from "node:http";
 import type { Pool } from "../db/pool.ts";
 import { startApiProcess } from "./api-process.ts";
-import { createCell, UNLIMITED_TENANT } from "./cell.ts";
+import { analyzeCell, createCell, UNLIMITED_TENANT } from "./cell.ts";
 import { benchDatabases } from "./database.ts";
 import { runExperimentSetup } from "./experiment.ts";
 import { describeMachine, type MachineInfo, machineLine } from "./machine-info.ts";
@@ -28,7 +28,7 @@ export async function onHttpStage<T>(
     console.log(machineLine(machine));
     await createCell(db.pool, { name: label, machines: shape.machines, cpu: 32_000, memory: 131_072 });
     await runExperimentSetup(db.pool);
-    await db.pool.query("analyze");
+    await analyzeCell(db.pool);
     const api = await startApiProcess(db.url);
     const workers = await startWorkers(db.pool, db.url, { scheduler: "batch", count: shape.workers });
     try {

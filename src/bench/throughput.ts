@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Pool } from "../db/pool.ts";
 import { type CeilingResult, measureCeiling } from "./ceiling.ts";
-import { createCell, createTenant } from "./cell.ts";
+import { analyzeCell, createCell, createTenant } from "./cell.ts";
 import { writeLineChart } from "./chart.ts";
 import { startCpuMeter } from "./cpu-meter.ts";
 import { type BenchDatabase, type BenchDatabases, benchDatabases } from "./database.ts";
@@ -166,7 +166,7 @@ async function onFreshDatabase<T>(
     await createTenant(db.pool, TENANT);
     await runExperimentSetup(db.pool);
     // The planner knows the cell's size, as in a running system (the workload arrives later).
-    await db.pool.query("analyze");
+    await analyzeCell(db.pool);
     return await work(db);
   } finally {
     await db.drop();
