@@ -37,8 +37,9 @@ try {
     ]);
   };
   await probe("1. empty cell");
-  await submitSmallJobs(pool, Number(process.env.JOBS ?? 20000), 3);
-  await probe("2. after 60,000 tasks, no analyze");
+  const jobs = Number(process.env.JOBS ?? 20000);
+  await submitSmallJobs(pool, jobs, 3);
+  await probe(`2. after ${(3 * jobs).toLocaleString("en-US")} tasks, no analyze`);
   await pool.query("select omega.refresh_statistics()");
   await probe("3. after refresh_statistics");
   await pool.query("analyze omega.tasks");

@@ -166,9 +166,8 @@ async function planRounds(
   settled: Set<number>,
   unparked: Set<number>,
 ): Promise<void> {
-  const { profile, snapshot } = deps;
+  const { snapshot } = deps;
   const sleep = deps.sleep ?? defaultSleep;
-  const now = deps.now ?? (() => performance.now());
   const fruitless = new Map<number, number>();
   let jobs = leased;
   let inflight = new InFlight();
@@ -184,49 +183,18 @@ async function planRounds(
       stats.syncMs += performance.now() - t;
 
       t = performance.now();
-      const random = mulberry32(seedFrom(deps.evaluationId, snapshot.stateVersion, round));
-      const plans = new Map<number, JobPlan>();
-      // The flow scheduler places the whole batch at once; the others job by job.
-      if (profile.flow)
-        for (const [id, plan] of planFlow(snapshot.list(), jobs, profile, inflight, random).plans)
-          plans.set(id, plan);
-      const planningStarted = now();
-      let carried: JobView[] = [];
-      for (const [i, job] of (profile.flow ? [] : jobs).entries()) {
-        if (i > 0 && now() - planningStarted >= ROUND_PLANNING_MS) {
-          carried = jobs.slice(i);
-          jobs = jobs.slice(0, i);
-          break;
-        }
-        // A profile's extender (HTTP, outside the pure core) narrows and scores the machines first.
-        const extended = await extend(profile, job, snapshot.list(), deps.onExtenderFailure);
-        const plan = extended.unavailable
-          ? { placements: [], unplaced: job.pendingTaskIds.length, explanation: extended.unavailable }
-          : planJob(extended.machines, extended.job, profile, inflight, random);
-        plans.set(job.id, plan);
-        // Omega's artificial decision time (experiments only): t_job + t_task × tasks.
-        const think = profile.decisionTime;
-        if (think) await sleep(think.jobMs + think.taskMs * plan.placements.length);
-      }
-      // Preemption after every job had its turn at free room, so no job evicts for what was free.
-      const victims = deps.victims && victimsReadOncePerRound(deps.victims);
-      const reclaims = new Map<Band, ReclaimRound>();
-      // Jobs that saw borrowed work they may reclaim and still have tasks left: they must not park.
-      const borrowedInSight = new Set<number>();
-      for (const job of jobs) {
-        const plan = plans.get(job.id);
-        if (plan && plan.unplaced > 0 && plan.preempt !== false)
-          await preempt({ ...deps, victims }, job, plan, inflight, random);
-        if (plan && plan.unplaced > 0) {
-          const inSight = await reclaim(deps, job, plan, inflight, reclaims);
-          if (inSight && plan.unplaced > 0) borrowedInSight.add(job.id);
-        }
-      }
+      const { decided, carried } = await decideRound(deps, jobs, inflight, round);
       stats.planMs += performance.now() - t;
 
       const earlier = underWay ? await underWay : { retried: [], held: true };
-      const decided: Round = { jobs, plans, borrowedInSight, heldBefore: earlier.held };
-      const committing = commitRound(deps, decided, stats, settled, unparked, fruitless).then((r) => ({
+      const committing = commitRound(
+        deps,
+        { ...decided, heldBefore: earlier.held },
+        stats,
+        settled,
+        unparked,
+        fruitless,
+      ).then((r) => ({
         retried: [...earlier.retried, ...r.retried],
         held: r.held,
       }));
@@ -249,6 +217,61 @@ async function planRounds(
     await underWay?.catch(() => {});
     throw error;
   }
+}
+
+/**
+ * Plans a round's jobs on the snapshot with `inflight` overlaid, job by job until it has planned for
+ * ROUND_PLANNING_MS (the rest are carried to the next round), then lets the jobs with tasks left
+ * make room: preemption, then reclaim.
+ */
+async function decideRound(
+  deps: EvaluationDeps,
+  jobs: JobView[],
+  inflight: InFlight,
+  round: number,
+): Promise<{ decided: Omit<Round, "heldBefore">; carried: JobView[] }> {
+  const { profile, snapshot } = deps;
+  const sleep = deps.sleep ?? defaultSleep;
+  const now = deps.now ?? (() => performance.now());
+  const random = mulberry32(seedFrom(deps.evaluationId, snapshot.stateVersion, round));
+  const plans = new Map<number, JobPlan>();
+  // The flow scheduler places the whole batch at once; the others job by job.
+  if (profile.flow)
+    for (const [id, plan] of planFlow(snapshot.list(), jobs, profile, inflight, random).plans)
+      plans.set(id, plan);
+  const planningStarted = now();
+  let carried: JobView[] = [];
+  for (const [i, job] of (profile.flow ? [] : jobs).entries()) {
+    if (i > 0 && now() - planningStarted >= ROUND_PLANNING_MS) {
+      carried = jobs.slice(i);
+      jobs = jobs.slice(0, i);
+      break;
+    }
+    // A profile's extender (HTTP, outside the pure core) narrows and scores the machines first.
+    const extended = await extend(profile, job, snapshot.list(), deps.onExtenderFailure);
+    const plan = extended.unavailable
+      ? { placements: [], unplaced: job.pendingTaskIds.length, explanation: extended.unavailable }
+      : planJob(extended.machines, extended.job, profile, inflight, random);
+    plans.set(job.id, plan);
+    // Omega's artificial decision time (experiments only): t_job + t_task × tasks.
+    const think = profile.decisionTime;
+    if (think) await sleep(think.jobMs + think.taskMs * plan.placements.length);
+  }
+  // Preemption after every job had its turn at free room, so no job evicts for what was free.
+  const victims = deps.victims && victimsReadOncePerRound(deps.victims);
+  const reclaims = new Map<Band, ReclaimRound>();
+  // Jobs that saw borrowed work they may reclaim and still have tasks left: they must not park.
+  const borrowedInSight = new Set<number>();
+  for (const job of jobs) {
+    const plan = plans.get(job.id);
+    if (plan && plan.unplaced > 0 && plan.preempt !== false)
+      await preempt({ ...deps, victims }, job, plan, inflight, random);
+    if (plan && plan.unplaced > 0) {
+      const inSight = await reclaim(deps, job, plan, inflight, reclaims);
+      if (inSight && plan.unplaced > 0) borrowedInSight.add(job.id);
+    }
+  }
+  return { decided: { jobs, plans, borrowedInSight }, carried };
 }
 
 interface Round {
