@@ -797,6 +797,22 @@ AS $function$
   from jsonb_array_elements(affinity) t
 $function$
 
+CREATE OR REPLACE FUNCTION omega.analyze_outgrown()
+ RETURNS text[]
+ LANGUAGE plpgsql
+AS $function$
+declare
+  t record;
+  analyzed text[] := '{}';
+begin
+  perform pg_catalog.pg_advisory_xact_lock(omega.statistics_lock_key());
+  for t in select s.relname from omega.outgrown_statistics() s(relname) order by 1 loop
+    execute format('analyze omega.%I', t.relname);
+    analyzed := analyzed || t.relname;
+  end loop;
+  return analyzed;
+end $function$
+
 CREATE OR REPLACE FUNCTION omega.anti_affinity_lock_keys(p_cell text, p_task_ids bigint[], p_machine_ids bigint[])
  RETURNS SETOF bigint
  LANGUAGE sql
@@ -3189,6 +3205,17 @@ begin
   return null;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.outgrown_statistics()
+ RETURNS SETOF text
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select c.relname::text from pg_catalog.pg_class c
+  where c.oid in ('omega.tasks'::regclass, 'omega.jobs'::regclass, 'omega.claims'::regclass,
+                  'omega.machines'::regclass)
+    and pg_catalog.pg_relation_size(c.oid) > 4 * 8192 * greatest(c.relpages, 8)::bigint
+$function$
+
 CREATE OR REPLACE FUNCTION omega.park_job(p_cell text, p_job_id bigint, p_owner text, p_seen_epoch bigint, p_reason text)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -3781,7 +3808,12 @@ declare
   v_locked bigint[];
   k bigint;
 begin
-  perform pg_advisory_xact_lock_shared(omega.quota_lock_key(p_cell));
+  if exists (select from omega.outgrown_statistics()) then
+    perform omega.analyze_outgrown();
+  end if;
+  -- A commit analyzing (above) is waited for: its statistics reach this session's plans when it ends.
+  perform pg_advisory_xact_lock_shared(omega.statistics_lock_key()),
+    pg_advisory_xact_lock_shared(omega.quota_lock_key(p_cell));
   -- The plan's jobs, placed and evicted, locked in id order; their tenants' quota rows next.
   select array_agg(distinct j.tenant_id) into v_tenants
   from (select t.job_id from unnest(p_task_ids) as u(id)
@@ -5299,6 +5331,12 @@ begin
   end if;
 end $function$
 
+CREATE OR REPLACE FUNCTION omega.statistics_lock_key()
+ RETURNS bigint
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select pg_catalog.hashtext('omega.analyze_outgrown')::bigint $function$
+
 CREATE OR REPLACE FUNCTION omega.store_job_vocabulary(p_cell text, p_job_id bigint, p_spec jsonb)
  RETURNS void
  LANGUAGE plpgsql
@@ -6204,6 +6242,8 @@ grant execute on function omega.move_verdict(text,text,bigint,bigint,bigint,bigi
 
 grant execute on function omega.no_execute_due(jsonb,jsonb,jsonb,timestamp with time zone) to public
 
+grant execute on function omega.outgrown_statistics() to public
+
 grant execute on function omega.park_job(text,bigint,text,bigint,text) to omega_scheduler
 
 grant execute on function omega.park_jobs(text,bigint[],text,bigint,text[]) to omega_scheduler
@@ -6291,6 +6331,8 @@ grant execute on function omega.set_quota_policy(text,jsonb) to omega_api
 grant execute on function omega.set_tenant_limits(text,jsonb) to omega_api
 
 grant execute on function omega.set_tenant_weight(text,double precision) to omega_api
+
+grant execute on function omega.statistics_lock_key() to public
 
 grant execute on function omega.store_job_vocabulary(text,bigint,jsonb) to public
 

@@ -2,10 +2,12 @@
  * Which plan a connection keeps for plan_lock's first statement (a plan's tasks, claims and jobs
  * looked up by key) when it first ran it on an empty cell, as the cell fills and is analyzed.
  * `tsx scripts/cached-plan-probe.ts` (a fresh database of its own; JOBS=20000 three-task jobs).
- * With the empty cell analyzed first (the default) every index costs the same, the cached generic
- * plan reads tasks by an index on (cell, job_id, index) — the whole cell per task — and keeps it
- * after 60,000 tasks arrive, until refresh_statistics analyzes them. NO_ANALYZE=1: never analyzed,
- * the planner assumes ten pages and uses the primary keys throughout (session 27).
+ * With the empty cell analyzed first (the default) every index costs the same and the cached generic
+ * plan reads tasks by an index on (cell, job_id, index) — the whole cell per task. Until 0348 it
+ * kept that plan after 60,000 tasks arrived, until refresh_statistics analyzed them (session 27);
+ * now plan_lock's first step analyzes a table that outgrew its statistics and step 2 shows the
+ * primary keys. NO_ANALYZE=1: never analyzed, the planner assumes ten pages and uses the primary
+ * keys throughout.
  */
 import { createCell, createTenant } from "../src/bench/cell.ts";
 import { benchDatabases } from "../src/bench/database.ts";

@@ -145,3 +145,104 @@ it("after a refresh, a connection that planned its commits on a young cell looks
     client.release();
   }
 });
+
+it("a connection that planned its commits on a cell analyzed empty looks tasks up by key once a big job arrives", async () => {
+  // A fresh install analyzed before its first job (ANALYZE, vacuumdb -z): every index of an empty
+  // table costs the same, and a plan made then reads a commit's tasks through an index on the cell
+  // alone. A big job arriving before any refresh must not be committed with that plan.
+  const fresh = await createTestDatabase();
+  const client = await fresh.pool.connect();
+  try {
+    await makeCell(fresh.pool);
+    await makeTenant(fresh.pool);
+    for (let i = 0; i < 3; i++) await makeMachine(fresh.pool, { name: `m${i}` });
+    await fresh.pool.query("analyze");
+    const place = async (job: number) => {
+      const { rows } = await fresh.pool.query("select id, version from omega.machines order by id");
+      const taskIds = (await pendingTaskIds(fresh.pool, job)).slice(0, 3);
+      await client.query("begin");
+      const outcomes = await commitPlan(client, {
+        cell: "east",
+        scheduler: "batch",
+        worker: "test",
+        placements: taskIds.map((taskId, i) => ({
+          taskId,
+          machineId: rows[i].id,
+          machineVersion: rows[i].version,
+        })),
+        transactionMode: "incremental",
+        conflictMode: "fine",
+      });
+      const { rows: stats } = await client.query(
+        "select idx_tup_fetch::int as fetched from pg_stat_xact_user_tables where schemaname = 'omega' and relname = 'tasks'",
+      );
+      await client.query("commit");
+      expect(outcomes.filter((o) => o.outcome !== "committed")).toEqual([]);
+      return stats[0].fetched as number;
+    };
+    await place(await submitJob(fresh.pool, { tasks: 3, resources: { cpu: 10, memory: 10 } }));
+    // 30,000 tasks arrive; no statistics refresh runs before the next commit.
+    const big = await fresh.pool.query<{ job: number }>(
+      `select omega.submit_job('acme', '{"cell": "east", "tasks": 10000, "resources": {"cpu": 10, "memory": 10}}'::jsonb) as job
+       from generate_series(1, 3)`,
+    );
+    // Three placements read their three tasks (a few times over, by key), not the cell's 30,003.
+    expect(await place(big.rows[0]?.job ?? 0)).toBeLessThan(100);
+  } finally {
+    client.release();
+    await fresh.drop();
+  }
+});
+
+it("analyzes an outgrown table once when commits race to it: the others wait and find it done", async () => {
+  const fresh = await createTestDatabase();
+  const holder = await fresh.pool.connect();
+  try {
+    await makeCell(fresh.pool);
+    await makeTenant(fresh.pool);
+    for (let i = 0; i < 4; i++) await makeMachine(fresh.pool, { name: `m${i}` });
+    await fresh.pool.query("analyze omega.tasks");
+    await fresh.pool.query(
+      `select omega.submit_job('acme', '{"cell": "east", "tasks": 10000, "resources": {"cpu": 10, "memory": 10}}'::jsonb)
+       from generate_series(1, 2)`,
+    );
+    const analyses = async () =>
+      (
+        await fresh.pool.query(
+          "select analyze_count::int as n from pg_stat_user_tables where schemaname = 'omega' and relname = 'tasks'",
+        )
+      ).rows[0].n as number;
+    await fresh.pool.query("select pg_stat_clear_snapshot()");
+    const before = await analyses();
+    // A commit analyzing it holds the lock until it commits; three more commits arrive meanwhile.
+    await holder.query("begin");
+    expect((await holder.query("select omega.analyze_outgrown() as a")).rows[0].a).toEqual(["tasks"]);
+    const { rows: machines } = await fresh.pool.query("select id, version from omega.machines order by id");
+    const { rows: tasks } = await fresh.pool.query(
+      "select id from omega.tasks where state = 'pending' order by id limit 3",
+    );
+    let answered = 0;
+    const commits = tasks.map((t, i) =>
+      commitPlan(fresh.pool, {
+        cell: "east",
+        scheduler: "batch",
+        worker: `w${i}`,
+        placements: [{ taskId: t.id, machineId: machines[i].id, machineVersion: machines[i].version }],
+        transactionMode: "incremental",
+        conflictMode: "fine",
+      }).then((outcomes) => {
+        answered++;
+        return outcomes;
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(answered).toBe(0);
+    await holder.query("commit");
+    for (const outcomes of await Promise.all(commits)) expect(outcomes[0]?.outcome).toBe("committed");
+    await changeAndReport(fresh, "select 1");
+    await expect.poll(analyses).toBe(before + 1);
+  } finally {
+    holder.release();
+    await fresh.drop();
+  }
+});
