@@ -1,4 +1,4 @@
-import { expect, it } from "vitest";
+import { afterEach, beforeEach, expect, it, vi } from "vitest";
 import { CellLoops } from "../../src/queue/cell-loops.ts";
 
 /** Evaluations that end when told to. */
@@ -22,7 +22,15 @@ function gatedEvaluations() {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// The loops' clock (their timers and performance.now()) is faked: these tests are about intervals,
+// and a loaded machine (the rest of the suite running beside them) stretches real sleeps past them.
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+const sleep = (ms: number) => vi.advanceTimersByTimeAsync(ms);
 
 it("runs at most `concurrency` evaluations, and one more for wake-ups that found them busy", async () => {
   const e = gatedEvaluations();
@@ -114,7 +122,8 @@ it("stops while waiting for a turn without evaluating again", async () => {
   loops.wake();
   await sleep(1);
   loops.wake();
-  await loops.stop();
+  const stopped = loops.stop();
   await sleep(60);
+  await stopped;
   expect(runs).toBe(1);
 });
