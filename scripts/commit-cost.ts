@@ -115,7 +115,9 @@ try {
   }
   const backendMsPerPlan = (cpuMs(backend) - cpuStart) / (plans - warmUp);
   if (process.env.OMEGA_CALLGRIND) {
-    console.log(`instructions per lease + commit: ${(callgrindInstructions(backend) / (plans - warmUp)).toFixed(0)}`);
+    console.log(
+      `instructions per lease + commit: ${(callgrindInstructions(backend) / (plans - warmUp)).toFixed(0)}`,
+    );
   }
   await functions.print(plans - warmUp);
   client.release();
