@@ -9,13 +9,11 @@
  * Experiments: OMEGA_DISABLE="omega.tasks:tasks_events" turns triggers off; OMEGA_PRE_SQL runs
  * before the jobs are submitted (a table's fillfactor), OMEGA_SETUP_SQL before the timing starts, OMEGA_CLIENT_SQL on the timed connection; OMEGA_EXPLAIN=1 prints auto_explain's plans (with trigger times) of the
  * last lease and commit; OMEGA_FUNCTIONS=1 prints the functions by their own time; OMEGA_PID_FILE=path writes the
- * timed backend's pid there as the timing starts (for `perf record -p`); OMEGA_CALLGRIND=1, against a
- * server run under `valgrind --tool=callgrind --trace-children=yes --instr-atstart=no` (DATABASE_URL),
- * counts the timed backend's instructions per lease + commit — the same count however busy the
- * machine is (scripts/callgrind-server.sh).
+ * timed backend's pid there as the timing starts (for `perf record -p`); OMEGA_CALLGRIND=1, against the
+ * server of scripts/callgrind-server.sh (DATABASE_URL), counts the timed backend's instructions per
+ * commit — the same count however busy the machine is.
  */
 
-import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createCell, createTenant } from "../src/bench/cell.ts";
 import { benchDatabases } from "../src/bench/database.ts";
@@ -88,7 +86,6 @@ try {
       await functions.start();
       cpuStart = cpuMs(backend);
       if (process.env.OMEGA_PID_FILE) writeFileSync(process.env.OMEGA_PID_FILE, String(backend));
-      if (process.env.OMEGA_CALLGRIND) execFileSync("callgrind_control", ["--instr=on", String(backend)]);
     }
     // As the workers' maintenance does every 5 s: plans made on an empty claims table read the cell.
     if (i % 100 === 99) await pool.query("select omega.refresh_statistics()");
@@ -102,6 +99,9 @@ try {
       }),
     );
     const placements = randomPlacements(views, machines, Boolean(process.env.OMEGA_PACKED));
+    // Under scripts/callgrind-server.sh: the backend counts the commit's instructions alone.
+    const counted = timed && Boolean(process.env.OMEGA_CALLGRIND);
+    if (counted) await client.query("select pg_stat_clear_snapshot()");
     await time(timed ? times.commit : undefined, () =>
       db.commitPlan(client, {
         cell: "c",
@@ -112,12 +112,11 @@ try {
         conflictMode: "fine",
       }),
     );
+    if (counted) await client.query("select pg_stat_force_next_flush()");
   }
   const backendMsPerPlan = (cpuMs(backend) - cpuStart) / (plans - warmUp);
   if (process.env.OMEGA_CALLGRIND) {
-    console.log(
-      `instructions per lease + commit: ${(callgrindInstructions(backend) / (plans - warmUp)).toFixed(0)}`,
-    );
+    console.log(`instructions per commit: ${(callgrindInstructions(backend) / (plans - warmUp)).toFixed(0)}`);
   }
   await functions.print(plans - warmUp);
   client.release();
@@ -134,15 +133,12 @@ try {
   await server.stop();
 }
 
-/** The instructions callgrind counted in `pid` since its instrumentation was switched on. */
+/** The instructions callgrind counted in `pid`, summed over its dumps (each from a zeroing on). */
 function callgrindInstructions(pid: number): number {
-  execFileSync("callgrind_control", ["--instr=off", String(pid)]);
-  execFileSync("callgrind_control", ["--dump", String(pid)]);
   const dir = process.env.OMEGA_CALLGRIND_DIR ?? "/tmp/vg";
   let total = 0;
-  for (const file of readdirSync(dir).filter((f) => f.startsWith(`cg.${pid}`))) {
-    const summary = /^summary: (\d+)/m.exec(readFileSync(`${dir}/${file}`, "utf8"));
-    total += Number(summary?.[1] ?? 0);
+  for (const part of readdirSync(dir).filter((f) => f.startsWith(`cg.${pid}.`))) {
+    total += Number(/^summary: (\d+)/m.exec(readFileSync(`${dir}/${part}`, "utf8"))?.[1] ?? 0);
   }
   return total;
 }

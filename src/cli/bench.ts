@@ -36,6 +36,10 @@ export function benchCommand(): Command {
       0,
     )
     .option("--seed <n>", "workload seed (Default: 1)", positiveInt, 1)
+    .option(
+      "--analyze-empty",
+      "analyze the whole database before the workload arrives, as a user might on a fresh install",
+    )
     .option("--quick", "tiny sizes, for CI: keeps the harness working, proves nothing about speed")
     .action(async ({ quick, ...options }) => {
       const { runThroughput } = await import("../bench/throughput.ts");
