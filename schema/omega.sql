@@ -3213,7 +3213,7 @@ AS $function$
   select c.relname::text from pg_catalog.pg_class c
   where c.oid in ('omega.tasks'::regclass, 'omega.jobs'::regclass, 'omega.claims'::regclass,
                   'omega.machines'::regclass)
-    and pg_catalog.pg_relation_size(c.oid) > 4 * 8192 * greatest(c.relpages, 8)::bigint
+    and c.relpages < 8 and pg_catalog.pg_relation_size(c.oid) >= 32 * 8192
 $function$
 
 CREATE OR REPLACE FUNCTION omega.park_job(p_cell text, p_job_id bigint, p_owner text, p_seen_epoch bigint, p_reason text)
