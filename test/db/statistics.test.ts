@@ -1,3 +1,4 @@
+import type { PoolClient } from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { refreshStatistics } from "../../src/db/queries/statistics-refresh.ts";
 import { commitPlan } from "../../src/db/scheduling.ts";
@@ -37,6 +38,38 @@ function submit(database: TestDatabase, n: number, tasks = 1): Promise<void> {
     `select omega.submit_job('acme', '{"cell": "east", "tasks": ${tasks}, "resources": {"cpu": 10, "memory": 10}}'::jsonb)
      from generate_series(1, ${n})`,
   );
+}
+
+/**
+ * Commits `taskIds` onto `machines` (in order) in one transaction on `client`, and answers how many
+ * rows of `table` that transaction fetched through an index.
+ */
+async function placeAndCountFetches(
+  client: PoolClient,
+  taskIds: readonly number[],
+  machines: readonly { id: number; version: number }[],
+  table: "machines" | "tasks",
+): Promise<number> {
+  await client.query("begin");
+  const outcomes = await commitPlan(client, {
+    cell: "east",
+    scheduler: "batch",
+    worker: "test",
+    placements: taskIds.map((taskId, i) => {
+      const machine = machines[i];
+      if (!machine) throw new Error(`no machine for task ${taskId}`);
+      return { taskId, machineId: machine.id, machineVersion: machine.version };
+    }),
+    transactionMode: "incremental",
+    conflictMode: "fine",
+  });
+  const { rows: stats } = await client.query(
+    "select idx_tup_fetch::int as fetched from pg_stat_xact_user_tables where schemaname = 'omega' and relname = $1",
+    [table],
+  );
+  await client.query("commit");
+  expect(outcomes.filter((o) => o.outcome !== "committed")).toEqual([]);
+  return stats[0].fetched as number;
 }
 
 it("analyzes a hot table that grew, and not one that only churned within the minute", async () => {
@@ -108,26 +141,7 @@ it("after a refresh, a connection that planned its commits on a young cell looks
         "select id, version from omega.machines order by random() limit $1",
         [tasks],
       );
-      const taskIds = await pendingTaskIds(db.pool, job);
-      await client.query("begin");
-      const outcomes = await commitPlan(client, {
-        cell: "east",
-        scheduler: "batch",
-        worker: "test",
-        placements: taskIds.map((taskId, i) => ({
-          taskId,
-          machineId: rows[i].id,
-          machineVersion: rows[i].version,
-        })),
-        transactionMode: "incremental",
-        conflictMode: "fine",
-      });
-      const { rows: stats } = await client.query(
-        "select idx_tup_fetch::int as fetched from pg_stat_xact_user_tables where schemaname = 'omega' and relname = 'machines'",
-      );
-      await client.query("commit");
-      expect(outcomes.filter((o) => o.outcome !== "committed")).toEqual([]);
-      return stats[0].fetched as number;
+      return placeAndCountFetches(client, await pendingTaskIds(db.pool, job), rows, "machines");
     };
     // Planned while the cell is young (a handful of machines, no statistics).
     await makeMachine(db.pool, { name: "young" });
@@ -159,26 +173,7 @@ it("a connection that planned its commits on a cell analyzed empty looks tasks u
     await fresh.pool.query("analyze");
     const place = async (job: number) => {
       const { rows } = await fresh.pool.query("select id, version from omega.machines order by id");
-      const taskIds = (await pendingTaskIds(fresh.pool, job)).slice(0, 3);
-      await client.query("begin");
-      const outcomes = await commitPlan(client, {
-        cell: "east",
-        scheduler: "batch",
-        worker: "test",
-        placements: taskIds.map((taskId, i) => ({
-          taskId,
-          machineId: rows[i].id,
-          machineVersion: rows[i].version,
-        })),
-        transactionMode: "incremental",
-        conflictMode: "fine",
-      });
-      const { rows: stats } = await client.query(
-        "select idx_tup_fetch::int as fetched from pg_stat_xact_user_tables where schemaname = 'omega' and relname = 'tasks'",
-      );
-      await client.query("commit");
-      expect(outcomes.filter((o) => o.outcome !== "committed")).toEqual([]);
-      return stats[0].fetched as number;
+      return placeAndCountFetches(client, (await pendingTaskIds(fresh.pool, job)).slice(0, 3), rows, "tasks");
     };
     await place(await submitJob(fresh.pool, { tasks: 3, resources: { cpu: 10, memory: 10 } }));
     // 30,000 tasks arrive; no statistics refresh runs before the next commit.
