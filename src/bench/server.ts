@@ -27,6 +27,8 @@ export async function startBenchServer(): Promise<BenchServer> {
     quiet: true,
     durable: true,
     ...logging,
+    // Commit timestamps: how long each commit held its locks (src/bench/lock-holds.ts).
+    settings: ["track_commit_timestamp=on", ...(logging.settings ?? [])],
     preload: ["pg_stat_statements", ...(logging.preload ?? [])],
   });
   // OMEGA_BENCH_SOCKET=1: the bench's processes on the server's Unix socket, as `omega start`'s

@@ -10,6 +10,7 @@ import { type BenchDatabase, type BenchDatabases, benchDatabases } from "./datab
 import { type DbCost, printProfile, startDbCost } from "./db-cost.ts";
 import { planStats, waitUntilScheduled } from "./drain.ts";
 import { runExperimentSetup } from "./experiment.ts";
+import { lockHolds } from "./lock-holds.ts";
 import { describeMachine, type MachineInfo, machineLine } from "./machine-info.ts";
 import { startPessimistic } from "./pessimistic.ts";
 import { progress } from "./progress.ts";
@@ -237,6 +238,7 @@ async function placeOptimistic(
   const busy = t.syncMs + t.planMs + t.commitMs;
   return {
     ...rates(stats, timed.seconds),
+    lockHolds: await lockHolds(db.pool, CELL),
     coresBusy: timed.coresBusy,
     database: { ...timed.database, ...(await tableHealth(db.pool)) },
     timeSplit: {
@@ -275,6 +277,7 @@ async function placePessimistic(
   const sum = (key: "lockMs" | "planMs" | "commitMs") => round(totals.reduce((s, t) => s + (t[key] ?? 0), 0));
   return {
     ...rates(stats, timed.seconds),
+    lockHolds: await lockHolds(db.pool, CELL),
     coresBusy: timed.coresBusy,
     database: { ...timed.database, ...(await tableHealth(db.pool)) },
     timeSplit: { lockMs: sum("lockMs"), planMs: sum("planMs"), commitMs: sum("commitMs") },
@@ -363,6 +366,7 @@ function summarise(
       "tried/placed": ours.attemptedPerPlaced,
       "sync/plan/commit %": `${ours.timeSplit.syncPercent}/${ours.timeSplit.planPercent}/${ours.timeSplit.commitPercent}`,
       "cores busy (all/pg/workers)": `${ours.coresBusy.machine}/${ours.coresBusy.postgres}/${ours.coresBusy.workers}`,
+      "locks held p50/p99 ms": ours.lockHolds ? `${ours.lockHolds.p50Ms}/${ours.lockHolds.p99Ms}` : "-",
       "ceiling/s": ceilingPerSecond,
       "÷ceiling": oursVsCeiling,
       "pessimistic/s": pessimistic.placementsPerSecond,

@@ -49,12 +49,24 @@ describe("omega bench --quick", { timeout: 120_000 }, () => {
         conflictFraction: expect.any(Number),
         timeSplit: { syncMs: expect.any(Number), planMs: expect.any(Number), commitMs: expect.any(Number) },
       });
+      // How long each commit held its locks: the bench's own server records commit timestamps (a
+      // DATABASE_URL's may not: null).
+      if (process.env.DATABASE_URL === undefined)
+        for (const run of [row.ours, row.pessimistic])
+          expect(run.lockHolds).toEqual({
+            commits: run.plans,
+            p50Ms: expect.any(Number),
+            p99Ms: expect.any(Number),
+            maxMs: expect.any(Number),
+          });
+      expect(row.ours.lockHolds === null || row.ours.lockHolds.p50Ms <= row.ours.lockHolds.maxMs).toBe(true);
       expect(row.pessimistic.placed).toBe(2000);
       expect(row.ceiling.placed).toBe(2000);
       expect(row.oursVsCeiling).toBeCloseTo(row.oursPerSecond / row.ceilingPerSecond, 1);
       expect(row.oursVsPessimistic).toBeCloseTo(row.oursPerSecond / row.pessimisticPerSecond, 1);
     }
     expect(output).toContain("÷ceiling");
+    expect(output).toContain("locks held p50/p99 ms");
     await svg("throughput.svg");
   });
 
