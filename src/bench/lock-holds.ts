@@ -10,11 +10,13 @@ export interface LockHolds {
 
 /**
  * How long each commit of a cell held its machines' row locks: from the start of its transaction
- * to the transaction's commit, WAL flush included. A commit is a transaction of its own
- * (`omega.commit_plan` alone; the pessimistic baseline's also holds the lock of the whole cell it
- * took first), and taking the locks is its first step, so this is the hold, give or take the
- * microseconds before the first lock. The start is the plan row's `committed_at` (the transaction's
- * `now()`), the end PostgreSQL's commit timestamp of the transaction that wrote the row. Null where
+ * to the transaction's commit, WAL flush included. An optimistic commit is a transaction of its own
+ * (`omega.commit_plan` alone) that takes its locks after checking its tables' statistics (which
+ * analyzes only a table analyzed empty: the first commits on a fresh database), so this is its hold,
+ * give or take that check. The pessimistic baseline's transaction also leases its jobs and waits
+ * for the whole cell's lock before holding it: for it, this is the wait and the hold together. The
+ * start is the plan row's `committed_at` (the transaction's `now()`), the end PostgreSQL's commit
+ * timestamp of the transaction that wrote the row. Null where
  * the server does not record commit timestamps (`track_commit_timestamp`: the bench's own server
  * does; a DATABASE_URL's may not).
  */
